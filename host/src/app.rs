@@ -1,0 +1,213 @@
+//! Assembles a runnable application from the manifest, the runtime config and the state
+//! directory: storage backends per label, grants per component, compiled components, the router.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::instance::{ExecutionLimits, Grants, LoadedComponent};
+use crate::manifest::{App, ComponentSpec};
+use crate::outbound::AllowedHost;
+use crate::router::Router;
+use crate::runtime_config::{KvBackend, RuntimeConfig, SqlBackend};
+use crate::storage::kv::{self, KvStore};
+use crate::storage::sql::SqlDatabase;
+use crate::storage::sqlite_pool::SqlitePool;
+use crate::variables::Resolver;
+
+pub struct Runtime {
+    pub engine: Engine,
+    pub router: Router,
+    pub components: HashMap<String, Arc<LoadedComponent>>,
+    pub limits: ExecutionLimits,
+}
+
+/// Embedded SQLite files are shared by every label that maps to the same path.
+#[derive(Default)]
+struct Pools(HashMap<PathBuf, Arc<SqlitePool>>);
+
+impl Pools {
+    fn get(&mut self, path: PathBuf, is_kv: bool) -> Result<Arc<SqlitePool>> {
+        if let Some(p) = self.0.get(&path) {
+            return Ok(p.clone());
+        }
+        let pool = SqlitePool::open(&path)?;
+        if is_kv {
+            kv::init_sqlite(&pool)?;
+        }
+        self.0.insert(path, pool.clone());
+        Ok(pool)
+    }
+}
+
+pub fn build(
+    app: &App,
+    runtime_config: &RuntimeConfig,
+    state_dir: &Path,
+    limits: ExecutionLimits,
+) -> Result<Runtime> {
+    let engine = crate::instance::engine(&limits)?;
+    let linker = crate::instance::linker(&engine)?;
+    let resolver = Resolver::new(&app.variables, &runtime_config.variable_providers)?;
+    let cache_dir = state_dir.join("cache");
+    let mut pools = Pools::default();
+    let mut kv_stores: HashMap<String, KvStore> = HashMap::new();
+    let mut databases: HashMap<String, SqlDatabase> = HashMap::new();
+
+    let mut components = HashMap::new();
+    for spec in app.components.values() {
+        let grants = grants(
+            spec,
+            runtime_config,
+            state_dir,
+            &resolver,
+            &mut pools,
+            &mut kv_stores,
+            &mut databases,
+        )
+        .with_context(|| format!("component `{}`", spec.id))?;
+        let component = crate::instance::load_component(&engine, &spec.source, &cache_dir)
+            .with_context(|| format!("component `{}`", spec.id))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ProxyPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "component `{}` cannot run here: it must export wasi:http/incoming-handler@0.2.x and import only WASI 0.2 and fermyon:spin/{{key-value,sqlite,variables}}@2.0.0",
+                    spec.id
+                )
+            })?;
+        components.insert(
+            spec.id.clone(),
+            Arc::new(LoadedComponent {
+                id: spec.id.clone(),
+                pre,
+                grants: Arc::new(grants),
+            }),
+        );
+    }
+
+    let router = Router::new(
+        app.http_triggers
+            .iter()
+            .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone()))),
+    )?;
+    Ok(Runtime {
+        engine,
+        router,
+        components,
+        limits,
+    })
+}
+
+fn validate_label(label: &str) -> Result<()> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        bail!("invalid store/database label `{label}`: use letters, digits, `_` and `-`");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn grants(
+    spec: &ComponentSpec,
+    rc: &RuntimeConfig,
+    state_dir: &Path,
+    resolver: &Resolver,
+    pools: &mut Pools,
+    kv_stores: &mut HashMap<String, KvStore>,
+    databases: &mut HashMap<String, SqlDatabase>,
+) -> Result<Grants> {
+    let mut key_value_stores = HashMap::new();
+    for label in &spec.key_value_stores {
+        validate_label(label)?;
+        let store = match kv_stores.get(label) {
+            Some(s) => s.clone(),
+            None => {
+                let store = match rc.key_value_stores.get(label) {
+                    Some(KvBackend::Spin { path: Some(path) }) => KvStore::Sqlite {
+                        pool: pools.get(path.clone(), true)?,
+                        label: label.clone(),
+                    },
+                    Some(KvBackend::Spin { path: None }) | None => KvStore::Sqlite {
+                        pool: pools.get(state_dir.join("sqlite_key_value.db"), true)?,
+                        label: label.clone(),
+                    },
+                };
+                kv_stores.insert(label.clone(), store.clone());
+                store
+            }
+        };
+        key_value_stores.insert(label.clone(), store);
+    }
+
+    let mut sqlite_databases = HashMap::new();
+    for label in &spec.sqlite_databases {
+        validate_label(label)?;
+        let db = match databases.get(label) {
+            Some(d) => d.clone(),
+            None => {
+                let default_file = if label == "default" {
+                    "sqlite_db.db".to_string()
+                } else {
+                    format!("{label}.db")
+                };
+                let db = match rc.sqlite_databases.get(label) {
+                    Some(SqlBackend::Spin { path: Some(path) }) => {
+                        SqlDatabase::Sqlite(pools.get(path.clone(), false)?)
+                    }
+                    Some(SqlBackend::Spin { path: None }) | None => {
+                        SqlDatabase::Sqlite(pools.get(state_dir.join(default_file), false)?)
+                    }
+                };
+                databases.insert(label.clone(), db.clone());
+                db
+            }
+        };
+        sqlite_databases.insert(label.clone(), db);
+    }
+
+    let variables = spec
+        .variables
+        .iter()
+        .map(|(name, template)| (name.clone(), template.render(|v| resolver.get(v))))
+        .collect();
+
+    let mut allowed_hosts = Vec::new();
+    for entry in &spec.allowed_outbound_hosts {
+        let rendered = crate::variables::Template::parse(entry)?
+            .render(|v| resolver.get(v))
+            .map_err(|v| {
+                anyhow::anyhow!("allowed_outbound_hosts `{entry}`: variable `{v}` has no value")
+            })?;
+        // A templated entry may expand to a comma-separated list, so one variable can carry
+        // several hosts (e.g. an operator's JWKS hosts).
+        for part in rendered.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            allowed_hosts.push(
+                AllowedHost::parse(part)
+                    .with_context(|| format!("allowed_outbound_hosts `{entry}`"))?,
+            );
+        }
+    }
+
+    Ok(Grants {
+        key_value_stores,
+        sqlite_databases,
+        variables,
+        allowed_hosts: Arc::new(allowed_hosts),
+        environment: spec
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}

@@ -1,0 +1,185 @@
+//! The wasmtime side: engine configuration, compiled-component cache, per-component grants and
+//! the per-request store state.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::outbound::{AllowedHost, OutboundHooks};
+use crate::storage::kv::KvStore;
+use crate::storage::sql::SqlDatabase;
+
+/// Epoch ticks drive the per-request deadline; this is their period (the deadline's resolution).
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Clone)]
+pub struct ExecutionLimits {
+    /// Wall-clock budget of one request, answered by 504 when exceeded.
+    pub request_timeout: Duration,
+    /// Linear-memory cap of one instance, answered by 500 when the guest needs more.
+    pub memory_limit_bytes: usize,
+    /// Instances that may run at once (the pooling allocator's slots).
+    pub max_instances: u32,
+}
+
+pub fn engine(limits: &ExecutionLimits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(limits.max_instances)
+        // A Rust wasip2 component has one core memory and a handful of core instances/tables.
+        .total_core_instances(limits.max_instances.saturating_mul(8))
+        .total_memories(limits.max_instances.saturating_mul(2))
+        .total_tables(limits.max_instances.saturating_mul(4))
+        .max_memory_size(limits.memory_limit_bytes)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// Compiles `wasm_path`, or loads the result of an earlier compilation from `cache_dir`.
+///
+/// The cache key covers the wasm bytes and everything about the engine that affects the
+/// machine code, so a changed component or a changed engine configuration never loads stale code.
+pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
+    let bytes = std::fs::read(wasm_path)
+        .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let mut key = Sha256::new();
+    key.update(&bytes);
+    key.update(engine_hash.finish().to_le_bytes());
+    key.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let cached: PathBuf = cache_dir.join(format!("{}.cwasm", hex::encode(key.finalize())));
+
+    if cached.exists() {
+        // SAFETY: the file is one this host wrote into its own state directory with
+        // `Component::serialize` for this exact engine configuration (see the key above), and
+        // wasmtime re-checks the compatibility header before using it.
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(
+                "ignoring unusable compiled-component cache entry {}: {e:#}",
+                cached.display()
+            ),
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;
+    if let Err(e) = write_cache(&cached, &component) {
+        tracing::warn!(
+            "cannot write compiled-component cache {}: {e:#}",
+            cached.display()
+        );
+    }
+    Ok(component)
+}
+
+fn write_cache(path: &Path, component: &Component) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// What one component may use: exactly the labels, variables and hosts `spin.toml` grants it.
+#[derive(Debug)]
+pub struct Grants {
+    pub key_value_stores: HashMap<String, KvStore>,
+    pub sqlite_databases: HashMap<String, SqlDatabase>,
+    /// Component variable → its rendered value, or the application variable that had none.
+    pub variables: HashMap<String, Result<String, String>>,
+    pub allowed_hosts: Arc<Vec<AllowedHost>>,
+    pub environment: Vec<(String, String)>,
+}
+
+/// A component ready to serve: pre-instantiated, with its grants.
+pub struct LoadedComponent {
+    pub id: String,
+    pub pre: ProxyPre<HostState>,
+    pub grants: Arc<Grants>,
+}
+
+pub fn linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::spin_interfaces::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// Everything one request's instance owns; dropped with its store when the request ends.
+pub struct HostState {
+    pub table: ResourceTable,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub hooks: OutboundHooks,
+    pub grants: Arc<Grants>,
+    pub limits: StoreLimits,
+}
+
+impl HostState {
+    pub fn new(grants: Arc<Grants>, memory_limit_bytes: usize) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr()
+            .envs(&grants.environment)
+            // No sockets: the only way out of the sandbox is outbound wasi:http, which is
+            // checked against allowed_outbound_hosts.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        HostState {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks {
+                allowed: grants.allowed_hosts.clone(),
+            },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_limit_bytes)
+                .build(),
+            grants,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

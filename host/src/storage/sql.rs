@@ -1,0 +1,121 @@
+//! SQL backends for the `sqlite` interface. The embedded backend is SQLite itself, so statements
+//! run verbatim; values map one to one.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rusqlite::types::ValueRef;
+
+use super::sqlite_pool::SqlitePool;
+use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
+
+/// A database label bound to its backend.
+#[derive(Debug, Clone)]
+pub enum SqlDatabase {
+    Sqlite(Arc<SqlitePool>),
+}
+
+impl SqlDatabase {
+    pub fn connect(&self) -> SqlConn {
+        match self {
+            SqlDatabase::Sqlite(pool) => SqlConn::Sqlite {
+                pool: pool.clone(),
+                conn: None,
+            },
+        }
+    }
+}
+
+/// The host side of a guest's `sqlite.connection`. The pooled connection is taken on first use
+/// and kept until the guest drops the resource (or the instance ends), so `BEGIN` … `COMMIT`
+/// issued by the guest run on one connection.
+#[derive(Debug)]
+pub enum SqlConn {
+    Sqlite {
+        pool: Arc<SqlitePool>,
+        conn: Option<rusqlite::Connection>,
+    },
+}
+
+impl SqlConn {
+    pub async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<QueryResult, Error> {
+        match self {
+            SqlConn::Sqlite { pool, conn } => {
+                let taken = match conn.take() {
+                    Some(c) => c,
+                    None => pool.checkout().map_err(io_error)?,
+                };
+                let (returned, result) = tokio::task::spawn_blocking(move || {
+                    let r = run_sqlite(&taken, &sql, params);
+                    (taken, r)
+                })
+                .await
+                .context("storage task failed")
+                .map_err(io_error)?;
+                *conn = Some(returned);
+                result
+            }
+        }
+    }
+}
+
+impl Drop for SqlConn {
+    fn drop(&mut self) {
+        match self {
+            SqlConn::Sqlite { pool, conn } => {
+                if let Some(c) = conn.take() {
+                    pool.checkin(c);
+                }
+            }
+        }
+    }
+}
+
+fn io_error(e: anyhow::Error) -> Error {
+    Error::Io(format!("{e:#}"))
+}
+
+fn run_sqlite(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<QueryResult, Error> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let width = columns.len();
+    let params = params.into_iter().map(|v| match v {
+        Value::Integer(i) => rusqlite::types::Value::Integer(i),
+        Value::Real(f) => rusqlite::types::Value::Real(f),
+        Value::Text(s) => rusqlite::types::Value::Text(s),
+        Value::Blob(b) => rusqlite::types::Value::Blob(b),
+        Value::Null => rusqlite::types::Value::Null,
+    });
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(sqlite_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            let v = match row.get_ref(i).map_err(sqlite_error)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(f) => Value::Real(f),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            };
+            values.push(v);
+        }
+        out.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows: out })
+}
+
+fn sqlite_error(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && f.code == rusqlite::ErrorCode::DiskFull
+    {
+        return Error::DatabaseFull;
+    }
+    Error::Io(e.to_string())
+}

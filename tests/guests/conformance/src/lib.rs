@@ -1,0 +1,217 @@
+//! A test-only guest for the host conformance tests. Each route exercises one host interface and
+//! reports exactly what the interface returned, so the tests can assert Spin's semantics over HTTP.
+//!
+//! Routes (relative to wherever the test manifest mounts the component):
+//! - `GET  …/kv/<label>/<key>`, `PUT` (body = value), `DELETE`; `GET …/kv-exists/<label>/<key>`;
+//!   `GET …/kv-keys/<label>`
+//! - `POST …/sql/<label>` body `{"sql": "...", "params": [<value>...]}`, values as
+//!   `{"integer": 1}`, `{"real": 1.5}`, `{"text": "x"}`, `{"blob": [1,2]}`, `{"null": null}`
+//! - `GET  …/var/<name>`
+//! - `GET  …/outbound?url=<url>`
+//! - `GET  …/echo` (spin-* headers, URI, method, body length)
+//! - `GET  …/busy` (never returns), `GET …/alloc?mib=<n>`, `GET …/trap`
+
+use serde_json::{Value as Json, json};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::key_value::{Error as KvError, Store};
+use spin_sdk::sqlite::{Connection, Error as SqlError, Value};
+
+#[http_component]
+async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
+    let path_info = header(&req, "spin-path-info");
+    let mut segments: Vec<String> = path_info
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if segments.is_empty() {
+        // Exact routes have no path info: dispatch on the path's last segment instead.
+        segments = req.path().rsplit('/').take(1).map(String::from).collect();
+    }
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    Ok(match (req.method(), segs.as_slice()) {
+        (Method::Get, ["kv", label, key]) => {
+            kv(label, |s| s.get(key).map(|v| json!(v.map(bytes_text))))
+        }
+        (Method::Put, ["kv", label, key]) => {
+            kv(label, |s| s.set(key, req.body()).map(|()| json!("ok")))
+        }
+        (Method::Delete, ["kv", label, key]) => kv(label, |s| s.delete(key).map(|()| json!("ok"))),
+        (Method::Get, ["kv-exists", label, key]) => kv(label, |s| s.exists(key).map(|b| json!(b))),
+        (Method::Get, ["kv-keys", label]) => kv(label, |s| s.get_keys().map(|k| json!(k))),
+        (Method::Post, ["sql", label]) => sql(label, req.body()),
+        (Method::Get, ["var", name]) => variable(name),
+        (Method::Get, ["outbound"]) => outbound(&req).await,
+        (Method::Get, ["echo"]) => echo(&req),
+        (Method::Get, ["busy"]) => busy(),
+        (Method::Get, ["alloc"]) => alloc(&req),
+        (Method::Get, ["trap"]) => trap(),
+        _ => reply(404, json!({"error": "no such test route"})),
+    })
+}
+
+fn header(req: &Request, name: &str) -> String {
+    req.header(name)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn reply(status: u16, body: Json) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+fn bytes_text(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn kv_error(e: KvError) -> Json {
+    match e {
+        KvError::AccessDenied => json!({"error": "access-denied"}),
+        KvError::NoSuchStore => json!({"error": "no-such-store"}),
+        KvError::StoreTableFull => json!({"error": "store-table-full"}),
+        KvError::Other(m) => json!({"error": "other", "detail": m}),
+    }
+}
+
+fn kv(label: &str, f: impl FnOnce(&Store) -> Result<Json, KvError>) -> Response {
+    let result = Store::open(label).and_then(|s| f(&s));
+    match result {
+        Ok(v) => reply(200, json!({"ok": v})),
+        Err(e) => reply(200, kv_error(e)),
+    }
+}
+
+fn to_value(v: &Json) -> Option<Value> {
+    let (kind, inner) = v.as_object()?.iter().next()?;
+    Some(match kind.as_str() {
+        "integer" => Value::Integer(inner.as_i64()?),
+        "real" => Value::Real(inner.as_f64()?),
+        "text" => Value::Text(inner.as_str()?.to_string()),
+        "blob" => Value::Blob(
+            inner
+                .as_array()?
+                .iter()
+                .map(|b| b.as_u64().map(|b| b as u8))
+                .collect::<Option<_>>()?,
+        ),
+        "null" => Value::Null,
+        _ => return None,
+    })
+}
+
+fn from_value(v: &Value) -> Json {
+    match v {
+        Value::Integer(i) => json!({"integer": i}),
+        Value::Real(f) => json!({"real": f}),
+        Value::Text(s) => json!({"text": s}),
+        Value::Blob(b) => json!({"blob": b}),
+        Value::Null => json!({"null": null}),
+    }
+}
+
+fn sql(label: &str, body: &[u8]) -> Response {
+    let Ok(input) = serde_json::from_slice::<Json>(body) else {
+        return reply(400, json!({"error": "bad test input"}));
+    };
+    let statement = input["sql"].as_str().unwrap_or_default();
+    let params: Option<Vec<Value>> = input["params"]
+        .as_array()
+        .map(|a| a.iter().map(to_value).collect())
+        .unwrap_or(Some(Vec::new()));
+    let Some(params) = params else {
+        return reply(400, json!({"error": "bad test params"}));
+    };
+    let result = Connection::open(label).and_then(|c| c.execute(statement, &params));
+    match result {
+        Ok(r) => reply(
+            200,
+            json!({"ok": {
+                "columns": r.columns,
+                "rows": r.rows.iter().map(|row| row.values.iter().map(from_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            }}),
+        ),
+        Err(e) => reply(
+            200,
+            match e {
+                SqlError::AccessDenied => json!({"error": "access-denied"}),
+                SqlError::NoSuchDatabase => json!({"error": "no-such-database"}),
+                SqlError::InvalidConnection => json!({"error": "invalid-connection"}),
+                SqlError::DatabaseFull => json!({"error": "database-full"}),
+                SqlError::Io(m) => json!({"error": "io", "detail": m}),
+            },
+        ),
+    }
+}
+
+fn variable(name: &str) -> Response {
+    use spin_sdk::variables::Error;
+    match spin_sdk::variables::get(name) {
+        Ok(v) => reply(200, json!({"ok": v})),
+        Err(Error::InvalidName(m)) => reply(200, json!({"error": "invalid-name", "detail": m})),
+        Err(Error::Undefined(m)) => reply(200, json!({"error": "undefined", "detail": m})),
+        Err(Error::Provider(m)) => reply(200, json!({"error": "provider", "detail": m})),
+        Err(Error::Other(m)) => reply(200, json!({"error": "other", "detail": m})),
+    }
+}
+
+async fn outbound(req: &Request) -> Response {
+    let query = req.query();
+    let url = query.strip_prefix("url=").unwrap_or_default();
+    let outgoing = Request::get(url).build();
+    match spin_sdk::http::send::<_, Response>(outgoing).await {
+        Ok(resp) => reply(
+            200,
+            json!({"ok": {"status": resp.status(), "body": bytes_text(resp.body().to_vec())}}),
+        ),
+        Err(e) => reply(200, json!({"error": format!("{e:?}")})),
+    }
+}
+
+fn echo(req: &Request) -> Response {
+    let spin: serde_json::Map<String, Json> = req
+        .headers()
+        .filter(|(k, _)| k.starts_with("spin-"))
+        .map(|(k, v)| (k.to_string(), json!(v.as_str().unwrap_or_default())))
+        .collect();
+    reply(
+        200,
+        json!({"uri": req.uri(), "method": req.method().to_string(), "headers": spin, "body_len": req.body().len()}),
+    )
+}
+
+fn busy() -> Response {
+    // Spin until the host's deadline stops the instance.
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+        if x == u64::MAX {
+            break;
+        }
+    }
+    reply(200, json!({"never": x}))
+}
+
+fn alloc(req: &Request) -> Response {
+    let mib: usize = req
+        .query()
+        .strip_prefix("mib=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let mut v: Vec<u8> = Vec::new();
+    // Touch every page so the memory is really grown.
+    v.resize(mib * 1024 * 1024, 1);
+    reply(
+        200,
+        json!({"allocated_mib": mib, "checksum": v.iter().step_by(4096).map(|b| *b as u64).sum::<u64>()}),
+    )
+}
+
+fn trap() -> Response {
+    std::process::abort()
+}

@@ -1,0 +1,408 @@
+//! Harness for the end-to-end tests: builds nothing itself (`cargo xtask test` builds the host
+//! and the wasm first), starts `keyward serve` on 127.0.0.1:0 with a manifest, and offers a small
+//! HTTP client that never treats 4xx/5xx as errors, since those are what many tests assert.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use serde_json::{Value, json};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// A component built by `cargo xtask build-wasm`.
+pub fn wasm(crate_name: &str) -> PathBuf {
+    let path = target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask test` (it builds the components)",
+        path.display()
+    );
+    path
+}
+
+/// The host binary, built by `cargo xtask test` in the test profile.
+pub fn keyward_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEYWARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let path = target_dir().join("debug/keyward");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// A running host. Killed when dropped.
+pub struct Host {
+    child: Child,
+    pub base: String,
+    pub state_dir: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct HostBuilder {
+    manifest: String,
+    manifest_path: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    state_dir: Option<PathBuf>,
+    runtime_config: Option<String>,
+}
+
+impl HostBuilder {
+    pub fn new(manifest: impl Into<String>) -> Self {
+        HostBuilder {
+            manifest: manifest.into(),
+            manifest_path: None,
+            env: Vec::new(),
+            args: Vec::new(),
+            state_dir: None,
+            runtime_config: None,
+        }
+    }
+    /// Serve a manifest file in place (its relative `source` paths resolve beside it).
+    pub fn from_file(path: &Path) -> Self {
+        let mut b = HostBuilder::new(String::new());
+        b.manifest_path = Some(path.to_path_buf());
+        b
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    /// Reuse a state directory (for restart tests).
+    pub fn state_dir(mut self, dir: &Path) -> Self {
+        self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+    pub fn runtime_config(mut self, text: &str) -> Self {
+        self.runtime_config = Some(text.into());
+        self
+    }
+
+    /// Starts the host; fails with its stderr if it does not come up.
+    pub fn start(self) -> Host {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start(self) -> Result<Host, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let manifest = match &self.manifest_path {
+            Some(p) => p.clone(),
+            None => {
+                let m = dir.path().join("spin.toml");
+                std::fs::write(&m, &self.manifest).map_err(|e| e.to_string())?;
+                m
+            }
+        };
+        let state_dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("state"));
+        let mut cmd = Command::new(keyward_bin());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(&self.args)
+            .env_remove("KEYWARD_LOG_FORMAT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(rc) = &self.runtime_config {
+            let path = dir.path().join("runtime-config.toml");
+            std::fs::write(&path, rc).map_err(|e| e.to_string())?;
+            cmd.arg("--runtime-config").arg(path);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start keyward: {e}"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("KEYWARD_TEST_ECHO").is_some() {
+                    eprintln!("[host] {line}");
+                }
+                if let Ok(mut l) = log_writer.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("keyward listening on ") {
+                        break addr.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    let log = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+                    return Err(format!("keyward did not start:\n{log}"));
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Host {
+            child,
+            base,
+            state_dir,
+            log,
+            _dir: Some(dir),
+        })
+    }
+}
+
+impl Host {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stops the host, keeping its temporary directory alive in the returned value.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request("GET", &self.url(path), &[], None)
+    }
+    pub fn post(&self, path: &str, body: &[u8]) -> Resp {
+        request("POST", &self.url(path), &[], Some(body))
+    }
+    pub fn put(&self, path: &str, body: &[u8]) -> Resp {
+        request("PUT", &self.url(path), &[], Some(body))
+    }
+    pub fn delete(&self, path: &str) -> Resp {
+        request("DELETE", &self.url(path), &[], None)
+    }
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
+        request(method, &self.url(path), headers, body)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// Asserts the platform's error shape and returns the code.
+    pub fn error_code(&self) -> String {
+        let j = self.json();
+        assert!(j["message"].is_string(), "error body without message: {j}");
+        j["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error body without code: {j}"))
+            .to_string()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .allow_non_standard_methods(true)
+        .build()
+        .new_agent()
+}
+
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let req = builder
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .expect("valid request");
+    let resp = agent()
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp.into_body().read_to_vec().unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A parsed request as a stub server sees it.
+#[derive(Debug, Clone)]
+pub struct StubRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a stub answers: status, content type, body.
+pub type StubReply = (u16, &'static str, Vec<u8>);
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 standing in for an external service (identity
+/// providers, JWKS endpoints). One request per connection; runs until the process ends.
+pub struct Stub {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<StubRequest>>>,
+}
+
+impl Stub {
+    pub fn start(handler: impl Fn(&StubRequest) -> StubReply + Send + Sync + 'static) -> Stub {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind stub");
+        let port = listener.local_addr().expect("stub addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let handler = Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let handler = handler.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let mut lines = head.split("\r\n");
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let method = first.next().unwrap_or_default().to_string();
+                    let target = first.next().unwrap_or_default().to_string();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect();
+                    let len: usize = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = buf[head_end..].to_vec();
+                    while body.len() < len {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let req = StubRequest {
+                        method,
+                        target,
+                        headers,
+                        body,
+                    };
+                    let (status, content_type, reply) = handler(&req);
+                    if let Ok(mut s) = seen.lock() {
+                        s.push(req);
+                    }
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        reply.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&reply);
+                });
+            }
+        });
+        Stub { port, requests }
+    }
+
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,555 @@
+//! Host conformance: every Spin semantic the keyward host promises (platform.md §6), asserted
+//! over real HTTP against a running host with the test-only conformance guest.
+
+use keyward_e2e::{Host, HostBuilder, Stub, json, wasm};
+
+/// One wasm, mounted as several components with different grants.
+fn manifest(outbound_port: u16) -> String {
+    let source = wasm("conformance-guest");
+    let source = source.display();
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "conformance"
+
+[variables]
+plain = {{ default = "from-default" }}
+from_env = {{ default = "manifest-default" }}
+from_provider = {{ default = "manifest-default" }}
+required_one = {{ required = true, secret = true }}
+unset_optional = {{ description = "declared without a value" }}
+outbound_port = {{ default = "{outbound_port}" }}
+
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = "/a/deeper/..."
+component = "b"
+[[trigger.http]]
+route = "/a/exact/echo"
+component = "b"
+[[trigger.http]]
+route = "/b/..."
+component = "b"
+[[trigger.http]]
+route = "/p/:id/..."
+component = "b"
+[[trigger.http]]
+route = {{ private = true }}
+component = "hidden"
+
+[component.a]
+source = "{source}"
+key_value_stores = ["default", "alpha"]
+sqlite_databases = ["default", "alpha"]
+allowed_outbound_hosts = ["http://127.0.0.1:{{{{ outbound_port }}}}"]
+[component.a.variables]
+plain = "{{{{ plain }}}}"
+combo = "x-{{{{ plain }}}}-y"
+from_env = "{{{{ from_env }}}}"
+from_provider = "{{{{ from_provider }}}}"
+required_one = "{{{{ required_one }}}}"
+unset_optional = "{{{{ unset_optional }}}}"
+
+[component.b]
+source = "{source}"
+key_value_stores = ["beta"]
+sqlite_databases = ["beta"]
+
+[component.hidden]
+source = "{source}"
+"#
+    )
+}
+
+fn host_with(port: u16, f: impl FnOnce(HostBuilder) -> HostBuilder) -> Host {
+    f(HostBuilder::new(manifest(port)).env("SPIN_VARIABLE_REQUIRED_ONE", "req-value")).start()
+}
+
+fn host() -> Host {
+    host_with(1, |b| b)
+}
+
+#[test]
+fn key_value_semantics() {
+    let h = host();
+    // A missing key is ok(none); delete of a missing key is ok.
+    assert_eq!(h.get("/a/kv/default/missing").json(), json!({"ok": null}));
+    assert_eq!(
+        h.delete("/a/kv/default/missing").json(),
+        json!({"ok": "ok"})
+    );
+    assert_eq!(h.get("/a/kv-exists/default/k").json(), json!({"ok": false}));
+    assert_eq!(h.put("/a/kv/default/k", b"v1").json(), json!({"ok": "ok"}));
+    assert_eq!(h.put("/a/kv/default/k", b"v2").json(), json!({"ok": "ok"}));
+    assert_eq!(h.get("/a/kv/default/k").json(), json!({"ok": "v2"}));
+    assert_eq!(h.get("/a/kv-exists/default/k").json(), json!({"ok": true}));
+    // Labels are isolated: the same key in another store is independent, get-keys stays in its label.
+    assert_eq!(h.put("/a/kv/alpha/k", b"alpha").json(), json!({"ok": "ok"}));
+    assert_eq!(h.put("/a/kv/alpha/other", b"x").json(), json!({"ok": "ok"}));
+    assert_eq!(h.get("/a/kv/default/k").json(), json!({"ok": "v2"}));
+    assert_eq!(h.get("/a/kv-keys/default").json(), json!({"ok": ["k"]}));
+    assert_eq!(
+        h.get("/a/kv-keys/alpha").json(),
+        json!({"ok": ["k", "other"]})
+    );
+    assert_eq!(h.delete("/a/kv/default/k").json(), json!({"ok": "ok"}));
+    assert_eq!(h.get("/a/kv/default/k").json(), json!({"ok": null}));
+    assert_eq!(h.get("/a/kv/alpha/k").json(), json!({"ok": "alpha"}));
+}
+
+#[test]
+fn key_value_access_is_checked_at_open() {
+    let h = host();
+    // `beta` exists (component b uses it) but a was not granted it; `nowhere` exists nowhere.
+    assert_eq!(h.put("/b/kv/beta/k", b"secret").json(), json!({"ok": "ok"}));
+    assert_eq!(
+        h.get("/a/kv/beta/k").json(),
+        json!({"error": "access-denied"})
+    );
+    assert_eq!(
+        h.get("/a/kv/nowhere/k").json(),
+        json!({"error": "access-denied"})
+    );
+    // b was not granted `default`: even `default` is denied to it.
+    assert_eq!(
+        h.get("/b/kv/default/k").json(),
+        json!({"error": "access-denied"})
+    );
+}
+
+fn sql(
+    h: &Host,
+    component: &str,
+    label: &str,
+    statement: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let body = json!({"sql": statement, "params": params}).to_string();
+    let r = h.post(&format!("/{component}/sql/{label}"), body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+#[test]
+fn sqlite_types_round_trip() {
+    let h = host();
+    let r = sql(
+        &h,
+        "a",
+        "default",
+        "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)",
+        json!([]),
+    );
+    assert_eq!(r, json!({"ok": {"columns": [], "rows": []}}));
+    for (i, real, text) in [
+        (i64::MAX, 1.5, "plain"),
+        (i64::MIN, -0.25, "unicode åäö €"),
+        (0, 1e300, ""),
+    ] {
+        let r = sql(
+            &h,
+            "a",
+            "default",
+            "INSERT INTO t (i, r, s, b, n) VALUES (?, ?, ?, ?, ?)",
+            json!([{"integer": i}, {"real": real}, {"text": text}, {"blob": [0, 255, 10]}, {"null": null}]),
+        );
+        assert!(r.get("ok").is_some(), "{r}");
+    }
+    let r = sql(
+        &h,
+        "a",
+        "default",
+        "SELECT i, r, s, b, n FROM t ORDER BY rowid",
+        json!([]),
+    );
+    assert_eq!(
+        r,
+        json!({"ok": {"columns": ["i", "r", "s", "b", "n"], "rows": [
+            [{"integer": i64::MAX}, {"real": 1.5}, {"text": "plain"}, {"blob": [0, 255, 10]}, {"null": null}],
+            [{"integer": i64::MIN}, {"real": -0.25}, {"text": "unicode åäö €"}, {"blob": [0, 255, 10]}, {"null": null}],
+            [{"integer": 0}, {"real": 1e300}, {"text": ""}, {"blob": [0, 255, 10]}, {"null": null}],
+        ]}})
+    );
+    // Placeholders bind by position; RETURNING gives rows back from a write.
+    let r = sql(
+        &h,
+        "a",
+        "default",
+        "DELETE FROM t WHERE i = ? RETURNING s",
+        json!([{"integer": 0}]),
+    );
+    assert_eq!(
+        r,
+        json!({"ok": {"columns": ["s"], "rows": [[{"text": ""}]]}})
+    );
+    // An SQL error is the interface's io error, not a trap.
+    let r = sql(&h, "a", "default", "SELECT * FROM no_such_table", json!([]));
+    assert_eq!(r["error"], "io", "{r}");
+    // Databases are separate files: alpha does not see default's table.
+    let r = sql(&h, "a", "alpha", "SELECT * FROM t", json!([]));
+    assert_eq!(r["error"], "io", "{r}");
+}
+
+#[test]
+fn sqlite_access_is_checked_at_open() {
+    let h = host();
+    assert!(
+        sql(&h, "b", "beta", "CREATE TABLE x (v TEXT)", json!([]))
+            .get("ok")
+            .is_some()
+    );
+    assert_eq!(
+        sql(&h, "a", "beta", "SELECT 1", json!([])),
+        json!({"error": "access-denied"})
+    );
+    assert_eq!(
+        sql(&h, "a", "nowhere", "SELECT 1", json!([])),
+        json!({"error": "access-denied"})
+    );
+    assert_eq!(
+        sql(&h, "b", "default", "SELECT 1", json!([])),
+        json!({"error": "access-denied"})
+    );
+}
+
+#[test]
+fn variables_resolve_in_spin_order() {
+    let h = host_with(1, |b| {
+        b.env("SPIN_VARIABLE_FROM_ENV", "env-value")
+            .env("SPIN_VARIABLE_FROM_PROVIDER", "env-loses")
+            .runtime_config(
+                "[[variables_provider]]\ntype = \"static\"\nvalues = { from_provider = \"provider-value\" }\n",
+            )
+    });
+    let var = |n: &str| h.get(&format!("/a/var/{n}")).json();
+    assert_eq!(var("plain"), json!({"ok": "from-default"}));
+    assert_eq!(var("combo"), json!({"ok": "x-from-default-y"}));
+    assert_eq!(var("from_env"), json!({"ok": "env-value"}));
+    assert_eq!(var("from_provider"), json!({"ok": "provider-value"}));
+    assert_eq!(var("required_one"), json!({"ok": "req-value"}));
+    assert_eq!(var("unset_optional")["error"], "undefined");
+    assert_eq!(var("not_declared")["error"], "undefined");
+    assert_eq!(var("Bad")["error"], "invalid-name");
+    assert_eq!(var("a__b")["error"], "invalid-name");
+    // b declares no variables: a's are not visible to it.
+    assert_eq!(h.get("/b/var/plain").json()["error"], "undefined");
+}
+
+#[test]
+fn env_provider_with_prefix() {
+    let h = host_with(1, |b| {
+        b.env("KW_FROM_PROVIDER", "prefixed")
+            .runtime_config("[[variables_provider]]\ntype = \"env\"\nprefix = \"KW\"\n")
+    });
+    assert_eq!(
+        h.get("/a/var/from_provider").json(),
+        json!({"ok": "prefixed"})
+    );
+}
+
+#[test]
+fn missing_required_variable_fails_the_start() {
+    let err = match HostBuilder::new(manifest(1)).try_start() {
+        Ok(_) => panic!("started without a required variable"),
+        Err(e) => e,
+    };
+    assert!(err.contains("required variable `required_one`"), "{err}");
+}
+
+#[test]
+fn outbound_http_only_to_allowed_hosts() {
+    let allowed = Stub::start(|_| (200, "text/plain", b"hello from stub".to_vec()));
+    let other = Stub::start(|_| (200, "text/plain", b"must not be reached".to_vec()));
+    let h = host_with(allowed.port, |b| b);
+    let r = h
+        .get(&format!(
+            "/a/outbound?url=http://127.0.0.1:{}/x",
+            allowed.port
+        ))
+        .json();
+    assert_eq!(r, json!({"ok": {"status": 200, "body": "hello from stub"}}));
+    let r = h
+        .get(&format!(
+            "/a/outbound?url=http://127.0.0.1:{}/x",
+            other.port
+        ))
+        .json();
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
+    // Scheme matters too.
+    let r = h
+        .get(&format!(
+            "/a/outbound?url=https://127.0.0.1:{}/x",
+            allowed.port
+        ))
+        .json();
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
+    // b has no allowed hosts at all.
+    let r = h
+        .get(&format!(
+            "/b/outbound?url=http://127.0.0.1:{}/x",
+            allowed.port
+        ))
+        .json();
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
+    assert_eq!(allowed.requests().len(), 1);
+    assert!(other.requests().is_empty());
+}
+
+#[test]
+fn routing_precedence_and_spin_headers() {
+    let h = host();
+    let echo = |path: &str, headers: &[(&str, &str)]| {
+        let r = h.req("GET", path, headers, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()
+    };
+    let base = h.base.clone();
+    let host_port = base.trim_start_matches("http://").to_string();
+
+    let r = echo(
+        "/a/echo?q=1&x=%20y",
+        &[
+            ("spin-client-addr", "6.6.6.6:1"),
+            ("spin-path-info", "/forged"),
+        ],
+    );
+    assert_eq!(
+        r["uri"],
+        format!("{base}/a/echo?q=1&x=%20y"),
+        "the guest gets an absolute URI"
+    );
+    let hd = &r["headers"];
+    assert_eq!(hd["spin-full-url"], format!("{base}/a/echo?q=1&x=%20y"));
+    assert_eq!(hd["spin-path-info"], "/echo");
+    assert_eq!(hd["spin-matched-route"], "/a/...");
+    assert_eq!(hd["spin-raw-component-route"], "/a/...");
+    assert_eq!(hd["spin-component-route"], "/a");
+    assert_eq!(hd["spin-base-path"], "/");
+    let client = hd["spin-client-addr"].as_str().unwrap_or_default();
+    assert!(
+        client.starts_with("127.0.0.1:"),
+        "client addr is the peer, not the forged header: {client}"
+    );
+    assert_ne!(host_port, client);
+
+    // Longest prefix wins among wildcards; an exact route beats every wildcard.
+    let r = echo("/a/deeper/echo", &[]);
+    assert_eq!(r["headers"]["spin-matched-route"], "/a/deeper/...");
+    assert_eq!(r["headers"]["spin-path-info"], "/echo");
+    let r = echo("/a/exact/echo", &[]);
+    assert_eq!(r["headers"]["spin-matched-route"], "/a/exact/echo");
+    assert_eq!(r["headers"]["spin-path-info"], "");
+
+    // Named segments are passed as spin-path-match-<name>.
+    let r = echo("/p/42/echo", &[]);
+    assert_eq!(r["headers"]["spin-path-match-id"], "42");
+    assert_eq!(r["headers"]["spin-path-info"], "/echo");
+    assert_eq!(r["headers"]["spin-matched-route"], "/p/:id/...");
+
+    // Nothing matches: 404 JSON. A private component is never routable.
+    let r = h.get("/nothing/here");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_code(), "NOT_FOUND");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn deadline_is_answered_with_504_and_the_host_keeps_serving() {
+    let h = host_with(1, |b| b.arg("--request-timeout").arg("1"));
+    let start = std::time::Instant::now();
+    let r = h.get("/a/busy");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.error_code(), "TIMEOUT");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(h.get("/a/var/plain").json(), json!({"ok": "from-default"}));
+}
+
+#[test]
+fn memory_cap_is_answered_with_500_and_the_host_keeps_serving() {
+    let h = host_with(1, |b| b.arg("--memory-limit").arg("32"));
+    let r = h.get("/a/alloc?mib=8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = h.get("/a/alloc?mib=64");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.error_code(), "INTERNAL");
+    let r = h.get("/a/alloc?mib=8");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn a_trap_is_a_500_json_and_not_fatal() {
+    let h = host();
+    let r = h.get("/a/trap");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.error_code(), "INTERNAL");
+    assert_eq!(h.get("/a/var/plain").status, 200);
+}
+
+#[test]
+fn data_and_compiled_components_persist_across_restarts() {
+    let state = tempfile::tempdir().unwrap();
+    let mut h = host_with(1, |b| b.state_dir(state.path()));
+    assert_eq!(
+        h.put("/a/kv/alpha/durable", b"kept").json(),
+        json!({"ok": "ok"})
+    );
+    sql(&h, "a", "alpha", "CREATE TABLE d (v TEXT)", json!([]));
+    sql(
+        &h,
+        "a",
+        "alpha",
+        "INSERT INTO d (v) VALUES (?)",
+        json!([{"text": "row"}]),
+    );
+    h.kill();
+    let cached: Vec<_> = std::fs::read_dir(state.path().join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one compiled component for one wasm: {cached:?}"
+    );
+    let mtime = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+
+    let h = host_with(1, |b| b.state_dir(state.path()));
+    assert_eq!(h.get("/a/kv/alpha/durable").json(), json!({"ok": "kept"}));
+    assert_eq!(
+        sql(&h, "a", "alpha", "SELECT v FROM d", json!([])),
+        json!({"ok": {"columns": ["v"], "rows": [[{"text": "row"}]]}})
+    );
+    // The restart loaded the compiled component instead of compiling it again.
+    assert_eq!(
+        std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
+        mtime
+    );
+}
+
+#[test]
+fn one_log_line_per_request_without_secrets() {
+    let h = host();
+    h.req(
+        "GET",
+        "/a/var/plain?token=querysecret",
+        &[("authorization", "Bearer s3cr3t-value")],
+        None,
+    );
+    h.get("/nothing");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = h.log_lines();
+    let access: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("request") && l.contains("status"))
+        .collect();
+    assert_eq!(access.len(), 2, "{log:#?}");
+    assert!(
+        access[0].contains("/a/var/plain")
+            && access[0].contains("200")
+            && access[0].contains("/a/..."),
+        "{}",
+        access[0]
+    );
+    assert!(
+        access[1].contains("/nothing") && access[1].contains("404"),
+        "{}",
+        access[1]
+    );
+    let all = log.join("\n");
+    assert!(
+        !all.contains("s3cr3t-value") && !all.contains("querysecret"),
+        "{all}"
+    );
+}
+
+#[test]
+fn json_log_format() {
+    let h = host_with(1, |b| b.arg("--log-format").arg("json"));
+    h.get("/a/var/plain");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let line = h
+        .log_lines()
+        .into_iter()
+        .find(|l| l.contains("\"status\""))
+        .expect("an access line");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("the access line is JSON");
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["path"], "/a/var/plain");
+    assert_eq!(v["route"], "/a/...");
+    assert_eq!(v["component"], "a");
+    assert_eq!(v["status"], 200);
+    assert!(v["duration_ms"].is_number());
+}
+
+#[test]
+fn unsupported_manifest_fields_fail_the_start_clearly() {
+    let bad = manifest(1).replace(
+        "[component.hidden]",
+        "[component.hidden]\nfiles = [\"secret.txt\"]",
+    );
+    let err = match HostBuilder::new(bad)
+        .env("SPIN_VARIABLE_REQUIRED_ONE", "x")
+        .try_start()
+    {
+        Ok(_) => panic!("started with an unsupported field"),
+        Err(e) => e,
+    };
+    assert!(err.contains("`files` is not supported"), "{err}");
+    let err = match HostBuilder::new(manifest(1))
+        .env("SPIN_VARIABLE_REQUIRED_ONE", "x")
+        .runtime_config("[key_value_store.alpha]\ntype = \"azure_cosmos\"\n")
+        .try_start()
+    {
+        Ok(_) => panic!("started with an unsupported backend"),
+        Err(e) => e,
+    };
+    assert!(err.contains("not supported yet"), "{err}");
+}
+
+#[test]
+fn product_manifest_serves_healthz() {
+    let root = keyward_e2e::repo_root();
+    let state = tempfile::tempdir().unwrap();
+    let h = HostBuilder::from_file(&root.join("spin.toml"))
+        .state_dir(state.path())
+        .start();
+    let r = h.get("/healthz");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "healthy");
+    assert_eq!(
+        v["checks"],
+        json!([{"name": "database", "status": "healthy"}])
+    );
+    let at = v["at"].as_str().unwrap_or_default();
+    assert!(
+        at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "{at}"
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = h.get("/no/such/route");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_code(), "NOT_FOUND");
+}

@@ -1,0 +1,182 @@
+//! `cargo xtask <command>`: the project's developer commands.
+//!
+//! - `up`         build the components and the host, then serve `spin.toml` on the embedded
+//!                default (127.0.0.1:3000). Extra arguments go to `keyward serve`.
+//! - `test`       build everything the tests need, then run the whole test suite.
+//! - `build-wasm` build the product components and the test-only guests for wasm32-wasip2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("up") => up(&root, &args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("build-wasm") => build_wasm(),
+        _ => {
+            eprintln!("usage: cargo xtask <up|test|build-wasm> [args]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        // Without rustup the target must come with the toolchain; cargo will say if it does not.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Crate directories that build to Spin components: the product's and the test-only guests.
+fn wasm_packages() -> Result<Vec<String>> {
+    let mut packages = Vec::new();
+    for dir in ["components", "tests/guests"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for path in names {
+            let manifest = path.join("Cargo.toml");
+            if let Ok(text) = std::fs::read_to_string(&manifest) {
+                if let Some(name) = text.lines().find_map(|l| {
+                    l.strip_prefix("name = \"")
+                        .and_then(|r| r.strip_suffix('"'))
+                }) {
+                    packages.push(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(packages)
+}
+
+fn build_wasm() -> Result<()> {
+    ensure_wasm_target()?;
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--release", "--target", WASM_TARGET]);
+    for p in wasm_packages()? {
+        cmd.args(["--package", &p]);
+    }
+    run(&mut cmd)
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    build_wasm()?;
+    // The end-to-end tests start the host binary, so build it first (same profile as the tests).
+    run(Command::new("cargo").args(["build", "--package", "keyward-host"]))?;
+    let mut cmd = Command::new("cargo");
+    cmd.args(["test", "--workspace"]);
+    for p in wasm_packages()? {
+        cmd.args(["--exclude", &p]);
+    }
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+fn up(root: &Path, extra: &[String]) -> Result<()> {
+    build_wasm()?;
+    run(Command::new("cargo").args(["build", "--release", "--package", "keyward-host"]))?;
+    let mut cmd = Command::new(root.join("target/release/keyward"));
+    cmd.arg("serve").args(extra);
+    for (name, value) in dev_secrets(&root.join(".spin"))? {
+        let var = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
+        if std::env::var_os(&var).is_none() {
+            cmd.env(var, value);
+        }
+    }
+    eprintln!("+ {cmd:?}");
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("keyward exited with {status}");
+    }
+    Ok(())
+}
+
+/// Development secrets: generated once into `.spin/dev-secrets.env` (mode 0600) unless the
+/// environment provides them. Production deployments set `SPIN_VARIABLE_MASTER_KEY` etc. or use a
+/// runtime-config variables provider instead.
+fn dev_secrets(state: &Path) -> Result<Vec<(String, String)>> {
+    let path = state.join("dev-secrets.env");
+    if !path.exists() {
+        std::fs::create_dir_all(state)?;
+        let mut key = [0u8; 32];
+        let mut token = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let text = format!(
+            "# Generated by `cargo xtask up` for local use. Keep it secret; losing master_key loses the data.\nmaster_key={}\nadmin_token={}\n",
+            b64.encode(key),
+            url.encode(token)
+        );
+        write_private(&path, &text)?;
+        eprintln!(
+            "generated development secrets (master_key, admin_token) in {}",
+            path.display()
+        );
+    } else {
+        eprintln!("using development secrets from {}", path.display());
+    }
+    let text = std::fs::read_to_string(&path)?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    Ok(std::fs::write(path, text)?)
+}
