@@ -35,6 +35,27 @@ pub fn wasm(crate_name: &str) -> PathBuf {
     path
 }
 
+/// The product `spin.toml` with each `source` made absolute (so it works from a temporary
+/// directory and with any `CARGO_TARGET_DIR`): the tests run the real grants and routes.
+pub fn product_manifest() -> String {
+    let text = std::fs::read_to_string(repo_root().join("spin.toml")).expect("read spin.toml");
+    text.lines()
+        .map(|line| {
+            match line
+                .strip_prefix("source = \"target/wasm32-wasip2/release/")
+                .and_then(|r| r.strip_suffix(".wasm\""))
+            {
+                Some(name) => format!("source = \"{}\"", wasm(name).display()),
+                None => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A fixed test master key (32 bytes, base64).
+pub const TEST_MASTER_KEY: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
+
 /// The host binary, built by `cargo xtask test` in the test profile.
 pub fn keyward_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("KEYWARD_BIN") {
@@ -60,7 +81,6 @@ pub struct Host {
 
 pub struct HostBuilder {
     manifest: String,
-    manifest_path: Option<PathBuf>,
     env: Vec<(String, String)>,
     args: Vec<String>,
     state_dir: Option<PathBuf>,
@@ -71,18 +91,11 @@ impl HostBuilder {
     pub fn new(manifest: impl Into<String>) -> Self {
         HostBuilder {
             manifest: manifest.into(),
-            manifest_path: None,
             env: Vec::new(),
             args: Vec::new(),
             state_dir: None,
             runtime_config: None,
         }
-    }
-    /// Serve a manifest file in place (its relative `source` paths resolve beside it).
-    pub fn from_file(path: &Path) -> Self {
-        let mut b = HostBuilder::new(String::new());
-        b.manifest_path = Some(path.to_path_buf());
-        b
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -109,14 +122,8 @@ impl HostBuilder {
 
     pub fn try_start(self) -> Result<Host, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let manifest = match &self.manifest_path {
-            Some(p) => p.clone(),
-            None => {
-                let m = dir.path().join("spin.toml");
-                std::fs::write(&m, &self.manifest).map_err(|e| e.to_string())?;
-                m
-            }
-        };
+        let manifest = dir.path().join("spin.toml");
+        std::fs::write(&manifest, &self.manifest).map_err(|e| e.to_string())?;
         let state_dir = self
             .state_dir
             .clone()

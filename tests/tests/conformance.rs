@@ -352,6 +352,10 @@ fn routing_precedence_and_spin_headers() {
         "client addr is the peer, not the forged header: {client}"
     );
     assert_ne!(host_port, client);
+    assert!(
+        hd.get("spin-path-match-id").is_none(),
+        "client-sent spin-* headers are removed: {hd}"
+    );
 
     // Longest prefix wins among wildcards; an exact route beats every wildcard.
     let r = echo("/a/deeper/echo", &[]);
@@ -530,10 +534,8 @@ fn unsupported_manifest_fields_fail_the_start_clearly() {
 
 #[test]
 fn product_manifest_serves_healthz() {
-    let root = keyward_e2e::repo_root();
-    let state = tempfile::tempdir().unwrap();
-    let h = HostBuilder::from_file(&root.join("spin.toml"))
-        .state_dir(state.path())
+    let h = HostBuilder::new(keyward_e2e::product_manifest())
+        .env("SPIN_VARIABLE_MASTER_KEY", keyward_e2e::TEST_MASTER_KEY)
         .start();
     let r = h.get("/healthz");
     assert_eq!(r.status, 200, "{}", r.text());

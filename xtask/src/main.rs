@@ -1,9 +1,9 @@
 //! `cargo xtask <command>`: the project's developer commands.
 //!
-//! - `up`         build the components and the host, then serve `spin.toml` on the embedded
-//!                default (127.0.0.1:3000). Extra arguments go to `keyward serve`.
-//! - `test`       build everything the tests need, then run the whole test suite.
-//! - `build-wasm` build the product components and the test-only guests for wasm32-wasip2.
+//! - `up`: build the components and the host, then serve `spin.toml` on the embedded default
+//!   (127.0.0.1:3000). Extra arguments go to `keyward serve`.
+//! - `test`: build everything the tests need, then run the whole test suite.
+//! - `build-wasm`: build the product components and the test-only guests for wasm32-wasip2.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,13 +73,14 @@ fn wasm_packages() -> Result<Vec<String>> {
         names.sort();
         for path in names {
             let manifest = path.join("Cargo.toml");
-            if let Ok(text) = std::fs::read_to_string(&manifest) {
-                if let Some(name) = text.lines().find_map(|l| {
-                    l.strip_prefix("name = \"")
-                        .and_then(|r| r.strip_suffix('"'))
-                }) {
-                    packages.push(name.to_string());
-                }
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            if let Some(name) = text.lines().find_map(|l| {
+                l.strip_prefix("name = \"")
+                    .and_then(|r| r.strip_suffix('"'))
+            }) {
+                packages.push(name.to_string());
             }
         }
     }

@@ -1,0 +1,260 @@
+//! Plain HTTP request/response types, independent of any runtime.
+
+use std::fmt;
+
+/// An incoming request as the component received it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The method as sent (`GET`, `PUT`, ...).
+    pub method: String,
+    /// The origin-form request target exactly as received: path, then `?query`
+    /// if any. Never percent-decoded or normalised, because request signatures
+    /// cover these exact bytes.
+    pub path_and_query: String,
+    /// Header fields in arrival order; names may repeat and are compared
+    /// ASCII case-insensitively.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn new(method: &str, path_and_query: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path_and_query: path_and_query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Builder-style header append (tests, adapters).
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers
+            .push((name.to_owned(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The path component (before any `?`).
+    pub fn path(&self) -> &str {
+        match self.path_and_query.split_once('?') {
+            Some((path, _)) => path,
+            None => &self.path_and_query,
+        }
+    }
+
+    /// The query string (after the first `?`), if present.
+    pub fn query(&self) -> Option<&str> {
+        self.path_and_query.split_once('?').map(|(_, q)| q)
+    }
+
+    /// All values of a header, in arrival order.
+    pub fn header_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.header_all(name).next()
+    }
+
+    /// The first value of a header, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// How many times a header occurs.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.header_all(name).count()
+    }
+
+    /// Checks the body size against `limit`: the declared `Content-Length`
+    /// when present (so an oversized upload is refused before any other work),
+    /// and the bytes actually received in every case.
+    pub fn check_body_size(&self, limit: usize) -> Result<(), BodySizeError> {
+        let mut declared: Option<u64> = None;
+        for value in self.header_all("content-length") {
+            let parsed = parse_content_length(value).ok_or(BodySizeError::InvalidContentLength)?;
+            // Differing repeated Content-Length values are a framing attack.
+            if declared.is_some_and(|d| d != parsed) {
+                return Err(BodySizeError::InvalidContentLength);
+            }
+            declared = Some(parsed);
+        }
+        let limit64 = u64::try_from(limit).unwrap_or(u64::MAX);
+        if declared.is_some_and(|d| d > limit64) || self.body.len() > limit {
+            return Err(BodySizeError::TooLarge);
+        }
+        Ok(())
+    }
+}
+
+// Bodies and header values may be secrets (keys, tokens, Authorization):
+// `Debug` shows only their shape, so a stray `{:?}` cannot leak them.
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field(
+                "header_names",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field(
+                "header_names",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Saturate absurd values: they are simply "too large".
+    Some(s.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodySizeError {
+    TooLarge,
+    InvalidContentLength,
+}
+
+/// A response to send. Header names are stored lower-case; each name occurs
+/// at most once (Spin's response type keeps one value per name).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response with `Content-Type: application/json`.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(value.to_string().into_bytes())
+    }
+
+    /// Sets a header, replacing any previous value of that name.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.set_header(name, value);
+        self
+    }
+
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.to_owned()));
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The error body every keyward service sends: `{"message","code"}`.
+pub fn json_error(status: u16, code: &str, message: &str) -> Response {
+    Response::json(
+        status,
+        &serde_json::json!({ "message": message, "code": code }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_case_insensitive_and_repeatable() {
+        let req = Request::new("GET", "/a/b?x=1?y")
+            .with_header("X-Date", "one")
+            .with_header("x-date", "two");
+        assert_eq!(req.path(), "/a/b");
+        assert_eq!(req.query(), Some("x=1?y"));
+        assert_eq!(req.header_str("X-DATE"), Some("one"));
+        assert_eq!(req.header_count("x-date"), 2);
+        assert!(req.header("authorization").is_none());
+    }
+
+    #[test]
+    fn body_size() {
+        let req = Request::new("PUT", "/k").with_body(vec![0u8; 10]);
+        assert_eq!(req.check_body_size(10), Ok(()));
+        assert_eq!(req.check_body_size(9), Err(BodySizeError::TooLarge));
+        let declared = Request::new("PUT", "/k").with_header("Content-Length", "11");
+        assert_eq!(declared.check_body_size(10), Err(BodySizeError::TooLarge));
+        let huge =
+            Request::new("PUT", "/k").with_header("Content-Length", "99999999999999999999999");
+        assert_eq!(huge.check_body_size(10), Err(BodySizeError::TooLarge));
+        let bad = Request::new("PUT", "/k").with_header("Content-Length", "-1");
+        assert_eq!(
+            bad.check_body_size(10),
+            Err(BodySizeError::InvalidContentLength)
+        );
+        let conflicting = Request::new("PUT", "/k")
+            .with_header("Content-Length", "1")
+            .with_header("Content-Length", "2");
+        assert_eq!(
+            conflicting.check_body_size(10),
+            Err(BodySizeError::InvalidContentLength)
+        );
+    }
+
+    #[test]
+    fn json_error_shape() {
+        let resp = json_error(404, "NOT_FOUND", "not \"found\"");
+        assert_eq!(resp.header("Content-Type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+        assert_eq!(v["code"], "NOT_FOUND");
+        assert_eq!(v["message"], "not \"found\"");
+    }
+}

@@ -1,0 +1,33 @@
+//! guest-kit: the seam between keyward's business logic and the Spin runtime.
+//!
+//! Service cores are written against the small traits and plain types here
+//! ([`sql::Db`], [`kv::Kv`], [`http::Request`], [`http::Response`]) so that they
+//! can be tested natively against real storage. The `spin` module (wasm only)
+//! adapts those traits to spin-sdk 5.2; the `native` module (feature
+//! `native-sqlite`) provides a real SQLite backend for native tests.
+
+#![forbid(unsafe_code)]
+
+pub mod http;
+pub mod kv;
+pub mod sql;
+
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+
+#[cfg(feature = "native-sqlite")]
+pub mod native;
+
+pub use http::{Request, Response, json_error};
+pub use kv::{Kv, KvError, MemoryKv};
+pub use sql::{Db, DbError, Row, Rows, Value};
+
+/// Wall-clock time as unix milliseconds (0 if the clock is before 1970).
+/// Components read it once per request and hand it to the core.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}

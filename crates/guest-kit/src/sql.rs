@@ -1,0 +1,186 @@
+//! Portable SQL access: the value model of Spin's `sqlite` interface, which the
+//! keyward host also maps onto PostgreSQL.
+
+use std::fmt;
+
+/// One SQL value, as in `fermyon:spin/sqlite@2.0.0`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// The result of one statement: column names and rows of values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The first row, if any.
+    pub fn first(&self) -> Option<Row<'_>> {
+        self.rows.first().map(|values| Row {
+            columns: &self.columns,
+            values,
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(|values| Row {
+            columns: &self.columns,
+            values,
+        })
+    }
+}
+
+/// A borrowed row with typed getters that return `None` instead of panicking
+/// on a missing column or an unexpected type.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl<'a> Row<'a> {
+    /// The value at `index`, if the row has that many columns.
+    pub fn get(&self, index: usize) -> Option<&'a Value> {
+        self.values.get(index)
+    }
+
+    /// The value of the column named `name` (ASCII case-insensitive, since
+    /// PostgreSQL folds unquoted identifiers to lower case).
+    pub fn get_by_name(&self, name: &str) -> Option<&'a Value> {
+        let index = self
+            .columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))?;
+        self.values.get(index)
+    }
+
+    pub fn text(&self, index: usize) -> Option<&'a str> {
+        match self.get(index)? {
+            Value::Text(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn integer(&self, index: usize) -> Option<i64> {
+        match self.get(index)? {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// `Some(None)` for SQL NULL, `Some(Some(_))` for an integer, `None` for
+    /// anything else (a schema mismatch).
+    pub fn opt_integer(&self, index: usize) -> Option<Option<i64>> {
+        match self.get(index)? {
+            Value::Integer(i) => Some(Some(*i)),
+            Value::Null => Some(None),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self, index: usize) -> bool {
+        matches!(self.get(index), Some(Value::Null))
+    }
+}
+
+/// Why a statement failed. Messages never carry parameter values: parameters
+/// may be secret material (ciphertexts, digests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    NoSuchDatabase,
+    AccessDenied,
+    InvalidConnection,
+    DatabaseFull,
+    Io(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::NoSuchDatabase => f.write_str("no such database"),
+            DbError::AccessDenied => f.write_str("access denied"),
+            DbError::InvalidConnection => f.write_str("invalid connection"),
+            DbError::DatabaseFull => f.write_str("database full"),
+            DbError::Io(msg) => write!(f, "database error: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// A database the service may run statements on (`?` placeholders).
+pub trait Db {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError>;
+}
+
+impl<T: Db + ?Sized> Db for &T {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        (**self).execute(sql, params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getters_never_panic() {
+        let rows = Rows {
+            columns: vec!["a".into(), "B".into()],
+            rows: vec![vec![Value::Integer(7), Value::Null]],
+        };
+        let row = rows.first().expect("one row");
+        assert_eq!(row.integer(0), Some(7));
+        assert_eq!(row.text(0), None);
+        assert_eq!(row.integer(5), None);
+        assert_eq!(row.opt_integer(1), Some(None));
+        assert_eq!(row.get_by_name("b"), Some(&Value::Null));
+        assert!(row.get_by_name("zz").is_none());
+        assert!(Rows::default().first().is_none());
+    }
+}

@@ -1,0 +1,249 @@
+//! Operator API (keyservice.md §4.4), `Authorization: Bearer <admin_token>`.
+
+use guest_kit::{Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::connect::parse_json;
+use crate::crypto::{self, Keys, Purpose};
+use crate::error::{ApiError, ApiResult, respond};
+use crate::init::check_size;
+use crate::store::Store;
+use crate::{Env, SMALL_BODY_LIMIT, config, net, time};
+
+const MAX_CIDRS: usize = 64;
+
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`. Namespaces never contain `|`, which
+/// keeps the envelope AADs unambiguous.
+pub fn valid_namespace(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            first.is_ascii_alphanumeric()
+                && rest.len() <= 63
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
+        None => false,
+    }
+}
+
+enum Route<'p> {
+    Collection,
+    Namespace(&'p str),
+    AllowedCidrs(&'p str),
+    RotateSecret(&'p str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    if path == "/admin/namespaces" {
+        return Some(Route::Collection);
+    }
+    let rest = path.strip_prefix("/admin/namespaces/")?;
+    let mut parts = rest.split('/');
+    let ns = parts.next().filter(|s| !s.is_empty())?;
+    let sub = parts.next();
+    if parts.next().is_some() {
+        return None;
+    }
+    match sub {
+        None => Some(Route::Namespace(ns)),
+        Some("allowed-cidrs") => Some(Route::AllowedCidrs(ns)),
+        Some("rotate-secret") => Some(Route::RotateSecret(ns)),
+        Some(_) => None,
+    }
+}
+
+/// Order: disabled (403, whatever is sent) → route (404/405) → size (413,
+/// before authentication) → bearer (401) → operation.
+pub fn handle(env: &Env<'_>, req: &Request) -> Response {
+    let Some(admin_token) = config::admin_token(env) else {
+        return ApiError::admin_disabled().into_response();
+    };
+    let Some(route) = route(req.path()) else {
+        return ApiError::not_found().into_response();
+    };
+    let allow = match route {
+        Route::Collection => "GET, POST",
+        Route::Namespace(_) => "DELETE",
+        Route::AllowedCidrs(_) => "PUT",
+        Route::RotateSecret(_) => "POST",
+    };
+    if !allow.split(", ").any(|m| m == req.method) {
+        return ApiError::method_not_allowed(allow).into_response();
+    }
+    respond((|| {
+        check_size(req, SMALL_BODY_LIMIT)?;
+        check_bearer(req, &admin_token)?;
+        let store = Store::new(env.db);
+        match route {
+            Route::Collection if req.method == "GET" => list(&store),
+            Route::Collection => create(env, &store, req),
+            Route::Namespace(ns) => delete(&store, ns),
+            Route::AllowedCidrs(ns) => set_cidrs(&store, req, ns),
+            Route::RotateSecret(ns) => rotate(env, &store, ns),
+        }
+    })())
+}
+
+/// Compares SHA-256 digests in constant time, so neither the token's length
+/// nor a matching prefix leaks through timing.
+fn check_bearer(req: &Request, admin_token: &str) -> ApiResult<()> {
+    if req.header_count("authorization") != 1 {
+        return Err(ApiError::bearer_invalid());
+    }
+    let value = req.header("authorization").unwrap_or_default();
+    let token = value
+        .split_at_checked(7)
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
+        .map(|(_, rest)| rest.trim_ascii())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::bearer_invalid)?;
+    let given = crypto::sha256(token);
+    let expected = crypto::sha256(admin_token.as_bytes());
+    if bool::from(given.ct_eq(&expected)) {
+        Ok(())
+    } else {
+        Err(ApiError::bearer_invalid())
+    }
+}
+
+/// Validates and normalises an allow-list; returns it and its JSON text.
+fn normalise_cidrs(list: &[String]) -> ApiResult<(Vec<String>, String)> {
+    if list.len() > MAX_CIDRS {
+        return Err(ApiError::bad_request(
+            "allowed_cidrs has more than 64 entries",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for entry in list {
+        let cidr = net::parse_cidr(entry).ok_or_else(|| {
+            ApiError::bad_request("allowed_cidrs entries must be IPv4/IPv6 addresses or CIDRs")
+        })?;
+        let s = cidr.to_string();
+        // Duplicates after normalisation add nothing.
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    let json = serde_json::to_string(&out).map_err(|_| ApiError::internal("json"))?;
+    Ok((out, json))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    namespace: String,
+    allowed_cidrs: Option<Vec<String>>,
+}
+
+fn create(env: &Env<'_>, store: &Store<'_>, req: &Request) -> ApiResult<Response> {
+    let body: CreateBody = parse_json(&req.body)?;
+    if !valid_namespace(&body.namespace) {
+        return Err(ApiError::bad_request(
+            "namespace must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        ));
+    }
+    let (cidrs, cidrs_json) = normalise_cidrs(body.allowed_cidrs.as_deref().unwrap_or_default())?;
+    let keys = Keys::load(env)?;
+    let secret = crypto::new_token()?;
+    let secret_ct = keys.seal(
+        Purpose::NamespaceSecret,
+        secret.as_bytes(),
+        &crypto::aad_namespace(&body.namespace),
+    )?;
+    if !store.create_namespace(&body.namespace, &secret_ct, &cidrs_json, env.now_ms)? {
+        return Err(ApiError::namespace_exists());
+    }
+    Ok(Response::json(
+        201,
+        &json!({
+            "namespace": body.namespace,
+            "secret": secret.as_str(),
+            "allowed_cidrs": cidrs,
+        }),
+    )
+    .with_header("cache-control", "no-store"))
+}
+
+fn list(store: &Store<'_>) -> ApiResult<Response> {
+    let mut rows = store.list_namespaces()?;
+    rows.sort_by(|a, b| a.namespace.as_bytes().cmp(b.namespace.as_bytes()));
+    let items = rows
+        .iter()
+        .map(|r| {
+            let cidrs: Vec<String> = serde_json::from_str(&r.allowed_cidrs_json)
+                .map_err(|_| ApiError::internal("ks_namespace.allowed_cidrs is not a JSON list"))?;
+            Ok(json!({
+                "namespace": r.namespace,
+                "allowed_cidrs": cidrs,
+                "created_at": time::rfc3339(r.created_at),
+                "secret_rotated_at": r.secret_rotated_at.map(time::rfc3339),
+            }))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Response::json(200, &json!({ "namespaces": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CidrsBody {
+    allowed_cidrs: Vec<String>,
+}
+
+fn set_cidrs(store: &Store<'_>, req: &Request, ns: &str) -> ApiResult<Response> {
+    let body: CidrsBody = parse_json(&req.body)?;
+    let (cidrs, json_text) = normalise_cidrs(&body.allowed_cidrs)?;
+    if !valid_namespace(ns) || !store.set_allowed_cidrs(ns, &json_text)? {
+        return Err(ApiError::namespace_not_found());
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "namespace": ns, "allowed_cidrs": cidrs }),
+    ))
+}
+
+fn rotate(env: &Env<'_>, store: &Store<'_>, ns: &str) -> ApiResult<Response> {
+    if !valid_namespace(ns) {
+        return Err(ApiError::namespace_not_found());
+    }
+    let keys = Keys::load(env)?;
+    let secret = crypto::new_token()?;
+    let secret_ct = keys.seal(
+        Purpose::NamespaceSecret,
+        secret.as_bytes(),
+        &crypto::aad_namespace(ns),
+    )?;
+    if !store.rotate_secret(ns, &secret_ct, env.now_ms)? {
+        return Err(ApiError::namespace_not_found());
+    }
+    Ok(
+        Response::json(200, &json!({ "namespace": ns, "secret": secret.as_str() }))
+            .with_header("cache-control", "no-store"),
+    )
+}
+
+fn delete(store: &Store<'_>, ns: &str) -> ApiResult<Response> {
+    if !valid_namespace(ns) || !store.delete_namespace(ns)? {
+        return Err(ApiError::namespace_not_found());
+    }
+    Ok(Response::new(204))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces() {
+        assert!(valid_namespace("my_cool_website"));
+        assert!(valid_namespace("a"));
+        assert!(valid_namespace(&format!("a{}", "b".repeat(63))));
+        assert!(!valid_namespace(&format!("a{}", "b".repeat(64))));
+        for bad in ["", "_a", "a|b", "a b", "ä", ".a", "a/b"] {
+            assert!(!valid_namespace(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! keyservice.md §7: tokens, digests and envelope v1 for every secret column.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use envelope::{MasterKey, Sealer};
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
+
+use crate::Env;
+use crate::error::{ApiError, ApiResult};
+
+/// The kinds of secret data, each with its own derived key (HKDF `info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Value,
+    InitToken,
+    Session,
+    NamespaceSecret,
+}
+
+impl Purpose {
+    fn info(self) -> &'static [u8] {
+        match self {
+            Purpose::Value => b"keyward/keyservice/value/v1",
+            Purpose::InitToken => b"keyward/keyservice/init-token/v1",
+            Purpose::Session => b"keyward/keyservice/session/v1",
+            Purpose::NamespaceSecret => b"keyward/keyservice/namespace-secret/v1",
+        }
+    }
+}
+
+/// AAD strings (§7). Namespaces cannot contain `|`, so they are unambiguous.
+pub fn aad_value(namespace: &str, user_id: &str) -> String {
+    format!("keyservice|{namespace}|{user_id}")
+}
+
+pub fn aad_init(token_hash: &str) -> String {
+    format!("keyservice|init|{token_hash}")
+}
+
+pub fn aad_session(token_digest: &str) -> String {
+    format!("keyservice|session|{token_digest}")
+}
+
+pub fn aad_namespace(namespace: &str) -> String {
+    format!("keyservice|namespace|{namespace}")
+}
+
+/// The deployment's master key, loaded per request.
+pub struct Keys {
+    master: MasterKey,
+}
+
+impl Keys {
+    /// `master_key` absent or malformed → 503 `NOT_CONFIGURED` (§5).
+    pub fn load(env: &Env<'_>) -> ApiResult<Keys> {
+        let raw = Zeroizing::new((env.vars)("master_key").unwrap_or_default());
+        MasterKey::parse(raw.trim())
+            .map(|master| Keys { master })
+            .map_err(|_| {
+                ApiError::not_configured(
+                    "master_key is not configured or is not 32 bytes of base64",
+                )
+            })
+    }
+
+    fn sealer(&self, purpose: Purpose) -> ApiResult<Sealer> {
+        Sealer::new(&self.master, purpose.info()).map_err(|_| ApiError::internal("key derivation"))
+    }
+
+    pub fn seal(&self, purpose: Purpose, plaintext: &[u8], aad: &str) -> ApiResult<String> {
+        self.sealer(purpose)?
+            .seal(plaintext, aad.as_bytes())
+            .map_err(|_| ApiError::internal("seal"))
+    }
+
+    /// Opening failure means the row was tampered with, copied from another
+    /// row, or sealed under another master key: 500, never other data.
+    pub fn open(
+        &self,
+        purpose: Purpose,
+        envelope: &str,
+        aad: &str,
+    ) -> ApiResult<Zeroizing<Vec<u8>>> {
+        self.sealer(purpose)?
+            .open(envelope, aad.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|_| ApiError::internal("stored envelope failed to open"))
+    }
+
+    /// Opens an envelope holding text (tokens, secrets).
+    pub fn open_text(
+        &self,
+        purpose: Purpose,
+        envelope: &str,
+        aad: &str,
+    ) -> ApiResult<Zeroizing<String>> {
+        let bytes = self.open(purpose, envelope, aad)?;
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| ApiError::internal("stored envelope is not text"))
+    }
+}
+
+/// A fresh random token: 32 CSPRNG bytes, base64url without padding (43 chars).
+pub fn new_token() -> ApiResult<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut_slice()).map_err(|_| ApiError::internal("random"))?;
+    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_slice())))
+}
+
+/// `hex(SHA-512(UTF-8(init token)))`: the pending init token's row key.
+pub fn init_token_row_key(digest: &[u8; 64]) -> String {
+    hex::encode(digest)
+}
+
+pub fn sha512_hex(s: &str) -> String {
+    hex::encode(Sha512::digest(s.as_bytes()))
+}
+
+/// `hex(SHA-256(UTF-8(session token)))`: the session's row key.
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// One random byte, for probabilistic sweeping of expired rows.
+pub fn random_byte() -> u8 {
+    let mut b = [0u8; 1];
+    // A failing CSPRNG only means we skip (or do) one sweep.
+    let _ = getrandom::fill(&mut b);
+    let [byte] = b;
+    byte
+}

@@ -1,0 +1,110 @@
+//! `POST /init` (keyservice.md §4.1) and the public OpenAPI document.
+
+use guest_kit::http::BodySizeError;
+use guest_kit::{Request, Response};
+use serde_json::json;
+
+use crate::crypto::{self, Keys, Purpose};
+use crate::error::{ApiError, ApiResult, respond};
+use crate::store::Store;
+use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, SMALL_BODY_LIMIT, config, cors, net};
+
+pub fn handle(env: &Env<'_>, req: &Request) -> Response {
+    let path = req.path();
+    if path == OPENAPI_PATH {
+        return respond(openapi(req));
+    }
+    if path != "/init" {
+        return ApiError::not_found().into_response();
+    }
+    let cors_on = cors::enabled(env);
+    let result = match req.method.as_str() {
+        "POST" => post(env, req),
+        "OPTIONS" if cors_on => Ok(cors::preflight("POST")),
+        _ => Err(ApiError::method_not_allowed(if cors_on {
+            "POST, OPTIONS"
+        } else {
+            "POST"
+        })),
+    };
+    cors::apply(env, req, respond(result))
+}
+
+fn openapi(req: &Request) -> ApiResult<Response> {
+    match req.method.as_str() {
+        "GET" => Ok(Response::new(200)
+            .with_header("content-type", "application/json")
+            .with_body(OPENAPI_JSON.as_bytes().to_vec())),
+        _ => Err(ApiError::method_not_allowed("GET")),
+    }
+}
+
+/// Size limit (413 before anything else) shared by the small-body routes.
+pub fn check_size(req: &Request, limit: usize) -> ApiResult<()> {
+    req.check_body_size(limit).map_err(|e| match e {
+        BodySizeError::TooLarge => ApiError::too_large(),
+        BodySizeError::InvalidContentLength => ApiError::bad_request("invalid Content-Length"),
+    })
+}
+
+fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
+    check_size(req, SMALL_BODY_LIMIT)?;
+    let keys = Keys::load(env)?;
+    let ttl = config::init_token_ttl_seconds(env)?;
+    rate_limit(env, req)?;
+
+    let store = Store::new(env.db);
+    let token = crypto::new_token()?;
+    let token_hash = crypto::sha512_hex(&token);
+    let token_ct = keys.seal(
+        Purpose::InitToken,
+        token.as_bytes(),
+        &crypto::aad_init(&token_hash),
+    )?;
+    store.insert_init_token(
+        &token_hash,
+        &token_ct,
+        env.now_ms.saturating_add(config::ms(ttl)),
+    )?;
+    if crypto::random_byte() < 16 {
+        store.sweep_init_tokens(env.now_ms)?;
+    }
+    Ok(Response::json(200, &json!({ "initToken": token.as_str() }))
+        .with_header("cache-control", "no-store"))
+}
+
+/// Fixed one-minute windows per client address, kept in the key-value store as
+/// `"<minute>:<count>"` under one key per address (approximate by design:
+/// concurrent requests may both pass the last slot).
+fn rate_limit(env: &Env<'_>, req: &Request) -> ApiResult<()> {
+    let limit = config::init_rate_limit_per_minute(env)?;
+    if limit == 0 {
+        return Ok(());
+    }
+    let kv = env
+        .kv
+        .ok_or_else(|| ApiError::internal("rate limit store not available"))?;
+    let header = config::client_addr_header(env);
+    // Unknown addresses share one bucket, so they cannot escape the limit.
+    let addr = net::client_address(req, header.as_deref())
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    let key = format!("keyservice:init-rate:{addr}");
+    let minute = env.now_ms.div_euclid(60_000);
+    let count = kv
+        .get(&key)
+        .map_err(|_| ApiError::internal("rate limit store"))?
+        .and_then(|v| {
+            let s = String::from_utf8(v).ok()?;
+            let (w, c) = s.split_once(':')?;
+            (w.parse::<i64>().ok()? == minute).then(|| c.parse::<u64>().ok())?
+        })
+        .unwrap_or(0);
+    if count >= limit {
+        let into_minute = env.now_ms.rem_euclid(60_000) / 1000;
+        let retry = u64::try_from(60 - into_minute).unwrap_or(60).max(1);
+        return Err(ApiError::rate_limited(retry));
+    }
+    kv.set(&key, format!("{minute}:{}", count + 1).as_bytes())
+        .map_err(|_| ApiError::internal("rate limit store"))?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! `/key` (keyservice.md §4.3): the (namespace, userId) pair comes only from
+//! the authenticated session, never from the request.
+
+use guest_kit::{Request, Response};
+
+use crate::crypto::{self, Keys, Purpose};
+use crate::error::{ApiError, ApiResult, respond};
+use crate::init::check_size;
+use crate::store::Store;
+use crate::{Env, SMALL_BODY_LIMIT, auth, config, cors};
+
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+pub fn handle(env: &Env<'_>, req: &Request) -> Response {
+    if req.path() != "/key" {
+        return ApiError::not_found().into_response();
+    }
+    let cors_on = cors::enabled(env);
+    let result = match req.method.as_str() {
+        "GET" | "PUT" | "DELETE" => authenticated(env, req),
+        "OPTIONS" if cors_on => Ok(cors::preflight("GET, PUT, DELETE")),
+        _ => Err(ApiError::method_not_allowed(if cors_on {
+            "GET, PUT, DELETE, OPTIONS"
+        } else {
+            "GET, PUT, DELETE"
+        })),
+    };
+    cors::apply(env, req, respond(result))
+}
+
+/// `Content-Type` to store: ≤ 255 printable ASCII characters (spaces allowed
+/// inside, as in `text/plain; charset=utf-8`), absent → octet-stream.
+fn content_type(req: &Request) -> ApiResult<String> {
+    let invalid = || ApiError::bad_request("Content-Type must be 1-255 printable ASCII characters");
+    match req.header_count("content-type") {
+        0 => Ok(DEFAULT_CONTENT_TYPE.to_owned()),
+        1 => {
+            let value = req.header("content-type").ok_or_else(invalid)?;
+            let ok = (1..=255).contains(&value.len())
+                && value.iter().all(|b| (0x20..=0x7e).contains(b))
+                && value.first() != Some(&b' ')
+                && value.last() != Some(&b' ');
+            if !ok {
+                return Err(invalid());
+            }
+            String::from_utf8(value.to_vec()).map_err(|_| invalid())
+        }
+        _ => Err(invalid()),
+    }
+}
+
+struct Session {
+    digest: String,
+    namespace: String,
+    user_id: String,
+}
+
+fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
+    let limit = if req.method == "PUT" {
+        config::max_key_bytes(env)?
+    } else {
+        SMALL_BODY_LIMIT
+    };
+    check_size(req, limit)?;
+    let keys = Keys::load(env)?;
+    let idle_ms = config::ms(config::session_idle_seconds(env)?);
+    let store = Store::new(env.db);
+    let now = env.now_ms;
+
+    // V6: keyid = session token, secret = the init token bound to it. An
+    // unknown, expired or idle-expired session is an unknown keyid.
+    let session = auth::verify_ss1(env, &store, req, |keyid| {
+        let digest = crypto::sha256_hex(keyid);
+        let Some(row) = store.session(&digest)? else {
+            return Ok(None);
+        };
+        if row.expires_at <= now || (idle_ms > 0 && now.saturating_sub(row.last_used_at) > idle_ms)
+        {
+            return Ok(None);
+        }
+        let secret = keys.open_text(
+            Purpose::Session,
+            &row.init_token_ct,
+            &crypto::aad_session(&digest),
+        )?;
+        Ok(Some((
+            secret,
+            Session {
+                digest,
+                namespace: row.namespace,
+                user_id: row.user_id,
+            },
+        )))
+    })?;
+    // Any authenticated call keeps the session alive (idle timeout).
+    store.touch_session(&session.digest, now)?;
+
+    let aad = crypto::aad_value(&session.namespace, &session.user_id);
+    match req.method.as_str() {
+        "PUT" => {
+            if req.body.is_empty() {
+                return Err(ApiError::bad_request("PUT /key needs a non-empty body"));
+            }
+            let content_type = content_type(req)?;
+            let value_ct = keys.seal(Purpose::Value, &req.body, &aad)?;
+            store.put_key(
+                &session.namespace,
+                &session.user_id,
+                &value_ct,
+                &content_type,
+                now,
+            )?;
+            Ok(Response::new(204))
+        }
+        "GET" => {
+            expect_empty(req)?;
+            let (value_ct, content_type) = store
+                .get_key(&session.namespace, &session.user_id)?
+                .ok_or_else(ApiError::key_not_found)?;
+            let value = keys.open(Purpose::Value, &value_ct, &aad)?;
+            Ok(Response::new(200)
+                .with_header("content-type", &content_type)
+                .with_header("cache-control", "no-store")
+                .with_body(value.to_vec()))
+        }
+        _ => {
+            expect_empty(req)?;
+            store.delete_key(&session.namespace, &session.user_id)?;
+            Ok(Response::new(204))
+        }
+    }
+}
+
+fn expect_empty(req: &Request) -> ApiResult<()> {
+    if req.body.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("this method takes no request body"))
+    }
+}

@@ -1,0 +1,1307 @@
+//! keyservice.md §10 checklist items reachable natively (real SQLite, fake clock).
+
+mod common;
+
+use common::*;
+use guest_kit::{Request, Value};
+use keyservice_core::Group;
+
+fn is_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[test]
+fn full_flow() {
+    // §9.2 with live tokens.
+    let h = Harness::new();
+    let secret = h.create_namespace("my_cool_website", &["203.0.113.0/24"]);
+    assert!(is_token(&secret));
+
+    let init = h.call(Group::Init, Request::new("POST", "/init"));
+    assert_eq!(init.status, 200);
+    assert_eq!(init.header("cache-control"), Some("no-store"));
+    assert_eq!(init.header("content-type"), Some("application/json"));
+    let init_token = init.json()["initToken"].as_str().expect("token").to_owned();
+    assert!(is_token(&init_token));
+
+    let hash = sessionist::init_token_hash(&init_token);
+    let c = h.connect("my_cool_website", &secret, "347", &hash);
+    assert_eq!(c.status, 200, "{}", c.message());
+    assert_eq!(c.header("cache-control"), Some("no-store"));
+    let session_token = c.json()["sessionToken"].as_str().expect("token").to_owned();
+    assert!(is_token(&session_token));
+    let s = Session {
+        namespace: "my_cool_website".into(),
+        user_id: "347".into(),
+        init_token: init_token.clone(),
+        session_token,
+    };
+
+    h.advance_secs(5);
+    let jwk = br#"{"kty":"oct","alg":"A256GCM","k":"_86LpU8FeJ9ahn-47_AuRnKuiGM2HsyzalBj4KOlTs8"}"#;
+    let put = h
+        .key_req(&s, "PUT", jwk)
+        .with_header("Content-Type", "application/json");
+    let r = h.call(Group::Key, put);
+    assert_eq!(r.status, 204, "{}", r.message());
+    assert!(r.body.is_empty());
+
+    h.advance_secs(1);
+    let get = h.key_req(&s, "GET", b"");
+    let r = h.call(Group::Key, get.clone());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, jwk.to_vec());
+    assert_eq!(r.body.len(), 79);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // The identical request again is a replay.
+    h.call(Group::Key, get).assert_error(401, "AUTH_INVALID");
+
+    h.advance_secs(1);
+    assert_eq!(h.key(&s, "DELETE", b"").status, 204);
+    h.key(&s, "GET", b"").assert_error(404, "KEY_NOT_FOUND");
+    assert_eq!(h.key(&s, "GET", b"").message(), "no key stored");
+    assert_eq!(h.key(&s, "DELETE", b"").status, 204);
+
+    // An init token yields one session, ever.
+    let again = h.connect("my_cool_website", &secret, "347", &hash);
+    again.assert_error(409, "INIT_TOKEN_INVALID");
+    assert_eq!(
+        again.message(),
+        "init token unknown, expired or already used"
+    );
+}
+
+#[test]
+fn header_variants_are_accepted() {
+    // §10.3: uppercase hash, `SS1`, reordered parameters, no space after commas.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &secret, "u");
+    for variant in 0..4 {
+        let req = h.key_req(&s, "GET", b"");
+        let auth = req.header_str("authorization").expect("auth").to_owned();
+        let rest = auth.strip_prefix("ss1 ").expect("scheme");
+        let parts: Vec<&str> = rest.split(", ").collect();
+        let new = match variant {
+            0 => {
+                let (hash_part, hash) = parts[1].split_at(5);
+                format!(
+                    "ss1 {}, {}{}, {}",
+                    parts[0],
+                    hash_part,
+                    hash.to_uppercase(),
+                    parts[2]
+                )
+            }
+            1 => format!("SS1 {rest}"),
+            2 => format!("ss1 {}, {}, {}", parts[2], parts[0], parts[1]),
+            _ => format!("ss1 {}", parts.join(",")),
+        };
+        let mut req = req;
+        req.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        let req = req.with_header("Authorization", new);
+        let r = h.call(Group::Key, req);
+        assert_eq!(r.status, 404, "variant {variant}: {}", r.message());
+    }
+}
+
+#[test]
+fn malformed_headers_are_401() {
+    // §10.2, §10.4, §10.5.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &secret, "u");
+    let good = h.key_req(&s, "GET", b"");
+    let auth = good.header_str("authorization").expect("auth").to_owned();
+    let date = good.header_str("x-date").expect("date").to_owned();
+    let nonce = auth.rsplit("nonce=").next().expect("nonce").to_owned();
+    let variants = [
+        format!("{auth}, realm=x"),
+        auth.replace(&format!(", nonce={nonce}"), ""),
+        format!("{auth}, keyid={}", s.session_token),
+        format!("{auth},"),
+        format!("Authorization: {auth}"),
+        auth.replace(&nonce, &nonce[..126]),
+        auth.replace(&nonce, &format!("{nonce}00")),
+        auth.replace(&nonce, &format!("{}zz", &nonce[..126])),
+        auth.replace(&format!("nonce={nonce}"), "nonce="),
+        String::new(),
+    ];
+    for v in variants {
+        let req = Request::new("GET", "/key")
+            .with_header("Authorization", &v)
+            .with_header("X-Date", &date);
+        let r = h.call(Group::Key, req);
+        r.assert_error(401, "AUTH_INVALID");
+        assert_eq!(r.message(), "authentication failed");
+        assert_eq!(r.header("www-authenticate"), Some("ss1"));
+    }
+    // No header at all.
+    h.call(Group::Key, Request::new("GET", "/key"))
+        .assert_error(401, "AUTH_INVALID");
+    // The untouched request still works (none of the above consumed its nonce).
+    assert_eq!(h.call(Group::Key, good).status, 404);
+}
+
+#[test]
+fn date_window() {
+    // §10.6, §10.7.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &secret, "u");
+    let date_msg = "request date missing, unparseable or outside the allowed window";
+    for (offset, ok) in [(-301i64, false), (301, false), (-299, true), (299, true)] {
+        let secs = h.now_secs().checked_add_signed(offset).expect("time");
+        let signed = sessionist::sign_at(&s.session_token, &s.init_token, "GET", "/key", b"", secs)
+            .expect("sign");
+        let req = Request::new("GET", "/key")
+            .with_header("Authorization", signed.authorization)
+            .with_header("X-Date", signed.date);
+        let r = h.call(Group::Key, req);
+        if ok {
+            assert_eq!(r.status, 404, "offset {offset}");
+        } else {
+            r.assert_error(401, "AUTH_INVALID");
+            assert_eq!(r.message(), date_msg);
+        }
+    }
+    let nonce = [7u8; 64];
+    for bad in [
+        "not a date",
+        "2026-12-01T10:00:00Z",
+        "Tue, 01 Dec 2026 10:00:00 +0000",
+    ] {
+        let auth = sessionist::sign(
+            &s.session_token,
+            &s.init_token,
+            "GET",
+            "/key",
+            b"",
+            bad,
+            &nonce,
+        )
+        .expect("sign");
+        let req = Request::new("GET", "/key")
+            .with_header("Authorization", auth)
+            .with_header("X-Date", bad);
+        let r = h.call(Group::Key, req);
+        r.assert_error(401, "AUTH_INVALID");
+        assert_eq!(r.message(), date_msg, "{bad}");
+    }
+    // RFC 850 and asctime are accepted.
+    for (i, d) in [
+        "Tuesday, 01-Dec-26 10:00:00 GMT",
+        "Tue Dec  1 10:00:00 2026",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let nonce = [u8::try_from(i).expect("small") + 1; 64];
+        let auth = sessionist::sign(
+            &s.session_token,
+            &s.init_token,
+            "GET",
+            "/key",
+            b"",
+            d,
+            &nonce,
+        )
+        .expect("sign");
+        let req = Request::new("GET", "/key")
+            .with_header("Authorization", auth)
+            .with_header("Date", *d);
+        assert_eq!(h.call(Group::Key, req).status, 404, "{d}");
+    }
+    // With both headers only X-Date is signed and checked.
+    let nonce = [9u8; 64];
+    let xdate = "Tue, 01 Dec 2026 10:00:00 GMT";
+    let auth = sessionist::sign(
+        &s.session_token,
+        &s.init_token,
+        "GET",
+        "/key",
+        b"",
+        xdate,
+        &nonce,
+    )
+    .expect("sign");
+    let req = Request::new("GET", "/key")
+        .with_header("Authorization", &auth)
+        .with_header("Date", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .with_header("X-Date", xdate);
+    assert_eq!(h.call(Group::Key, req).status, 404);
+}
+
+#[test]
+fn replay_and_identical_401_bodies() {
+    // §10.8, §10.9, §10.22.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let a = h.session("ns", &secret, "a");
+    let b = h.session("ns", &secret, "b");
+    let date = sessionist::format_http_date(h.now_secs()).expect("date");
+    let nonce = [0x42u8; 64];
+    let req_for = |s: &Session, secret: &str| {
+        let auth = sessionist::sign(&s.session_token, secret, "GET", "/key", b"", &date, &nonce)
+            .expect("sign");
+        Request::new("GET", "/key")
+            .with_header("Authorization", auth)
+            .with_header("X-Date", &date)
+    };
+    assert_eq!(h.call(Group::Key, req_for(&a, &a.init_token)).status, 404);
+    // Each call opens a new connection: the replay cache survives restarts.
+    let replay = h.call(Group::Key, req_for(&a, &a.init_token));
+    // The same nonce under another keyid is fine.
+    assert_eq!(h.call(Group::Key, req_for(&b, &b.init_token)).status, 404);
+
+    // Wrong secret (the hash instead of the init token).
+    let bad_hash = h.call(
+        Group::Key,
+        req_for(&b, &sessionist::init_token_hash(&b.init_token)),
+    );
+    let unknown = h.call(
+        Group::Key,
+        req_for(
+            &Session {
+                namespace: "ns".into(),
+                user_id: "x".into(),
+                init_token: "nope".into(),
+                session_token: "unknown-session".into(),
+            },
+            "nope",
+        ),
+    );
+    // Expired session.
+    h.set_var("session_ttl_seconds", "60");
+    let short = h.session("ns", &secret, "c");
+    h.advance_secs(61);
+    let expired = h.key(&short, "GET", b"");
+    for r in [&replay, &bad_hash, &unknown, &expired] {
+        r.assert_error(401, "AUTH_INVALID");
+        assert_eq!(r.body, replay.body, "401 bodies are byte-identical");
+        assert_eq!(r.header("www-authenticate"), Some("ss1"));
+    }
+}
+
+#[test]
+fn init_tokens_are_distinct_and_encrypted() {
+    // §10.10, §10.25.
+    let h = Harness::new();
+    h.set_var("init_rate_limit_per_minute", "0");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let t = h.init();
+        assert!(is_token(&t));
+        assert!(seen.insert(t));
+    }
+    let rows = h.sql("SELECT token_hash, token_ct FROM ks_init_token", &[]);
+    assert_eq!(rows.len(), 1000);
+    let sealer = envelope::Sealer::new(
+        &envelope::MasterKey::parse(MASTER_KEY).expect("key"),
+        b"keyward/keyservice/init-token/v1",
+    )
+    .expect("sealer");
+    for row in rows.iter().take(20) {
+        let hash = row.text(0).expect("hash");
+        let ct = row.text(1).expect("ct");
+        let plain = sealer
+            .open(ct, format!("keyservice|init|{hash}").as_bytes())
+            .expect("opens with its AAD");
+        let token = String::from_utf8(plain).expect("utf8");
+        assert!(seen.contains(&token));
+        assert_eq!(hash, hex_sha512(&token));
+    }
+    let file = std::fs::read(&h.db_path).expect("db file");
+    for t in seen.iter().take(50) {
+        assert!(
+            !contains(&file, t.as_bytes()),
+            "plaintext init token in the database"
+        );
+    }
+}
+
+fn hex_sha512(s: &str) -> String {
+    sessionist::init_token_digest(s)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn connect_hash_encodings() {
+    // §10.11.
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+
+    let t = h.init();
+    let digest = sessionist::init_token_digest(&t);
+    assert_eq!(
+        h.connect("ns", &secret, "u", &STANDARD.encode(digest))
+            .status,
+        200
+    );
+    let t = h.init();
+    let digest = sessionist::init_token_digest(&t);
+    assert_eq!(
+        h.connect("ns", &secret, "u", &URL_SAFE_NO_PAD.encode(digest))
+            .status,
+        200
+    );
+
+    let t = h.init();
+    let digest = sessionist::init_token_digest(&t);
+    let hexed: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    for bad in [
+        hexed,
+        STANDARD_NO_PAD.encode(digest),
+        STANDARD.encode(&digest[..63]),
+        URL_SAFE_NO_PAD.encode(&digest[..63]),
+        String::new(),
+    ] {
+        h.connect("ns", &secret, "u", &bad)
+            .assert_error(400, "BAD_REQUEST");
+    }
+    // The token is still pending after all those 400s.
+    assert_eq!(
+        h.connect("ns", &secret, "u", &sessionist::init_token_hash(&t))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn connect_init_token_lifecycle() {
+    // §10.12.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let never = sessionist::init_token_hash("never issued");
+    h.connect("ns", &secret, "u", &never)
+        .assert_error(409, "INIT_TOKEN_INVALID");
+
+    let t = h.init();
+    h.advance_secs(601);
+    h.connect("ns", &secret, "u", &sessionist::init_token_hash(&t))
+        .assert_error(409, "INIT_TOKEN_INVALID");
+
+    let t = h.init();
+    h.advance_secs(599);
+    assert_eq!(
+        h.connect("ns", &secret, "u", &sessionist::init_token_hash(&t))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn concurrent_connects_yield_one_session() {
+    // §10.13: 20 threads, each with its own connection to the same file.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let t = h.init();
+    let hash = sessionist::init_token_hash(&t);
+    let reqs: Vec<Request> = (0..20)
+        .map(|_| h.connect_req("ns", &secret, "u", &hash))
+        .collect();
+    let db_path = h.db_path.clone();
+    let now = h.now_ms.get();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = reqs
+            .into_iter()
+            .map(|req| {
+                let db_path = db_path.clone();
+                scope.spawn(move || {
+                    let db = guest_kit::native::SqliteDb::open(&db_path).expect("db");
+                    let vars = |n: &str| (n == "master_key").then(|| MASTER_KEY.to_owned());
+                    let env = keyservice_core::Env {
+                        db: &db,
+                        kv: None,
+                        vars: &vars,
+                        now_ms: now,
+                    };
+                    keyservice_core::handle_connect(&env, req).status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|j| j.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn namespace_checks() {
+    // §10.14, §10.17.
+    let h = Harness::new();
+    let a = h.create_namespace("nsA", &[]);
+    h.create_namespace("nsB", &[]);
+    let t = h.init();
+    let hash = sessionist::init_token_hash(&t);
+
+    let body = serde_json::json!({ "namespace": "nsB", "userId": "u", "initTokenHash": hash });
+    let req = h
+        .signed("nsA", &a, "POST", "/connect", body.to_string().as_bytes())
+        .with_header("spin-client-addr", "192.0.2.1:1");
+    h.call(Group::Connect, req)
+        .assert_error(403, "NAMESPACE_MISMATCH");
+
+    h.connect("nsC", &a, "u", &hash)
+        .assert_error(401, "AUTH_INVALID");
+
+    for user in ["", &"x".repeat(257), "a\u{7f}", "a\nb"] {
+        h.connect("nsA", &a, user, &hash)
+            .assert_error(400, "BAD_REQUEST");
+    }
+    let bodies = [
+        serde_json::json!({ "namespace": "nsA", "userId": 5, "initTokenHash": hash }).to_string(),
+        serde_json::json!({ "namespace": "nsA", "userId": "u", "initTokenHash": hash, "x": 1 })
+            .to_string(),
+        serde_json::json!({ "namespace": "nsA", "initTokenHash": hash }).to_string(),
+        "{not json".to_owned(),
+        r#"{"namespace":"nsA","namespace":"nsA","userId":"u","initTokenHash":"x"}"#.to_owned(),
+    ];
+    for body in bodies {
+        let req = h
+            .signed("nsA", &a, "POST", "/connect", body.as_bytes())
+            .with_header("spin-client-addr", "192.0.2.1:1");
+        h.call(Group::Connect, req).assert_error(400, "BAD_REQUEST");
+    }
+    // 256 bytes of multi-byte UTF-8 is fine.
+    assert_eq!(h.connect("nsA", &a, &"é".repeat(128), &hash).status, 200);
+}
+
+#[test]
+fn allow_lists() {
+    // §10.15, §10.16.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &["203.0.113.0/24", "2001:db8::/32"]);
+    let open = h.create_namespace("open", &[]);
+    let attempt = |ns: &str, secret: &str, addr_header: Option<(&str, &str)>| {
+        let t = h.init();
+        let body = serde_json::json!({ "namespace": ns, "userId": "u",
+            "initTokenHash": sessionist::init_token_hash(&t) });
+        let mut req = h.signed(ns, secret, "POST", "/connect", body.to_string().as_bytes());
+        if let Some((name, value)) = addr_header {
+            req = req.with_header(name, value);
+        }
+        h.call(Group::Connect, req)
+    };
+    let peer = "spin-client-addr";
+    assert_eq!(
+        attempt("ns", &secret, Some((peer, "203.0.113.77:5"))).status,
+        200
+    );
+    assert_eq!(
+        attempt("ns", &secret, Some((peer, "[::ffff:203.0.113.77]:5"))).status,
+        200
+    );
+    assert_eq!(
+        attempt("ns", &secret, Some((peer, "[2001:db8::9]:5"))).status,
+        200
+    );
+    attempt("ns", &secret, Some((peer, "198.51.100.1:5"))).assert_error(403, "IP_NOT_ALLOWED");
+    attempt("ns", &secret, None).assert_error(403, "IP_NOT_ALLOWED");
+    assert_eq!(
+        attempt("open", &open, Some((peer, "198.51.100.1:5"))).status,
+        200
+    );
+    assert_eq!(attempt("open", &open, None).status, 200);
+
+    h.set_var("client_addr_header", "x-forwarded-for");
+    assert_eq!(
+        attempt(
+            "ns",
+            &secret,
+            Some(("X-Forwarded-For", "198.51.100.1, 203.0.113.9"))
+        )
+        .status,
+        200
+    );
+    attempt(
+        "ns",
+        &secret,
+        Some(("X-Forwarded-For", "203.0.113.9, 198.51.100.1")),
+    )
+    .assert_error(403, "IP_NOT_ALLOWED");
+    // The platform address no longer counts; a missing header is unknown.
+    attempt("ns", &secret, Some((peer, "203.0.113.77:5"))).assert_error(403, "IP_NOT_ALLOWED");
+    attempt("ns", &secret, Some(("X-Forwarded-For", "garbage")))
+        .assert_error(403, "IP_NOT_ALLOWED");
+}
+
+#[test]
+fn key_values() {
+    // §10.18–§10.21.
+    let h = Harness::new();
+    h.set_var("max_key_bytes", "1000");
+    let secret = h.create_namespace("ns", &[]);
+    let other_ns_secret = h.create_namespace("other", &[]);
+    let s1 = h.session("ns", &secret, "alice");
+    let s2 = h.session("ns", &secret, "alice");
+    let bob = h.session("ns", &secret, "bob");
+    let alice_other = h.session("other", &other_ns_secret, "alice");
+
+    let raw = vec![0x00, 0xff, 0xfe, b'\n', 0x80];
+    assert_eq!(h.key(&s1, "PUT", &raw).status, 204);
+    let r = h.key(&s2, "GET", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, raw);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    h.key(&bob, "GET", b"").assert_error(404, "KEY_NOT_FOUND");
+    h.key(&alice_other, "GET", b"")
+        .assert_error(404, "KEY_NOT_FOUND");
+
+    let put = h
+        .key_req(&s2, "PUT", b"v2")
+        .with_header("Content-Type", "text/plain; charset=utf-8");
+    assert_eq!(h.call(Group::Key, put).status, 204);
+    let r = h.key(&s1, "GET", b"");
+    assert_eq!(r.body, b"v2");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+
+    assert_eq!(h.key(&s1, "PUT", &vec![1u8; 1000]).status, 204);
+    h.key(&s1, "PUT", &vec![1u8; 1001])
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    h.key(&s1, "PUT", b"").assert_error(400, "BAD_REQUEST");
+    for bad_ct in ["", &"a".repeat(256), "text/plain\u{1}"] {
+        let req = h
+            .key_req(&s1, "PUT", b"x")
+            .with_header("Content-Type", bad_ct);
+        h.call(Group::Key, req).assert_error(400, "BAD_REQUEST");
+    }
+    let req = h
+        .key_req(&s1, "PUT", b"x")
+        .with_header("Content-Type", [0xc3u8, 0xa9]);
+    h.call(Group::Key, req).assert_error(400, "BAD_REQUEST");
+
+    assert_eq!(h.key(&s1, "DELETE", b"").status, 204);
+    h.key(&s2, "GET", b"").assert_error(404, "KEY_NOT_FOUND");
+    assert_eq!(h.key(&s2, "DELETE", b"").status, 204);
+}
+
+#[test]
+fn size_limit_comes_before_auth() {
+    let h = Harness::new();
+    // Declared length over the limit, no auth at all.
+    let req = Request::new("PUT", "/key").with_header("Content-Length", "65537");
+    h.call(Group::Key, req)
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    let req = Request::new("PUT", "/key").with_body(vec![0u8; 65_537]);
+    h.call(Group::Key, req)
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    let req = Request::new("GET", "/key").with_body(vec![0u8; 16 * 1024 + 1]);
+    h.call(Group::Key, req)
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    let big = vec![b' '; 16 * 1024 + 1];
+    h.call(
+        Group::Connect,
+        Request::new("POST", "/connect").with_body(big.clone()),
+    )
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+    h.call(
+        Group::Init,
+        Request::new("POST", "/init").with_body(big.clone()),
+    )
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+    h.call(
+        Group::Admin,
+        Request::new("POST", "/admin/namespaces").with_body(big),
+    )
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+}
+
+#[test]
+fn sessions_expire_and_idle() {
+    // §10.23.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    h.set_var("session_ttl_seconds", "1000");
+    let s = h.session("ns", &secret, "u");
+    h.advance_secs(999);
+    assert_eq!(h.key(&s, "GET", b"").status, 404);
+    h.advance_secs(1);
+    h.key(&s, "GET", b"").assert_error(401, "AUTH_INVALID");
+
+    h.set_var("session_idle_seconds", "100");
+    let active = h.session("ns", &secret, "u");
+    let idle = h.session("ns", &secret, "u");
+    for _ in 0..5 {
+        h.advance_secs(90);
+        assert_eq!(h.key(&active, "GET", b"").status, 404);
+    }
+    h.key(&idle, "GET", b"").assert_error(401, "AUTH_INVALID");
+}
+
+#[test]
+fn envelopes_at_rest_and_copied_ciphertext() {
+    // §10.24, §10.25.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let alice = h.session("ns", &secret, "alice");
+    let bob = h.session("ns", &secret, "bob");
+    let alice_value = b"alice-secret-key-material".to_vec();
+    assert_eq!(h.key(&alice, "PUT", &alice_value).status, 204);
+    assert_eq!(h.key(&bob, "PUT", b"bob-value").status, 204);
+
+    let master = envelope::MasterKey::parse(MASTER_KEY).expect("key");
+    let value_sealer = envelope::Sealer::new(&master, b"keyward/keyservice/value/v1").expect("s");
+    let rows = h.sql(
+        "SELECT value_ct FROM ks_key WHERE namespace = ? AND user_id = ?",
+        &["ns".into(), "alice".into()],
+    );
+    let ct = rows
+        .first()
+        .and_then(|r| r.text(0))
+        .expect("row")
+        .to_owned();
+    assert_eq!(
+        value_sealer
+            .open(&ct, b"keyservice|ns|alice")
+            .expect("opens"),
+        alice_value
+    );
+    assert!(value_sealer.open(&ct, b"keyservice|ns|bob").is_err());
+
+    let ns_sealer =
+        envelope::Sealer::new(&master, b"keyward/keyservice/namespace-secret/v1").expect("s");
+    let rows = h.sql(
+        "SELECT secret_ct FROM ks_namespace WHERE namespace = ?",
+        &["ns".into()],
+    );
+    let ns_ct = rows
+        .first()
+        .and_then(|r| r.text(0))
+        .expect("row")
+        .to_owned();
+    assert_eq!(
+        ns_sealer
+            .open(&ns_ct, b"keyservice|namespace|ns")
+            .expect("opens"),
+        secret.as_bytes()
+    );
+
+    let session_sealer =
+        envelope::Sealer::new(&master, b"keyward/keyservice/session/v1").expect("s");
+    let digest = {
+        use sha2::Digest;
+        hex_lower(&sha2::Sha256::digest(alice.session_token.as_bytes()))
+    };
+    let rows = h.sql(
+        "SELECT init_token_ct FROM ks_session WHERE token_digest = ?",
+        &[digest.clone().into()],
+    );
+    let sct = rows
+        .first()
+        .and_then(|r| r.text(0))
+        .expect("session row")
+        .to_owned();
+    assert_eq!(
+        session_sealer
+            .open(&sct, format!("keyservice|session|{digest}").as_bytes())
+            .expect("opens"),
+        alice.init_token.as_bytes()
+    );
+
+    let file = std::fs::read(&h.db_path).expect("file");
+    for plain in [
+        &alice_value[..],
+        secret.as_bytes(),
+        alice.init_token.as_bytes(),
+        alice.session_token.as_bytes(),
+    ] {
+        assert!(
+            !contains(&file, plain),
+            "plaintext secret in the database file"
+        );
+    }
+
+    // Copy alice's ciphertext into bob's row: bob gets 500, never alice's value.
+    h.sql(
+        "UPDATE ks_key SET value_ct = ? WHERE namespace = ? AND user_id = ?",
+        &[ct.into(), "ns".into(), "bob".into()],
+    );
+    let r = h.key(&bob, "GET", b"");
+    r.assert_error(500, "INTERNAL");
+    assert!(!contains(&r.body, &alice_value));
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn envelope_vector() {
+    // §9.3.
+    use base64::Engine as _;
+    let master = envelope::MasterKey::parse(MASTER_KEY).expect("key");
+    let sealer = envelope::Sealer::new(&master, b"keyward/keyservice/value/v1").expect("s");
+    let env = "AT2+5KVjzMqDdgXPNLXZOUsfj5uIk+kltgItCECqZabNzww+QbDN1E5NrgJMcLMtXzeA9H1V2nBNGBDnvDRudxCcLAgSaNZnKUGkcD5F4/ZQdtCrvzrZaTMjnBMGIz+Jejw+pZFXxeGMdpCA";
+    let plain = sealer
+        .open(env, b"keyservice|my_cool_website|347")
+        .expect("opens");
+    assert_eq!(
+        plain,
+        br#"{"kty":"oct","alg":"A256GCM","k":"_86LpU8FeJ9ahn-47_AuRnKuiGM2HsyzalBj4KOlTs8"}"#
+    );
+    assert!(sealer.open(env, b"keyservice|my_cool_website|348").is_err());
+    let _ = base64::engine::general_purpose::STANDARD
+        .decode(env)
+        .expect("b64");
+}
+
+#[test]
+fn operator_api() {
+    // §10.26, §10.27.
+    let h = Harness::new();
+    h.unset_var("admin_token");
+    let r = h.admin("GET", "/admin/namespaces", "");
+    r.assert_error(403, "ADMIN_DISABLED");
+    h.call(Group::Admin, Request::new("PATCH", "/admin/nothing"))
+        .assert_error(403, "ADMIN_DISABLED");
+    h.set_var("admin_token", "");
+    h.admin("GET", "/admin/namespaces", "")
+        .assert_error(403, "ADMIN_DISABLED");
+    h.set_var("admin_token", ADMIN_TOKEN);
+
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic dGVzdA=="),
+        Some("Bearer "),
+    ] {
+        let mut req = Request::new("GET", "/admin/namespaces");
+        if let Some(a) = auth {
+            req = req.with_header("Authorization", a);
+        }
+        let r = h.call(Group::Admin, req);
+        r.assert_error(401, "AUTH_INVALID");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    let lower = Request::new("GET", "/admin/namespaces")
+        .with_header("authorization", format!("bearer {ADMIN_TOKEN}"));
+    assert_eq!(h.call(Group::Admin, lower).status, 200);
+
+    let r = h.admin(
+        "POST",
+        "/admin/namespaces",
+        r#"{"namespace":"zeta","allowed_cidrs":["203.0.113.5/24","2001:db8::1","203.0.113.9/24"]}"#,
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    assert_eq!(v["namespace"], "zeta");
+    assert!(is_token(v["secret"].as_str().expect("secret")));
+    assert_eq!(
+        v["allowed_cidrs"],
+        serde_json::json!(["203.0.113.0/24", "2001:db8::1/128"])
+    );
+    assert_eq!(
+        h.admin("POST", "/admin/namespaces", r#"{"namespace":"Alpha"}"#)
+            .status,
+        201
+    );
+    h.admin("POST", "/admin/namespaces", r#"{"namespace":"zeta"}"#)
+        .assert_error(409, "NAMESPACE_EXISTS");
+    for bad in [
+        r#"{"namespace":"a|b"}"#,
+        r#"{"namespace":"_x"}"#,
+        r#"{"namespace":"ok","allowed_cidrs":["300.1.1.1"]}"#,
+        r#"{"namespace":"ok","allowed_cidrs":["1.2.3.4/33"]}"#,
+        r#"{"namespace":"ok","allowed_cidrs":"1.2.3.4"}"#,
+        r#"{"namespace":"ok","secret":"x"}"#,
+        r#"{}"#,
+        "",
+    ] {
+        h.admin("POST", "/admin/namespaces", bad)
+            .assert_error(400, "BAD_REQUEST");
+    }
+    let many: Vec<String> = (0..65).map(|i| format!("10.0.{i}.0/24")).collect();
+    let body = serde_json::json!({ "namespace": "ok", "allowed_cidrs": many }).to_string();
+    h.admin("POST", "/admin/namespaces", &body)
+        .assert_error(400, "BAD_REQUEST");
+
+    let r = h.admin("GET", "/admin/namespaces", "");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body.clone()).expect("utf8");
+    assert!(!text.contains("secret\""), "no secrets listed: {text}");
+    let list = r.json()["namespaces"].as_array().expect("list").clone();
+    let names: Vec<&str> = list
+        .iter()
+        .map(|n| n["namespace"].as_str().expect("n"))
+        .collect();
+    assert_eq!(names, ["Alpha", "zeta"]);
+    assert_eq!(
+        list[1]["allowed_cidrs"],
+        serde_json::json!(["203.0.113.0/24", "2001:db8::1/128"])
+    );
+    assert_eq!(list[1]["created_at"], "2026-12-01T10:00:00Z");
+    assert!(list[1]["secret_rotated_at"].is_null());
+    assert_eq!(list[1].as_object().expect("obj").len(), 4);
+
+    // Routing inside the group.
+    h.admin("GET", "/admin/namespaces/zeta/other", "")
+        .assert_error(404, "NOT_FOUND");
+    h.admin("GET", "/admin/namespaces/", "")
+        .assert_error(404, "NOT_FOUND");
+    let r = h.admin("PATCH", "/admin/namespaces", "");
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = h.admin("GET", "/admin/namespaces/zeta", "");
+    assert_eq!(r.header("allow"), Some("DELETE"));
+    h.admin("DELETE", "/admin/namespaces/nope", "")
+        .assert_error(404, "NAMESPACE_NOT_FOUND");
+    h.admin("POST", "/admin/namespaces/nope/rotate-secret", "")
+        .assert_error(404, "NAMESPACE_NOT_FOUND");
+    h.admin(
+        "PUT",
+        "/admin/namespaces/nope/allowed-cidrs",
+        r#"{"allowed_cidrs":[]}"#,
+    )
+    .assert_error(404, "NAMESPACE_NOT_FOUND");
+    h.admin(
+        "PUT",
+        "/admin/namespaces/zeta/allowed-cidrs",
+        r#"{"allowed_cidrs":["x"]}"#,
+    )
+    .assert_error(400, "BAD_REQUEST");
+}
+
+#[test]
+fn rotate_and_update_cidrs() {
+    // §10.28.
+    let h = Harness::new();
+    let old = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &old, "u");
+    assert_eq!(h.key(&s, "PUT", b"value").status, 204);
+
+    h.advance_secs(10);
+    let r = h.admin("POST", "/admin/namespaces/ns/rotate-secret", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let new = r.json()["secret"].as_str().expect("secret").to_owned();
+    assert_ne!(new, old);
+
+    let t = h.init();
+    let hash = sessionist::init_token_hash(&t);
+    h.connect("ns", &old, "u", &hash)
+        .assert_error(401, "AUTH_INVALID");
+    assert_eq!(h.connect("ns", &new, "u", &hash).status, 200);
+    // Sessions are unaffected.
+    assert_eq!(h.key(&s, "GET", b"").body, b"value");
+
+    let list = h.admin("GET", "/admin/namespaces", "").json();
+    assert_eq!(
+        list["namespaces"][0]["secret_rotated_at"],
+        "2026-12-01T10:00:10Z"
+    );
+
+    let r = h.admin(
+        "PUT",
+        "/admin/namespaces/ns/allowed-cidrs",
+        r#"{"allowed_cidrs":["198.51.100.7/16"]}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({ "namespace": "ns", "allowed_cidrs": ["198.51.0.0/16"] })
+    );
+    assert_eq!(h.key(&s, "GET", b"").body, b"value");
+}
+
+#[test]
+fn delete_namespace() {
+    // §10.29.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let keep = h.create_namespace("keep", &[]);
+    let s = h.session("ns", &secret, "u");
+    let k = h.session("keep", &keep, "u");
+    assert_eq!(h.key(&s, "PUT", b"gone").status, 204);
+    assert_eq!(h.key(&k, "PUT", b"stays").status, 204);
+
+    assert_eq!(h.admin("DELETE", "/admin/namespaces/ns", "").status, 204);
+    h.key(&s, "GET", b"").assert_error(401, "AUTH_INVALID");
+    let count = |table: &str| {
+        h.sql(
+            &format!("SELECT COUNT(*) FROM {table} WHERE namespace = ?"),
+            &[Value::from("ns")],
+        )
+        .first()
+        .and_then(|r| r.integer(0))
+        .expect("count")
+    };
+    assert_eq!(count("ks_key"), 0);
+    assert_eq!(count("ks_session"), 0);
+    assert_eq!(count("ks_namespace"), 0);
+    assert_eq!(h.key(&k, "GET", b"").body, b"stays");
+    h.admin("DELETE", "/admin/namespaces/ns", "")
+        .assert_error(404, "NAMESPACE_NOT_FOUND");
+}
+
+#[test]
+fn init_rate_limit() {
+    // §10.30.
+    let h = Harness::new();
+    h.set_var("init_rate_limit_per_minute", "3");
+    h.now_ms.set(T0_MS + 15_000);
+    let from = |addr: &str| {
+        h.call(
+            Group::Init,
+            Request::new("POST", "/init").with_header("spin-client-addr", addr),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(from("192.0.2.1:1000").status, 200);
+    }
+    let r = from("192.0.2.1:1001");
+    r.assert_error(429, "RATE_LIMITED");
+    assert_eq!(r.header("retry-after"), Some("45"));
+    assert_eq!(from("192.0.2.2:1000").status, 200);
+    h.advance_secs(45);
+    assert_eq!(from("192.0.2.1:1000").status, 200);
+}
+
+#[test]
+fn routing_errors() {
+    // §10.31.
+    let h = Harness::new();
+    h.call(Group::Key, Request::new("GET", "/keys"))
+        .assert_error(404, "NOT_FOUND");
+    h.call(Group::Init, Request::new("POST", "/init/x"))
+        .assert_error(404, "NOT_FOUND");
+    h.call(Group::Connect, Request::new("POST", "/connect/"))
+        .assert_error(404, "NOT_FOUND");
+    let r = h.call(Group::Key, Request::new("PATCH", "/key"));
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("GET, PUT, DELETE"));
+    let r = h.call(Group::Init, Request::new("GET", "/init"));
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = h.call(Group::Connect, Request::new("GET", "/connect?x"));
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("POST"));
+    // Bad Content-Length.
+    h.call(
+        Group::Init,
+        Request::new("POST", "/init").with_header("Content-Length", "abc"),
+    )
+    .assert_error(400, "BAD_REQUEST");
+}
+
+#[test]
+fn not_configured() {
+    // §10.32.
+    for master in [
+        None,
+        Some(""),
+        Some("dG9vIHNob3J0"),
+        Some("not base64 at all!!"),
+    ] {
+        let h = Harness::new();
+        let secret = h.create_namespace("ns", &[]);
+        let s = h.session("ns", &secret, "u");
+        match master {
+            None => h.unset_var("master_key"),
+            Some(m) => h.set_var("master_key", m),
+        }
+        h.call(Group::Init, Request::new("POST", "/init"))
+            .assert_error(503, "NOT_CONFIGURED");
+        h.connect("ns", &secret, "u", &sessionist::init_token_hash("x"))
+            .assert_error(503, "NOT_CONFIGURED");
+        h.key(&s, "PUT", b"plaintext-value")
+            .assert_error(503, "NOT_CONFIGURED");
+        h.admin("POST", "/admin/namespaces", r#"{"namespace":"n2"}"#)
+            .assert_error(503, "NOT_CONFIGURED");
+        h.admin("POST", "/admin/namespaces/ns/rotate-secret", "")
+            .assert_error(503, "NOT_CONFIGURED");
+        // Nothing was stored.
+        let rows = h.sql("SELECT COUNT(*) FROM ks_key", &[]);
+        assert_eq!(rows.first().and_then(|r| r.integer(0)), Some(0));
+        let rows = h.sql("SELECT COUNT(*) FROM ks_namespace", &[]);
+        assert_eq!(rows.first().and_then(|r| r.integer(0)), Some(1));
+        // Operator routes that touch no secret material still work.
+        assert_eq!(h.admin("GET", "/admin/namespaces", "").status, 200);
+    }
+    // Other invalid settings are deployment errors too.
+    let h = Harness::new();
+    h.set_var("init_token_ttl_seconds", "soon");
+    h.call(Group::Init, Request::new("POST", "/init"))
+        .assert_error(503, "NOT_CONFIGURED");
+}
+
+#[test]
+fn cors() {
+    // §10.34.
+    let h = Harness::new();
+    let r = h.call(Group::Key, Request::new("OPTIONS", "/key"));
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+
+    h.set_var(
+        "cors_allowed_origins",
+        "https://app.example, https://other.example",
+    );
+    let r = h.call(
+        Group::Key,
+        Request::new("OPTIONS", "/key").with_header("Origin", "https://app.example"),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(r.header("vary"), Some("Origin"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, PUT, DELETE")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("authorization, x-date, content-type")
+    );
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+
+    let r = h.call(
+        Group::Init,
+        Request::new("OPTIONS", "/init").with_header("Origin", "https://other.example"),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://other.example")
+    );
+
+    let r = h.call(
+        Group::Init,
+        Request::new("POST", "/init").with_header("Origin", "https://evil.example"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    let r = h.call(
+        Group::Init,
+        Request::new("POST", "/init").with_header("Origin", "https://app.example"),
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+
+    // /connect and /admin never send CORS headers.
+    let secret = h.create_namespace("ns", &[]);
+    let t = h.init();
+    let req = h
+        .connect_req("ns", &secret, "u", &sessionist::init_token_hash(&t))
+        .with_header("Origin", "https://app.example");
+    let r = h.call(Group::Connect, req);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control"))
+    );
+    let r = h.call(
+        Group::Connect,
+        Request::new("OPTIONS", "/connect").with_header("Origin", "https://app.example"),
+    );
+    assert_eq!(r.status, 405);
+    assert!(
+        r.headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control"))
+    );
+
+    h.set_var("cors_allowed_origins", "*");
+    let r = h.call(
+        Group::Key,
+        Request::new("GET", "/key").with_header("Origin", "https://any.example"),
+    );
+    r.assert_error(401, "AUTH_INVALID");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://any.example")
+    );
+}
+
+#[test]
+fn openapi_is_served() {
+    let h = Harness::new();
+    let r = h.call(Group::Init, Request::new("GET", "/keyservice/openapi.json"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json();
+    assert_eq!(v["openapi"], "3.1.0");
+    for path in [
+        "/init",
+        "/connect",
+        "/key",
+        "/admin/namespaces",
+        "/admin/namespaces/{ns}",
+        "/admin/namespaces/{ns}/allowed-cidrs",
+        "/admin/namespaces/{ns}/rotate-secret",
+    ] {
+        assert!(v["paths"][path].is_object(), "{path}");
+    }
+    let r = h.call(
+        Group::Init,
+        Request::new("POST", "/keyservice/openapi.json"),
+    );
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+}
+
+#[test]
+fn signed_query_string_and_method_matter() {
+    // The signature covers the exact target: a query string must be signed.
+    let h = Harness::new();
+    let secret = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &secret, "u");
+    let req = h.signed(&s.session_token, &s.init_token, "GET", "/key?x=%20", b"");
+    assert_eq!(h.call(Group::Key, req).status, 404);
+    let mut req = h.signed(&s.session_token, &s.init_token, "GET", "/key?x=%20", b"");
+    req.path_and_query = "/key?x=+".into();
+    h.call(Group::Key, req).assert_error(401, "AUTH_INVALID");
+    let mut req = h.signed(&s.session_token, &s.init_token, "GET", "/key", b"");
+    req.method = "DELETE".into();
+    h.call(Group::Key, req).assert_error(401, "AUTH_INVALID");
+}
+
+#[test]
+fn worked_example_with_vector_headers() {
+    // §9.2 with the exact headers of `vectors/sessionist.json` (flow-*): the
+    // server-generated tokens are seeded so the published hashes apply.
+    const NS_SECRET: &str = "iimfVTnXnY2yndG_q2y-vI6rWUPR5CK5eIhPy1KpVIw";
+    const INIT_TOKEN: &str = "DfSQ-JjJyAm8vzKJbu9fVUEkxzq1pVDQksfMK_yFAZ8";
+    const SESSION: &str = "JKrbJ83N_ehG88Huf1MlQOxNoYOboI7IcXzkm_GWbnk";
+    const HASH: &str =
+        "5yhET74MfmM+nUseX1KZtPrN2CrwJ2rckV/430AeX83N2Q0ghZ5MHcO9phlbl4n3EbNW1rd3ZxvJ97iSGLhmzA==";
+    const CONNECT_AUTH: &str = "ss1 keyid=my_cool_website, hash=286fee2ec599233adf13edf99106e78352429645b9ed2cf3b65252d8785de171f7fa1e4d8d50cb789cac0396af9c75450ce3a15fb146a45636778a01abd92a14, nonce=cb27796c85bc21959c61139fa8614714bebcd3af13ed7a38a6ed59473894df5e84708d79df6b066b1a66eb4fd434dce3330c6eae3613aa94b110d0871fce1b33";
+    const PUT_AUTH: &str = "ss1 keyid=JKrbJ83N_ehG88Huf1MlQOxNoYOboI7IcXzkm_GWbnk, hash=af8ab1133a3f6e3868dc3254b3e913c5a3b702a0594465a7c20b0102475483185bfc04238aa6fd2b543aa969570fd3ca915e316cbf8d526fadbde764256cab51, nonce=c25f6f72bc7213e035dfa6be98e17e431ea68eab9c28e2f6cc6a887f27d253644f1991102e5f86a16ba4054d1ef6307fe93aad2b862528ac712ddbfed2c26f30";
+    const GET_AUTH: &str = "ss1 keyid=JKrbJ83N_ehG88Huf1MlQOxNoYOboI7IcXzkm_GWbnk, hash=c568337681375b6659e4d06e565c226d86c6d5be23c27a19ee31c79eef5de6fd1598e5a48e5d799c832d4206eda7f9138f33ee92f804b10f3aacc1270cbdbd58, nonce=b792cea09072fd1073efd1277747abb6e076f5838134f33d93cb5c8a1e7c9c6a8645b20b2701d8f50a87ec913991a3714dd1f0424a1cf954c666a82e40ab71a6";
+    const DELETE_AUTH: &str = "ss1 keyid=JKrbJ83N_ehG88Huf1MlQOxNoYOboI7IcXzkm_GWbnk, hash=d9393d3e7bd66a43f8ee71048cdcd28cc77c4340a4e57afd3e2852ab46f2f9ff00f3ba61354b40f28b96318cbfb8fd23ce817a01247bb04511380d5069227bd8, nonce=d988b8f10d7503d847053cf4ff89941aa37e13fcd3449a55c8abadf9ed184107f311c445bf0b3341d66b7b29b599c9db0a878faca47215ca7ff8be37dce1d397";
+    let jwk = br#"{"kty":"oct","alg":"A256GCM","k":"_86LpU8FeJ9ahn-47_AuRnKuiGM2HsyzalBj4KOlTs8"}"#;
+
+    let h = Harness::new();
+    assert_eq!(sessionist::init_token_hash(INIT_TOKEN), HASH);
+    h.create_namespace("schema-seed", &[]);
+    let master = envelope::MasterKey::parse(MASTER_KEY).expect("key");
+    let seal = |info: &[u8], plain: &str, aad: String| {
+        envelope::Sealer::new(&master, info)
+            .expect("sealer")
+            .seal(plain.as_bytes(), aad.as_bytes())
+            .expect("seal")
+    };
+    h.sql(
+        "INSERT INTO ks_namespace (namespace, secret_ct, allowed_cidrs, created_at) VALUES (?, ?, ?, ?)",
+        &[
+            "my_cool_website".into(),
+            seal(
+                b"keyward/keyservice/namespace-secret/v1",
+                NS_SECRET,
+                "keyservice|namespace|my_cool_website".into(),
+            )
+            .into(),
+            r#"["203.0.113.0/24"]"#.into(),
+            T0_MS.into(),
+        ],
+    );
+    let token_hash = hex_sha512(INIT_TOKEN);
+    h.sql(
+        "INSERT INTO ks_init_token (token_hash, token_ct, expires_at) VALUES (?, ?, ?)",
+        &[
+            token_hash.clone().into(),
+            seal(
+                b"keyward/keyservice/init-token/v1",
+                INIT_TOKEN,
+                format!("keyservice|init|{token_hash}"),
+            )
+            .into(),
+            (T0_MS + 600_000).into(),
+        ],
+    );
+
+    let connect_body =
+        format!(r#"{{"namespace":"my_cool_website","userId":"347","initTokenHash":"{HASH}"}}"#);
+    let req = Request::new("POST", "/connect")
+        .with_header("Authorization", CONNECT_AUTH)
+        .with_header("X-Date", "Tue, 01 Dec 2026 10:00:00 GMT")
+        .with_header("spin-client-addr", "203.0.113.10:51000")
+        .with_body(connect_body.clone().into_bytes());
+    let r = h.call(Group::Connect, req);
+    assert_eq!(r.status, 200, "{}", r.message());
+
+    // Bind the published session token to the consumed init token.
+    let digest = {
+        use sha2::Digest;
+        hex_lower(&sha2::Sha256::digest(SESSION.as_bytes()))
+    };
+    h.sql(
+        "INSERT INTO ks_session (token_digest, namespace, user_id, init_token_ct, created_at, expires_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &[
+            digest.clone().into(),
+            "my_cool_website".into(),
+            "347".into(),
+            seal(
+                b"keyward/keyservice/session/v1",
+                INIT_TOKEN,
+                format!("keyservice|session|{digest}"),
+            )
+            .into(),
+            T0_MS.into(),
+            (T0_MS + 86_400_000).into(),
+            T0_MS.into(),
+        ],
+    );
+
+    h.now_ms.set(T0_MS + 5_000);
+    let put = Request::new("PUT", "/key")
+        .with_header("Authorization", PUT_AUTH)
+        .with_header("X-Date", "Tue, 01 Dec 2026 10:00:05 GMT")
+        .with_header("Content-Type", "application/json")
+        .with_body(jwk.to_vec());
+    assert_eq!(h.call(Group::Key, put).status, 204);
+
+    h.now_ms.set(T0_MS + 6_000);
+    let get = Request::new("GET", "/key")
+        .with_header("Authorization", GET_AUTH)
+        .with_header("X-Date", "Tue, 01 Dec 2026 10:00:06 GMT");
+    let r = h.call(Group::Key, get.clone());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, jwk.to_vec());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    h.call(Group::Key, get).assert_error(401, "AUTH_INVALID");
+
+    h.now_ms.set(T0_MS + 7_000);
+    let del = Request::new("DELETE", "/key")
+        .with_header("Authorization", DELETE_AUTH)
+        .with_header("X-Date", "Tue, 01 Dec 2026 10:00:07 GMT");
+    assert_eq!(h.call(Group::Key, del).status, 204);
+    let s = Session {
+        namespace: "my_cool_website".into(),
+        user_id: "347".into(),
+        init_token: INIT_TOKEN.into(),
+        session_token: SESSION.into(),
+    };
+    h.key(&s, "GET", b"").assert_error(404, "KEY_NOT_FOUND");
+    h.connect("my_cool_website", NS_SECRET, "347", HASH)
+        .assert_error(409, "INIT_TOKEN_INVALID");
+}
