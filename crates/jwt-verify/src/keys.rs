@@ -175,7 +175,9 @@ pub struct PublicKey {
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicKey").field("kind", &self.kind()).finish()
+        f.debug_struct("PublicKey")
+            .field("kind", &self.kind())
+            .finish()
     }
 }
 
@@ -192,16 +194,53 @@ impl PublicKey {
     /// [`Jwk::from_json`] for those). Supported: `RSA` (`n`, `e`), `EC` (`crv` P-256/P-384/P-521,
     /// `x`, `y`), `OKP` (`crv` Ed25519, `x`).
     pub fn from_jwk(jwk: &serde_json::Value) -> Result<PublicKey, KeyError> {
-        let _ = jwk;
-        Err(KeyError::UnsupportedKey)
+        let obj = jwk.as_object().ok_or(KeyError::UnsupportedKey)?;
+        let field = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let s = obj
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or(KeyError::InvalidKey)?;
+            crate::jws::b64url(s).ok_or(KeyError::InvalidKey)
+        };
+        let crv = obj.get("crv").and_then(|v| v.as_str());
+        match obj.get("kty").and_then(|v| v.as_str()) {
+            Some("RSA") => {
+                let n = field("n")?;
+                let e = field("e")?;
+                rsa_from_parts(&n, &e)
+            }
+            Some("EC") => {
+                let (curve, len) = match crv {
+                    Some("P-256") => (Curve::P256, 32),
+                    Some("P-384") => (Curve::P384, 48),
+                    Some("P-521") => (Curve::P521, 66),
+                    _ => return Err(KeyError::UnsupportedKey),
+                };
+                let x = field("x")?;
+                let y = field("y")?;
+                if x.len() != len || y.len() != len {
+                    return Err(KeyError::InvalidKey);
+                }
+                let mut point = Vec::with_capacity(1 + 2 * len);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                ec_from_sec1(curve, &point)
+            }
+            Some("OKP") => {
+                if crv != Some("Ed25519") {
+                    return Err(KeyError::UnsupportedKey);
+                }
+                ed25519_from_bytes(&field("x")?)
+            }
+            _ => Err(KeyError::UnsupportedKey),
+        }
     }
 
     /// What the key is.
     pub fn kind(&self) -> KeyKind {
         match &self.inner {
-            KeyInner::Rsa(k) => KeyKind::Rsa {
-                bits: rsa_bits(k),
-            },
+            KeyInner::Rsa(k) => KeyKind::Rsa { bits: rsa_bits(k) },
             KeyInner::P256(_) => KeyKind::Ec(Curve::P256),
             KeyInner::P384(_) => KeyKind::Ec(Curve::P384),
             KeyInner::P521(_) => KeyKind::Ec(Curve::P521),
@@ -213,6 +252,51 @@ impl PublicKey {
     pub fn suits(&self, alg: Algorithm) -> bool {
         alg.suits(self.kind())
     }
+}
+
+/// RSA from big-endian modulus and exponent (leading zeros allowed). Accepts 1024..=8192 bits;
+/// [`crate::Validation::min_rsa_bits`] raises the floor at verification.
+pub(crate) fn rsa_from_parts(n: &[u8], e: &[u8]) -> Result<PublicKey, KeyError> {
+    let strip = |b: &[u8]| -> Vec<u8> {
+        let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+        b[first..].to_vec()
+    };
+    let (n, e) = (strip(n), strip(e));
+    // The exponent is small in practice (65537); cap it to keep verification cheap.
+    if n.is_empty() || e.is_empty() || e.len() > 8 || n.len() > 1024 {
+        return Err(KeyError::InvalidKey);
+    }
+    let n = rsa::BoxedUint::from_be_slice_vartime(&n);
+    let e = rsa::BoxedUint::from_be_slice_vartime(&e);
+    let key = rsa::RsaPublicKey::new(n, e).map_err(|_| KeyError::InvalidKey)?;
+    Ok(PublicKey {
+        inner: KeyInner::Rsa(Box::new(key)),
+    })
+}
+
+/// ECDSA from a SEC1 point (uncompressed or compressed) on `curve`.
+pub(crate) fn ec_from_sec1(curve: Curve, point: &[u8]) -> Result<PublicKey, KeyError> {
+    let inner = match curve {
+        Curve::P256 => KeyInner::P256(
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| KeyError::InvalidKey)?,
+        ),
+        Curve::P384 => KeyInner::P384(
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| KeyError::InvalidKey)?,
+        ),
+        Curve::P521 => KeyInner::P521(Box::new(
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| KeyError::InvalidKey)?,
+        )),
+    };
+    Ok(PublicKey { inner })
+}
+
+/// Ed25519 from its 32-byte public key.
+pub(crate) fn ed25519_from_bytes(x: &[u8]) -> Result<PublicKey, KeyError> {
+    let bytes: &[u8; 32] = x.try_into().map_err(|_| KeyError::InvalidKey)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidKey)?;
+    Ok(PublicKey {
+        inner: KeyInner::Ed25519(key),
+    })
 }
 
 fn rsa_bits(k: &rsa::RsaPublicKey) -> usize {
@@ -235,8 +319,37 @@ impl Jwk {
     /// Parses one JWK object. Errors for unsupported `kty`/`crv`/`alg`, `use` other than
     /// `sig`, or invalid parameters.
     pub fn from_json(jwk: &serde_json::Value) -> Result<Jwk, KeyError> {
-        let _ = jwk;
-        Err(KeyError::UnsupportedKey)
+        let obj = jwk.as_object().ok_or(KeyError::UnsupportedKey)?;
+        match obj.get("use") {
+            None => {}
+            Some(u) if u.as_str() == Some("sig") => {}
+            Some(_) => return Err(KeyError::UnsupportedKey),
+        }
+        if let Some(ops) = obj.get("key_ops") {
+            let ops = ops.as_array().ok_or(KeyError::UnsupportedKey)?;
+            if !ops.iter().any(|o| o.as_str() == Some("verify")) {
+                return Err(KeyError::UnsupportedKey);
+            }
+        }
+        let alg = match obj.get("alg") {
+            None => None,
+            Some(a) => Some(
+                a.as_str()
+                    .and_then(Algorithm::from_name)
+                    .ok_or(KeyError::UnsupportedKey)?,
+            ),
+        };
+        let kid = match obj.get("kid") {
+            None => None,
+            Some(k) => Some(k.as_str().ok_or(KeyError::InvalidKey)?.to_owned()),
+        };
+        let key = PublicKey::from_jwk(jwk)?;
+        if let Some(alg) = alg
+            && !key.suits(alg)
+        {
+            return Err(KeyError::KeyTypeMismatch);
+        }
+        Ok(Jwk { kid, alg, key })
     }
 }
 
@@ -253,8 +366,15 @@ impl Jwks {
     /// `keys` array is an error. An empty result is not an error: verification then fails with
     /// [`crate::Error::UnknownKid`].
     pub fn parse(json: &[u8]) -> Result<Jwks, KeyError> {
-        let _ = json;
-        Err(KeyError::InvalidJwks)
+        let doc: serde_json::Value =
+            serde_json::from_slice(json).map_err(|_| KeyError::InvalidJwks)?;
+        let keys = doc
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or(KeyError::InvalidJwks)?;
+        Ok(Jwks {
+            keys: keys.iter().filter_map(|k| Jwk::from_json(k).ok()).collect(),
+        })
     }
 
     /// Builds a set from already parsed keys.
