@@ -1,0 +1,154 @@
+//! guardian.md §7: `POST /guardian/authorize` (maintainer): overrides of the IdP settings.
+
+use guest_kit::{Request, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{self, IDP_SETTINGS};
+use crate::error::ApiError;
+use crate::{Env, store};
+
+pub fn handle(env: &Env<'_>, req: &Request) -> Response {
+    match run(env, req) {
+        Ok(r) => r,
+        Err(e) => e.into_response(None),
+    }
+}
+
+fn bearer_ok(req: &Request, admin_token: &str) -> bool {
+    if req.header_count("authorization") != 1 {
+        return false;
+    }
+    let Some(value) = req.header_str("authorization") else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let a = Sha256::digest(token.trim().as_bytes());
+    let b = Sha256::digest(admin_token.as_bytes());
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    if req.path() != "/guardian/authorize" {
+        return Err(ApiError::not_found());
+    }
+    if req.method != "POST" {
+        return Err(ApiError::method_not_allowed("POST"));
+    }
+    let limit = config::max_body_bytes(env);
+    if req.check_body_size(limit).is_err() {
+        return Err(ApiError::too_large(limit));
+    }
+    let Some(admin_token) = config::var(env, "admin_token") else {
+        return Err(ApiError::new(
+            403,
+            "ADMIN_DISABLED",
+            "the maintainer API is disabled (admin_token is not set)",
+        ));
+    };
+    if !bearer_ok(req, &admin_token) {
+        return Err(ApiError::auth_invalid());
+    }
+    let changes = parse(&req.body)?;
+    let master = config::master_key(env)?;
+    store::ensure_schema(env.db)?;
+
+    // Validate the merged result before writing anything.
+    let mut merged = config::IdpConfig::from_vars(env);
+    let overrides = config::load_overrides(env, &master)?;
+    for (name, value) in &overrides {
+        if let Some(slot) = merged.slot(name) {
+            *slot = value.clone();
+        }
+    }
+    let vars = config::IdpConfig::from_vars(env);
+    for (name, value) in &changes {
+        let fallback = vars
+            .clone()
+            .slot(name)
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        if let Some(slot) = merged.slot(name) {
+            *slot = match value {
+                Some(v) => v.clone(),
+                None => fallback,
+            };
+        }
+    }
+    merged
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("invalid configuration: {e}")))?;
+    for (name, value) in &changes {
+        config::write_override(env, &master, name, value.as_deref())?;
+    }
+    Ok(Response::json(200, &json!({ "configUpdated": true })))
+}
+
+/// The body: ≥ 1 known field, each a string (override) or null (drop the override).
+fn parse(body: &[u8]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("request body must be a JSON object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("request body must be a JSON object"))?;
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    let mut push = |name: &str, v: Option<String>| -> Result<(), ApiError> {
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(ApiError::bad_request(format!(
+                "{name} is given twice (directly and through an alias)"
+            )));
+        }
+        out.push((name.to_owned(), v));
+        Ok(())
+    };
+    for (key, v) in obj {
+        let v = match v {
+            Value::Null => None,
+            Value::String(s) => Some(s.trim().to_owned()),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "{} must be a string or null",
+                    key.chars().take(64).collect::<String>()
+                )));
+            }
+        };
+        match key.as_str() {
+            "secret_id" => {}
+            "okta_url" => {
+                let v = match v {
+                    Some(org) if org.is_empty() => Some(String::new()),
+                    Some(org) => {
+                        if org.len() > 63
+                            || !org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        {
+                            return Err(ApiError::bad_request(
+                                "okta_url must be an Okta org subdomain (letters, digits, '-')",
+                            ));
+                        }
+                        Some(format!("https://{}.okta.com", org.to_ascii_lowercase()))
+                    }
+                    None => None,
+                };
+                push("okta_base_url", v)?;
+            }
+            "okta_token" => push("okta_api_token", v)?,
+            k if IDP_SETTINGS.contains(&k) => push(k, v)?,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown field {:?}",
+                    other.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad_request("give at least one setting"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,67 @@
+//! guardian.md §8: `POST /guardian/export` — the mnemonic, to a recent login token only.
+
+use guest_kit::{Request, Response};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::{Env, config, keys, store, tokens};
+
+pub fn handle(env: &Env<'_>, req: &Request) -> Response {
+    match run(env, req) {
+        Ok(r) => r,
+        Err(e) => e.into_response(None),
+    }
+}
+
+fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    if req.path() != "/guardian/export" {
+        return Err(ApiError::not_found());
+    }
+    if req.method != "POST" {
+        return Err(ApiError::method_not_allowed("POST"));
+    }
+    let limit = config::max_body_bytes(env);
+    if req.check_body_size(limit).is_err() {
+        return Err(ApiError::too_large(limit));
+    }
+    if config::var(env, "allow_export").as_deref() != Some("true") {
+        return Err(ApiError::new(
+            403,
+            "EXPORT_DISABLED",
+            "key export is disabled on this deployment",
+        ));
+    }
+    let master = config::master_key(env)?;
+    let token = tokens::presented(req)?;
+    store::ensure_schema(env.db)?;
+    let max_age = config::ms(env, "export_max_login_age_seconds", 300);
+    let row = store::consume_login_token(
+        env.db,
+        &token,
+        env.now_ms,
+        env.now_ms.saturating_sub(max_age),
+    )?;
+    let Some(row) = row else {
+        if store::token_valid(env.db, &token, env.now_ms)? {
+            return Err(ApiError::new(
+                403,
+                "FRESH_LOGIN_REQUIRED",
+                "export needs a login token issued in the last few minutes; log in again",
+            ));
+        }
+        return Err(ApiError::auth_invalid());
+    };
+    let mnemonic = keys::open_mnemonic(env, &master, &row.user_id)?;
+    let address = mnemonic
+        .derive_address(0)
+        .map_err(|e| ApiError::from_core(&e))?
+        .to_checksum();
+    store::log_export(env.db, &row.user_id, env.now_ms)?;
+    let phrase = mnemonic.phrase();
+    let body = json!({
+        "mnemonic": phrase.as_str(),
+        "hd_path": guardian_core::hd_path(0),
+        "address": address,
+    });
+    Ok(Response::json(200, &body))
+}

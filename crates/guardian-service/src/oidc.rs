@@ -1,0 +1,153 @@
+//! guardian.md §4.2: OpenID Connect `id_token` login, verified with `jwt-verify` against the
+//! issuer's JWKS (fetched through [`Outbound`], cached in the key-value store).
+
+use jwt_verify::{Jwks, Keys, Validation, verify};
+use serde_json::{Value, json};
+
+use crate::config::IdpConfig;
+use crate::error::ApiError;
+use crate::store::{self, digest_hex};
+use crate::{Env, OutRequest, Outbound};
+
+const MAX_ID_TOKEN: usize = 16 * 1024;
+const LEEWAY_MS: i64 = 60_000;
+/// At most one refetch for an unknown `kid` per minute.
+const REFETCH_MIN_MS: i64 = 60_000;
+
+fn invalid(why: &str) -> ApiError {
+    ApiError::new(401, "ID_TOKEN_INVALID", format!("id_token rejected: {why}"))
+}
+
+struct Cached {
+    jwks: Jwks,
+    fetched_at: i64,
+}
+
+fn cache_key(url: &str) -> String {
+    format!("gd:jwks:{}", digest_hex(url))
+}
+
+fn fetch(env: &Env<'_>, out: &dyn Outbound, url: &str) -> Result<Cached, ApiError> {
+    let resp = out
+        .send(&OutRequest {
+            method: "GET",
+            url: url.to_owned(),
+            headers: vec![("accept".to_owned(), "application/json".to_owned())],
+            body: Vec::new(),
+            timeout_ms: crate::okta::CALL_TIMEOUT_MS,
+        })
+        .map_err(|_| ApiError::idp_unavailable("the JWKS endpoint is unreachable"))?;
+    if !(200..=299).contains(&resp.status) {
+        return Err(ApiError::idp_unavailable(format!(
+            "the JWKS endpoint answered HTTP {}",
+            resp.status
+        )));
+    }
+    let jwks = Jwks::parse(&resp.body)
+        .map_err(|_| ApiError::idp_unavailable("the JWKS endpoint returned no valid JWKS"))?;
+    if let (Some(kv), Ok(body)) = (env.kv, String::from_utf8(resp.body)) {
+        let entry = json!({ "at": env.now_ms, "body": body });
+        let _ = kv.set(&cache_key(url), entry.to_string().as_bytes());
+    }
+    Ok(Cached {
+        jwks,
+        fetched_at: env.now_ms,
+    })
+}
+
+fn cached(env: &Env<'_>, url: &str, max_age_ms: i64) -> Option<Cached> {
+    let raw = env.kv?.get(&cache_key(url)).ok()??;
+    let entry: Value = serde_json::from_slice(&raw).ok()?;
+    let at = entry.get("at")?.as_i64()?;
+    if env.now_ms.saturating_sub(at) >= max_age_ms || at > env.now_ms {
+        return None;
+    }
+    let jwks = Jwks::parse(entry.get("body")?.as_str()?.as_bytes()).ok()?;
+    Some(Cached {
+        jwks,
+        fetched_at: at,
+    })
+}
+
+/// Verifies the id_token and returns the guardian user id (§4.3) and the verified email, if any.
+pub fn verify_id_token(
+    env: &Env<'_>,
+    out: &dyn Outbound,
+    cfg: &IdpConfig,
+    token: &str,
+) -> Result<String, ApiError> {
+    if token.is_empty() || token.len() > MAX_ID_TOKEN {
+        return Err(invalid("not a compact JWS of at most 16 KiB"));
+    }
+    let cache_ms = crate::config::ms(env, "oidc_jwks_cache_seconds", 600);
+    let mut keys = match cached(env, &cfg.oidc_jwks_url, cache_ms) {
+        Some(c) => c,
+        None => fetch(env, out, &cfg.oidc_jwks_url)?,
+    };
+    let validation = Validation::oidc_id_token(cfg.oidc_issuer.clone(), cfg.oidc_audience.clone());
+    let now_s = u64::try_from(env.now_ms.div_euclid(1000)).unwrap_or(0);
+    let mut result = verify(token, Keys::Jwks(&keys.jwks), &validation, now_s);
+    if matches!(result, Err(jwt_verify::Error::UnknownKid))
+        && env.now_ms.saturating_sub(keys.fetched_at) >= REFETCH_MIN_MS
+    {
+        keys = fetch(env, out, &cfg.oidc_jwks_url)?;
+        result = verify(token, Keys::Jwks(&keys.jwks), &validation, now_s);
+    }
+    let verified = result.map_err(|e| match e {
+        jwt_verify::Error::Expired => {
+            ApiError::new(401, "ID_TOKEN_EXPIRED", "the id_token has expired")
+        }
+        other => invalid(&other.to_string()),
+    })?;
+    let claims = &verified.claims;
+    let exp_ms = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("exp missing"))?
+        .saturating_mul(1000);
+
+    // A verified email (email_verified true or "true").
+    let email_verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        || claims.get("email_verified").and_then(Value::as_str) == Some("true");
+    let email = claims
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|e| email_verified && e.contains('@') && e.len() <= 320)
+        .map(str::to_lowercase);
+
+    let user_id = if cfg.user_claim_email() {
+        let email = email.clone().ok_or_else(|| invalid("no verified email"))?;
+        format!("email:{email}")
+    } else {
+        format!("oidc:{}#{}", cfg.oidc_issuer, verified.sub)
+    };
+
+    if crate::config::var(env, "oidc_single_use").as_deref() != Some("false") {
+        store::ensure_schema(env.db)?;
+        let until = exp_ms.saturating_add(LEEWAY_MS);
+        if !store::remember_id_token(env.db, &digest_hex(token), until)? {
+            return Err(invalid("already used"));
+        }
+    }
+
+    let domains: Vec<String> = cfg
+        .oidc_allowed_domains
+        .split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    if !domains.is_empty() {
+        let domain = email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.to_owned());
+        if !domain.is_some_and(|d| domains.contains(&d)) {
+            return Err(ApiError::new(
+                403,
+                "USER_NOT_IN_ORG",
+                "the account's email domain is not allowed",
+            ));
+        }
+    }
+    Ok(user_id)
+}

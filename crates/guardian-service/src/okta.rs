@@ -1,0 +1,251 @@
+//! guardian.md §4.1: the Okta Authentication API (primary authentication, PASSWORD_WARN skip,
+//! Okta Verify push with bounded polling) and the organisation (group) check.
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::url::{Url, encode_segment};
+use crate::{OutRequest, Outbound};
+
+/// Per-call timeout (§4.1).
+pub const CALL_TIMEOUT_MS: u64 = 10_000;
+/// Upper bound on state transitions of one login (a misbehaving IdP cannot loop us forever).
+const MAX_STEPS: usize = 1_000;
+
+pub struct Okta<'a> {
+    pub out: &'a dyn Outbound,
+    pub base: Url,
+    pub poll_interval_ms: u64,
+    pub mfa_timeout_ms: u64,
+}
+
+fn unavailable(why: &str) -> ApiError {
+    ApiError::idp_unavailable(format!("identity provider unavailable: {why}"))
+}
+
+fn err(status: u16, code: &'static str, message: &str) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+impl Okta<'_> {
+    fn call(
+        &self,
+        method: &'static str,
+        url: &str,
+        body: Option<&Value>,
+        auth: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let target = Url::parse(url).ok_or_else(|| unavailable("invalid link"))?;
+        if !target.same_origin(&self.base) {
+            return Err(unavailable("link outside the configured Okta origin"));
+        }
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if body.is_some() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        if let Some(token) = auth {
+            headers.push(("authorization".to_owned(), format!("SSWS {token}")));
+        }
+        let req = OutRequest {
+            method,
+            url: url.to_owned(),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            timeout_ms: CALL_TIMEOUT_MS,
+        };
+        let resp = self
+            .out
+            .send(&req)
+            .map_err(|_| unavailable("request failed"))?;
+        match resp.status {
+            200..=299 => {
+                serde_json::from_slice(&resp.body).map_err(|_| unavailable("answer is not JSON"))
+            }
+            // E0000004 (and unknown users, which look the same by Okta's design).
+            401 => Err(err(
+                401,
+                "IDP_INVALID_CREDENTIALS",
+                "the identity provider rejected the credentials",
+            )),
+            s => Err(unavailable(&format!("HTTP {s}"))),
+        }
+    }
+
+    fn post_state(&self, href: &str, state_token: &str) -> Result<Value, ApiError> {
+        self.call(
+            "POST",
+            href,
+            Some(&json!({ "stateToken": state_token })),
+            None,
+        )
+    }
+
+    /// Primary authentication through to SUCCESS; returns the Okta user id.
+    pub fn authenticate(&self, username: &str, password: &str) -> Result<String, ApiError> {
+        let url = format!("{}/api/v1/authn", self.base.origin());
+        let mut answer = self.call(
+            "POST",
+            &url,
+            Some(&json!({ "username": username, "password": password })),
+            None,
+        )?;
+        let mut mfa_deadline: Option<u64> = None;
+        for _ in 0..MAX_STEPS {
+            let status = answer
+                .get("status")
+                .and_then(Value::as_str)
+                .ok_or_else(|| unavailable("answer without status"))?
+                .to_owned();
+            let state_token = answer
+                .get("stateToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let state = || {
+                state_token
+                    .clone()
+                    .ok_or_else(|| unavailable("no stateToken"))
+            };
+            match status.as_str() {
+                "SUCCESS" => {
+                    return answer
+                        .pointer("/_embedded/user/id")
+                        .and_then(Value::as_str)
+                        .filter(|id| !id.is_empty() && id.len() <= 128)
+                        .map(str::to_owned)
+                        .ok_or_else(|| unavailable("SUCCESS without a user id"));
+                }
+                "PASSWORD_WARN" => {
+                    let href = link(&answer, "/_links/skip/href")?;
+                    answer = self.post_state(&href, &state()?)?;
+                }
+                "MFA_REQUIRED" => {
+                    let factors = answer
+                        .pointer("/_embedded/factors")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let push = factors.iter().find(|f| {
+                        f.get("factorType").and_then(Value::as_str) == Some("push")
+                            && f.get("provider").and_then(Value::as_str) == Some("OKTA")
+                    });
+                    let Some(push) = push else {
+                        return Err(err(
+                            403,
+                            "MFA_FACTOR_UNSUPPORTED",
+                            "the account has no Okta Verify push factor",
+                        ));
+                    };
+                    let href = link(push, "/_links/verify/href")?;
+                    mfa_deadline
+                        .get_or_insert(self.out.monotonic_ms().saturating_add(self.mfa_timeout_ms));
+                    answer = self.post_state(&href, &state()?)?;
+                }
+                "MFA_CHALLENGE" => {
+                    let result = answer
+                        .get("factorResult")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    match result {
+                        "WAITING" => {
+                            let deadline = *mfa_deadline.get_or_insert(
+                                self.out.monotonic_ms().saturating_add(self.mfa_timeout_ms),
+                            );
+                            let now = self.out.monotonic_ms();
+                            if now >= deadline {
+                                self.cancel(&answer, state_token.as_deref());
+                                return Err(mfa_timeout());
+                            }
+                            self.out.sleep_ms(self.poll_interval_ms.min(deadline - now));
+                            if self.out.monotonic_ms() >= deadline {
+                                self.cancel(&answer, state_token.as_deref());
+                                return Err(mfa_timeout());
+                            }
+                            let href = link(&answer, "/_links/next/href")?;
+                            answer = self.post_state(&href, &state()?)?;
+                        }
+                        "REJECTED" => {
+                            return Err(err(401, "MFA_REJECTED", "the push was rejected"));
+                        }
+                        "TIMEOUT" => return Err(mfa_timeout()),
+                        other => {
+                            return Err(unsupported(&format!("MFA_CHALLENGE/{}", other)));
+                        }
+                    }
+                }
+                "LOCKED_OUT" => {
+                    return Err(err(403, "IDP_ACCOUNT_LOCKED", "the account is locked"));
+                }
+                "PASSWORD_EXPIRED" => {
+                    return Err(err(
+                        403,
+                        "IDP_PASSWORD_EXPIRED",
+                        "the password has expired; change it with the identity provider",
+                    ));
+                }
+                "MFA_ENROLL" | "MFA_ENROLL_ACTIVATE" => {
+                    return Err(err(
+                        403,
+                        "MFA_ENROLL_REQUIRED",
+                        "enrol Okta Verify push with the identity provider first",
+                    ));
+                }
+                other => return Err(unsupported(other)),
+            }
+        }
+        Err(unavailable("too many authentication steps"))
+    }
+
+    /// Best effort: tell Okta to drop the transaction.
+    fn cancel(&self, answer: &Value, state_token: Option<&str>) {
+        if let (Ok(href), Some(st)) = (link(answer, "/_links/cancel/href"), state_token) {
+            let _ = self.post_state(&href, st);
+        }
+    }
+
+    /// The organisation check: the user must be in the group named `group`.
+    pub fn in_group(&self, user_id: &str, api_token: &str, group: &str) -> Result<bool, ApiError> {
+        let url = format!(
+            "{}/api/v1/users/{}/groups",
+            self.base.origin(),
+            encode_segment(user_id)
+        );
+        let answer = self.call("GET", &url, None, Some(api_token)).map_err(|e| {
+            if e.status == 401 {
+                unavailable("the group lookup was refused")
+            } else {
+                e
+            }
+        })?;
+        let groups = answer
+            .as_array()
+            .ok_or_else(|| unavailable("groups answer is not a list"))?;
+        Ok(groups
+            .iter()
+            .any(|g| g.pointer("/profile/name").and_then(Value::as_str) == Some(group)))
+    }
+}
+
+fn mfa_timeout() -> ApiError {
+    err(401, "MFA_TIMEOUT", "the push was not answered in time")
+}
+
+fn unsupported(status: &str) -> ApiError {
+    // Only a sanitised, short form of the IdP's status reaches the message.
+    let shown: String = status
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '/')
+        .take(64)
+        .collect();
+    err(
+        401,
+        "IDP_STATUS_UNSUPPORTED",
+        &format!("unsupported identity provider status {shown}"),
+    )
+}
+
+fn link(v: &Value, pointer: &str) -> Result<String, ApiError> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| unavailable("answer without the expected link"))
+}

@@ -1,0 +1,90 @@
+//! guardian.md §3: presenting, consuming and minting single-use tokens.
+
+use guest_kit::Request;
+
+use crate::Env;
+use crate::config;
+use crate::error::ApiError;
+use crate::store::{self, TokenKind, TokenRow};
+
+/// The presented token: `Authorization: Bearer <t>` and/or `X-Vault-Token: <t>`. Missing,
+/// malformed, repeated, or two different values → 401.
+pub fn presented(req: &Request) -> Result<String, ApiError> {
+    let mut found: Option<String> = None;
+    let mut take = |t: &str| -> Result<(), ApiError> {
+        let t = t.trim();
+        if !store::token_well_formed(t) {
+            return Err(ApiError::auth_invalid());
+        }
+        match &found {
+            Some(prev) if prev != t => Err(ApiError::auth_invalid()),
+            _ => {
+                found = Some(t.to_owned());
+                Ok(())
+            }
+        }
+    };
+    if req.header_count("authorization") > 1 || req.header_count("x-vault-token") > 1 {
+        return Err(ApiError::auth_invalid());
+    }
+    if let Some(raw) = req.header("authorization") {
+        let s = std::str::from_utf8(raw).map_err(|_| ApiError::auth_invalid())?;
+        let (scheme, rest) = s
+            .trim()
+            .split_once(' ')
+            .ok_or_else(ApiError::auth_invalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::auth_invalid());
+        }
+        take(rest)?;
+    }
+    if let Some(raw) = req.header("x-vault-token") {
+        let s = std::str::from_utf8(raw).map_err(|_| ApiError::auth_invalid())?;
+        take(s)?;
+    }
+    found.ok_or_else(ApiError::auth_invalid)
+}
+
+/// §3 steps 2–4: consume the presented token and mint its successor in the same chain.
+/// Returns the consumed row and the fresh token.
+pub fn consume_and_refresh(env: &Env<'_>, req: &Request) -> Result<(TokenRow, String), ApiError> {
+    let token = presented(req)?;
+    store::ensure_schema(env.db)?;
+    let row =
+        store::consume_token(env.db, &token, env.now_ms)?.ok_or_else(ApiError::auth_invalid)?;
+    let fresh = mint_fresh(env, &row)?;
+    Ok((row, fresh))
+}
+
+/// A fresh token inheriting the chain: `min(now + ttl, chain_started_at + chain_max)`.
+pub fn mint_fresh(env: &Env<'_>, row: &TokenRow) -> Result<String, ApiError> {
+    let ttl = config::ms(env, "token_ttl_seconds", 900);
+    let chain_max = config::ms(env, "token_chain_max_seconds", 43_200);
+    let expires = env
+        .now_ms
+        .saturating_add(ttl)
+        .min(row.chain_started_at.saturating_add(chain_max));
+    store::mint_token(
+        env.db,
+        &row.user_id,
+        TokenKind::Fresh,
+        env.now_ms,
+        expires,
+        row.chain_started_at,
+    )
+}
+
+/// A login token starting a new chain.
+pub fn mint_login(env: &Env<'_>, user_id: &str) -> Result<String, ApiError> {
+    let ttl = config::ms(env, "token_ttl_seconds", 900);
+    let chain_max = config::ms(env, "token_chain_max_seconds", 43_200);
+    let expires = env.now_ms.saturating_add(ttl.min(chain_max));
+    store::mint_token(
+        env.db,
+        user_id,
+        TokenKind::Login,
+        env.now_ms,
+        expires,
+        env.now_ms,
+    )
+}
