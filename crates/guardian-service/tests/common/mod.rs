@@ -243,3 +243,16 @@ pub fn fresh(r: &Response) -> String {
         .unwrap_or_else(|| panic!("no fresh token: {}", String::from_utf8_lossy(&r.body)))
         .to_owned()
 }
+
+impl Harness {
+    /// All text of the first column of a query, joined.
+    pub fn db_text(&self, sql: &str) -> String {
+        self.db
+            .execute(sql, &[])
+            .expect("query")
+            .iter()
+            .filter_map(|r| r.text(0).map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
