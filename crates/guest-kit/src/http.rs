@@ -209,6 +209,97 @@ pub fn json_error(status: u16, code: &str, message: &str) -> Response {
     )
 }
 
+/// An outbound HTTP request (identity providers, JWKS documents). Service cores
+/// build it and hand it to a [`Fetch`]; the `spin` module sends it over
+/// `wasi:http`, tests answer it in memory.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub method: String,
+    /// Absolute `http://` or `https://` URL.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Connect, first-byte and between-bytes timeout, milliseconds (0 = the host's default).
+    pub timeout_ms: u64,
+}
+
+impl OutboundRequest {
+    pub fn new(method: &str, url: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+// Outbound headers carry credentials (Authorization): `Debug` shows names only.
+impl fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field(
+                "header_names",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// The answer to an [`OutboundRequest`], body fully read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+/// Why an outbound request got no response (denied by the host, network,
+/// timeout, body too large). The text never contains request data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError(pub String);
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "outbound request failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// Sends outbound HTTP requests synchronously.
+pub trait Fetch {
+    fn fetch(&self, req: &OutboundRequest) -> Result<OutboundResponse, FetchError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,9 @@ pub mod spin;
 #[cfg(feature = "native-sqlite")]
 pub mod native;
 
-pub use http::{Request, Response, json_error};
+pub use http::{
+    Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response, json_error,
+};
 pub use kv::{Kv, KvError, MemoryKv};
 pub use sql::{Db, DbError, Row, Rows, Value};
 

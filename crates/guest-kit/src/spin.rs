@@ -188,3 +188,155 @@ pub fn into_spin_response(resp: Response) -> spin_sdk::http::Response {
     builder.body(resp.body);
     builder.build()
 }
+
+/// Outbound HTTP over `wasi:http/outgoing-handler`, blocking (the service
+/// cores are synchronous). Only hosts in the component's
+/// `allowed_outbound_hosts` are reachable; anything else is a [`FetchError`].
+pub struct SpinFetch {
+    /// Response bodies longer than this are an error.
+    pub max_body: usize,
+}
+
+impl crate::http::Fetch for SpinFetch {
+    fn fetch(
+        &self,
+        req: &crate::http::OutboundRequest,
+    ) -> Result<crate::http::OutboundResponse, crate::http::FetchError> {
+        outbound::send(req, self.max_body)
+    }
+}
+
+mod outbound {
+    use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+    use spin_sdk::wit::wasi::http0_2_0::types as wt;
+
+    use crate::http::{FetchError, OutboundRequest, OutboundResponse};
+
+    fn err(what: &str) -> FetchError {
+        FetchError(what.to_owned())
+    }
+
+    /// `scheme://authority/path?query` → parts; the path defaults to `/`.
+    fn split_url(url: &str) -> Option<(wt::Scheme, &str, &str)> {
+        let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (wt::Scheme::Https, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (wt::Scheme::Http, r)
+        } else {
+            return None;
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (rest.get(..i)?, rest.get(i..)?),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return None;
+        }
+        Some((scheme, authority, path))
+    }
+
+    fn method(m: &str) -> wt::Method {
+        match m {
+            "GET" => wt::Method::Get,
+            "POST" => wt::Method::Post,
+            "PUT" => wt::Method::Put,
+            "DELETE" => wt::Method::Delete,
+            "HEAD" => wt::Method::Head,
+            "PATCH" => wt::Method::Patch,
+            "OPTIONS" => wt::Method::Options,
+            other => wt::Method::Other(other.to_owned()),
+        }
+    }
+
+    pub(super) fn send(
+        req: &OutboundRequest,
+        max_body: usize,
+    ) -> Result<OutboundResponse, FetchError> {
+        let (scheme, authority, path) = split_url(&req.url).ok_or_else(|| err("invalid url"))?;
+        let fields = wt::Fields::new();
+        for (name, value) in &req.headers {
+            fields
+                .append(name, &value.as_bytes().to_vec())
+                .map_err(|_| err("invalid header"))?;
+        }
+        let out = wt::OutgoingRequest::new(fields);
+        out.set_method(&method(&req.method))
+            .map_err(|()| err("invalid method"))?;
+        out.set_scheme(Some(&scheme))
+            .map_err(|()| err("invalid scheme"))?;
+        out.set_authority(Some(authority))
+            .map_err(|()| err("invalid authority"))?;
+        out.set_path_with_query(Some(path))
+            .map_err(|()| err("invalid path"))?;
+        let body = out.body().map_err(|()| err("request body"))?;
+        let options = if req.timeout_ms > 0 {
+            let ns = req.timeout_ms.saturating_mul(1_000_000);
+            let o = wt::RequestOptions::new();
+            // A host may refuse some timeouts; it then applies its own.
+            let _ = o.set_connect_timeout(Some(ns));
+            let _ = o.set_first_byte_timeout(Some(ns));
+            let _ = o.set_between_bytes_timeout(Some(ns));
+            Some(o)
+        } else {
+            None
+        };
+        let future = outgoing_handler::handle(out, options).map_err(|e| {
+            FetchError(match e {
+                wt::ErrorCode::HttpRequestDenied => {
+                    "request denied by allowed_outbound_hosts".into()
+                }
+                _ => "request refused".into(),
+            })
+        })?;
+        {
+            let stream = body.write().map_err(|()| err("request body"))?;
+            for chunk in req.body.chunks(4096) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|_| err("writing request body"))?;
+            }
+        }
+        wt::OutgoingBody::finish(body, None).map_err(|_| err("finishing request body"))?;
+        let response = loop {
+            match future.get() {
+                Some(r) => break r,
+                None => future.subscribe().block(),
+            }
+        };
+        let response = response
+            .map_err(|()| err("response already taken"))?
+            .map_err(|e| {
+                FetchError(match e {
+                    wt::ErrorCode::ConnectionTimeout
+                    | wt::ErrorCode::ConnectionReadTimeout
+                    | wt::ErrorCode::ConnectionWriteTimeout => "timeout".into(),
+                    wt::ErrorCode::HttpRequestDenied => {
+                        "request denied by allowed_outbound_hosts".into()
+                    }
+                    _ => "no response".into(),
+                })
+            })?;
+        let status = response.status();
+        let headers = response.headers().entries();
+        let incoming = response.consume().map_err(|()| err("response body"))?;
+        let stream = incoming.stream().map_err(|()| err("response body"))?;
+        let mut data = Vec::new();
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    data.extend_from_slice(&chunk);
+                    if data.len() > max_body {
+                        return Err(err("response body too large"));
+                    }
+                }
+                Err(wasi::io::streams::StreamError::Closed) => break,
+                Err(_) => return Err(err("reading response body")),
+            }
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body: data,
+        })
+    }
+}

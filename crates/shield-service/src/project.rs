@@ -1,0 +1,416 @@
+//! §4.1 public and project routes.
+
+use guest_kit::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shield_core::{api_secret, generate_project_key, share_cipher};
+
+use crate::auth::{PUBLIC_BUCKET, operator_auth, project_auth, rate_limit};
+use crate::error::{ApiError, ApiResult};
+use crate::store::Provider;
+use crate::util::{non_empty, parse_body, uuid_v4};
+use crate::{Ctx, SESSION_TTL_MS};
+
+fn json(status: u16, v: &Value) -> ApiResult<Response> {
+    Ok(Response::json(status, v))
+}
+
+fn empty(status: u16) -> ApiResult<Response> {
+    Ok(Response::new(status).with_header("content-type", "application/json"))
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    name: Option<String>,
+    generate_encryption_key: Option<bool>,
+    enable_2fa: Option<bool>,
+}
+
+/// POST /register.
+pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    rate_limit(ctx, PUBLIC_BUCKET)?;
+    operator_auth(ctx)?;
+    let body: RegisterBody = parse_body(&ctx.req.body)?;
+    if body.enable_2fa == Some(true) {
+        return Err(ApiError::otp_not_supported());
+    }
+    let name = body.name.unwrap_or_default();
+    let id = uuid_v4()?;
+    let api_key = uuid_v4()?;
+    let (secret, digest) =
+        api_secret::generate().map_err(|_| ApiError::internal("random number generator"))?;
+    let now = ctx.env.now_ms;
+    let mut out = json!({
+        "id": id, "name": name, "api_key": api_key, "api_secret": secret.as_str(), "enabled_2fa": false,
+    });
+    let store = &ctx.store;
+    if body.generate_encryption_key == Some(true) {
+        let key =
+            generate_project_key().map_err(|_| ApiError::internal("random number generator"))?;
+        store.run("BEGIN", &[])?;
+        let result = store
+            .insert_project(&id, &name, &api_key, &digest, now)
+            .and_then(|()| store.insert_encryption_key(&id, &key.db_part, &key.key_check, now));
+        match result {
+            Ok(_) => store.run("COMMIT", &[]).map(|_| ()),
+            Err(e) => {
+                let _ = store.run("ROLLBACK", &[]);
+                Err(e)
+            }
+        }?;
+        crate::util::set(
+            &mut out,
+            "encryption_part",
+            Value::from(key.encryption_part.as_str()),
+        );
+    } else {
+        store.insert_project(&id, &name, &api_key, &digest, now)?;
+    }
+    json(201, &out)
+}
+
+/// GET /storage-methods.
+pub(crate) fn storage_methods(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    rate_limit(ctx, PUBLIC_BUCKET)?;
+    let methods: Vec<Value> = shield_core::StorageMethod::ALL
+        .iter()
+        .map(|m| json!({"id": m.id(), "name": m.name()}))
+        .collect();
+    json(200, &json!({ "methods": methods }))
+}
+
+/// GET /project.
+pub(crate) fn get_project(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let p = project_auth(ctx)?;
+    json(
+        200,
+        &json!({"id": p.id, "name": p.name, "enabled_2fa": p.enable_2fa}),
+    )
+}
+
+/// POST /project/reset-api-secret: 501 (as upstream).
+pub(crate) fn reset_secret(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    project_auth(ctx)?;
+    Err(ApiError::not_implemented())
+}
+
+/// POST /project/otp, /project/enable-2fa: phase 1 (§8).
+pub(crate) fn otp_phase1(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    project_auth(ctx)?;
+    Err(ApiError::otp_not_supported())
+}
+
+#[derive(Deserialize)]
+struct ProvidersBody {
+    providers: Option<ProvidersConfig>,
+}
+
+#[derive(Deserialize)]
+struct ProvidersConfig {
+    openfort: Option<OpenfortConfig>,
+    custom: Option<CustomConfig>,
+}
+
+#[derive(Deserialize)]
+struct OpenfortConfig {
+    publishable_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CustomConfig {
+    jwk: Option<String>,
+    pem: Option<String>,
+    key_type: Option<String>,
+    cookie_field_name: Option<String>,
+}
+
+fn provider_summary(p: &Provider) -> Value {
+    json!({"provider_id": p.id, "type": p.kind})
+}
+
+fn provider_detail(p: &Provider) -> Value {
+    if p.kind == "OPENFORT" {
+        return json!({
+            "provider_id": p.id, "type": p.kind,
+            "publishable_key": p.publishable_key.clone().unwrap_or_default(),
+        });
+    }
+    let mut v = json!({
+        "provider_id": p.id, "type": p.kind,
+        "cookie_field_name": p.cookie_field_name.clone().unwrap_or_default(),
+    });
+    if let Some(jwk) = p.jwk_url.as_deref().filter(|s| !s.is_empty()) {
+        crate::util::set(&mut v, "jwk", jwk);
+    }
+    if let Some(pem) = p.pem.as_deref().filter(|s| !s.is_empty()) {
+        crate::util::set(&mut v, "pem", pem);
+    }
+    if let Some(kt) = p.key_type.as_deref().filter(|s| !s.is_empty()) {
+        crate::util::set(&mut v, "key_type", kt);
+    }
+    v
+}
+
+/// GET / POST /project/providers.
+pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    if ctx.req.method == "GET" {
+        let list: Vec<Value> = ctx
+            .store
+            .providers(&project.id)?
+            .iter()
+            .map(provider_summary)
+            .collect();
+        return json(200, &json!({ "providers": list }));
+    }
+    let body: ProvidersBody = parse_body(&ctx.req.body)?;
+    let config = body.providers;
+    let openfort_pk = config
+        .as_ref()
+        .and_then(|c| c.openfort.as_ref())
+        .and_then(|o| non_empty(o.publishable_key.clone()));
+    let custom = config.as_ref().and_then(|c| c.custom.as_ref());
+    let jwk = custom.and_then(|c| non_empty(c.jwk.clone()));
+    let pem = custom.and_then(|c| non_empty(c.pem.clone()));
+    let now = ctx.env.now_ms;
+    let existing = ctx.store.providers(&project.id)?;
+    let has = |kind: &str| existing.iter().any(|p| p.kind == kind);
+    if openfort_pk.is_some() && has("OPENFORT") {
+        return Err(ApiError::provider_exists());
+    }
+    if jwk.is_some() && pem.is_some() {
+        return Err(ApiError::jwk_and_pem());
+    }
+    let custom_asked = jwk.is_some() || pem.is_some();
+    if custom_asked && has("CUSTOM") {
+        return Err(ApiError::provider_exists());
+    }
+    let key_type = custom.and_then(|c| non_empty(c.key_type.clone()));
+    if let Some(pem) = pem.as_deref() {
+        let kt = key_type
+            .as_deref()
+            .filter(|k| matches!(*k, "rsa" | "ecdsa" | "ed25519"))
+            .ok_or_else(|| ApiError::provider_config("Missing key type"))?;
+        if !crate::identity::pem_valid(pem, kt) {
+            return Err(ApiError::provider_config("Invalid PEM certificate"));
+        }
+    }
+    let mut new = Vec::new();
+    if let Some(pk) = openfort_pk {
+        new.push(Provider {
+            id: uuid_v4()?,
+            project_id: project.id.clone(),
+            kind: "OPENFORT".into(),
+            publishable_key: Some(pk),
+            jwk_url: None,
+            pem: None,
+            key_type: None,
+            cookie_field_name: None,
+        });
+    }
+    if custom_asked {
+        new.push(Provider {
+            id: uuid_v4()?,
+            project_id: project.id.clone(),
+            kind: "CUSTOM".into(),
+            publishable_key: None,
+            key_type: if pem.is_some() { key_type } else { None },
+            jwk_url: jwk,
+            pem,
+            cookie_field_name: custom.and_then(|c| non_empty(c.cookie_field_name.clone())),
+        });
+    }
+    if new.is_empty() {
+        return Err(ApiError::provider_missing());
+    }
+    ctx.store.tx(&project.id, now, || {
+        for p in &new {
+            if !ctx.store.insert_provider(p, now)? {
+                return Err(ApiError::provider_exists());
+            }
+        }
+        Ok(())
+    })?;
+    let list: Vec<Value> = new.iter().map(provider_summary).collect();
+    json(200, &json!({ "providers": list }))
+}
+
+#[derive(Deserialize)]
+struct ProviderUpdate {
+    publishable_key: Option<String>,
+    jwk: Option<String>,
+    pem: Option<String>,
+    key_type: Option<String>,
+    cookie_field_name: Option<String>,
+}
+
+/// GET / PUT / DELETE /project/providers/{provider}.
+pub(crate) fn provider(ctx: &Ctx<'_, '_>, id: &str) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    let mut p = ctx
+        .store
+        .provider(&project.id, id)?
+        .ok_or_else(ApiError::provider_not_found)?;
+    match ctx.req.method.as_str() {
+        "GET" => json(200, &provider_detail(&p)),
+        "DELETE" => {
+            ctx.store.tx(&project.id, ctx.env.now_ms, || {
+                ctx.store.delete_provider(&project.id, &p.id)
+            })?;
+            empty(200)
+        }
+        _ => {
+            let body: ProviderUpdate = parse_body(&ctx.req.body)?;
+            let pk = non_empty(body.publishable_key);
+            let jwk = non_empty(body.jwk);
+            let pem = non_empty(body.pem);
+            let key_type = non_empty(body.key_type);
+            if p.kind == "OPENFORT" {
+                let foreign = jwk.is_some()
+                    || pem.is_some()
+                    || key_type.is_some()
+                    || body
+                        .cookie_field_name
+                        .as_deref()
+                        .is_some_and(|c| !c.is_empty());
+                if foreign {
+                    return Err(ApiError::provider_config("Invalid provider config"));
+                }
+                if let Some(pk) = pk {
+                    p.publishable_key = Some(pk);
+                }
+            } else {
+                if pk.is_some() {
+                    return Err(ApiError::provider_config("Invalid provider config"));
+                }
+                if jwk.is_some() && pem.is_some() {
+                    return Err(ApiError::jwk_and_pem());
+                }
+                if let Some(jwk) = jwk {
+                    p.jwk_url = Some(jwk);
+                    p.pem = None;
+                    p.key_type = None;
+                }
+                if let Some(pem) = pem {
+                    let kt = key_type
+                        .filter(|k| matches!(k.as_str(), "rsa" | "ecdsa" | "ed25519"))
+                        .ok_or_else(|| ApiError::provider_config("Missing key type"))?;
+                    if !crate::identity::pem_valid(&pem, &kt) {
+                        return Err(ApiError::provider_config("Invalid PEM certificate"));
+                    }
+                    p.pem = Some(pem);
+                    p.key_type = Some(kt);
+                    p.jwk_url = None;
+                }
+                if let Some(c) = body.cookie_field_name {
+                    p.cookie_field_name = non_empty(Some(c));
+                }
+            }
+            ctx.store.update_provider(&p, ctx.env.now_ms)?;
+            empty(200)
+        }
+    }
+}
+
+/// POST /project/encryption-key.
+pub(crate) fn encryption_key(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    if ctx.store.encryption_key(&project.id)?.is_some() {
+        return Err(ApiError::key_exists());
+    }
+    let key = generate_project_key().map_err(|_| ApiError::internal("random number generator"))?;
+    if !ctx.store.insert_encryption_key(
+        &project.id,
+        &key.db_part,
+        &key.key_check,
+        ctx.env.now_ms,
+    )? {
+        return Err(ApiError::key_exists());
+    }
+    json(
+        200,
+        &json!({"encryption_part": key.encryption_part.as_str()}),
+    )
+}
+
+#[derive(Deserialize)]
+struct PartBody {
+    encryption_part: Option<String>,
+}
+
+/// POST /project/encrypt: every `none` share without user parameters becomes `project`.
+pub(crate) fn encrypt(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    let body: PartBody = parse_body(&ctx.req.body)?;
+    let key = crate::shares::key_from_part(ctx, &project.id, non_empty(body.encryption_part))?;
+    let now = ctx.env.now_ms;
+    ctx.store.tx(&project.id, now, || {
+        for share in ctx.store.project_shares_with_entropy(&project.id, "none")? {
+            let has_user_params = share.salt.is_some()
+                || share.iterations.is_some()
+                || share.length.is_some()
+                || share.digest.is_some();
+            if has_user_params {
+                continue;
+            }
+            let data = share_cipher::encrypt(&key, &share.data)
+                .map_err(|_| ApiError::internal("share encryption"))?;
+            ctx.store.convert_to_project(&share.id, &data, now)?;
+        }
+        Ok(())
+    })?;
+    empty(200)
+}
+
+#[derive(Deserialize)]
+struct SessionBody {
+    encryption_part: Option<String>,
+    user_id: Option<String>,
+    // `otp_code` is ignored in phase 1 (§8); a wrong type is still a parse error.
+    #[allow(dead_code)]
+    otp_code: Option<String>,
+}
+
+/// POST /project/encryption-session.
+pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    let body: SessionBody = parse_body(&ctx.req.body)?;
+    let part = non_empty(body.encryption_part);
+    // Validates the part against the stored DB part and key-check value (kw).
+    let _key = crate::shares::key_from_part(ctx, &project.id, part.clone())?;
+    let part = part.ok_or_else(ApiError::invalid_part)?;
+    let id = uuid_v4()?;
+    ctx.store.insert_session(
+        &id,
+        &project.id,
+        &part,
+        non_empty(body.user_id).as_deref(),
+        ctx.env.now_ms,
+        SESSION_TTL_MS,
+    )?;
+    json(200, &json!({"session_id": id}))
+}
+
+#[derive(Deserialize)]
+struct UserBody {
+    external_user_id: Option<String>,
+    provider_id: Option<String>,
+}
+
+/// POST /user: get-or-create the internal user for (provider, external id).
+pub(crate) fn create_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let project = project_auth(ctx)?;
+    let body: UserBody = parse_body(&ctx.req.body)?;
+    let external = non_empty(body.external_user_id)
+        .ok_or_else(|| ApiError::bad_request("external_user_id is required"))?;
+    let provider_id = non_empty(body.provider_id)
+        .ok_or_else(|| ApiError::bad_request("provider_id is required"))?;
+    let provider = ctx
+        .store
+        .provider(&project.id, &provider_id)?
+        .ok_or_else(ApiError::provider_not_found)?;
+    let user_id =
+        ctx.store
+            .get_or_create_user(&project.id, &provider.id, &external, ctx.env.now_ms)?;
+    json(201, &json!({"user_id": user_id}))
+}

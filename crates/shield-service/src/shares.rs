@@ -1,0 +1,512 @@
+//! §4.2–§4.3 shares on the wire and the share routes (user auth), plus getting the project key
+//! K from a part or a session (§6.3, §7).
+
+use guest_kit::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shield_core::validate::DEFAULT_REFERENCE;
+use shield_core::{
+    Entropy, InvalidPart, Key, PasskeyEnv, PasskeyReference, ShareInput, project_key, share_cipher,
+    validate_share,
+};
+use zeroize::Zeroizing;
+
+use crate::Ctx;
+use crate::auth::{Caller, user_auth};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{NewShare, Share};
+use crate::util::{header, non_empty, parse_body, uuid_v4};
+
+// ---- the project key ----
+
+fn combine(db_part: &str, part: &str, kcv: Option<&str>) -> ApiResult<Key> {
+    project_key(db_part, part, kcv).map_err(|e: InvalidPart| {
+        if e.is_db_part_fault() {
+            ApiError::internal("stored DB part is unusable")
+        } else {
+            ApiError::invalid_part()
+        }
+    })
+}
+
+/// K from an explicit part (`/project/encrypt`, session creation): no key → 409, absent or
+/// wrong part → 400.
+pub(crate) fn key_from_part(
+    ctx: &Ctx<'_, '_>,
+    project_id: &str,
+    part: Option<String>,
+) -> ApiResult<Key> {
+    let stored = ctx
+        .store
+        .encryption_key(project_id)?
+        .ok_or_else(ApiError::encryption_not_configured)?;
+    let part = part.ok_or_else(ApiError::invalid_part)?;
+    combine(&stored.db_part, &part, stored.key_check.as_deref())
+}
+
+/// K for a share operation: the part wins over the session; a session is consumed here, once.
+/// Neither → `missing`.
+pub(crate) fn obtain_key(
+    ctx: &Ctx<'_, '_>,
+    project_id: &str,
+    part: Option<String>,
+    session: Option<String>,
+) -> ApiResult<Key> {
+    let stored = ctx
+        .store
+        .encryption_key(project_id)?
+        .ok_or_else(ApiError::encryption_not_configured)?;
+    if let Some(part) = part {
+        return combine(&stored.db_part, &part, stored.key_check.as_deref());
+    }
+    let Some(session) = session else {
+        return Err(ApiError::part_required());
+    };
+    let part = ctx
+        .store
+        .consume_session(&session, project_id, ctx.env.now_ms)?
+        .ok_or_else(ApiError::invalid_session)?;
+    combine(&stored.db_part, &part, stored.key_check.as_deref())
+}
+
+/// Lazily obtained K for reads, from `X-Encryption-Part` / `X-Encryption-Session`.
+struct ReadKey<'c, 'e, 'a> {
+    ctx: &'c Ctx<'e, 'a>,
+    project_id: String,
+    key: Option<Key>,
+}
+
+impl<'c, 'e, 'a> ReadKey<'c, 'e, 'a> {
+    fn new(ctx: &'c Ctx<'e, 'a>, project_id: &str) -> Self {
+        Self {
+            ctx,
+            project_id: project_id.to_owned(),
+            key: None,
+        }
+    }
+
+    fn secret(&mut self, share: &Share) -> ApiResult<Zeroizing<String>> {
+        if share.entropy != Entropy::Project.as_str() {
+            return Ok(share.data.clone());
+        }
+        let key = match self.key.take() {
+            Some(k) => k,
+            None => obtain_key(
+                self.ctx,
+                &self.project_id,
+                header(self.ctx.req, "x-encryption-part"),
+                header(self.ctx.req, "x-encryption-session"),
+            )?,
+        };
+        let plain = share_cipher::decrypt(&key, &share.data)
+            .map_err(|_| ApiError::internal("share decryption failed"));
+        self.key = Some(key);
+        plain
+    }
+}
+
+// ---- wire format ----
+
+#[derive(Deserialize, Default)]
+pub(crate) struct EnvBody {
+    pub name: Option<String>,
+    pub os: Option<String>,
+    #[serde(rename = "osVersion")]
+    pub os_version: Option<String>,
+    pub device: Option<String>,
+}
+
+impl EnvBody {
+    pub fn to_env(&self) -> PasskeyEnv {
+        PasskeyEnv::new(
+            self.name.as_deref(),
+            self.os.as_deref(),
+            self.os_version.as_deref(),
+            self.device.as_deref(),
+        )
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasskeyRefBody {
+    passkey_id: Option<String>,
+    #[serde(rename = "PasskeyEnv")]
+    passkey_env: Option<EnvBody>,
+}
+
+/// §4.2 share on the wire (input).
+#[derive(Deserialize)]
+pub(crate) struct ShareBody {
+    secret: Option<String>,
+    entropy: Option<String>,
+    salt: Option<String>,
+    iterations: Option<i64>,
+    length: Option<i64>,
+    digest: Option<String>,
+    encryption_part: Option<String>,
+    encryption_session: Option<String>,
+    reference: Option<String>,
+    storage_method_id: Option<i64>,
+    passkey_reference: Option<PasskeyRefBody>,
+    keychain_id: Option<String>,
+}
+
+/// A validated share write.
+pub(crate) struct ShareWrite {
+    input: ShareInput,
+    entropy: Entropy,
+    reference: String,
+    keychain_id: Option<String>,
+    /// For passkey entropy: id and env (explicit or derived from `User-Agent`).
+    passkey: Option<(String, PasskeyEnv)>,
+}
+
+fn env_json(env: &PasskeyEnv) -> Value {
+    json!({"name": env.name, "os": env.os, "osVersion": env.os_version, "device": env.device})
+}
+
+/// Parses and validates a POST/PUT share body (§4.2 validator, then the passkey env).
+pub(crate) fn parse_share(ctx: &Ctx<'_, '_>) -> ApiResult<ShareWrite> {
+    let body: ShareBody = parse_body(&ctx.req.body)?;
+    let explicit_env = body
+        .passkey_reference
+        .as_ref()
+        .and_then(|p| p.passkey_env.as_ref())
+        .map(EnvBody::to_env);
+    let input = ShareInput {
+        secret: body.secret.map(Zeroizing::new),
+        entropy: body.entropy,
+        salt: body.salt,
+        iterations: body.iterations,
+        length: body.length,
+        digest: body.digest,
+        encryption_part: body.encryption_part.map(Zeroizing::new),
+        encryption_session: body.encryption_session,
+        reference: body.reference,
+        storage_method_id: body.storage_method_id,
+        passkey_reference: body.passkey_reference.map(|p| PasskeyReference {
+            passkey_id: p.passkey_id,
+            passkey_env: None,
+        }),
+    }
+    .normalize();
+    let entropy = validate_share(&input).map_err(|e| ApiError::bad_request(e.message()))?;
+    let passkey = if entropy == Entropy::Passkey {
+        let id = input
+            .passkey_reference
+            .as_ref()
+            .and_then(|p| p.passkey_id.clone())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "passkey_reference must contain passkey_id if entropy is passkey",
+                )
+            })?;
+        let env = match explicit_env {
+            Some(env) => env,
+            None => {
+                if ctx.req.header_count("user-agent") > 1 {
+                    return Err(ApiError::bad_request(
+                        "header User-Agent needs to be defined exactly once",
+                    ));
+                }
+                crate::ua::passkey_env(ctx.req.header_str("user-agent"))
+            }
+        };
+        Some((id, env))
+    } else {
+        None
+    };
+    Ok(ShareWrite {
+        reference: input
+            .reference
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REFERENCE.to_owned()),
+        keychain_id: non_empty(body.keychain_id),
+        input,
+        entropy,
+        passkey,
+    })
+}
+
+/// §4.2 share on the wire (output): `""`/0 omitted, never `encryption_*`.
+pub(crate) fn share_json(share: &Share, secret: &str) -> Value {
+    let mut v = json!({
+        "secret": secret,
+        "entropy": share.entropy,
+        "reference": share.reference,
+        "keychain_id": share.keychain_id,
+    });
+    if let Some(s) = share.salt.as_deref().filter(|s| !s.is_empty()) {
+        crate::util::set(&mut v, "salt", s);
+    }
+    if let Some(i) = share.iterations.filter(|i| *i != 0) {
+        crate::util::set(&mut v, "iterations", i);
+    }
+    if let Some(l) = share.length.filter(|l| *l != 0) {
+        crate::util::set(&mut v, "length", l);
+    }
+    if let Some(d) = share.digest.as_deref().filter(|d| !d.is_empty()) {
+        crate::util::set(&mut v, "digest", d);
+    }
+    if share.storage_method_id != 0 {
+        crate::util::set(&mut v, "storage_method_id", share.storage_method_id);
+    }
+    if let Some(id) = share.passkey_id.as_deref() {
+        crate::util::set(
+            &mut v,
+            "passkey_reference",
+            passkey_reference_json(id, share.passkey_env.as_deref()),
+        );
+    }
+    v
+}
+
+pub(crate) fn passkey_reference_json(id: &str, stored_env: Option<&str>) -> Value {
+    let env = stored_env.map_or(Value::Null, |e| env_json(&PasskeyEnv::from_stored(e)));
+    json!({"passkey_id": id, "PasskeyEnv": env})
+}
+
+// ---- routes ----
+
+fn empty(status: u16) -> ApiResult<Response> {
+    Ok(Response::new(status).with_header("content-type", "application/json"))
+}
+
+/// POST /shares for `user_id` (also `/admin/preregister`).
+pub(crate) fn create_share(
+    ctx: &Ctx<'_, '_>,
+    project_id: &str,
+    user_id: &str,
+) -> ApiResult<Response> {
+    let w = parse_share(ctx)?;
+    let keychain = ctx
+        .store
+        .keychain_of(user_id)?
+        .ok_or_else(|| ApiError::internal("user without keychain"))?;
+    if w.keychain_id.as_ref().is_some_and(|k| *k != keychain) {
+        return Err(ApiError::bad_request("invalid keychain_id"));
+    }
+    if ctx
+        .store
+        .reference_taken(project_id, user_id, &w.reference)?
+    {
+        return Err(ApiError::share_exists());
+    }
+    let data = share_data(ctx, project_id, &w)?;
+    let id = uuid_v4()?;
+    let env = w.passkey.as_ref().map(|(_, e)| e.to_stored());
+    let new = NewShare {
+        id: &id,
+        project_id,
+        user_id,
+        keychain_id: &keychain,
+        reference: &w.reference,
+        entropy: w.entropy.as_str(),
+        data: &data,
+        salt: user_param(&w, w.input.salt.as_deref()),
+        iterations: w.input.iterations.filter(|_| w.entropy == Entropy::User),
+        length: w.input.length.filter(|_| w.entropy == Entropy::User),
+        digest: user_param(&w, w.input.digest.as_deref()),
+        storage_method_id: w.input.storage_method_id.unwrap_or(0),
+        passkey_id: w.passkey.as_ref().map(|(id, _)| id.as_str()),
+        passkey_env: env.as_deref(),
+    };
+    if !ctx.store.insert_share(&new, ctx.env.now_ms)? {
+        return Err(ApiError::share_exists());
+    }
+    empty(201)
+}
+
+fn user_param<'w>(w: &ShareWrite, v: Option<&'w str>) -> Option<&'w str> {
+    v.filter(|_| w.entropy == Entropy::User)
+}
+
+/// What is stored: the secret, or for `project` entropy its AES-GCM encryption under K.
+fn share_data(ctx: &Ctx<'_, '_>, project_id: &str, w: &ShareWrite) -> ApiResult<Zeroizing<String>> {
+    let secret = w
+        .input
+        .secret
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("secret is required"))?;
+    if w.entropy != Entropy::Project {
+        return Ok(secret);
+    }
+    let key = obtain_key(
+        ctx,
+        project_id,
+        w.input.encryption_part.as_ref().map(|p| p.to_string()),
+        w.input.encryption_session.clone(),
+    )?;
+    share_cipher::encrypt(&key, &secret)
+        .map(Zeroizing::new)
+        .map_err(|_| ApiError::internal("share encryption"))
+}
+
+/// /shares: GET, POST, PUT, DELETE.
+pub(crate) fn shares(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let caller = user_auth(ctx)?;
+    match ctx.req.method.as_str() {
+        "POST" => create_share(ctx, &caller.project.id, &caller.user_id),
+        "PUT" => update_share(ctx, &caller),
+        "DELETE" => delete_share(ctx, &caller, DEFAULT_REFERENCE),
+        _ => {
+            let share = ctx
+                .store
+                .user_share(&caller.user_id, DEFAULT_REFERENCE)?
+                .ok_or_else(ApiError::share_not_found)?;
+            read_share(ctx, &caller, &share)
+        }
+    }
+}
+
+fn read_share(ctx: &Ctx<'_, '_>, caller: &Caller, share: &Share) -> ApiResult<Response> {
+    let secret = ReadKey::new(ctx, &caller.project.id).secret(share)?;
+    Ok(Response::json(200, &share_json(share, &secret)))
+}
+
+fn update_share(ctx: &Ctx<'_, '_>, caller: &Caller) -> ApiResult<Response> {
+    let w = parse_share(ctx)?;
+    let existing = ctx
+        .store
+        .user_share(&caller.user_id, &w.reference)?
+        .ok_or_else(ApiError::share_not_found)?;
+    let data = share_data(ctx, &caller.project.id, &w)?;
+    let env = w.passkey.as_ref().map(|(_, e)| e.to_stored());
+    let upd = NewShare {
+        id: &existing.id,
+        project_id: &caller.project.id,
+        user_id: &caller.user_id,
+        keychain_id: &existing.keychain_id,
+        reference: &existing.reference,
+        entropy: w.entropy.as_str(),
+        data: &data,
+        salt: user_param(&w, w.input.salt.as_deref()),
+        iterations: w.input.iterations.filter(|_| w.entropy == Entropy::User),
+        length: w.input.length.filter(|_| w.entropy == Entropy::User),
+        digest: user_param(&w, w.input.digest.as_deref()),
+        storage_method_id: existing.storage_method_id,
+        passkey_id: w.passkey.as_ref().map(|(id, _)| id.as_str()),
+        passkey_env: env.as_deref(),
+    };
+    if !ctx.store.update_share(&upd, ctx.env.now_ms)? {
+        return Err(ApiError::share_not_found());
+    }
+    // The parsed request echoed (§4.3).
+    let secret = w.input.secret.as_deref().map(String::as_str).unwrap_or("");
+    let mut v = json!({"secret": secret, "entropy": w.entropy.as_str()});
+    if w.entropy == Entropy::User {
+        if let Some(s) = w.input.salt.as_deref() {
+            crate::util::set(&mut v, "salt", s);
+        }
+        if let Some(i) = w.input.iterations {
+            crate::util::set(&mut v, "iterations", i);
+        }
+        if let Some(l) = w.input.length {
+            crate::util::set(&mut v, "length", l);
+        }
+        if let Some(d) = w.input.digest.as_deref() {
+            crate::util::set(&mut v, "digest", d);
+        }
+    }
+    if let Some(r) = w.input.reference.as_deref() {
+        crate::util::set(&mut v, "reference", r);
+    }
+    if let Some(m) = w.input.storage_method_id.filter(|m| *m != 0) {
+        crate::util::set(&mut v, "storage_method_id", m);
+    }
+    if let Some(k) = w.keychain_id.as_deref() {
+        crate::util::set(&mut v, "keychain_id", k);
+    }
+    if let Some((id, env)) = &w.passkey {
+        crate::util::set(
+            &mut v,
+            "passkey_reference",
+            json!({"passkey_id": id, "PasskeyEnv": env_json(env)}),
+        );
+    }
+    Ok(Response::json(200, &v))
+}
+
+fn delete_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResult<Response> {
+    let keychain = ctx
+        .store
+        .keychain_of(&caller.user_id)?
+        .ok_or_else(ApiError::share_not_found)?;
+    if !ctx
+        .store
+        .delete_share(&caller.user_id, &keychain, reference)?
+    {
+        return Err(ApiError::share_not_found());
+    }
+    empty(204)
+}
+
+/// GET /shares/encryption.
+pub(crate) fn share_encryption(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let caller = user_auth(ctx)?;
+    let share = ctx
+        .store
+        .user_share(&caller.user_id, DEFAULT_REFERENCE)?
+        .ok_or_else(ApiError::share_not_found)?;
+    let mut v = json!({"entropy": share.entropy});
+    if share.entropy == Entropy::User.as_str() {
+        if let Some(s) = share.salt.as_deref() {
+            crate::util::set(&mut v, "salt", s);
+        }
+        if let Some(i) = share.iterations {
+            crate::util::set(&mut v, "iterations", i);
+        }
+        if let Some(l) = share.length {
+            crate::util::set(&mut v, "length", l);
+        }
+        if let Some(d) = share.digest.as_deref() {
+            crate::util::set(&mut v, "digest", d);
+        }
+    }
+    Ok(Response::json(200, &v))
+}
+
+/// The project's share `reference` visible to the caller (§4.3 GET /shares/{reference}).
+fn visible_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResult<Option<Share>> {
+    if reference == DEFAULT_REFERENCE {
+        return ctx.store.user_share(&caller.user_id, DEFAULT_REFERENCE);
+    }
+    let Some(share) = ctx.store.project_share(&caller.project.id, reference)? else {
+        return Ok(None);
+    };
+    let linked = ctx
+        .store
+        .linked_user_ids(&caller.project.id, &caller.external_id)?;
+    Ok(linked.contains(&share.user_id).then_some(share))
+}
+
+/// GET / DELETE /shares/{reference}.
+pub(crate) fn share_by_reference(ctx: &Ctx<'_, '_>, reference: &str) -> ApiResult<Response> {
+    let caller = user_auth(ctx)?;
+    if ctx.req.method == "DELETE" {
+        return delete_share(ctx, &caller, reference);
+    }
+    let share = visible_share(ctx, &caller, reference)?.ok_or_else(ApiError::share_not_found)?;
+    read_share(ctx, &caller, &share)
+}
+
+/// GET /keychain[?reference=R].
+pub(crate) fn keychain(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let caller = user_auth(ctx)?;
+    let reference =
+        crate::util::query_param(ctx.req.query(), "reference").filter(|r| !r.is_empty());
+    let mut shares = ctx.store.user_shares(&caller.user_id)?;
+    if let Some(r) = reference {
+        shares.retain(|s| s.reference == r);
+        if shares.is_empty() {
+            return Err(ApiError::share_not_found());
+        }
+    }
+    let mut key = ReadKey::new(ctx, &caller.project.id);
+    let mut out = Vec::with_capacity(shares.len());
+    for share in &shares {
+        let secret = key.secret(share)?;
+        out.push(share_json(share, &secret));
+    }
+    Ok(Response::json(200, &json!({ "shares": out })))
+}
