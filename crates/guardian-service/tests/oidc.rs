@@ -1,0 +1,106 @@
+//! guardian.md §4.2: OpenID Connect id_token login against a fake JWKS endpoint.
+
+mod common;
+
+use common::*;
+use jwt_verify::Algorithm;
+use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token, jwks_json};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "guardian";
+const JWKS: &str = "https://issuer.example/jwks";
+
+fn setup(signers: &[&TestSigner]) -> Harness {
+    let h = Harness::new();
+    h.set_var("oidc_issuer", ISS);
+    h.set_var("oidc_audience", AUD);
+    h.set_var("oidc_jwks_url", JWKS);
+    let doc = jwks_json(signers);
+    h.idp(move |req, _| {
+        assert_eq!(req.url, JWKS);
+        Ok(guardian_service::OutResponse { status: 200, body: doc.clone().into_bytes() })
+    });
+    h
+}
+
+fn now_s(h: &Harness) -> i64 {
+    h.now.get() / 1000
+}
+
+fn claims(h: &Harness, n: i64) -> Value {
+    let now = now_s(h);
+    json!({"iss": ISS, "aud": AUD, "sub": "s-1", "iat": now, "exp": now + 600, "nonce": n,
+           "email": "Ann@Example.com", "email_verified": true})
+}
+
+#[test]
+fn rs256_es256_and_rejections() {
+    let rs = TestSigner::new(Algorithm::RS256, "rs");
+    let es = TestSigner::new(Algorithm::ES256, "es");
+    let h = setup(&[&rs, &es]);
+    let r = h.login(json!({"id_token": rs.sign(&claims(&h, 1))}));
+    assert_eq!(r.status, 200, "{}", json(&r));
+    assert_eq!(json(&r)["created"], true);
+    let r = h.login(json!({"id_token": es.sign(&claims(&h, 2))}));
+    assert_eq!(json(&r)["created"], false);
+    assert_eq!(h.db_text("SELECT user_id FROM gd_user"), format!("oidc:{ISS}#s-1"));
+    // JWKS fetched once (cached).
+    assert_eq!(h.fake.requests.borrow().len(), 1);
+
+    let mut wrong_iss = claims(&h, 3);
+    wrong_iss["iss"] = json!("https://evil");
+    let mut wrong_aud = claims(&h, 4);
+    wrong_aud["aud"] = json!(["other", AUD]);
+    let mut tampered = rs.sign(&claims(&h, 5));
+    let last = tampered.pop().expect("c");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    for tok in [
+        rs.sign(&wrong_iss),
+        rs.sign(&wrong_aud),
+        tampered,
+        encode_token(&json!({"alg": "none"}), &claims(&h, 6), b""),
+        hs256_token(rs.jwk().to_string().as_bytes(), &json!({"alg": "HS256", "kid": "rs"}), &claims(&h, 7)),
+        TestSigner::alt(Algorithm::RS256, "zz").sign(&claims(&h, 8)),
+        "x".repeat(17_000),
+        String::new(),
+    ] {
+        assert_error(&h.login(json!({"id_token": tok})), 401, "ID_TOKEN_INVALID");
+    }
+    let mut expired = claims(&h, 9);
+    expired["exp"] = json!(now_s(&h) - 61);
+    assert_error(&h.login(json!({"id_token": rs.sign(&expired)})), 401, "ID_TOKEN_EXPIRED");
+    let once = rs.sign(&claims(&h, 10));
+    assert_eq!(h.login(json!({"id_token": once.clone()})).status, 200);
+    assert_error(&h.login(json!({"id_token": once})), 401, "ID_TOKEN_INVALID");
+}
+
+#[test]
+fn email_mode_and_domains() {
+    let rs = TestSigner::new(Algorithm::RS256, "rs");
+    let h = setup(&[&rs]);
+    h.set_var("oidc_user_claim", "email");
+    h.set_var("oidc_allowed_domains", "example.com");
+    let mut unverified = claims(&h, 1);
+    unverified["email_verified"] = json!(false);
+    assert_error(&h.login(json!({"id_token": rs.sign(&unverified)})), 401, "ID_TOKEN_INVALID");
+    let mut outsider = claims(&h, 2);
+    outsider["email"] = json!("x@other.org");
+    assert_error(&h.login(json!({"id_token": rs.sign(&outsider)})), 403, "USER_NOT_IN_ORG");
+    let mut stringy = claims(&h, 3);
+    stringy["email_verified"] = json!("true");
+    assert_eq!(h.login(json!({"id_token": rs.sign(&stringy)})).status, 200);
+    assert_eq!(h.db_text("SELECT user_id FROM gd_user"), "email:ann@example.com");
+    assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 1);
+}
+
+#[test]
+fn jwks_unreachable_is_502_and_partial_config_is_503() {
+    let rs = TestSigner::new(Algorithm::RS256, "rs");
+    let h = setup(&[&rs]);
+    h.idp(|_, _| Err(guardian_service::OutError::Timeout));
+    assert_error(&h.login(json!({"id_token": rs.sign(&claims(&h, 1))})), 502, "IDP_UNAVAILABLE");
+    h.unset_var("oidc_audience");
+    assert_error(&h.login(json!({"id_token": rs.sign(&claims(&h, 2))})), 503, "NOT_CONFIGURED");
+    assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 0);
+}
