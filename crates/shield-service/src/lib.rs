@@ -358,6 +358,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn openapi_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        for path in [
+            "/healthz",
+            "/register",
+            "/storage-methods",
+            "/project",
+            "/project/reset-api-secret",
+            "/project/otp",
+            "/project/providers",
+            "/project/providers/{provider}",
+            "/project/encrypt",
+            "/project/encryption-session",
+            "/project/encryption-key",
+            "/project/enable-2fa",
+            "/user",
+            "/shares",
+            "/shares/encryption",
+            "/shares/{reference}",
+            "/keychain",
+            "/shares/encryption/reference/bulk",
+            "/shares/encryption/user/bulk",
+            "/shares/migration/export/{reference}",
+            "/shares/migration/import",
+            "/admin/preregister",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path}");
+        }
+    }
+
+    #[test]
     fn routing() {
         assert_eq!(
             route("GET", "/shares/encryption"),
