@@ -15,6 +15,8 @@ use crate::outbound::AllowedHost;
 use crate::router::Router;
 use crate::runtime_config::{KvBackend, RuntimeConfig, SqlBackend};
 use crate::storage::kv::{self, KvStore};
+use crate::storage::postgres::PgDatabase;
+use crate::storage::redis_kv::RedisKv;
 use crate::storage::sql::SqlDatabase;
 use crate::storage::sqlite_pool::SqlitePool;
 use crate::variables::Resolver;
@@ -138,6 +140,9 @@ fn grants(
                         pool: pools.get(path.clone(), true)?,
                         label: label.clone(),
                     },
+                    Some(KvBackend::Redis { url, prefix }) => {
+                        KvStore::Redis(Arc::new(RedisKv::new(label, url, prefix)?))
+                    }
                     Some(KvBackend::Spin { path: None }) | None => KvStore::Sqlite {
                         pool: pools.get(state_dir.join("sqlite_key_value.db"), true)?,
                         label: label.clone(),
@@ -164,6 +169,9 @@ fn grants(
                 let db = match rc.sqlite_databases.get(label) {
                     Some(SqlBackend::Spin { path: Some(path) }) => {
                         SqlDatabase::Sqlite(pools.get(path.clone(), false)?)
+                    }
+                    Some(SqlBackend::Postgres { url, pool_size }) => {
+                        SqlDatabase::Postgres(PgDatabase::new(label, url, *pool_size)?)
                     }
                     Some(SqlBackend::Spin { path: None }) | None => {
                         SqlDatabase::Sqlite(pools.get(state_dir.join(default_file), false)?)

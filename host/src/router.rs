@@ -71,6 +71,10 @@ fn parse(route: &str) -> Result<(Vec<Segment>, bool)> {
     Ok((segments, wildcard))
 }
 
+/// Higher is better: (exact route, segments matched, fewer parameters).
+type Score = (u8, usize, usize);
+type Params = Vec<(String, String)>;
+
 #[derive(Debug, Default)]
 pub struct Router {
     routes: Vec<Route>,
@@ -103,7 +107,7 @@ impl Router {
 
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
         let request: Vec<&str> = path.split('/').skip(1).filter(|s| !s.is_empty()).collect();
-        let mut best: Option<(&Route, Vec<(String, String)>, (u8, usize, usize))> = None;
+        let mut best: Option<(&Route, Params, Score)> = None;
         for route in &self.routes {
             let Some(params) = matches(route, &request, path) else {
                 continue;

@@ -15,13 +15,21 @@ use crate::variables::Provider;
 pub enum KvBackend {
     /// Embedded SQLite file; `None` = the shared default file under the state directory.
     Spin { path: Option<PathBuf> },
+    /// `type = "redis"`, `url = "redis://…"`; keyward extension: optional `prefix` for the hash
+    /// names, so several deployments can share one Redis.
+    Redis { url: String, prefix: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlBackend {
     /// Embedded SQLite file; `None` = `<state dir>/<label>.db`.
     Spin { path: Option<PathBuf> },
+    /// keyward extension: `type = "postgres"`, `url = "postgres://…"`, optional `pool_size`.
+    Postgres { url: String, pool_size: usize },
 }
+
+/// Connections per PostgreSQL label when `pool_size` is not given.
+pub const DEFAULT_PG_POOL_SIZE: usize = 16;
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
@@ -92,29 +100,57 @@ pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
 
     let mut config = RuntimeConfig::default();
     for (label, store) in raw.key_value_store {
+        let section = format!("key_value_store.{label}");
         let backend = match store.kind.as_str() {
             "spin" => {
-                reject_extra(&store.rest, &format!("key_value_store.{label}"))?;
+                reject_extra(&store.rest, &section, &[])?;
                 KvBackend::Spin {
                     path: store.path.map(|p| base.join(p)),
                 }
             }
+            "redis" => {
+                reject_extra(&store.rest, &section, &["url", "prefix"])?;
+                KvBackend::Redis {
+                    url: string_field(&store.rest, &section, "url")?
+                        .ok_or_else(|| anyhow::anyhow!("{section}: `url` is required"))?,
+                    prefix: string_field(&store.rest, &section, "prefix")?.unwrap_or_default(),
+                }
+            }
             other => bail!(
-                "key_value_store.{label}: type `{other}` is not supported yet (supported: \"spin\")"
+                "{section}: type `{other}` is not supported yet (supported: \"spin\", \"redis\")"
             ),
         };
         config.key_value_stores.insert(label, backend);
     }
     for (label, db) in raw.sqlite_database {
+        let section = format!("sqlite_database.{label}");
         let backend = match db.kind.as_str() {
             "spin" => {
-                reject_extra(&db.rest, &format!("sqlite_database.{label}"))?;
+                reject_extra(&db.rest, &section, &[])?;
                 SqlBackend::Spin {
                     path: db.path.map(|p| base.join(p)),
                 }
             }
+            "postgres" => {
+                reject_extra(&db.rest, &section, &["url", "pool_size"])?;
+                let pool_size = match db.rest.get("pool_size") {
+                    None => DEFAULT_PG_POOL_SIZE,
+                    Some(v) => v
+                        .as_integer()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|n| (1..=1024).contains(n))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("{section}: `pool_size` must be 1 to 1024")
+                        })?,
+                };
+                SqlBackend::Postgres {
+                    url: string_field(&db.rest, &section, "url")?
+                        .ok_or_else(|| anyhow::anyhow!("{section}: `url` is required"))?,
+                    pool_size,
+                }
+            }
             other => bail!(
-                "sqlite_database.{label}: type `{other}` is not supported yet (supported: \"spin\")"
+                "{section}: type `{other}` is not supported yet (supported: \"spin\", \"postgres\")"
             ),
         };
         config.sqlite_databases.insert(label, backend);
@@ -141,10 +177,26 @@ pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
     Ok(config)
 }
 
-fn reject_extra(rest: &BTreeMap<String, toml::Value>, section: &str) -> Result<()> {
-    match rest.keys().next() {
-        Some(key) => bail!("{section}: field `{key}` is not supported for type \"spin\""),
+fn reject_extra(
+    rest: &BTreeMap<String, toml::Value>,
+    section: &str,
+    allowed: &[&str],
+) -> Result<()> {
+    match rest.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => bail!("{section}: field `{key}` is not supported for this type"),
         None => Ok(()),
+    }
+}
+
+fn string_field(
+    rest: &BTreeMap<String, toml::Value>,
+    section: &str,
+    name: &str,
+) -> Result<Option<String>> {
+    match rest.get(name) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => bail!("{section}: `{name}` must be a string"),
     }
 }
 
@@ -209,15 +261,48 @@ prefix = "KW"
     }
 
     #[test]
-    fn unsupported_types_are_clear_errors() {
-        let e = parse(
-            "[key_value_store.x]\ntype = \"redis\"\nurl = \"redis://h\"",
-            Path::new("."),
+    fn scale_out_backends() {
+        let c = parse(
+            "[key_value_store.k]\ntype = \"redis\"\nurl = \"redis://127.0.0.1\"\nprefix = \"p:\"\n\
+             [sqlite_database.s]\ntype = \"postgres\"\nurl = \"postgres://u@h/db\"\npool_size = 4\n",
+            Path::new("/rc"),
         )
-        .unwrap_err();
-        assert!(format!("{e:#}").contains("type `redis` is not supported yet"));
-        let e = parse("[sqlite_database.x]\ntype = \"libsql\"", Path::new(".")).unwrap_err();
-        assert!(format!("{e:#}").contains("not supported yet"));
-        assert!(parse("[llm_compute]\ntype = \"spin\"", Path::new(".")).is_err());
+        .unwrap();
+        assert_eq!(
+            c.key_value_stores["k"],
+            KvBackend::Redis {
+                url: "redis://127.0.0.1".into(),
+                prefix: "p:".into()
+            }
+        );
+        assert_eq!(
+            c.sqlite_databases["s"],
+            SqlBackend::Postgres {
+                url: "postgres://u@h/db".into(),
+                pool_size: 4
+            }
+        );
+    }
+
+    #[test]
+    fn unsupported_types_are_clear_errors() {
+        let err = |text: &str| format!("{:#}", parse(text, Path::new(".")).unwrap_err());
+        assert!(
+            err("[key_value_store.x]\ntype = \"azure_cosmos\"")
+                .contains("type `azure_cosmos` is not supported yet")
+        );
+        assert!(err("[sqlite_database.x]\ntype = \"libsql\"").contains("not supported yet"));
+        assert!(err("[key_value_store.x]\ntype = \"redis\"").contains("`url` is required"));
+        assert!(
+            err(
+                "[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\npool_size = 0"
+            )
+            .contains("pool_size")
+        );
+        assert!(
+            err("[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\nssl = true")
+                .contains("`ssl` is not supported")
+        );
+        assert!(err("[llm_compute]\ntype = \"spin\"").contains("not supported"));
     }
 }

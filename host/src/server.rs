@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::app::Runtime;
 use crate::instance::{EPOCH_TICK, HostState, LoadedComponent};
 use crate::router::RouteMatch;
+use crate::storage::BackendUnavailable;
 
 /// Starts the epoch ticker that turns the per-request deadline into a trap inside the guest.
 pub fn start_epoch_ticker(engine: wasmtime::Engine) {
@@ -279,6 +280,17 @@ impl Failure {
                     "UNAVAILABLE",
                     "the server is at capacity, retry shortly",
                 )
+            }
+            Failure::Guest(e) if e.downcast_ref::<BackendUnavailable>().is_some() => {
+                tracing::warn!(component, "{e:#}");
+                let mut r = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "a storage backend is unavailable; retry shortly",
+                );
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
             }
             Failure::Guest(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 tracing::warn!(component, "request deadline exceeded");

@@ -9,6 +9,7 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 
 use crate::instance::HostState;
 use crate::storage::kv::KvStore;
+use crate::storage::redis_kv::KvResult;
 use crate::storage::sql::SqlConn;
 
 mod bindings {
@@ -32,10 +33,14 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Storage failures reach the guest as the interface's `other`/`io` variant. The message names
-/// the failure, never data: keys and values are not part of it.
-fn kv_other(e: anyhow::Error) -> key_value::Error {
-    key_value::Error::Other(format!("{e:#}"))
+/// A storage error reaches the guest as the interface's `other`/`io` variant (the message names
+/// the failure, never data). An unreachable backend instead stops the instance: the host answers
+/// 503 itself (see `storage`).
+fn kv_outcome<T>(r: KvResult<T>) -> wasmtime::Result<Result<T, key_value::Error>> {
+    match r {
+        Ok(v) => Ok(v.map_err(key_value::Error::Other)),
+        Err(unavailable) => Err(wasmtime::Error::new(unavailable)),
+    }
 }
 
 impl key_value::Host for HostState {}
@@ -57,7 +62,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
         let store = self.table.get(&store)?.clone();
-        Ok(store.get(key).await.map_err(kv_other))
+        kv_outcome(store.get(key).await)
     }
 
     async fn set(
@@ -67,7 +72,7 @@ impl key_value::HostStore for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let store = self.table.get(&store)?.clone();
-        Ok(store.set(key, value).await.map_err(kv_other))
+        kv_outcome(store.set(key, value).await)
     }
 
     async fn delete(
@@ -76,7 +81,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let store = self.table.get(&store)?.clone();
-        Ok(store.delete(key).await.map_err(kv_other))
+        kv_outcome(store.delete(key).await)
     }
 
     async fn exists(
@@ -85,7 +90,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, key_value::Error>> {
         let store = self.table.get(&store)?.clone();
-        Ok(store.exists(key).await.map_err(kv_other))
+        kv_outcome(store.exists(key).await)
     }
 
     async fn get_keys(
@@ -93,7 +98,7 @@ impl key_value::HostStore for HostState {
         store: Resource<KvStore>,
     ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
         let store = self.table.get(&store)?.clone();
-        Ok(store.get_keys().await.map_err(kv_other))
+        kv_outcome(store.get_keys().await)
     }
 
     async fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
@@ -122,7 +127,9 @@ impl sqlite::HostConnection for HostState {
         parameters: Vec<sqlite::Value>,
     ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
         let conn = self.table.get_mut(&conn)?;
-        Ok(conn.execute(statement, parameters).await)
+        conn.execute(statement, parameters)
+            .await
+            .map_err(wasmtime::Error::new)
     }
 
     async fn drop(&mut self, conn: Resource<SqlConn>) -> wasmtime::Result<()> {

@@ -70,6 +70,110 @@ pub fn keyward_bin() -> PathBuf {
     path
 }
 
+/// Which storage the end-to-end suite runs on. `KEYWARD_TEST_BACKEND=scale-out` (set by
+/// `cargo xtask test` for its second pass) maps every SQLite label of the manifest to its own
+/// PostgreSQL database and every key-value label to Redis, at `KEYWARD_TEST_PG_URL` and
+/// `KEYWARD_TEST_REDIS_URL`. The same tests then assert the same behaviour on both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    ScaleOut { pg_url: String, redis_url: String },
+}
+
+impl Backend {
+    pub fn from_env() -> Backend {
+        match std::env::var("KEYWARD_TEST_BACKEND").as_deref() {
+            Ok("scale-out") => Backend::ScaleOut {
+                pg_url: std::env::var("KEYWARD_TEST_PG_URL")
+                    .expect("KEYWARD_TEST_BACKEND=scale-out needs KEYWARD_TEST_PG_URL"),
+                redis_url: std::env::var("KEYWARD_TEST_REDIS_URL")
+                    .expect("KEYWARD_TEST_BACKEND=scale-out needs KEYWARD_TEST_REDIS_URL"),
+            },
+            _ => Backend::Embedded,
+        }
+    }
+
+    /// A runtime config giving each label of `manifest` a scale-out backend. Databases are named
+    /// after the state directory, so a restart with the same state directory (or a second host
+    /// sharing it) finds the same data, and every other host start gets fresh, empty ones.
+    /// Labels the test configures itself in `own` are left to it.
+    pub fn runtime_config(
+        &self,
+        manifest: &str,
+        own: &str,
+        state_dir: &Path,
+    ) -> Result<String, String> {
+        let Backend::ScaleOut { pg_url, redis_url } = self else {
+            return Ok(own.to_string());
+        };
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        state_dir.hash(&mut h);
+        let scope = format!("{:012x}", h.finish() & 0xffff_ffff_ffff);
+        let mut out = own.to_string();
+        for label in labels(manifest, "sqlite_databases") {
+            if own.contains(&format!("[sqlite_database.{label}]")) {
+                continue;
+            }
+            let db = format!("kw_{scope}_{}", label.replace('-', "_"));
+            create_database(pg_url, &db)?;
+            let url = match pg_url.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{db}"),
+                None => return Err(format!("bad KEYWARD_TEST_PG_URL {pg_url}")),
+            };
+            out.push_str(&format!(
+                "\n[sqlite_database.{label}]\ntype = \"postgres\"\nurl = \"{url}\"\n"
+            ));
+        }
+        for label in labels(manifest, "key_value_stores") {
+            if own.contains(&format!("[key_value_store.{label}]")) {
+                continue;
+            }
+            out.push_str(&format!(
+                "\n[key_value_store.{label}]\ntype = \"redis\"\nurl = \"{redis_url}\"\nprefix = \"kw:{scope}:\"\n"
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Every label named in `key = [...]` lines of a manifest.
+fn labels(manifest: &str, key: &str) -> Vec<String> {
+    let mut out: Vec<String> = manifest
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(key))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .flat_map(|list| {
+            list.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn create_database(pg_url: &str, name: &str) -> Result<(), String> {
+    let mut client = postgres::Client::connect(pg_url, postgres::NoTls)
+        .map_err(|e| format!("cannot reach PostgreSQL at KEYWARD_TEST_PG_URL: {e}"))?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if !exists {
+        // Two hosts sharing a state directory may race to create it: losing that race is fine.
+        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
+        {
+            return Err(e.to_string());
+        }
+    }
+    Ok(())
+}
+
 /// A running host. Killed when dropped.
 pub struct Host {
     child: Child,
@@ -140,7 +244,15 @@ impl HostBuilder {
             .env_remove("KEYWARD_LOG_FORMAT")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(rc) = &self.runtime_config {
+        let runtime_config = match Backend::from_env() {
+            Backend::Embedded => self.runtime_config.clone(),
+            scale_out => Some(scale_out.runtime_config(
+                &self.manifest,
+                self.runtime_config.as_deref().unwrap_or_default(),
+                &state_dir,
+            )?),
+        };
+        if let Some(rc) = &runtime_config {
             let path = dir.path().join("runtime-config.toml");
             std::fs::write(&path, rc).map_err(|e| e.to_string())?;
             cmd.arg("--runtime-config").arg(path);

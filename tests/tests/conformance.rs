@@ -140,21 +140,27 @@ fn sqlite_types_round_trip() {
         &h,
         "a",
         "default",
-        "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)",
+        "CREATE TABLE t (id BIGINT, i BIGINT, r DOUBLE PRECISION, s TEXT, b BYTEA, n TEXT)",
         json!([]),
     );
     assert_eq!(r, json!({"ok": {"columns": [], "rows": []}}));
-    for (i, real, text) in [
+    // Portable DDL (platform.md §5): BIGINT, DOUBLE PRECISION, TEXT and BYTEA mean the same on
+    // SQLite and PostgreSQL, so this test runs unchanged on both backends.
+    for (id, (i, real, text)) in [
         (i64::MAX, 1.5, "plain"),
         (i64::MIN, -0.25, "unicode åäö €"),
         (0, 1e300, ""),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = id as i64;
         let r = sql(
             &h,
             "a",
             "default",
-            "INSERT INTO t (i, r, s, b, n) VALUES (?, ?, ?, ?, ?)",
-            json!([{"integer": i}, {"real": real}, {"text": text}, {"blob": [0, 255, 10]}, {"null": null}]),
+            "INSERT INTO t (id, i, r, s, b, n) VALUES (?, ?, ?, ?, ?, ?)",
+            json!([{"integer": id}, {"integer": i}, {"real": real}, {"text": text}, {"blob": [0, 255, 10]}, {"null": null}]),
         );
         assert!(r.get("ok").is_some(), "{r}");
     }
@@ -162,7 +168,7 @@ fn sqlite_types_round_trip() {
         &h,
         "a",
         "default",
-        "SELECT i, r, s, b, n FROM t ORDER BY rowid",
+        "SELECT i, r, s, b, n FROM t ORDER BY id",
         json!([]),
     );
     assert_eq!(

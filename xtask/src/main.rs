@@ -107,6 +107,28 @@ fn test(extra: &[String]) -> Result<()> {
         cmd.args(["--exclude", &p]);
     }
     cmd.args(extra);
+    run(&mut cmd)?;
+    scale_out_pass(extra)
+}
+
+/// The end-to-end suite again on PostgreSQL + Redis, plus the multi-instance and crash tests
+/// (marked `#[ignore]` because they need those servers), when the servers are configured:
+/// `.ci/run` starts them with `scripts/test-backends.sh`.
+fn scale_out_pass(extra: &[String]) -> Result<()> {
+    let configured = ["KEYWARD_TEST_PG_URL", "KEYWARD_TEST_REDIS_URL"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some());
+    if !configured {
+        eprintln!(
+            "\n*** SKIPPED: the PostgreSQL + Redis pass. Start the servers with\n***   eval \"$(scripts/test-backends.sh)\"\n*** and run `cargo xtask test` again (CI always does).\n"
+        );
+        return Ok(());
+    }
+    eprintln!("\n=== end-to-end suite on PostgreSQL + Redis ===");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["test", "--package", "keyward-e2e"])
+        .env("KEYWARD_TEST_BACKEND", "scale-out")
+        .args(extra);
     run(&mut cmd)
 }
 

@@ -1,11 +1,13 @@
 //! SQL backends for the `sqlite` interface. The embedded backend is SQLite itself, so statements
-//! run verbatim; values map one to one.
+//! run verbatim and values map one to one; PostgreSQL translates (see `postgres`).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use rusqlite::types::ValueRef;
 
+use super::BackendUnavailable;
+use super::postgres::{PgConn, PgDatabase};
 use super::sqlite_pool::SqlitePool;
 use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
 
@@ -13,6 +15,7 @@ use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
 #[derive(Debug, Clone)]
 pub enum SqlDatabase {
     Sqlite(Arc<SqlitePool>),
+    Postgres(PgDatabase),
 }
 
 impl SqlDatabase {
@@ -22,6 +25,7 @@ impl SqlDatabase {
                 pool: pool.clone(),
                 conn: None,
             },
+            SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
         }
     }
 }
@@ -35,28 +39,41 @@ pub enum SqlConn {
         pool: Arc<SqlitePool>,
         conn: Option<rusqlite::Connection>,
     },
+    Postgres(PgConn),
 }
 
 impl SqlConn {
-    pub async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<QueryResult, Error> {
+    pub async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
         match self {
-            SqlConn::Sqlite { pool, conn } => {
-                let taken = match conn.take() {
-                    Some(c) => c,
-                    None => pool.checkout().map_err(io_error)?,
-                };
-                let (returned, result) = tokio::task::spawn_blocking(move || {
-                    let r = run_sqlite(&taken, &sql, params);
-                    (taken, r)
-                })
-                .await
-                .context("storage task failed")
-                .map_err(io_error)?;
-                *conn = Some(returned);
-                result
-            }
+            SqlConn::Postgres(c) => c.execute(sql, params).await,
+            SqlConn::Sqlite { pool, conn } => Ok(execute_sqlite(pool, conn, sql, params).await),
         }
     }
+}
+
+async fn execute_sqlite(
+    pool: &SqlitePool,
+    conn: &mut Option<rusqlite::Connection>,
+    sql: String,
+    params: Vec<Value>,
+) -> Result<QueryResult, Error> {
+    let taken = match conn.take() {
+        Some(c) => c,
+        None => pool.checkout().map_err(io_error)?,
+    };
+    let (returned, result) = tokio::task::spawn_blocking(move || {
+        let r = run_sqlite(&taken, &sql, params);
+        (taken, r)
+    })
+    .await
+    .context("storage task failed")
+    .map_err(io_error)?;
+    *conn = Some(returned);
+    result
 }
 
 impl Drop for SqlConn {
@@ -67,6 +84,8 @@ impl Drop for SqlConn {
                     pool.checkin(c);
                 }
             }
+            // PgConn's own Drop returns (or discards) its pooled client.
+            SqlConn::Postgres(_) => {}
         }
     }
 }

@@ -1,0 +1,351 @@
+//! PostgreSQL behind the `sqlite` interface (keyward extension `type = "postgres"`).
+//!
+//! Components send the portable SQL of platform.md §5 unchanged; the host translates `?`
+//! placeholders to `$n`, converts each parameter to the type PostgreSQL inferred for it, and maps
+//! result columns back to the interface's five value kinds.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::BackendUnavailable;
+use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
+
+/// How long a request waits for a pooled connection or a new one before the backend counts as
+/// unavailable for it.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct PgDatabase {
+    pool: Pool,
+    label: String,
+}
+
+impl std::fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never print it.
+        f.debug_struct("PgDatabase")
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
+impl PgDatabase {
+    /// Builds the pool. No connection is made here: a database that is down at start only makes
+    /// its own routes fail (503) until it comes back.
+    pub fn new(label: &str, url: &str, pool_size: usize) -> Result<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .with_context(|| format!("sqlite_database.{label}: invalid postgres url"))?;
+        if config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable
+            && url.contains("sslmode=require")
+        {
+            bail!(
+                "sqlite_database.{label}: sslmode=require is not supported yet; reach PostgreSQL over a trusted network or a local TLS proxy"
+            );
+        }
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(ACQUIRE_TIMEOUT))
+            .create_timeout(Some(ACQUIRE_TIMEOUT))
+            .recycle_timeout(Some(ACQUIRE_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .with_context(|| format!("sqlite_database.{label}: cannot build connection pool"))?;
+        Ok(PgDatabase {
+            pool,
+            label: label.to_string(),
+        })
+    }
+
+    pub fn connect(&self) -> PgConn {
+        PgConn {
+            db: self.clone(),
+            client: None,
+            in_transaction: false,
+        }
+    }
+}
+
+/// A guest connection: one pooled client held for the resource's lifetime, so a guest's
+/// `BEGIN` … `COMMIT` run on one session.
+pub struct PgConn {
+    db: PgDatabase,
+    client: Option<Object>,
+    in_transaction: bool,
+}
+
+impl std::fmt::Debug for PgConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConn")
+            .field("label", &self.db.label)
+            .finish()
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if self.in_transaction
+            && let Some(client) = self.client.take()
+        {
+            // Closing the session is how PostgreSQL rolls back a transaction a trapped guest left
+            // open; the pool then opens a fresh connection.
+            drop(Object::take(client));
+        }
+    }
+}
+
+impl PgConn {
+    pub async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
+        if self.client.is_none() {
+            let client = self.db.pool.get().await.map_err(|e| {
+                BackendUnavailable::new(&self.db.label, format!("cannot get a connection: {e}"))
+            })?;
+            self.client = Some(client);
+        }
+        let Some(client) = self.client.as_ref() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let translated = translate_placeholders(&sql);
+        let outcome = run(client, &translated, params).await;
+        if client.is_closed() {
+            self.client = None;
+            self.in_transaction = false;
+            return Err(BackendUnavailable::new(
+                &self.db.label,
+                "connection lost".into(),
+            ));
+        }
+        if outcome.is_ok() {
+            self.track_transaction(&sql);
+        }
+        Ok(outcome)
+    }
+
+    fn track_transaction(&mut self, sql: &str) {
+        let head: String = sql
+            .trim_start()
+            .chars()
+            .take(17)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        if head.starts_with("BEGIN") || head.starts_with("START TRANSACTION") {
+            self.in_transaction = true;
+        } else if head.starts_with("COMMIT")
+            || head.starts_with("ROLLBACK")
+            || head.starts_with("END")
+        {
+            self.in_transaction = false;
+        }
+    }
+}
+
+async fn run(client: &Object, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+    let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+    if stmt.params().len() != params.len() {
+        return Err(Error::Io(format!(
+            "statement has {} placeholders but {} parameters were given",
+            stmt.params().len(),
+            params.len()
+        )));
+    }
+    let params: Vec<Param> = params.into_iter().map(Param).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let rows = client.query(&stmt, &refs).await.map_err(pg_error)?;
+    let columns: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut values = Vec::with_capacity(columns.len());
+        for (i, column) in row.columns().iter().enumerate() {
+            values.push(column_value(row, i, column.type_())?);
+        }
+        out.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows: out })
+}
+
+fn pg_error(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        // The server's message names the problem (constraint, syntax); it never echoes values.
+        Some(db) => Error::Io(format!("{} ({})", db.message(), db.code().code())),
+        None => Error::Io(e.to_string()),
+    }
+}
+
+fn column_value(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Value, Error> {
+    let conv = |e: tokio_postgres::Error| Error::Io(format!("cannot read column {i}: {e}"));
+    Ok(match *ty {
+        Type::INT2 => row.try_get::<_, Option<i16>>(i).map_err(conv)?.map(|v| Value::Integer(v.into())),
+        Type::INT4 => row.try_get::<_, Option<i32>>(i).map_err(conv)?.map(|v| Value::Integer(v.into())),
+        Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(conv)?.map(Value::Integer),
+        Type::FLOAT4 => row.try_get::<_, Option<f32>>(i).map_err(conv)?.map(|v| Value::Real(v.into())),
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(conv)?.map(Value::Real),
+        Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(conv)?.map(|v| Value::Integer(v.into())),
+        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i).map_err(conv)?.map(Value::Blob),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            row.try_get::<_, Option<String>>(i).map_err(conv)?.map(Value::Text)
+        }
+        ref other => {
+            return Err(Error::Io(format!(
+                "column {i} has type {other}, which the sqlite interface cannot carry; cast it to BIGINT, DOUBLE PRECISION, TEXT or BYTEA"
+            )));
+        }
+    }
+    .unwrap_or(Value::Null))
+}
+
+/// A parameter converted to whatever type PostgreSQL inferred for its placeholder.
+#[derive(Debug)]
+struct Param(Value);
+
+impl ToSql for Param {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let mismatch = || -> Box<dyn std::error::Error + Sync + Send> {
+            format!(
+                "a {} value cannot be used where PostgreSQL expects {ty}",
+                kind(&self.0)
+            )
+            .into()
+        };
+        match (&self.0, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Integer(i), &Type::INT8) => i.to_sql(ty, out),
+            (Value::Integer(i), &Type::INT4) => {
+                i32::try_from(*i).map_err(|_| mismatch())?.to_sql(ty, out)
+            }
+            (Value::Integer(i), &Type::INT2) => {
+                i16::try_from(*i).map_err(|_| mismatch())?.to_sql(ty, out)
+            }
+            (Value::Integer(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (Value::Integer(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+            (Value::Integer(i), t) if is_text(t) => i.to_string().to_sql(&Type::TEXT, out),
+            (Value::Real(f), &Type::FLOAT8) => f.to_sql(ty, out),
+            (Value::Real(f), &Type::FLOAT4) => (*f as f32).to_sql(ty, out),
+            (Value::Text(s), t) if is_text(t) => s.to_sql(&Type::TEXT, out),
+            (Value::Blob(b), &Type::BYTEA) => b.to_sql(ty, out),
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Checked per value in `to_sql`, where both the value and the type are known.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn is_text(t: &Type) -> bool {
+    matches!(
+        *t,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    )
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "integer",
+        Value::Real(_) => "real",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "blob",
+        Value::Null => "null",
+    }
+}
+
+/// `?` → `$1, $2, …`, leaving string literals, quoted identifiers and comments alone.
+/// (`?NNN` numbered placeholders keep their number.)
+pub fn translate_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut next = 1u32;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                out.push(c);
+                // Quotes escape themselves by doubling, which this loop handles naturally.
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                out.push(c);
+                let mut prev = '\0';
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+            }
+            '?' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                out.push('$');
+                if digits.is_empty() {
+                    out.push_str(&next.to_string());
+                    next += 1;
+                } else {
+                    out.push_str(&digits);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::translate_placeholders as t;
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(t("SELECT ? , ?"), "SELECT $1 , $2");
+        assert_eq!(t("SELECT '?' , ?"), "SELECT '?' , $1");
+        assert_eq!(t("SELECT 'it''s ?', ?"), "SELECT 'it''s ?', $1");
+        assert_eq!(
+            t("SELECT \"a?\" FROM t WHERE x = ? -- why?\n AND y = ?"),
+            "SELECT \"a?\" FROM t WHERE x = $1 -- why?\n AND y = $2"
+        );
+        assert_eq!(t("/* ? */ SELECT ?"), "/* ? */ SELECT $1");
+        assert_eq!(t("SELECT ?2, ?1"), "SELECT $2, $1");
+    }
+}
