@@ -27,11 +27,19 @@ fn other(msg: &str) -> OutError {
 impl Outbound for WasiOutbound {
     fn send(&self, req: &OutRequest) -> Result<OutResponse, OutError> {
         let url = guardian_service::url::Url::parse(&req.url).ok_or_else(|| other("bad url"))?;
-        let entries: Vec<(String, Vec<u8>)> = req
+        let mut entries: Vec<(String, Vec<u8>)> = req
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
             .collect();
+        // A declared length instead of chunked framing: some IdP front ends (and simple test
+        // servers) do not accept chunked request bodies.
+        if !req.body.is_empty() {
+            entries.push((
+                "content-length".to_owned(),
+                req.body.len().to_string().into_bytes(),
+            ));
+        }
         let headers = http::Fields::from_list(&entries).map_err(|_| other("bad header"))?;
         let out = http::OutgoingRequest::new(headers);
         let method = match req.method {
@@ -45,7 +53,11 @@ impl Outbound for WasiOutbound {
             http::Scheme::Http
         };
         let authority = format!("{}:{}", url.host, url.port);
-        let path = if url.rest.is_empty() { "/" } else { url.rest.as_str() };
+        let path = if url.rest.is_empty() {
+            "/"
+        } else {
+            url.rest.as_str()
+        };
         out.set_method(&method).map_err(|_| other("method"))?;
         out.set_scheme(Some(&scheme)).map_err(|_| other("scheme"))?;
         out.set_authority(Some(&authority))

@@ -19,7 +19,10 @@ fn setup(signers: &[&TestSigner]) -> Harness {
     let doc = jwks_json(signers);
     h.idp(move |req, _| {
         assert_eq!(req.url, JWKS);
-        Ok(guardian_service::OutResponse { status: 200, body: doc.clone().into_bytes() })
+        Ok(guardian_service::OutResponse {
+            status: 200,
+            body: doc.clone().into_bytes(),
+        })
     });
     h
 }
@@ -44,7 +47,10 @@ fn rs256_es256_and_rejections() {
     assert_eq!(json(&r)["created"], true);
     let r = h.login(json!({"id_token": es.sign(&claims(&h, 2))}));
     assert_eq!(json(&r)["created"], false);
-    assert_eq!(h.db_text("SELECT user_id FROM gd_user"), format!("oidc:{ISS}#s-1"));
+    assert_eq!(
+        h.db_text("SELECT user_id FROM gd_user"),
+        format!("oidc:{ISS}#s-1")
+    );
     // JWKS fetched once (cached).
     assert_eq!(h.fake.requests.borrow().len(), 1);
 
@@ -60,7 +66,11 @@ fn rs256_es256_and_rejections() {
         rs.sign(&wrong_aud),
         tampered,
         encode_token(&json!({"alg": "none"}), &claims(&h, 6), b""),
-        hs256_token(rs.jwk().to_string().as_bytes(), &json!({"alg": "HS256", "kid": "rs"}), &claims(&h, 7)),
+        hs256_token(
+            rs.jwk().to_string().as_bytes(),
+            &json!({"alg": "HS256", "kid": "rs"}),
+            &claims(&h, 7),
+        ),
         TestSigner::alt(Algorithm::RS256, "zz").sign(&claims(&h, 8)),
         "x".repeat(17_000),
         String::new(),
@@ -69,7 +79,11 @@ fn rs256_es256_and_rejections() {
     }
     let mut expired = claims(&h, 9);
     expired["exp"] = json!(now_s(&h) - 61);
-    assert_error(&h.login(json!({"id_token": rs.sign(&expired)})), 401, "ID_TOKEN_EXPIRED");
+    assert_error(
+        &h.login(json!({"id_token": rs.sign(&expired)})),
+        401,
+        "ID_TOKEN_EXPIRED",
+    );
     let once = rs.sign(&claims(&h, 10));
     assert_eq!(h.login(json!({"id_token": once.clone()})).status, 200);
     assert_error(&h.login(json!({"id_token": once})), 401, "ID_TOKEN_INVALID");
@@ -83,14 +97,25 @@ fn email_mode_and_domains() {
     h.set_var("oidc_allowed_domains", "example.com");
     let mut unverified = claims(&h, 1);
     unverified["email_verified"] = json!(false);
-    assert_error(&h.login(json!({"id_token": rs.sign(&unverified)})), 401, "ID_TOKEN_INVALID");
+    assert_error(
+        &h.login(json!({"id_token": rs.sign(&unverified)})),
+        401,
+        "ID_TOKEN_INVALID",
+    );
     let mut outsider = claims(&h, 2);
     outsider["email"] = json!("x@other.org");
-    assert_error(&h.login(json!({"id_token": rs.sign(&outsider)})), 403, "USER_NOT_IN_ORG");
+    assert_error(
+        &h.login(json!({"id_token": rs.sign(&outsider)})),
+        403,
+        "USER_NOT_IN_ORG",
+    );
     let mut stringy = claims(&h, 3);
     stringy["email_verified"] = json!("true");
     assert_eq!(h.login(json!({"id_token": rs.sign(&stringy)})).status, 200);
-    assert_eq!(h.db_text("SELECT user_id FROM gd_user"), "email:ann@example.com");
+    assert_eq!(
+        h.db_text("SELECT user_id FROM gd_user"),
+        "email:ann@example.com"
+    );
     assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 1);
 }
 
@@ -99,8 +124,16 @@ fn jwks_unreachable_is_502_and_partial_config_is_503() {
     let rs = TestSigner::new(Algorithm::RS256, "rs");
     let h = setup(&[&rs]);
     h.idp(|_, _| Err(guardian_service::OutError::Timeout));
-    assert_error(&h.login(json!({"id_token": rs.sign(&claims(&h, 1))})), 502, "IDP_UNAVAILABLE");
+    assert_error(
+        &h.login(json!({"id_token": rs.sign(&claims(&h, 1))})),
+        502,
+        "IDP_UNAVAILABLE",
+    );
     h.unset_var("oidc_audience");
-    assert_error(&h.login(json!({"id_token": rs.sign(&claims(&h, 2))})), 503, "NOT_CONFIGURED");
+    assert_error(
+        &h.login(json!({"id_token": rs.sign(&claims(&h, 2))})),
+        503,
+        "NOT_CONFIGURED",
+    );
     assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 0);
 }
