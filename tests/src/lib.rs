@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub use serde_json::{Value, json};
 
+pub mod keyservice;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -396,6 +398,17 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    try_request(method, url, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`request`], but a transport failure (connection refused or reset, e.g. while a host is
+/// being killed) is an `Err` instead of a panic.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Resp, String> {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -405,7 +418,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         .expect("valid request");
     let resp = agent()
         .run(req)
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        .map_err(|e| format!("{method} {url}: {e}"))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -417,12 +430,15 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
             )
         })
         .collect();
-    let body = resp.into_body().read_to_vec().unwrap_or_default();
-    Resp {
+    let body = resp
+        .into_body()
+        .read_to_vec()
+        .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+    Ok(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// A parsed request as a stub server sees it.

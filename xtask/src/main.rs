@@ -128,7 +128,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.args(["test", "--package", "keyward-e2e"])
         .env("KEYWARD_TEST_BACKEND", "scale-out")
-        .args(extra);
+        .args(extra)
+        .args(["--", "--include-ignored"]);
     run(&mut cmd)
 }
 
