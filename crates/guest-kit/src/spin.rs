@@ -255,8 +255,21 @@ mod outbound {
         let (scheme, authority, path) = split_url(&req.url).ok_or_else(|| err("invalid url"))?;
         let fields = wt::Fields::new();
         for (name, value) in &req.headers {
+            if name.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
             fields
                 .append(name, &value.as_bytes().to_vec())
+                .map_err(|_| err("invalid header"))?;
+        }
+        // A declared length, so the body is not sent chunked (some servers and stubs do not
+        // read chunked request bodies).
+        if !req.body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
+            fields
+                .append(
+                    &"content-length".to_owned(),
+                    &req.body.len().to_string().into_bytes(),
+                )
                 .map_err(|_| err("invalid header"))?;
         }
         let out = wt::OutgoingRequest::new(fields);
