@@ -259,7 +259,7 @@ mod outbound {
                 continue;
             }
             fields
-                .append(name, &value.as_bytes().to_vec())
+                .append(name, value.as_bytes())
                 .map_err(|_| err("invalid header"))?;
         }
         // A declared length, so the body is not sent chunked (some servers and stubs do not
@@ -267,8 +267,8 @@ mod outbound {
         if !req.body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
             fields
                 .append(
-                    &"content-length".to_owned(),
-                    &req.body.len().to_string().into_bytes(),
+                    "content-length",
+                    req.body.len().to_string().as_bytes(),
                 )
                 .map_err(|_| err("invalid header"))?;
         }

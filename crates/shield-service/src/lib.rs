@@ -331,7 +331,13 @@ fn preflight(env: &Env<'_>, req: &Request) -> Response {
 pub fn health(env: &Env<'_>, req: &Request) -> Response {
     let request_id =
         util::header(req, "x-request-id").unwrap_or_else(|| util::uuid_v7_hex(env.now_ms));
-    let mut resp = if req.method != "GET" {
+    let is_preflight =
+        req.method == "OPTIONS" && req.header("access-control-request-method").is_some();
+    let mut resp = if is_preflight {
+        let mut r = preflight(env, req);
+        r.set_header("content-type", "application/json");
+        r
+    } else if req.method != "GET" {
         ApiError::method_not_allowed().into_response()
     } else {
         let healthy = env.db.execute("SELECT 1", &[]).is_ok();
@@ -346,7 +352,7 @@ pub fn health(env: &Env<'_>, req: &Request) -> Response {
         )
     };
     resp.set_header("x-request-id", &request_id);
-    if req.header("origin").is_some() {
+    if !is_preflight && req.header("origin").is_some() {
         resp.set_header("access-control-allow-origin", "*");
         resp.set_header("vary", "Origin");
     }

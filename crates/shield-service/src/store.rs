@@ -166,8 +166,25 @@ impl<'a> Store<'a> {
 
     pub fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
         if !self.ready.get() {
-            for ddl in SCHEMA {
-                self.db.execute(ddl, &[])?;
+            // The last table of the schema answers when everything exists: one cheap probe
+            // instead of every DDL statement on each request.
+            let exists = self
+                .db
+                .execute("SELECT 1 FROM rate_limit_counters WHERE 1 = 0", &[])
+                .is_ok();
+            if !exists {
+                for ddl in SCHEMA {
+                    // Concurrent first requests on PostgreSQL may race on `CREATE … IF NOT
+                    // EXISTS` (a unique violation in the catalog); the retry then sees the
+                    // object the other session created.
+                    let mut attempts = 0;
+                    while let Err(e) = self.db.execute(ddl, &[]) {
+                        attempts += 1;
+                        if attempts >= 4 {
+                            return Err(e.into());
+                        }
+                    }
+                }
             }
             self.ready.set(true);
         }

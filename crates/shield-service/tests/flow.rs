@@ -603,6 +603,30 @@ fn validator_messages() {
     )
     .assert_error(400, "BAD_REQUEST", "failed to parse request body");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM shares"), 0);
+    // Someone else's keychain (kw): 400; the caller's own or "" is fine.
+    let mut foreign = user_share();
+    foreign["keychain_id"] = "not-mine".into();
+    h.call(
+        h.user(&p, &t, "POST", "/shares")
+            .with_body(foreign.to_string()),
+    )
+    .assert_error(400, "BAD_REQUEST", "invalid keychain_id");
+    let mut empty = user_share();
+    empty["keychain_id"] = "".into();
+    h.call(
+        h.user(&p, &t, "POST", "/shares")
+            .with_body(empty.to_string()),
+    )
+    .ok(201);
+    let own = h.call(h.user(&p, &t, "GET", "/shares")).ok(200)["keychain_id"].clone();
+    let mut mine = user_share();
+    mine["keychain_id"] = own;
+    mine["reference"] = "second".into();
+    h.call(
+        h.user(&p, &t, "POST", "/shares")
+            .with_body(mine.to_string()),
+    )
+    .ok(201);
 }
 
 #[test]
@@ -1241,5 +1265,40 @@ fn racing_session_consumed_once() {
     assert!(
         statuses.iter().all(|s| *s == 200 || *s == 400),
         "{statuses:?}"
+    );
+}
+
+#[test]
+fn health_shapes_and_preflight() {
+    let h = Harness::new();
+    let db = h.db();
+    let vars = |_: &str| None;
+    let env = shield_service::Env {
+        db: &db,
+        kv: None,
+        vars: &vars,
+        fetch: None,
+        now_ms: T0_MS,
+    };
+    let r = shield_service::health(
+        &env,
+        &Request::new("GET", "/healthz").with_header("X-Request-ID", "h1"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("h1"));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["status"], "healthy");
+    assert_eq!(v["at"], "2026-12-01T10:00:00Z");
+    let pre = shield_service::health(
+        &env,
+        &Request::new("OPTIONS", "/healthz")
+            .with_header("Origin", "http://a")
+            .with_header("Access-Control-Request-Method", "GET"),
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        shield_service::health(&env, &Request::new("POST", "/healthz")).status,
+        405
     );
 }
