@@ -478,6 +478,9 @@ fn namespace_checks() {
         serde_json::json!({ "namespace": "nsA", "initTokenHash": hash }).to_string(),
         "{not json".to_owned(),
         r#"{"namespace":"nsA","namespace":"nsA","userId":"u","initTokenHash":"x"}"#.to_owned(),
+        // The field values as an array: serde's derived structs would accept it.
+        serde_json::json!(["nsA", "u", hash]).to_string(),
+        serde_json::json!("nsA").to_string(),
     ];
     for body in bodies {
         let req = h
