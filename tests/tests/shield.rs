@@ -155,6 +155,8 @@ fn ps(h: &Host, p: &Project, method: &str, path: &str, body: Option<Value>) -> R
     )
 }
 
+// One argument per part of the request line, as the call sites read.
+#[allow(clippy::too_many_arguments)]
 fn user(
     h: &Host,
     p: &Project,
