@@ -4,6 +4,8 @@
 //!   (127.0.0.1:3000). Extra arguments go to `keyward serve`.
 //! - `test`: build everything the tests need, then run the whole test suite.
 //! - `build-wasm`: build the product components and the test-only guests for wasm32-wasip2.
+//! - `bench`: build the components and the release host, then run `keyward-bench`
+//!   (docs/PERFORMANCE.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +23,9 @@ fn main() -> Result<()> {
         Some("up") => up(&root, &args[1..]),
         Some("test") => test(&args[1..]),
         Some("build-wasm") => build_wasm(),
+        Some("bench") => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <up|test|build-wasm> [args]");
+            eprintln!("usage: cargo xtask <up|test|build-wasm|bench> [args]");
             std::process::exit(2);
         }
     }
@@ -95,6 +98,13 @@ fn build_wasm() -> Result<()> {
         cmd.args(["--package", &p]);
     }
     run(&mut cmd)
+}
+
+/// Builds what the bench starts (components, bench guest, release host), then runs it.
+fn bench() -> Result<()> {
+    build_wasm()?;
+    run(Command::new("cargo").args(["build", "--release", "--package", "keyward-host"]))?;
+    run(Command::new("cargo").args(["run", "--release", "--package", "keyward-bench"]))
 }
 
 fn test(extra: &[String]) -> Result<()> {

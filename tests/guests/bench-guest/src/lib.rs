@@ -1,0 +1,73 @@
+//! A test-only guest for `keyward-bench`. Routes (the bench mounts it at `/bench/...`):
+//!
+//! - `GET /bench/noop`: answers `ok` at once (per-request instantiation + routing cost).
+//! - `GET /bench/<op>?n=<N>` with `op` = `secp256k1`, `aes-gcm` or `hmac-sha512`: runs the
+//!   operation N times and answers the elapsed nanoseconds as decimal text. The loops are the
+//!   same as the native ones in `bench/src/micro.rs`.
+
+use std::time::Instant;
+
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let path = req.path().to_string();
+    let n: u64 = req
+        .query()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("n="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let op = path.rsplit('/').next().unwrap_or_default();
+    let start = Instant::now();
+    let sink = match op {
+        "noop" => return Response::new(200, "ok"),
+        "secp256k1" => secp256k1(n),
+        "aes-gcm" => aes_gcm(n),
+        "hmac-sha512" => hmac_sha512(n),
+        _ => return Response::new(404, "unknown op"),
+    };
+    let elapsed = start.elapsed().as_nanos();
+    Response::new(200, format!("{elapsed} {sink}"))
+}
+
+/// secp256k1 ECDSA (RFC 6979, recoverable) over a 32-byte digest, as guardian signs.
+fn secp256k1(n: u64) -> u64 {
+    let key = guardian_core::PrivateKey::from_bytes(&[7u8; 32]).expect("valid key");
+    let mut digest = [1u8; 32];
+    let mut acc = 0u64;
+    for i in 0..n {
+        digest[..8].copy_from_slice(&i.to_le_bytes());
+        let sig = key.sign_digest(&digest).expect("sign");
+        acc = acc.wrapping_add(u64::from(sig.to_bytes()[0]));
+    }
+    acc
+}
+
+/// Envelope v1 seal + open of a 32-byte key (AES-256-GCM), as keyservice stores keys.
+fn aes_gcm(n: u64) -> u64 {
+    let master = envelope::MasterKey::from_bytes([9u8; 32]);
+    let sealer = envelope::Sealer::new(&master, b"bench").expect("sealer");
+    let mut acc = 0u64;
+    for _ in 0..n {
+        let ct = sealer.seal(&[5u8; 32], b"aad").expect("seal");
+        let pt = sealer.open(&ct, b"aad").expect("open");
+        acc = acc.wrapping_add(u64::from(pt[0]));
+    }
+    acc
+}
+
+/// HMAC-SHA512 over a 200-byte message, the ss1 signature primitive.
+fn hmac_sha512(n: u64) -> u64 {
+    use hmac::{KeyInit, Mac};
+    let msg = [3u8; 200];
+    let mut acc = 0u64;
+    for _ in 0..n {
+        let mut mac =
+            <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(b"secret").expect("key");
+        mac.update(&msg);
+        acc = acc.wrapping_add(u64::from(mac.finalize().into_bytes()[0]));
+    }
+    acc
+}
