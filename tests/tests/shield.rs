@@ -2337,3 +2337,37 @@ fn npm_shield_js_client_interoperates() {
         "{stdout}"
     );
 }
+
+// §5: outbound calls time out after 10 s; the request then fails as 401 `Invalid token`
+// (well inside the host's own 30 s request deadline).
+#[test]
+fn identity_provider_timeout() {
+    let slow = Stub::start(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        (200, "application/json", b"{}".to_vec())
+    });
+    let slow_base = format!("http://127.0.0.1:{}", slow.port);
+    let h = builder()
+        .env("SPIN_VARIABLE_SHIELD_JWKS_HOSTS", &slow_base)
+        .start();
+    let p = register(&h, false);
+    ok(
+        &ps(
+            &h,
+            &p,
+            "POST",
+            "/project/providers",
+            Some(json!({"providers": {"custom": {"jwk": format!("{slow_base}/jwks.json")}}})),
+        ),
+        200,
+    );
+    let started = std::time::Instant::now();
+    let r = cu(&h, &p, &tok(&es(), "slow"), "GET", "/keychain", &[], None);
+    let elapsed = started.elapsed();
+    err(&r, 401, "A_INVALID", "Invalid token");
+    assert!(
+        elapsed >= std::time::Duration::from_secs(9)
+            && elapsed < std::time::Duration::from_secs(19),
+        "{elapsed:?}"
+    );
+}
