@@ -2371,3 +2371,60 @@ fn identity_provider_timeout() {
         "{elapsed:?}"
     );
 }
+
+// Checklist 19: a session lives 5 minutes; one past its expiry (moved back in the database) is
+// refused and not consumed by anyone.
+#[test]
+fn expired_session_is_refused() {
+    if Backend::from_env() != Backend::Embedded {
+        return; // tampers with the embedded SQLite file
+    }
+    let h = main_host();
+    let p = register(&h, true);
+    pem_provider(&h, &p, &rsa(), "rsa");
+    let part = p.part.clone().expect("part");
+    let t = tok(&rsa(), "late");
+    ok(
+        &cu(
+            &h,
+            &p,
+            &t,
+            "POST",
+            "/shares",
+            &[],
+            Some(project_share("default", Some(&part), None)),
+        ),
+        201,
+    );
+    let s = session(&h, &p, &part);
+    let db = rusqlite::Connection::open(h.state_dir.join("shield.db")).expect("db");
+    db.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy");
+    let (created, expires): (i64, i64) = db
+        .query_row(
+            "SELECT created_at, expires_at FROM encryption_sessions WHERE id = ?1",
+            [&s],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("session row");
+    assert_eq!(expires - created, 5 * 60 * 1000);
+    db.execute(
+        "UPDATE encryption_sessions SET expires_at = ?1 WHERE id = ?2",
+        rusqlite::params![created - 1, &s],
+    )
+    .expect("expire");
+    err(
+        &cu(
+            &h,
+            &p,
+            &t,
+            "GET",
+            "/shares",
+            &[("X-Encryption-Session", &s)],
+            None,
+        ),
+        400,
+        "EC_INVALID",
+        "Invalid encryption session",
+    );
+}
