@@ -50,12 +50,12 @@ pub fn build(
     app: &App,
     runtime_config: &RuntimeConfig,
     state_dir: &Path,
+    cache_dir: &Path,
     limits: ExecutionLimits,
 ) -> Result<Runtime> {
     let engine = crate::instance::engine(&limits)?;
     let linker = crate::instance::linker(&engine)?;
     let resolver = Resolver::new(&app.variables, &runtime_config.variable_providers)?;
-    let cache_dir = state_dir.join("cache");
     let mut pools = Pools::default();
     let mut kv_stores: HashMap<String, KvStore> = HashMap::new();
     let mut databases: HashMap<String, SqlDatabase> = HashMap::new();
@@ -72,7 +72,7 @@ pub fn build(
             &mut databases,
         )
         .with_context(|| format!("component `{}`", spec.id))?;
-        let component = crate::instance::load_component(&engine, &spec.source, &cache_dir)
+        let component = crate::instance::load_component(&engine, &spec.source, cache_dir)
             .with_context(|| format!("component `{}`", spec.id))?;
         let pre = linker
             .instantiate_pre(&component)

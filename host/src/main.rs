@@ -57,6 +57,10 @@ struct ServeArgs {
     /// [default: `.spin/` beside the manifest].
     #[arg(long, env = "KEYWARD_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Where compiled components are cached [default: `<state dir>/cache`]. Entries are keyed by
+    /// the wasm's hash and the engine configuration, so one directory can serve many hosts.
+    #[arg(long, env = "KEYWARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Per-request deadline in seconds; a request still running then is stopped with 504.
@@ -127,7 +131,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_instances: args.max_instances.max(1),
     };
     let started = std::time::Instant::now();
-    let runtime = app::build(&app, &runtime_config, &state_dir, limits)?;
+    let cache_dir = args.cache_dir.unwrap_or_else(|| state_dir.join("cache"));
+    let runtime = app::build(&app, &runtime_config, &state_dir, &cache_dir, limits)?;
     server::start_epoch_ticker(runtime.engine.clone());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -227,6 +227,20 @@ impl HostBuilder {
     }
 
     pub fn try_start(self) -> Result<Host, String> {
+        // The first host of a test process starts alone, so that it fills the shared
+        // compiled-component cache instead of every concurrent test compiling every component.
+        static WARMED: Mutex<bool> = Mutex::new(false);
+        let mut warmed = WARMED.lock().unwrap_or_else(|e| e.into_inner());
+        if *warmed {
+            drop(warmed);
+            return self.start_unserialized();
+        }
+        let result = self.start_unserialized();
+        *warmed = result.is_ok();
+        result
+    }
+
+    fn start_unserialized(self) -> Result<Host, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let manifest = dir.path().join("spin.toml");
         std::fs::write(&manifest, &self.manifest).map_err(|e| e.to_string())?;
@@ -244,6 +258,9 @@ impl HostBuilder {
             .arg(&state_dir)
             .args(&self.args)
             .env_remove("KEYWARD_LOG_FORMAT")
+            // One compiled-component cache for every host the tests start (safe: entries are
+            // keyed by wasm hash and engine configuration); a test may pass its own --cache-dir.
+            .env("KEYWARD_CACHE_DIR", target_dir().join("keyward-test-cache"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let runtime_config = match Backend::from_env() {

@@ -419,7 +419,11 @@ fn a_trap_is_a_500_json_and_not_fatal() {
 #[test]
 fn data_and_compiled_components_persist_across_restarts() {
     let state = tempfile::tempdir().unwrap();
-    let mut h = host_with(1, |b| b.state_dir(state.path()));
+    let cache = state.path().join("cache");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let mut h = host_with(1, |b| {
+        b.state_dir(state.path()).arg("--cache-dir").arg(&cache_arg)
+    });
     assert_eq!(
         h.put("/a/kv/alpha/durable", b"kept").json(),
         json!({"ok": "ok"})
@@ -445,7 +449,9 @@ fn data_and_compiled_components_persist_across_restarts() {
     );
     let mtime = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
 
-    let h = host_with(1, |b| b.state_dir(state.path()));
+    let h = host_with(1, |b| {
+        b.state_dir(state.path()).arg("--cache-dir").arg(&cache_arg)
+    });
     assert_eq!(h.get("/a/kv/alpha/durable").json(), json!({"ok": "kept"}));
     assert_eq!(
         sql(&h, "a", "alpha", "SELECT v FROM d", json!([])),

@@ -28,58 +28,9 @@ fn builder() -> HostBuilder {
         .env("SPIN_VARIABLE_CORS_ALLOWED_ORIGINS", ORIGIN)
 }
 
-/// Where compiled components are kept between host starts (and test runs): every host of this
-/// file gets its own state directory, and compiling all of the manifest's components for each
-/// would dominate the runtime. Entries are keyed by wasm hash and engine configuration, so a
-/// stale one is simply not used.
-fn shared_cache() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| keyward_e2e::repo_root().join("target"));
-    target.join("keyward-e2e-cache")
-}
-
-fn copy_cwasm(from: &Path, to: &Path) {
-    let _ = std::fs::create_dir_all(to);
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let dest = to.join(&name);
-        if !name.to_string_lossy().ends_with(".cwasm") || dest.exists() {
-            continue;
-        }
-        // Copy then rename, so a concurrent reader never sees half a file.
-        let tmp = to.join(format!(
-            ".{}.{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        if std::fs::copy(e.path(), &tmp).is_ok() && std::fs::rename(&tmp, &dest).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-    }
-}
-
-/// Starts a host on `state` with the compiled-component cache seeded. The first start of the
-/// process runs alone, so that it fills the shared cache for the others.
+/// Starts a host on `state` (the harness shares one compiled-component cache between hosts).
 fn start_in(b: HostBuilder, state: &Path) -> Host {
-    static FIRST_DONE: Mutex<bool> = Mutex::new(false);
-    let guard = FIRST_DONE.lock().unwrap_or_else(|e| e.into_inner());
-    let guard = if *guard {
-        drop(guard);
-        None
-    } else {
-        Some(guard)
-    };
-    copy_cwasm(&shared_cache(), &state.join("cache"));
-    let host = b.state_dir(state).start();
-    copy_cwasm(&state.join("cache"), &shared_cache());
-    if let Some(mut g) = guard {
-        *g = true;
-    }
-    host
+    b.state_dir(state).start()
 }
 
 /// A host with its own temporary state directory (removed after the host stops).
