@@ -4,7 +4,7 @@
 //! Most tests share one host (`main_host`, kept alive while any test holds it) and isolate
 //! themselves by namespace; tests that need other variables or a restart start their own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
