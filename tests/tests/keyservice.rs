@@ -996,9 +996,16 @@ fn connect_validates_hash_namespace_and_body() {
     assert_eq!(r.status, 200, "{}", r.text());
 
     // Hex, unpadded standard base64, a 63-byte digest → 400 (and the token stays pending).
-    let t = init(&h);
-    let digest = sessionist::init_token_digest(&t);
+    // Unpadded standard base64 differs from base64url only where it has `+` or `/` (about 1 in
+    // 15 digests has neither, and is then a valid base64url hash), so pick a token whose has.
     let b64std = base64::engine::general_purpose::STANDARD;
+    let t = loop {
+        let t = init(&h);
+        if b64std.encode(sessionist::init_token_digest(&t)).contains(['+', '/']) {
+            break t;
+        }
+    };
+    let digest = sessionist::init_token_digest(&t);
     for bad in [
         hex::encode(digest),
         b64std.encode(digest).trim_end_matches('=').to_string(),
