@@ -1001,7 +1001,10 @@ fn connect_validates_hash_namespace_and_body() {
     let b64std = base64::engine::general_purpose::STANDARD;
     let t = loop {
         let t = init(&h);
-        if b64std.encode(sessionist::init_token_digest(&t)).contains(['+', '/']) {
+        if b64std
+            .encode(sessionist::init_token_digest(&t))
+            .contains(['+', '/'])
+        {
             break t;
         }
     };
