@@ -266,10 +266,7 @@ mod outbound {
         // read chunked request bodies).
         if !req.body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
             fields
-                .append(
-                    "content-length",
-                    req.body.len().to_string().as_bytes(),
-                )
+                .append("content-length", req.body.len().to_string().as_bytes())
                 .map_err(|_| err("invalid header"))?;
         }
         let out = wt::OutgoingRequest::new(fields);
