@@ -47,6 +47,21 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ks_session_expires ON ks_session (expires_at)",
 ];
 
+/// Runs one schema statement. On PostgreSQL, concurrent `CREATE … IF NOT EXISTS` of the same
+/// table can fail in all but one session (a catalog unique violation); a short retry then sees
+/// the winner's table and succeeds. SQLite never needs the retry.
+fn create(db: &dyn Db, ddl: &str) -> ApiResult<()> {
+    const ATTEMPTS: u64 = 5;
+    for attempt in 1..ATTEMPTS {
+        if db.execute(ddl, &[]).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+    }
+    db.execute(ddl, &[])?;
+    Ok(())
+}
+
 /// Storage for one request. Creates the schema before the first statement.
 pub struct Store<'a> {
     db: &'a dyn Db,
@@ -64,7 +79,7 @@ impl<'a> Store<'a> {
     fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
         if !self.ready.get() {
             for ddl in SCHEMA {
-                self.db.execute(ddl, &[])?;
+                create(self.db, ddl)?;
             }
             self.ready.set(true);
         }
