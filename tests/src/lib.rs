@@ -558,3 +558,37 @@ impl Stub {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
+
+/// `node` or `npm`, failing the test with a clear message when it is not on PATH (the upstream
+/// client checks need Node.js 18+ and npm).
+pub fn node_tool(name: &str) -> Command {
+    let found = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{name}` is not on PATH: the npm client checks need Node.js 18+ and npm \
+         (install them, or run the other tests with `--skip npm_`)"
+    );
+    Command::new(name)
+}
+
+/// Installs an npm package into a fresh temporary directory: upstream clients are fetched at
+/// test time and never copied into the repository.
+pub fn npm_install(package: &str) -> tempfile::TempDir {
+    let prefix = tempfile::tempdir().expect("tempdir");
+    let out = node_tool("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(prefix.path())
+        .arg(package)
+        .output()
+        .expect("run npm");
+    assert!(
+        out.status.success(),
+        "npm install {package} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    prefix
+}

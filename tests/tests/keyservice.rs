@@ -1817,40 +1817,15 @@ fn master_key_missing_stops_the_start_or_is_503() {
 // into a temporary directory at test time, never copied into the repository) drives the whole
 // flow through `tests/npm/sessionist-client.mjs`.
 
-fn tool(name: &str) -> std::process::Command {
-    let found = std::process::Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "`{name}` is not on PATH: the upstream-client check needs Node.js 18+ and npm \
-         (install them, or run the other tests with `--skip npm_`)"
-    );
-    std::process::Command::new(name)
-}
-
 #[test]
 fn npm_sessionistheader_client_interoperates() {
-    let prefix = tempfile::tempdir().expect("tempdir");
-    let out = tool("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
-        .arg(prefix.path())
-        .arg("sessionistheader@0.1.14")
-        .output()
-        .expect("run npm");
-    assert!(
-        out.status.success(),
-        "npm install sessionistheader@0.1.14 failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prefix = keyward_e2e::npm_install("sessionistheader@0.1.14");
 
     let h = main_host();
     let ns = unique("npm");
     let secret = create_namespace(&h, &ns, &["127.0.0.1"]);
     let script = keyward_e2e::repo_root().join("tests/npm/sessionist-client.mjs");
-    let out = tool("node")
+    let out = keyward_e2e::node_tool("node")
         .arg(&script)
         .env("KEYWARD_URL", &h.base)
         .env("KS_NAMESPACE", &ns)

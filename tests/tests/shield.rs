@@ -2275,41 +2275,16 @@ fn healthz_unhealthy() {
 // directory at test time (never copied into the repository) and drives every client method
 // through `tests/npm/shield-client.mjs`.
 
-fn tool(name: &str) -> std::process::Command {
-    let found = std::process::Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "`{name}` is not on PATH: the shield-js check needs Node.js 18+ and npm \
-         (install them, or run the other tests with `--skip npm_`)"
-    );
-    std::process::Command::new(name)
-}
-
 #[test]
 fn npm_shield_js_client_interoperates() {
-    let prefix = tempfile::tempdir().expect("tempdir");
-    let out = tool("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
-        .arg(prefix.path())
-        .arg("@openfort/shield-js@0.1.37")
-        .output()
-        .expect("run npm");
-    assert!(
-        out.status.success(),
-        "npm install @openfort/shield-js@0.1.37 failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prefix = keyward_e2e::npm_install("@openfort/shield-js@0.1.37");
     let h = main_host();
     let p = register(&h, true);
     pem_provider(&h, &p, &rsa(), "rsa");
     let part = p.part.clone().expect("part");
     let sessions: Vec<String> = (0..3).map(|_| session(&h, &p, &part)).collect();
     let script = keyward_e2e::repo_root().join("tests/npm/shield-client.mjs");
-    let out = tool("node")
+    let out = keyward_e2e::node_tool("node")
         .arg(&script)
         .env("KEYWARD_URL", &h.base)
         .env("SHIELD_API_KEY", &p.key)
