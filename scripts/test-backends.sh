@@ -22,13 +22,14 @@ PG_BIN=$(pg_bin)
 as_pg() {
   if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
 }
-mkdir -p "$WORK/pg"
-chmod 755 "$WORK"
-if [ "$(id -u)" = 0 ]; then chown -R postgres "$WORK/pg"; fi
-if [ ! -f "$WORK/pg/PG_VERSION" ]; then
-  as_pg "'$PG_BIN/initdb' -D '$WORK/pg' -U keyward --auth=trust >/dev/null"
-fi
-if ! as_pg "'$PG_BIN/pg_ctl' -D '$WORK/pg' status" >/dev/null 2>&1; then
+# A server already answering on the port (an earlier run's) is reused as it is.
+if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+  mkdir -p "$WORK/pg"
+  chmod 755 "$WORK"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres "$WORK/pg"; fi
+  if [ ! -f "$WORK/pg/PG_VERSION" ]; then
+    as_pg "'$PG_BIN/initdb' -D '$WORK/pg' -U keyward --auth=trust >/dev/null"
+  fi
   as_pg "'$PG_BIN/pg_ctl' -D '$WORK/pg' -w -l '$WORK/pg/server.log' \
     -o \"-h 127.0.0.1 -p $PG_PORT -k '$WORK/pg' -c max_connections=400 -c fsync=on\" start" >&2
 fi

@@ -121,7 +121,10 @@ impl PgConn {
             return Ok(Err(Error::InvalidConnection));
         };
         let translated = translate_placeholders(&sql);
-        let outcome = run(client, &translated, params).await;
+        let outcome = match idempotent_ddl_target(&sql) {
+            Some(name) => create_if_missing(client, &translated, name, self.in_transaction).await,
+            None => run(client, &translated, params).await,
+        };
         if client.is_closed() {
             self.client = None;
             self.in_transaction = false;
@@ -152,6 +155,91 @@ impl PgConn {
             self.in_transaction = false;
         }
     }
+}
+
+/// Advisory-lock key under which keyward's schema statements run (any fixed 64-bit value that
+/// other applications of the database are unlikely to use).
+const DDL_LOCK_KEY: i64 = 0x6b65_7977_6172_6444; // "keywardD"
+
+/// `CREATE TABLE|INDEX IF NOT EXISTS`, made as race-free as it is on SQLite.
+///
+/// Components create their tables on first use, so several hosts (or instances) run the same
+/// schema statements at once. On PostgreSQL, concurrent `CREATE … IF NOT EXISTS` of one name can
+/// fail in all sessions but one with a catalog unique violation. Here an existing object answers
+/// at once (a catalog lookup, the common case), and a missing one is created under a transaction
+/// advisory lock, so the second creator waits for the first and then finds the object.
+async fn create_if_missing(
+    client: &Object,
+    ddl: &str,
+    name: &str,
+    in_transaction: bool,
+) -> Result<QueryResult, Error> {
+    let empty = QueryResult {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await
+        .and_then(|row| row.try_get::<_, bool>(0))
+        .map_err(pg_error)?;
+    if exists {
+        return Ok(empty);
+    }
+    if !in_transaction {
+        client.batch_execute("BEGIN").await.map_err(pg_error)?;
+    }
+    let created = async {
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK_KEY])
+            .await?;
+        client.batch_execute(ddl).await
+    }
+    .await;
+    if in_transaction {
+        // The guest's own COMMIT releases the lock.
+        return created.map(|()| empty).map_err(pg_error);
+    }
+    match created {
+        Ok(()) => {
+            client.batch_execute("COMMIT").await.map_err(pg_error)?;
+            Ok(empty)
+        }
+        Err(e) => {
+            // Best effort: a failed ROLLBACK means a broken session, which the caller detects.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(pg_error(e))
+        }
+    }
+}
+
+/// The object named by `CREATE [UNIQUE] TABLE|INDEX IF NOT EXISTS <name> …`, if `sql` is such a
+/// statement with an unquoted name.
+pub fn idempotent_ddl_target(sql: &str) -> Option<&str> {
+    let mut words = sql.split_ascii_whitespace();
+    let mut word = words.next()?;
+    if !word.eq_ignore_ascii_case("CREATE") {
+        return None;
+    }
+    word = words.next()?;
+    if word.eq_ignore_ascii_case("UNIQUE") {
+        word = words.next()?;
+    }
+    if !(word.eq_ignore_ascii_case("TABLE") || word.eq_ignore_ascii_case("INDEX")) {
+        return None;
+    }
+    for expected in ["IF", "NOT", "EXISTS"] {
+        if !words.next()?.eq_ignore_ascii_case(expected) {
+            return None;
+        }
+    }
+    let raw = words.next()?;
+    let name = raw.split('(').next()?;
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    plain.then_some(name)
 }
 
 async fn run(client: &Object, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
@@ -347,5 +435,22 @@ mod tests {
         );
         assert_eq!(t("/* ? */ SELECT ?"), "/* ? */ SELECT $1");
         assert_eq!(t("SELECT ?2, ?1"), "SELECT $2, $1");
+    }
+
+    #[test]
+    fn idempotent_ddl() {
+        use super::idempotent_ddl_target as d;
+        assert_eq!(
+            d("CREATE TABLE IF NOT EXISTS ks_key (a TEXT)"),
+            Some("ks_key")
+        );
+        assert_eq!(d("create table if not exists t(a TEXT)"), Some("t"));
+        assert_eq!(d("CREATE INDEX IF NOT EXISTS i ON t (a)"), Some("i"));
+        assert_eq!(d("CREATE UNIQUE INDEX IF NOT EXISTS i ON t (a)"), Some("i"));
+        assert_eq!(d("  CREATE\n TABLE IF NOT EXISTS\tt (a)"), Some("t"));
+        assert_eq!(d("CREATE TABLE t (a TEXT)"), None);
+        assert_eq!(d("CREATE TABLE IF NOT EXISTS \"T\" (a TEXT)"), None);
+        assert_eq!(d("SELECT 1"), None);
+        assert_eq!(d("CREATE VIEW IF NOT EXISTS v AS SELECT 1"), None);
     }
 }
