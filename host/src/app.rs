@@ -18,7 +18,7 @@ use crate::storage::kv::{self, KvStore};
 use crate::storage::postgres::PgDatabase;
 use crate::storage::redis_kv::RedisKv;
 use crate::storage::sql::SqlDatabase;
-use crate::storage::sqlite_pool::SqlitePool;
+use crate::storage::sqlite_pool::{SqlitePool, Synchronous};
 use crate::variables::Resolver;
 
 pub struct Runtime {
@@ -29,19 +29,21 @@ pub struct Runtime {
 }
 
 /// Embedded SQLite files are shared by every label that maps to the same path.
-#[derive(Default)]
-struct Pools(HashMap<PathBuf, Arc<SqlitePool>>);
+struct Pools {
+    open: HashMap<PathBuf, Arc<SqlitePool>>,
+    synchronous: Synchronous,
+}
 
 impl Pools {
     fn get(&mut self, path: PathBuf, is_kv: bool) -> Result<Arc<SqlitePool>> {
-        if let Some(p) = self.0.get(&path) {
+        if let Some(p) = self.open.get(&path) {
             return Ok(p.clone());
         }
-        let pool = SqlitePool::open(&path)?;
+        let pool = SqlitePool::open(&path, self.synchronous)?;
         if is_kv {
             kv::init_sqlite(&pool)?;
         }
-        self.0.insert(path, pool.clone());
+        self.open.insert(path, pool.clone());
         Ok(pool)
     }
 }
@@ -52,11 +54,15 @@ pub fn build(
     state_dir: &Path,
     cache_dir: &Path,
     limits: ExecutionLimits,
+    sqlite_synchronous: Synchronous,
 ) -> Result<Runtime> {
     let engine = crate::instance::engine(&limits)?;
     let linker = crate::instance::linker(&engine)?;
     let resolver = Resolver::new(&app.variables, &runtime_config.variable_providers)?;
-    let mut pools = Pools::default();
+    let mut pools = Pools {
+        open: HashMap::new(),
+        synchronous: sqlite_synchronous,
+    };
     let mut kv_stores: HashMap<String, KvStore> = HashMap::new();
     let mut databases: HashMap<String, SqlDatabase> = HashMap::new();
 

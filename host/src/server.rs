@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -79,6 +80,8 @@ async fn handle(
     // The path alone is logged: a query string may carry tokens.
     let path = req.uri().path().to_string();
     let routed = runtime.router.route(&path);
+    // Time spent creating the request's store and instance (0 if none was made).
+    let setup_ns = Arc::new(AtomicU64::new(0));
     let (response, route, component) = match &routed {
         None => (
             json_error(
@@ -91,7 +94,7 @@ async fn handle(
         ),
         Some(m) => {
             let response = match runtime.components.get(m.component) {
-                Some(c) => invoke(runtime, c, req, m, peer, local).await,
+                Some(c) => invoke(runtime, c, req, m, peer, local, &setup_ns).await,
                 None => json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "INTERNAL",
@@ -109,6 +112,7 @@ async fn handle(
         component = component.unwrap_or("-"),
         status = response.status().as_u16(),
         duration_ms = (start.elapsed().as_secs_f64() * 1000.0),
+        instantiate_us = (setup_ns.load(Ordering::Relaxed) as f64 / 1000.0),
         "request"
     );
     response
@@ -165,6 +169,7 @@ async fn invoke(
     m: &RouteMatch<'_>,
     peer: SocketAddr,
     local: SocketAddr,
+    setup_ns: &Arc<AtomicU64>,
 ) -> Response<HyperOutgoingBody> {
     // The guest gets an absolute URI, as under Spin: scheme, the Host the client used, and the
     // origin-form target exactly as received.
@@ -198,6 +203,7 @@ async fn invoke(
     *req.uri_mut() = uri;
 
     let limits = &runtime.limits;
+    let setup_started = Instant::now();
     let mut store = Store::new(
         &runtime.engine,
         HostState::new(component.grants.clone(), limits.memory_limit_bytes),
@@ -221,12 +227,17 @@ async fn invoke(
         }
     };
 
+    let store_ns = setup_started.elapsed().as_nanos();
     let pre = component.pre.clone();
+    let setup_ns = setup_ns.clone();
     let task = tokio::spawn(async move {
+        let instantiate_started = Instant::now();
         let proxy = pre
             .instantiate_async(&mut store)
             .await
             .map_err(Failure::Instantiate)?;
+        let ns = store_ns + instantiate_started.elapsed().as_nanos();
+        setup_ns.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
         proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, guest_req, out)

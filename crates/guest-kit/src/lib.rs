@@ -22,7 +22,7 @@ pub use http::{
     Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response, json_error,
 };
 pub use kv::{Kv, KvError, MemoryKv};
-pub use sql::{Db, DbError, Row, Rows, Value};
+pub use sql::{Db, DbError, Row, Rows, Schema, Value, transaction};
 
 /// Wall-clock time as unix milliseconds (0 if the clock is before 1970).
 /// Components read it once per request and hand it to the core.

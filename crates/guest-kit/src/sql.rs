@@ -164,6 +164,60 @@ impl<T: Db + ?Sized> Db for &T {
     }
 }
 
+/// A service's tables, created by the component on first use (there is no separate migration
+/// step; platform.md §5).
+///
+/// `marker` names a table created after all the others: while it exists, the schema is complete,
+/// so a request pays for one cheap probe instead of re-running every `CREATE … IF NOT EXISTS`.
+/// A schema change gets a new marker name. Call this outside any transaction: on PostgreSQL a
+/// failed probe would abort the surrounding one.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    pub marker: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+impl Schema {
+    pub fn ensure(&self, db: &dyn Db) -> Result<(), DbError> {
+        let probe = format!("SELECT 1 FROM {} LIMIT 1", self.marker);
+        if db.execute(&probe, &[]).is_ok() {
+            return Ok(());
+        }
+        for ddl in self.statements {
+            db.execute(ddl, &[])?;
+        }
+        let marker = format!(
+            "CREATE TABLE IF NOT EXISTS {} (complete INTEGER NOT NULL)",
+            self.marker
+        );
+        db.execute(&marker, &[])?;
+        Ok(())
+    }
+}
+
+/// Runs one request's statements as a single transaction: one commit (one WAL sync) instead of
+/// one per statement, and no other request sees half of it.
+///
+/// `keep` looks at the outcome and says whether to commit it. A request that failed with a
+/// client error usually keeps what it did (a consumed single-use token stays consumed); a storage
+/// or internal failure rolls everything back. A failed `COMMIT` is reported as an error.
+pub fn transaction<T>(
+    db: &dyn Db,
+    work: impl FnOnce() -> T,
+    keep: impl FnOnce(&T) -> bool,
+) -> Result<T, DbError> {
+    db.execute("BEGIN", &[])?;
+    let outcome = work();
+    if keep(&outcome) {
+        db.execute("COMMIT", &[])?;
+    } else {
+        // A failed ROLLBACK leaves nothing committed either: the host rolls back an open
+        // transaction when the connection is released.
+        let _ = db.execute("ROLLBACK", &[]);
+    }
+    Ok(outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

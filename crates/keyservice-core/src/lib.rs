@@ -74,22 +74,34 @@ pub enum Group {
 
 /// `POST /init` (and `OPTIONS /init`, `GET /keyservice/openapi.json`).
 pub fn handle_init(env: &Env<'_>, req: Request) -> Response {
-    finish(env, init::handle(env, &req))
+    finish(env, transactional(env, || init::handle(env, &req)))
 }
 
 /// `POST /connect`.
 pub fn handle_connect(env: &Env<'_>, req: Request) -> Response {
-    finish(env, connect::handle(env, &req))
+    finish(env, transactional(env, || connect::handle(env, &req)))
 }
 
 /// `PUT/GET/DELETE /key` (and `OPTIONS /key`).
 pub fn handle_key(env: &Env<'_>, req: Request) -> Response {
-    finish(env, key::handle(env, &req))
+    finish(env, transactional(env, || key::handle(env, &req)))
 }
 
 /// `/admin/namespaces` and `/admin/namespaces/...`.
 pub fn handle_admin(env: &Env<'_>, req: Request) -> Response {
-    finish(env, admin::handle(env, &req))
+    finish(env, transactional(env, || admin::handle(env, &req)))
+}
+
+/// Every request's statements form one transaction: a `PUT /key` (nonce, session touch, value)
+/// costs one commit, not three, and a storage failure part-way leaves nothing half-written. A
+/// 4xx keeps its writes (a consumed init token or nonce stays consumed, as the spec requires);
+/// a 5xx rolls back.
+fn transactional(env: &Env<'_>, handler: impl FnOnce() -> Response) -> Response {
+    if let Err(e) = store::SCHEMA.ensure(env.db) {
+        return error::ApiError::from(e).into_response();
+    }
+    guest_kit::transaction(env.db, handler, |resp| resp.status < 500)
+        .unwrap_or_else(|e| error::ApiError::from(e).into_response())
 }
 
 /// Every response carries the server's `Date` so clients can see clock skew

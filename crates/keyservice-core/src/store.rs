@@ -11,7 +11,7 @@ use guest_kit::{Db, Rows, Value};
 
 use crate::error::{ApiError, ApiResult};
 
-const SCHEMA: &[&str] = &[
+const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ks_namespace (\
         namespace TEXT PRIMARY KEY, \
         secret_ct TEXT NOT NULL, \
@@ -47,42 +47,24 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ks_session_expires ON ks_session (expires_at)",
 ];
 
-/// Runs one schema statement. On PostgreSQL, concurrent `CREATE … IF NOT EXISTS` of the same
-/// table can fail in all but one session (a catalog unique violation); a short retry then sees
-/// the winner's table and succeeds. SQLite never needs the retry.
-fn create(db: &dyn Db, ddl: &str) -> ApiResult<()> {
-    const ATTEMPTS: u64 = 5;
-    for attempt in 1..ATTEMPTS {
-        if db.execute(ddl, &[]).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
-    }
-    db.execute(ddl, &[])?;
-    Ok(())
-}
+/// The tables, created on first use; `ks_schema_1` marks them complete.
+pub const SCHEMA: guest_kit::Schema = guest_kit::Schema {
+    marker: "ks_schema_1",
+    statements: TABLES,
+};
 
-/// Storage for one request. Creates the schema before the first statement.
+/// Storage for one request. The entry points create the schema ([`SCHEMA`]) before any handler
+/// runs, so every statement here can assume the tables exist.
 pub struct Store<'a> {
     db: &'a dyn Db,
-    ready: std::cell::Cell<bool>,
 }
 
 impl<'a> Store<'a> {
     pub fn new(db: &'a dyn Db) -> Self {
-        Self {
-            db,
-            ready: std::cell::Cell::new(false),
-        }
+        Self { db }
     }
 
     fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
-        if !self.ready.get() {
-            for ddl in SCHEMA {
-                create(self.db, ddl)?;
-            }
-            self.ready.set(true);
-        }
         Ok(self.db.execute(sql, params)?)
     }
 

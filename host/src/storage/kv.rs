@@ -61,7 +61,7 @@ impl KvStore {
             KvStore::Sqlite { pool, label } => {
                 let label = label.clone();
                 let r = pool
-                    .run(move |c| {
+                    .run_write(move |c| {
                         let mut st = c.prepare_cached(
                             "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                          ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
@@ -81,7 +81,7 @@ impl KvStore {
             KvStore::Sqlite { pool, label } => {
                 let label = label.clone();
                 let r = pool
-                    .run(move |c| {
+                    .run_write(move |c| {
                         let mut st = c.prepare_cached(
                             "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
                         )?;

@@ -24,6 +24,7 @@ impl SqlDatabase {
             SqlDatabase::Sqlite(pool) => SqlConn::Sqlite {
                 pool: pool.clone(),
                 conn: None,
+                writing: None,
             },
             SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
         }
@@ -38,6 +39,9 @@ pub enum SqlConn {
     Sqlite {
         pool: Arc<SqlitePool>,
         conn: Option<rusqlite::Connection>,
+        /// The file's write lock while this connection writes (see `SqlitePool::writer`).
+        /// Declared after `conn` so it is released only after the connection is returned.
+        writing: Option<tokio::sync::OwnedMutexGuard<()>>,
     },
     Postgres(PgConn),
 }
@@ -50,17 +54,35 @@ impl SqlConn {
     ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
         match self {
             SqlConn::Postgres(c) => c.execute(sql, params).await,
-            SqlConn::Sqlite { pool, conn } => Ok(execute_sqlite(pool, conn, sql, params).await),
+            SqlConn::Sqlite {
+                pool,
+                conn,
+                writing,
+            } => Ok(execute_sqlite(pool, conn, writing, sql, params).await),
         }
     }
+}
+
+/// Whether a statement only reads. Anything else (writes, DDL, `BEGIN`, `PRAGMA`) is treated as
+/// a writer; erring that way only costs waiting for the write lock.
+fn reads_only(sql: &str) -> bool {
+    let head = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next();
+    head.is_some_and(|w| w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("VALUES"))
 }
 
 async fn execute_sqlite(
     pool: &SqlitePool,
     conn: &mut Option<rusqlite::Connection>,
+    writing: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
     sql: String,
     params: Vec<Value>,
 ) -> Result<QueryResult, Error> {
+    if writing.is_none() && !reads_only(&sql) {
+        *writing = Some(pool.writer().await);
+    }
     let taken = match conn.take() {
         Some(c) => c,
         None => pool.checkout().map_err(io_error)?,
@@ -72,6 +94,10 @@ async fn execute_sqlite(
     .await
     .context("storage task failed")
     .map_err(io_error)?;
+    if returned.is_autocommit() {
+        // An autocommit write is done, or the transaction was committed or rolled back.
+        *writing = None;
+    }
     *conn = Some(returned);
     result
 }
@@ -79,7 +105,8 @@ async fn execute_sqlite(
 impl Drop for SqlConn {
     fn drop(&mut self) {
         match self {
-            SqlConn::Sqlite { pool, conn } => {
+            SqlConn::Sqlite { pool, conn, .. } => {
+                // Rolls back an unfinished transaction before the write lock is released.
                 if let Some(c) = conn.take() {
                     pool.checkin(c);
                 }

@@ -3,6 +3,11 @@
 //! SQLite calls block, so every use runs on tokio's blocking pool. Connections are reused (their
 //! prepared-statement caches are what makes small queries cheap) and handed back in autocommit
 //! mode: a guest that began a transaction and then trapped must not leak it to the next user.
+//!
+//! SQLite allows one writer per file. Left to itself, a second writer polls with SQLite's busy
+//! handler, sleeping between tries, and a transaction that read before writing can fail outright
+//! when another commit got in first. So writers queue here instead, on an async lock per file
+//! ([`SqlitePool::writer`]), in arrival order and without holding a thread while they wait.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,22 +21,48 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per file; more are opened under load and closed when returned.
 const MAX_IDLE: usize = 16;
 
+/// How far a commit is synced before it is acknowledged (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Every commit is fsync'ed to the WAL: an acknowledged write survives a process crash and a
+    /// power loss or OS crash.
+    #[default]
+    Full,
+    /// Commits reach the OS before they are acknowledged and the WAL is synced at checkpoints:
+    /// an acknowledged write survives a process crash (kill -9); a power loss or OS crash may
+    /// drop the last commits (never corrupts the file).
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SqlitePool {
     path: PathBuf,
+    synchronous: Synchronous,
     idle: Mutex<Vec<Connection>>,
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqlitePool {
     /// Opens (creating if needed) the file and its directory, switching it to WAL.
-    pub fn open(path: &Path) -> Result<Arc<Self>> {
+    pub fn open(path: &Path, synchronous: Synchronous) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
         let pool = Arc::new(SqlitePool {
             path: path.to_path_buf(),
+            synchronous,
             idle: Mutex::new(Vec::new()),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         });
         let first = pool.connect()?;
         pool.checkin(first);
@@ -42,12 +73,18 @@ impl SqlitePool {
         let conn = Connection::open(&self.path)
             .with_context(|| format!("cannot open SQLite database {}", self.path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers run beside the single writer. synchronous=FULL syncs the WAL at every
-        // commit, so an acknowledged write survives a process kill and a power loss alike.
+        // WAL lets readers run beside the single writer; see `Synchronous` for what each level
+        // guarantees.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", self.synchronous.pragma())?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
+    }
+
+    /// The file's write lock: held by an autocommit write for its statement, and by an explicit
+    /// transaction from `BEGIN` until it ends.
+    pub async fn writer(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writer.clone().lock_owned().await
     }
 
     pub fn checkout(&self) -> Result<Connection> {
@@ -84,5 +121,15 @@ impl SqlitePool {
         })
         .await
         .context("storage task failed")?
+    }
+
+    /// [`run`](Self::run) for a single write, queued behind the file's write lock.
+    pub async fn run_write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _writing = self.writer().await;
+        self.run(f).await
     }
 }
