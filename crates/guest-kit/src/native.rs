@@ -1,8 +1,10 @@
 //! Native backends for tests of service cores: `Db` over a real SQLite file
 //! (rusqlite, bundled SQLite) and `Kv` over a table in SQLite.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -37,20 +39,60 @@ fn io(e: rusqlite::Error) -> DbError {
     DbError::Io(e.to_string())
 }
 
+/// One writer at a time per file, as the keyward host's embedded backend does: a writer
+/// waits here (in arrival order of wake-ups) instead of in SQLite's sleeping busy handler, and
+/// a transaction that reads before it writes cannot lose a race to another commit.
+#[derive(Clone, Default)]
+struct WriteLock(Arc<(Mutex<bool>, Condvar)>);
+
+impl WriteLock {
+    /// The lock shared by every `SqliteDb` of this process on `path`.
+    fn for_file(path: &Path) -> WriteLock {
+        static LOCKS: OnceLock<Mutex<HashMap<PathBuf, WriteLock>>> = OnceLock::new();
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut locks = match LOCKS.get_or_init(Default::default).lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        locks.entry(key).or_default().clone()
+    }
+
+    fn acquire(&self) {
+        let (held, released) = &*self.0;
+        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            held = released.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held = true;
+    }
+
+    fn release(&self) {
+        let (held, released) = &*self.0;
+        *held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        released.notify_one();
+    }
+}
+
 /// A SQLite database file; each instance is one connection. Open several on
-/// one file to test concurrency (SQLite serialises writers).
+/// one file to test concurrency: writers queue on one lock per file, from
+/// an autocommit write's start to its end, or from `BEGIN` to `COMMIT`.
 pub struct SqliteDb {
     conn: Mutex<Connection>,
+    writer: WriteLock,
+    writing: AtomicBool,
 }
 
 impl SqliteDb {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        let path = path.as_ref();
         let conn = Connection::open(path).map_err(io)?;
-        // Concurrent test connections wait for the write lock instead of
-        // failing at once with SQLITE_BUSY.
+        // Another process on the same file is not queued by `WriteLock`: it
+        // waits in SQLite's busy handler instead of failing at once.
         conn.busy_timeout(Duration::from_secs(10)).map_err(io)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            writer: WriteLock::for_file(path),
+            writing: AtomicBool::new(false),
         })
     }
 
@@ -58,7 +100,23 @@ impl SqliteDb {
         let conn = Connection::open_in_memory().map_err(io)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            writer: WriteLock::default(),
+            writing: AtomicBool::new(false),
         })
+    }
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        if self.writing.load(Ordering::Acquire) {
+            // Roll back an unfinished transaction before the next writer goes.
+            if let Ok(conn) = self.conn.lock()
+                && !conn.is_autocommit()
+            {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            self.writer.release();
+        }
     }
 }
 
@@ -68,22 +126,35 @@ impl Db for SqliteDb {
             .conn
             .lock()
             .map_err(|_| DbError::Io("connection lock poisoned".into()))?;
-        let mut stmt = conn.prepare(sql).map_err(io)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let width = columns.len();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter()))
-            .map_err(io)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(io)? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(from_ref(row.get_ref(i).map_err(io)?));
-            }
-            out.push(values);
+        if !self.writing.load(Ordering::Acquire) && !crate::sql::reads_only(sql) {
+            self.writer.acquire();
+            self.writing.store(true, Ordering::Release);
         }
-        Ok(Rows { columns, rows: out })
+        let result = run(&conn, sql, params);
+        if self.writing.load(Ordering::Acquire) && conn.is_autocommit() {
+            self.writing.store(false, Ordering::Release);
+            self.writer.release();
+        }
+        result
     }
+}
+
+fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(io)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let width = columns.len();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(io)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(io)? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(from_ref(row.get_ref(i).map_err(io)?));
+        }
+        out.push(values);
+    }
+    Ok(Rows { columns, rows: out })
 }
 
 /// A key-value store kept in a SQLite table, so it survives "restarts" of a

@@ -63,16 +63,6 @@ impl SqlConn {
     }
 }
 
-/// Whether a statement only reads. Anything else (writes, DDL, `BEGIN`, `PRAGMA`) is treated as
-/// a writer; erring that way only costs waiting for the write lock.
-fn reads_only(sql: &str) -> bool {
-    let head = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next();
-    head.is_some_and(|w| w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("VALUES"))
-}
-
 async fn execute_sqlite(
     pool: &SqlitePool,
     conn: &mut Option<rusqlite::Connection>,
@@ -80,7 +70,7 @@ async fn execute_sqlite(
     sql: String,
     params: Vec<Value>,
 ) -> Result<QueryResult, Error> {
-    if writing.is_none() && !reads_only(&sql) {
+    if writing.is_none() && !guest_kit::sql::reads_only(&sql) {
         *writing = Some(pool.writer().await);
     }
     let taken = match conn.take() {
