@@ -10,7 +10,10 @@ use std::time::Duration;
 
 pub use serde_json::{Value, json};
 
+pub mod db;
+pub mod guardian;
 pub mod keyservice;
+pub mod shield;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -108,21 +111,15 @@ impl Backend {
         let Backend::ScaleOut { pg_url, redis_url } = self else {
             return Ok(own.to_string());
         };
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        state_dir.hash(&mut h);
-        let scope = format!("{:012x}", h.finish() & 0xffff_ffff_ffff);
+        let scope = scope(state_dir);
         let mut out = own.to_string();
         for label in labels(manifest, "sqlite_databases") {
             if own.contains(&format!("[sqlite_database.{label}]")) {
                 continue;
             }
-            let db = format!("kw_{scope}_{}", label.replace('-', "_"));
+            let db = database_name(state_dir, &label);
             create_database(pg_url, &db)?;
-            let url = match pg_url.rsplit_once('/') {
-                Some((server, _)) => format!("{server}/{db}"),
-                None => return Err(format!("bad KEYWARD_TEST_PG_URL {pg_url}")),
-            };
+            let url = database_url_named(pg_url, &db)?;
             out.push_str(&format!(
                 "\n[sqlite_database.{label}]\ntype = \"postgres\"\nurl = \"{url}\"\n"
             ));
@@ -136,6 +133,36 @@ impl Backend {
             ));
         }
         Ok(out)
+    }
+
+    /// The PostgreSQL URL of `label`'s database for hosts started with `state_dir` on the
+    /// scale-out pass; `None` on the embedded pass (the database is `<state dir>/<label>.db`).
+    pub fn database_url(&self, state_dir: &Path, label: &str) -> Option<String> {
+        match self {
+            Backend::Embedded => None,
+            Backend::ScaleOut { pg_url, .. } => {
+                database_url_named(pg_url, &database_name(state_dir, label)).ok()
+            }
+        }
+    }
+}
+
+/// What names a state directory's databases and Redis keys on the scale-out pass.
+pub(crate) fn scope(state_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state_dir.hash(&mut h);
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+fn database_name(state_dir: &Path, label: &str) -> String {
+    format!("kw_{}_{}", scope(state_dir), label.replace('-', "_"))
+}
+
+pub(crate) fn database_url_named(pg_url: &str, db: &str) -> Result<String, String> {
+    match pg_url.rsplit_once('/') {
+        Some((server, _)) => Ok(format!("{server}/{db}")),
+        None => Err(format!("bad KEYWARD_TEST_PG_URL {pg_url}")),
     }
 }
 
@@ -174,6 +201,27 @@ fn create_database(pg_url: &str, name: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Runs `f(0)` … `f(n - 1)` on `n` threads released together (a barrier), for races; the
+/// results in order.
+pub fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// A running host. Killed when dropped.

@@ -136,12 +136,16 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
     }
     eprintln!("\n=== end-to-end suite on PostgreSQL + Redis ===");
     let mut cmd = Command::new("cargo");
-    // guardian is not in this pass yet: its tests read the SQLite file directly and its
-    // concurrent first login is not yet portable to PostgreSQL (see the issue notes); it runs
-    // in full on the embedded pass above.
     cmd.args(["test", "--package", "keyward-e2e"])
-        .args(["--test", "conformance", "--test", "keyservice"])
-        .args(["--test", "scale", "--test", "shield"])
+        .args(["--test", "conformance", "--test", "guardian"])
+        .args([
+            "--test",
+            "keyservice",
+            "--test",
+            "scale",
+            "--test",
+            "shield",
+        ])
         .env("KEYWARD_TEST_BACKEND", "scale-out")
         .args(extra)
         .args(["--", "--include-ignored"]);
