@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use keyward_e2e::db::{ServiceDb, Val};
 use keyward_e2e::{Host, HostBuilder, Resp, TEST_MASTER_KEY, Value, json, product_manifest};
 
 const ADMIN_TOKEN: &str = "e2e-admin-token-with-enough-entropy-0123456789";
@@ -221,30 +222,33 @@ fn assert_401(r: &Resp, message: &str) {
 // ---------------------------------------------------------------------------------------------
 // The database file
 
-/// Every file under the state directory except the compiled-component cache, concatenated.
+/// Everything the deployment keeps at rest: every file under the state directory except the
+/// compiled-component cache, or (scale-out pass) every PostgreSQL row and Redis value.
 fn state_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if p.file_name().is_some_and(|n| n != "cache") {
-                    stack.push(p);
-                }
-            } else if let Ok(b) = std::fs::read(&p) {
-                out.extend_from_slice(&b);
-            }
-        }
-    }
-    out
+    keyward_e2e::db::at_rest(dir)
 }
 
-/// `keyservice.db` plus its `-wal` (the recent writes live there before a checkpoint).
+/// `keyservice.db` plus its `-wal` (the recent writes live there before a checkpoint); on the
+/// scale-out pass, every row of the keyservice database.
 fn keyservice_db_bytes(dir: &Path) -> Vec<u8> {
+    if !on_disk() {
+        let mut out = Vec::new();
+        for row in open_db(dir).rows(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        ) {
+            let Some(table) = row.first().and_then(Val::text) else {
+                continue;
+            };
+            for r in open_db(dir).rows(&format!("SELECT t::text FROM {table} t"), &[]) {
+                if let Some(t) = r.first().and_then(Val::text) {
+                    out.extend_from_slice(t.as_bytes());
+                }
+            }
+        }
+        assert!(!out.is_empty(), "nothing in the keyservice database");
+        return out;
+    }
     let mut out = Vec::new();
     for name in ["keyservice.db", "keyservice.db-wal"] {
         if let Ok(b) = std::fs::read(dir.join(name)) {
@@ -261,9 +265,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Asserts that no plaintext form of `secret` (raw, hex, base64) is anywhere in the state dir.
 fn assert_not_stored(dir: &Path, what: &str, secret: &[u8]) {
-    if !on_disk() {
-        return;
-    }
     let db = keyservice_db_bytes(dir);
     let all = state_bytes(dir);
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -286,17 +287,15 @@ fn assert_not_stored(dir: &Path, what: &str, secret: &[u8]) {
     }
 }
 
-/// Whether the keyservice database is the embedded SQLite file under the state directory. In
-/// the scale-out pass (`KEYWARD_TEST_BACKEND=scale-out`: PostgreSQL + Redis) the checks that
-/// read or tamper with that file are skipped; everything observable over HTTP is still asserted.
+/// Whether the keyservice database is the embedded SQLite file under the state directory (not
+/// PostgreSQL: the scale-out pass, `KEYWARD_TEST_BACKEND=scale-out`).
 fn on_disk() -> bool {
     keyward_e2e::Backend::from_env() == keyward_e2e::Backend::Embedded
 }
 
-fn open_db(dir: &Path) -> rusqlite::Connection {
-    let c = rusqlite::Connection::open(dir.join("keyservice.db")).expect("open keyservice.db");
-    c.busy_timeout(Duration::from_secs(10)).expect("timeout");
-    c
+/// keyservice's database, on whichever backend this pass runs.
+fn open_db(dir: &Path) -> ServiceDb {
+    ServiceDb::open(dir, "keyservice")
 }
 
 fn sealer(info: &str) -> envelope::Sealer {
@@ -379,15 +378,13 @@ fn whole_flow_operator_client_real_service() {
     assert_401(&h.req("GET", "/key", &headers, None), AUTH_FAILED);
 
     // While a value is stored: the database holds envelopes only (§10.25, §7).
-    if on_disk() {
-        let db = open_db(&h.state_dir);
-        let (value_ct, ctype): (String, String) = db
-        .query_row(
+    {
+        let mut db = open_db(&h.state_dir);
+        let row = db.text_row(
             "SELECT value_ct, content_type FROM ks_key WHERE namespace = ?1 AND user_id = '347'",
-            [&ns],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("ks_key row");
+            &[(&ns).into()],
+        );
+        let (value_ct, ctype) = (row[0].clone(), row[1].clone());
         assert_eq!(ctype, "application/json");
         assert_envelope(&value_ct, value.len());
         let values = sealer("keyward/keyservice/value/v1");
@@ -402,13 +399,10 @@ fn whole_flow_operator_client_real_service() {
                 .open(&value_ct, format!("keyservice|{ns}|348").as_bytes())
                 .is_err()
         );
-        let secret_ct: String = db
-            .query_row(
-                "SELECT secret_ct FROM ks_namespace WHERE namespace = ?1",
-                [&ns],
-                |r| r.get(0),
-            )
-            .expect("ks_namespace row");
+        let secret_ct = db.text(
+            "SELECT secret_ct FROM ks_namespace WHERE namespace = ?1",
+            &[(&ns).into()],
+        );
         assert_envelope(&secret_ct, 43);
         assert_eq!(
             sealer("keyward/keyservice/namespace-secret/v1")
@@ -417,13 +411,11 @@ fn whole_flow_operator_client_real_service() {
             ns_secret.as_bytes()
         );
         let digest = sha256_hex(&session_token);
-        let (sess_ns, sess_user, init_ct): (String, String, String) = db
-            .query_row(
-                "SELECT namespace, user_id, init_token_ct FROM ks_session WHERE token_digest = ?1",
-                [&digest],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .expect("session stored under SHA-256 of the token");
+        let row = db.text_row(
+            "SELECT namespace, user_id, init_token_ct FROM ks_session WHERE token_digest = ?1",
+            &[(&digest).into()],
+        );
+        let (sess_ns, sess_user, init_ct) = (row[0].clone(), row[1].clone(), row[2].clone());
         assert_eq!((sess_ns.as_str(), sess_user.as_str()), (ns.as_str(), "347"));
         assert_envelope(&init_ct, 43);
         assert_eq!(
@@ -468,16 +460,11 @@ fn whole_flow_operator_client_real_service() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert_error(&key(&h, &s, "GET", b"", None), 404, "KEY_NOT_FOUND");
     assert_eq!(key(&h, &s, "DELETE", b"", None).status, 204);
-    if on_disk() {
-        let rows: i64 = open_db(&h.state_dir)
-            .query_row(
-                "SELECT count(*) FROM ks_key WHERE namespace = ?1",
-                [&ns],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(rows, 0, "DELETE removes the row");
-    }
+    let rows = open_db(&h.state_dir).int(
+        "SELECT count(*) FROM ks_key WHERE namespace = ?1",
+        &[(&ns).into()],
+    );
+    assert_eq!(rows, 0, "DELETE removes the row");
 
     // The session survives DELETE /key.
     assert_eq!(key(&h, &s, "PUT", b"again", None).status, 204);
@@ -517,23 +504,20 @@ fn init_tokens_are_distinct_and_never_stored_in_plaintext() {
     let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
     assert_eq!(distinct.len(), 1000, "1 000 calls → 1 000 distinct tokens");
 
-    if on_disk() {
+    {
         let db = keyservice_db_bytes(&h.state_dir);
         let all = state_bytes(&h.state_dir);
         for t in tokens.iter().step_by(10) {
             assert!(!contains(&db, t.as_bytes()), "init token in keyservice.db");
-            assert!(!contains(&all, t.as_bytes()), "init token in the state dir");
+            assert!(!contains(&all, t.as_bytes()), "init token at rest");
         }
         // What is stored: the SHA-512 hex as key and an envelope that opens to the token.
         let t = &tokens[0];
         let token_hash = hex::encode(sessionist::init_token_digest(t));
-        let ct: String = open_db(&h.state_dir)
-            .query_row(
-                "SELECT token_ct FROM ks_init_token WHERE token_hash = ?1",
-                [&token_hash],
-                |r| r.get(0),
-            )
-            .expect("pending init token row");
+        let ct = open_db(&h.state_dir).text(
+            "SELECT token_ct FROM ks_init_token WHERE token_hash = ?1",
+            &[(&token_hash).into()],
+        );
         assert_envelope(&ct, 43);
         assert_eq!(
             sealer("keyward/keyservice/init-token/v1")
@@ -963,16 +947,11 @@ fn concurrent_connects_with_one_hash_exactly_one_wins() {
             .all(|(s, c)| *s == 200 || (*s == 409 && c == "INIT_TOKEN_INVALID")),
         "{statuses:?}"
     );
-    if on_disk() {
-        let sessions: i64 = open_db(&h.state_dir)
-            .query_row(
-                "SELECT count(*) FROM ks_session WHERE namespace = ?1",
-                [&ns],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(sessions, 1);
-    }
+    let sessions = open_db(&h.state_dir).int(
+        "SELECT count(*) FROM ks_session WHERE namespace = ?1",
+        &[(&ns).into()],
+    );
+    assert_eq!(sessions, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1250,19 +1229,15 @@ fn operator_api_rotation_and_deletion() {
     let r = admin(&h, "DELETE", &format!("/admin/namespaces/{ns}"), None);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_401(&key(&h, &s, "GET", b"", None), AUTH_FAILED);
-    if on_disk() {
-        let db = open_db(&h.state_dir);
-        for table in ["ks_key", "ks_session", "ks_namespace"] {
-            let n: i64 = db
-                .query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE namespace = ?1"),
-                    [&ns],
-                    |r| r.get(0),
-                )
-                .expect("count");
-            assert_eq!(n, 0, "{table} rows left for a deleted namespace");
-        }
+    let mut db = open_db(&h.state_dir);
+    for table in ["ks_key", "ks_session", "ks_namespace"] {
+        let n = db.int(
+            &format!("SELECT count(*) FROM {table} WHERE namespace = ?1"),
+            &[(&ns).into()],
+        );
+        assert_eq!(n, 0, "{table} rows left for a deleted namespace");
     }
+    drop(db);
 
     assert_error(
         &admin(&h, "DELETE", &format!("/admin/namespaces/{ns}"), None),
@@ -1333,16 +1308,14 @@ fn values_are_isolated_by_user_and_namespace() {
         AUTH_FAILED,
     );
 
-    if on_disk() {
+    {
         // §10.24: copy alice's ciphertext into bob's row → bob gets 500, never alice's value.
         assert_eq!(key(&h, &bob, "PUT", b"bob's", None).status, 204);
-        let changed = open_db(&h.state_dir)
-        .execute(
+        let changed = open_db(&h.state_dir).execute(
             "UPDATE ks_key SET value_ct = (SELECT value_ct FROM ks_key WHERE namespace = ?1 AND user_id = 'alice') \
              WHERE namespace = ?1 AND user_id = 'bob'",
-            [&ns],
-        )
-        .expect("tamper");
+            &[(&ns).into()],
+        );
         assert_eq!(changed, 1);
         let r = key(&h, &bob, "GET", b"", None);
         assert_error(&r, 500, "INTERNAL");
@@ -1350,13 +1323,12 @@ fn values_are_isolated_by_user_and_namespace() {
         assert_eq!(r.json()["message"], "internal error");
         // Also across namespaces.
         assert_eq!(key(&h, &alice_elsewhere, "PUT", b"x", None).status, 204);
-        open_db(&h.state_dir)
-        .execute(
+        let changed = open_db(&h.state_dir).execute(
             "UPDATE ks_key SET value_ct = (SELECT value_ct FROM ks_key WHERE namespace = ?1 AND user_id = 'alice') \
              WHERE namespace = ?2 AND user_id = 'alice'",
-            [&ns, &ns2],
-        )
-        .expect("tamper");
+            &[(&ns).into(), (&ns2).into()],
+        );
+        assert_eq!(changed, 1);
         let r = key(&h, &alice_elsewhere, "GET", b"", None);
         assert_error(&r, 500, "INTERNAL");
         assert!(!contains(&r.body, secret_value));
@@ -1756,13 +1728,14 @@ fn assert_not_configured_everywhere(h: &Host) {
         assert_error(&r, 503, "NOT_CONFIGURED");
     }
     // Nothing was stored: no pending init token, no namespace.
-    if h.state_dir.join("keyservice.db").exists() {
-        let db = open_db(&h.state_dir);
-        for table in ["ks_init_token", "ks_namespace", "ks_session", "ks_key"] {
-            let n: i64 = db
-                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-                .unwrap_or(0);
-            assert_eq!(n, 0, "{table}");
+    // (The tables may not even exist: nothing needed them.)
+    if on_disk() && !h.state_dir.join("keyservice.db").exists() {
+        return;
+    }
+    let mut db = open_db(&h.state_dir);
+    for table in ["ks_init_token", "ks_namespace", "ks_session", "ks_key"] {
+        if let Ok(rows) = db.try_rows(&format!("SELECT count(*) FROM {table}"), &[]) {
+            assert_eq!(rows, vec![vec![Val::Int(0)]], "{table}");
         }
     }
 }
@@ -1850,14 +1823,9 @@ fn npm_sessionistheader_client_interoperates() {
         "{stdout}"
     );
     // The session the npm client made is real: a session row for its user exists.
-    if on_disk() {
-        let sessions: i64 = open_db(&h.state_dir)
-            .query_row(
-                "SELECT count(*) FROM ks_session WHERE namespace = ?1 AND user_id = 'npm-user'",
-                [&ns],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(sessions, 1);
-    }
+    let sessions = open_db(&h.state_dir).int(
+        "SELECT count(*) FROM ks_session WHERE namespace = ?1 AND user_id = 'npm-user'",
+        &[(&ns).into()],
+    );
+    assert_eq!(sessions, 1);
 }

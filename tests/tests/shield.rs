@@ -7,101 +7,17 @@
 //! other variables or a second instance start their own.
 
 use std::path::Path;
-use std::sync::{Arc, Barrier, Mutex, OnceLock, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Barrier, Mutex, Weak};
 
 use base64::Engine as _;
 use jwt_verify::Algorithm;
-use jwt_verify::test_signer::{TestSigner, jwks_json};
-use keyward_e2e::{
-    Backend, Host, HostBuilder, Resp, Stub, TEST_MASTER_KEY, Value, json, product_manifest,
-};
+use jwt_verify::test_signer::TestSigner;
+use keyward_e2e::db::ServiceDb;
+use keyward_e2e::shield::*;
+use keyward_e2e::{Host, HostBuilder, Stub, TEST_MASTER_KEY, Value, json, product_manifest};
 
 // ---------------------------------------------------------------------------------------------
 // Stubs and hosts
-
-const PK: &str = "pk_test_e2e";
-
-fn rsa() -> TestSigner {
-    TestSigner::new(Algorithm::RS256, "rsa-1")
-}
-fn es() -> TestSigner {
-    TestSigner::new(Algorithm::ES256, "es-1")
-}
-fn ed() -> TestSigner {
-    TestSigner::new(Algorithm::EdDSA, "ed-1")
-}
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Openfort and JWKS stand-in: `/jwks/{rsa,es,ed}.json`, Openfort's `/iam/v1/{pk}/jwks.json`
-/// (ES256), third-party (`id = "tp-" + token`) and get-session (`user.id = "sess-" + token`,
-/// expired for the token `expired`).
-fn stub() -> &'static Stub {
-    static STUB: OnceLock<Stub> = OnceLock::new();
-    STUB.get_or_init(|| {
-        Stub::start(|req| {
-            let reply = |status: u16, v: Value| (status, "application/json", v.to_string().into_bytes());
-            let jwks = |signers: &[&TestSigner]| (200, "application/json", jwks_json(signers).into_bytes());
-            match req.target.as_str() {
-                "/jwks/rsa.json" => jwks(&[&rsa()]),
-                "/jwks/es.json" => jwks(&[&es()]),
-                "/jwks/ed.json" => jwks(&[&ed(), &es()]),
-                t if t == format!("/iam/v1/{PK}/jwks.json") => jwks(&[&es()]),
-                "/iam/v1/oauth/third_party" => {
-                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-                    if req.header("authorization") != Some(&format!("Bearer {PK}")) {
-                        return reply(401, json!({}));
-                    }
-                    reply(200, json!({"id": format!("tp-{}", body["token"].as_str().unwrap_or(""))}))
-                }
-                "/iam/v2/auth/get-session" => {
-                    let token = req.header("authorization").and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
-                    let exp = if token == "expired" { now_s() - 10 } else { now_s() + 600 };
-                    reply(200, json!({"session": {"expiresAt": rfc3339(exp)}, "user": {"id": format!("sess-{token}")}}))
-                }
-                _ => reply(404, json!({})),
-            }
-        })
-    })
-}
-
-fn stub_base() -> String {
-    format!("http://127.0.0.1:{}", stub().port)
-}
-
-fn builder() -> HostBuilder {
-    HostBuilder::new(product_manifest())
-        .env("SPIN_VARIABLE_MASTER_KEY", TEST_MASTER_KEY)
-        .env("SPIN_VARIABLE_OPENFORT_BASE_URL", &stub_base())
-        .env("SPIN_VARIABLE_SHIELD_JWKS_HOSTS", &stub_base())
-        .env("SPIN_VARIABLE_RATE_LIMIT_REQUESTS", "0")
-}
 
 fn main_host() -> Arc<Host> {
     static SHARED: Mutex<Weak<Host>> = Mutex::new(Weak::new());
@@ -112,164 +28,6 @@ fn main_host() -> Arc<Host> {
     let host = Arc::new(builder().start());
     *slot = Arc::downgrade(&host);
     host
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients
-
-struct Project {
-    id: String,
-    key: String,
-    secret: String,
-    part: Option<String>,
-}
-
-fn register(h: &Host, with_key: bool) -> Project {
-    let r = h.req(
-        "POST",
-        "/register",
-        &[],
-        Some(
-            json!({"name": "e2e", "generate_encryption_key": with_key})
-                .to_string()
-                .as_bytes(),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let j = r.json();
-    Project {
-        id: j["id"].as_str().expect("id").into(),
-        key: j["api_key"].as_str().expect("key").into(),
-        secret: j["api_secret"].as_str().expect("secret").into(),
-        part: j["encryption_part"].as_str().map(str::to_owned),
-    }
-}
-
-fn ps(h: &Host, p: &Project, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let b = body.map(|b| b.to_string());
-    h.req(
-        method,
-        path,
-        &[("X-API-Key", &p.key), ("X-API-Secret", &p.secret)],
-        b.as_deref().map(str::as_bytes),
-    )
-}
-
-// One argument per part of the request line, as the call sites read.
-#[allow(clippy::too_many_arguments)]
-fn user(
-    h: &Host,
-    p: &Project,
-    provider: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    extra: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![
-        ("X-API-Key", p.key.as_str()),
-        ("X-Auth-Provider", provider),
-        ("Authorization", auth.as_str()),
-    ];
-    headers.extend_from_slice(extra);
-    let b = body.map(|b| b.to_string());
-    h.req(method, path, &headers, b.as_deref().map(str::as_bytes))
-}
-
-/// Custom-provider user request (the common case).
-fn cu(
-    h: &Host,
-    p: &Project,
-    token: &str,
-    method: &str,
-    path: &str,
-    extra: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    user(h, p, "custom", token, method, path, extra, body)
-}
-
-#[track_caller]
-fn err(r: &Resp, status: u16, code: &str, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    let j = r.json();
-    assert_eq!(
-        (j["code"].as_str(), j["message"].as_str()),
-        (Some(code), Some(message)),
-        "{j}"
-    );
-}
-
-#[track_caller]
-fn ok(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
-fn pem_provider(h: &Host, p: &Project, signer: &TestSigner, key_type: &str) -> String {
-    let r = ok(
-        &ps(
-            h,
-            p,
-            "POST",
-            "/project/providers",
-            Some(
-                json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": key_type}}}),
-            ),
-        ),
-        200,
-    );
-    r["providers"][0]["provider_id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
-fn tok(s: &TestSigner, sub: &str) -> String {
-    s.sign(&json!({"sub": sub, "exp": now_s() + 600}))
-}
-
-fn user_share(reference: Option<&str>) -> Value {
-    let mut v = json!({"secret": "user-secret", "entropy": "user", "salt": "salt", "iterations": 1000, "length": 32, "digest": "SHA-256"});
-    if let Some(r) = reference {
-        v["reference"] = r.into();
-    }
-    v
-}
-
-fn project_share(reference: &str, part: Option<&str>, session: Option<&str>) -> Value {
-    let mut v = json!({"secret": format!("secret-{reference}"), "entropy": "project", "reference": reference});
-    if let Some(x) = part {
-        v["encryption_part"] = x.into();
-    }
-    if let Some(x) = session {
-        v["encryption_session"] = x.into();
-    }
-    v
-}
-
-fn session(h: &Host, p: &Project, part: &str) -> String {
-    ok(
-        &ps(
-            h,
-            p,
-            "POST",
-            "/project/encryption-session",
-            Some(json!({"encryption_part": part})),
-        ),
-        200,
-    )["session_id"]
-        .as_str()
-        .expect("session")
-        .to_owned()
 }
 
 const WRONG_PART: &str = "AgsugC3CJpBt+gGB7d6DnzaMcJHpaCCl4N6w5r5+NFuG";
@@ -283,17 +41,16 @@ fn unb64(s: &str) -> Vec<u8> {
         .expect("base64")
 }
 
-fn share_count(h: &Host, project_id: &str) -> Option<i64> {
-    if Backend::from_env() != Backend::Embedded {
-        return None;
-    }
-    let db = rusqlite::Connection::open(h.state_dir.join("shield.db")).expect("open shield.db");
-    db.query_row(
+/// shield's database, on whichever backend this pass runs (embedded SQLite or PostgreSQL).
+fn db(h: &Host) -> ServiceDb {
+    ServiceDb::open(&h.state_dir, "shield")
+}
+
+fn share_count(h: &Host, project_id: &str) -> i64 {
+    db(h).int(
         "SELECT COUNT(*) FROM shares WHERE project_id = ?1",
-        [project_id],
-        |r| r.get(0),
+        &[project_id.into()],
     )
-    .ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,21 +222,15 @@ fn project_auth_order_and_secret_digest() {
         ok(&ps(&h, &p, "GET", "/project", None), 200),
         json!({"id": p.id, "name": "e2e", "enabled_2fa": false})
     );
-    if Backend::from_env() == Backend::Embedded {
-        let db = rusqlite::Connection::open(h.state_dir.join("shield.db")).expect("db");
-        let stored: String = db
-            .query_row(
-                "SELECT api_secret_sha256 FROM projects WHERE id = ?1",
-                [&p.id],
-                |r| r.get(0),
-            )
-            .expect("row");
-        use sha2::Digest as _;
-        assert_eq!(
-            stored,
-            hex::encode(sha2::Sha256::digest(hex::decode(&p.secret).expect("hex")))
-        );
-    }
+    let stored = db(&h).text(
+        "SELECT api_secret_sha256 FROM projects WHERE id = ?1",
+        &[(&p.id).into()],
+    );
+    use sha2::Digest as _;
+    assert_eq!(
+        stored,
+        hex::encode(sha2::Sha256::digest(hex::decode(&p.secret).expect("hex")))
+    );
 }
 
 // §3.4, checklist 5
@@ -1792,21 +1543,14 @@ fn sessions_shared_between_instances() {
 // Checklist 17: a legacy key without KCV accepts a wrong part; reads with the right part → 500.
 #[test]
 fn legacy_key_without_kcv() {
-    if Backend::from_env() != Backend::Embedded {
-        return; // tampers with the embedded SQLite file
-    }
     let h = main_host();
     let p = register(&h, true);
     pem_provider(&h, &p, &rsa(), "rsa");
     let part = p.part.clone().unwrap();
-    let db = rusqlite::Connection::open(h.state_dir.join("shield.db")).expect("db");
-    db.busy_timeout(std::time::Duration::from_secs(10))
-        .expect("busy");
-    db.execute(
+    db(&h).execute(
         "UPDATE encryption_keys SET key_check = NULL WHERE project_id = ?1",
-        [&p.id],
-    )
-    .expect("update");
+        &[(&p.id).into()],
+    );
     let t = tok(&rsa(), "legacy");
     ok(
         &cu(
@@ -2351,9 +2095,6 @@ fn identity_provider_timeout() {
 // refused and not consumed by anyone.
 #[test]
 fn expired_session_is_refused() {
-    if Backend::from_env() != Backend::Embedded {
-        return; // tampers with the embedded SQLite file
-    }
     let h = main_host();
     let p = register(&h, true);
     pem_provider(&h, &p, &rsa(), "rsa");
@@ -2372,22 +2113,21 @@ fn expired_session_is_refused() {
         201,
     );
     let s = session(&h, &p, &part);
-    let db = rusqlite::Connection::open(h.state_dir.join("shield.db")).expect("db");
-    db.busy_timeout(std::time::Duration::from_secs(10))
-        .expect("busy");
-    let (created, expires): (i64, i64) = db
-        .query_row(
-            "SELECT created_at, expires_at FROM encryption_sessions WHERE id = ?1",
-            [&s],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("session row");
+    let mut db = db(&h);
+    let created = db.int(
+        "SELECT created_at FROM encryption_sessions WHERE id = ?1",
+        &[(&s).into()],
+    );
+    let expires = db.int(
+        "SELECT expires_at FROM encryption_sessions WHERE id = ?1",
+        &[(&s).into()],
+    );
     assert_eq!(expires - created, 5 * 60 * 1000);
-    db.execute(
+    let changed = db.execute(
         "UPDATE encryption_sessions SET expires_at = ?1 WHERE id = ?2",
-        rusqlite::params![created - 1, &s],
-    )
-    .expect("expire");
+        &[(created - 1).into(), (&s).into()],
+    );
+    assert_eq!(changed, 1);
     err(
         &cu(
             &h,
