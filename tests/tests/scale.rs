@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyward_e2e::guardian as gd;
 use keyward_e2e::keyservice::{self as ks, Session};
-use keyward_e2e::{Backend, Host, HostBuilder, json, try_request, wasm};
+use keyward_e2e::shield as sh;
+use keyward_e2e::{Backend, Host, HostBuilder, Resp, json, race, try_request, wasm};
 
 /// The product host, without the /init rate limit (these tests make many sessions from one
 /// address on purpose).
@@ -48,6 +50,8 @@ fn a_record_written_through_one_host_is_read_through_the_other() {
     assert_eq!(r.body, b"written-at-b");
 }
 
+const RACERS: usize = 64;
+
 #[test]
 fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
     let state = tempfile::tempdir().unwrap();
@@ -56,24 +60,131 @@ fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
     let secret = ks::create_namespace(&a.base, "race_ns");
     let hash = sessionist::init_token_hash(&ks::init(&a.base));
     let bases = [a.base.clone(), b.base.clone()];
-    let barrier = Arc::new(std::sync::Barrier::new(64));
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..64)
-            .map(|i| {
-                let (base, secret, hash, barrier) =
-                    (&bases[i % 2], &secret, &hash, barrier.clone());
-                scope.spawn(move || {
-                    barrier.wait();
-                    ks::connect(base, "race_ns", secret, &format!("racer{i}"), hash).status
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let results = race(RACERS, |i| {
+        let r = ks::connect(
+            &bases[i % 2],
+            "race_ns",
+            &secret,
+            &format!("racer{i}"),
+            &hash,
+        );
+        (r.status, error_code(&r))
     });
-    let winners = statuses.iter().filter(|s| **s == 200).count();
-    let refused = statuses.iter().filter(|s| **s == 409).count();
-    eprintln!("init-token race: 64 racers over 2 hosts, {winners} winner(s), {refused} refused");
-    assert_eq!((winners, refused), (1, 63), "{statuses:?}");
+    let (winners, refused) = tally(&results, 200, 409, "INIT_TOKEN_INVALID");
+    eprintln!(
+        "init-token race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (409 INIT_TOKEN_INVALID)"
+    );
+    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
+}
+
+/// shield.md §7: an encryption session is consumed by the request that uses it; 64 reads with
+/// one `X-Encryption-Session`, spread over two hosts → one 200, 63 × 400 EC_INVALID.
+#[test]
+fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
+    let state = tempfile::tempdir().unwrap();
+    let a = sh::builder().state_dir(state.path()).start();
+    let b = sh::builder().state_dir(state.path()).start();
+    let p = sh::register(&a, true);
+    sh::pem_provider(&a, &p, &sh::rsa(), "rsa");
+    let part = p.part.clone().expect("encryption part");
+    let t = sh::tok(&sh::rsa(), "scale-racer");
+    sh::ok(
+        &sh::cu(
+            &b,
+            &p,
+            &t,
+            "POST",
+            "/shares",
+            &[],
+            Some(sh::project_share("default", Some(&part), None)),
+        ),
+        201,
+    );
+    let s = sh::session(&a, &p, &part);
+    let hosts = [&a, &b];
+    let results = race(RACERS, |i| {
+        let r = sh::cu(
+            hosts[i % 2],
+            &p,
+            &t,
+            "GET",
+            "/shares",
+            &[("X-Encryption-Session", &s)],
+            None,
+        );
+        if r.status == 200 {
+            assert_eq!(r.json()["secret"], "secret-default", "{}", r.text());
+        } else if r.status == 400 {
+            assert_eq!(
+                r.json()["message"],
+                "Invalid encryption session",
+                "{}",
+                r.text()
+            );
+        }
+        (r.status, error_code(&r))
+    });
+    let (winners, refused) = tally(&results, 200, 400, "EC_INVALID");
+    eprintln!(
+        "shield encryption-session race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (400 EC_INVALID)"
+    );
+    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
+}
+
+/// guardian.md §3: a token is consumed atomically by the request that presents it; 64
+/// `GET /guardian/sign` with one login token, spread over two hosts → one 200 (with a fresh
+/// token), 63 × 401 AUTH_INVALID.
+#[test]
+fn sixty_four_racers_over_two_hosts_use_one_guardian_token_once() {
+    let state = tempfile::tempdir().unwrap();
+    let okta = gd::okta_stub();
+    let vars = [
+        ("login_user_rate_limit_per_minute", "100"),
+        ("login_rate_limit_per_minute", "100"),
+    ];
+    let a = gd::builder(okta.port, 1, &vars)
+        .state_dir(state.path())
+        .start();
+    let b = gd::builder(okta.port, 1, &vars)
+        .state_dir(state.path())
+        .start();
+    // The user is created through b, the token minted at a: both see the same store.
+    assert_eq!(gd::login(&b, "scale-racer").status, 200);
+    let t = gd::token_of(&gd::login(&a, "scale-racer"));
+    let hosts = [&a, &b];
+    let results = race(RACERS, |i| {
+        let r = gd::get(hosts[i % 2], "/guardian/sign", &t);
+        if r.status == 200 {
+            assert!(r.json()["public_address"].is_string(), "{}", r.text());
+            gd::fresh(&r);
+        }
+        (r.status, error_code(&r))
+    });
+    let (winners, refused) = tally(&results, 200, 401, "AUTH_INVALID");
+    eprintln!(
+        "guardian token race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (401 AUTH_INVALID)"
+    );
+    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
+}
+
+/// The error code of a refusal (`None` for a success or a body without one).
+fn error_code(r: &Resp) -> Option<String> {
+    if r.status < 400 {
+        return None;
+    }
+    serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|j| j["code"].as_str().map(str::to_owned))
+}
+
+/// (winners, refusals with exactly `refusal` + `code`) of a race.
+fn tally(results: &[(u16, Option<String>)], win: u16, refusal: u16, code: &str) -> (usize, usize) {
+    let winners = results.iter().filter(|(s, _)| *s == win).count();
+    let refused = results
+        .iter()
+        .filter(|(s, c)| *s == refusal && c.as_deref() == Some(code))
+        .count();
+    (winners, refused)
 }
 
 #[test]
