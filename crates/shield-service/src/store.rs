@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ApiResult};
 
-const SCHEMA: &[&str] = &[
+const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
      api_key TEXT NOT NULL UNIQUE, api_secret_sha256 TEXT NOT NULL, \
      enable_2fa INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
@@ -55,6 +55,12 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS rate_limit_counters (bucket TEXT NOT NULL, window_start BIGINT NOT NULL, \
      count BIGINT NOT NULL, PRIMARY KEY (bucket, window_start))",
 ];
+
+/// The tables, created on a request's first statement; `sh_schema_1` marks them complete.
+const SCHEMA: guest_kit::Schema = guest_kit::Schema {
+    marker: "sh_schema_1",
+    statements: TABLES,
+};
 
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.
 const SEAL_INFO: &[u8] = b"keyward/shield/at-rest/v1";
@@ -166,26 +172,7 @@ impl<'a> Store<'a> {
 
     pub fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
         if !self.ready.get() {
-            // The last table of the schema answers when everything exists: one cheap probe
-            // instead of every DDL statement on each request.
-            let exists = self
-                .db
-                .execute("SELECT 1 FROM rate_limit_counters WHERE 1 = 0", &[])
-                .is_ok();
-            if !exists {
-                for ddl in SCHEMA {
-                    // Concurrent first requests on PostgreSQL may race on `CREATE … IF NOT
-                    // EXISTS` (a unique violation in the catalog); the retry then sees the
-                    // object the other session created.
-                    let mut attempts = 0;
-                    while let Err(e) = self.db.execute(ddl, &[]) {
-                        attempts += 1;
-                        if attempts >= 4 {
-                            return Err(e.into());
-                        }
-                    }
-                }
-            }
+            SCHEMA.ensure(self.db)?;
             self.ready.set(true);
         }
         Ok(self.db.execute(sql, params)?)
