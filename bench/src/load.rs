@@ -91,19 +91,23 @@ impl Outcome {
 
 /// Runs `clients` closed-loop clients against `addr` for `duration` or `max_requests`, whichever
 /// comes first. `make(client, seq)` builds each request (signing happens here, inside the loop);
-/// a response with a status other than `expect` counts as an error.
-pub async fn run<F>(
+/// `observe(client, status, body)` sees every response before that client's next request (token
+/// chains); a response with a status other than `expect` counts as an error.
+pub async fn run<F, O>(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
     max_requests: u64,
     expect: u16,
     make: F,
+    observe: O,
 ) -> Outcome
 where
     F: Fn(usize, u64) -> Req + Send + Sync + 'static,
+    O: Fn(usize, u16, &[u8]) + Send + Sync + 'static,
 {
     let make = Arc::new(make);
+    let observe = Arc::new(observe);
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -111,6 +115,7 @@ where
     let mut tasks = Vec::new();
     for client in 0..clients {
         let make = make.clone();
+        let observe = observe.clone();
         let issued = issued.clone();
         let errors = errors.clone();
         tasks.push(tokio::spawn(async move {
@@ -124,6 +129,7 @@ where
                 let t = Instant::now();
                 let (status, body) = conn.send(req).await;
                 let us = t.elapsed().as_micros();
+                observe(client, status, &body);
                 if status == expect {
                     lat.push(u32::try_from(us).unwrap_or(u32::MAX));
                 } else {

@@ -1,22 +1,28 @@
-//! The native baseline: a hyper server running `keyservice-core`'s handlers directly, over
-//! SQLite files opened like the host's embedded backend (WAL, `synchronous=FULL`, busy timeout).
-//! Started by the bench as a child process of its own binary (`keyward-bench __native-server
-//! <state dir>`), so its peak RSS is measured the same way as the host's.
+//! The native baseline: a hyper server running the service crates' entry points directly
+//! (`keyservice-core`, `shield-service`, `guardian-service`, routed as `spin.toml` routes them to
+//! components), over SQLite files opened like the host's embedded backend (WAL,
+//! `synchronous=FULL`, busy timeout), with a blocking loopback HTTP client where the components
+//! use wasi-http. Started by the bench as a child process of its own binary (`keyward-bench
+//! __native-server <state dir>`), so its peak RSS is measured the same way as the host's.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use guardian_service::{OutError, OutRequest, OutResponse, Outbound};
 use guest_kit::native::{SqliteDb, SqliteKv};
-use guest_kit::{Db, Request, Response};
+use guest_kit::{Db, Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
 use http_body_util::{BodyExt, Full};
 use keyservice_core::Env;
+use shield_service::Group;
 use tokio::net::TcpListener;
 
 use crate::io::Io;
+use crate::stub;
 
 /// Connections are reused across requests, as the host's pool does.
 struct Pool<T> {
@@ -38,9 +44,35 @@ impl<T> Pool<T> {
     }
 }
 
+impl Pool<SqliteDb> {
+    fn db(path: PathBuf) -> Self {
+        Pool {
+            free: Mutex::new(Vec::new()),
+            open: Box::new(move || open_db(&path)),
+        }
+    }
+}
+
+impl Pool<SqliteKv> {
+    fn kv(path: PathBuf) -> Self {
+        // journal_mode is persistent in the file; the kv connections keep SQLite's default
+        // synchronous level, which is FULL.
+        drop(open_db(&path));
+        Pool {
+            free: Mutex::new(Vec::new()),
+            open: Box::new(move || SqliteKv::open(&path).expect("open kv")),
+        }
+    }
+}
+
+/// One SQLite database and one key-value store per label, as the host's embedded backend.
 struct State {
     db: Pool<SqliteDb>,
     kv: Pool<SqliteKv>,
+    shield_db: Pool<SqliteDb>,
+    shield_kv: Pool<SqliteKv>,
+    guardian_db: Pool<SqliteDb>,
+    guardian_kv: Pool<SqliteKv>,
     vars: HashMap<String, String>,
 }
 
@@ -51,23 +83,33 @@ fn open_db(path: &Path) -> SqliteDb {
     db
 }
 
-/// The keyservice variables with the values the host resolves from the bench's environment and
-/// the manifest defaults.
+/// The application variables with the values the host resolves: the `[variables]` defaults of
+/// the product `spin.toml`, overridden by `SPIN_VARIABLE_*` from the environment.
 fn variables() -> HashMap<String, String> {
-    let mut vars: HashMap<String, String> = [
-        ("sessionist_max_skew_seconds", "300"),
-        ("init_token_ttl_seconds", "600"),
-        ("session_ttl_seconds", "86400"),
-        ("session_idle_seconds", "0"),
-        ("max_key_bytes", "65536"),
-        ("init_rate_limit_per_minute", "60"),
-        ("client_addr_header", ""),
-        ("cors_allowed_origins", ""),
-        ("admin_token", ""),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let manifest = crate::repo_root().join("spin.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read spin.toml");
+    let mut vars = HashMap::new();
+    let mut in_vars = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_vars = line == "[variables]";
+            continue;
+        }
+        if !in_vars {
+            continue;
+        }
+        let Some((name, rest)) = line.split_once('=') else {
+            continue;
+        };
+        if let Some(default) = rest
+            .split_once("default = \"")
+            .and_then(|(_, d)| d.split_once('"'))
+            .map(|(d, _)| d)
+        {
+            vars.insert(name.trim().to_string(), default.to_string());
+        }
+    }
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
             vars.insert(name.to_ascii_lowercase(), v);
@@ -78,20 +120,13 @@ fn variables() -> HashMap<String, String> {
 
 pub fn serve(state_dir: PathBuf) {
     std::fs::create_dir_all(&state_dir).expect("state dir");
-    let db_path = state_dir.join("keyservice.db");
-    let kv_path = state_dir.join("sqlite_key_value.db");
-    // journal_mode is persistent in the file; the kv connections keep SQLite's default
-    // synchronous level, which is FULL.
-    drop(open_db(&kv_path));
     let state = Arc::new(State {
-        db: Pool {
-            free: Mutex::new(Vec::new()),
-            open: Box::new(move || open_db(&db_path)),
-        },
-        kv: Pool {
-            free: Mutex::new(Vec::new()),
-            open: Box::new(move || SqliteKv::open(&kv_path).expect("open kv")),
-        },
+        db: Pool::db(state_dir.join("keyservice.db")),
+        kv: Pool::kv(state_dir.join("sqlite_key_value.db")),
+        shield_db: Pool::db(state_dir.join("shield.db")),
+        shield_kv: Pool::kv(state_dir.join("shield_key_value.db")),
+        guardian_db: Pool::db(state_dir.join("guardian.db")),
+        guardian_kv: Pool::kv(state_dir.join("guardian_key_value.db")),
         vars: variables(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -172,19 +207,162 @@ fn env<'a>(
     }
 }
 
-fn route(state: &State, req: Request) -> Response {
-    let path = req.path().to_string();
-    let vars = |name: &str| state.vars.get(name).cloned();
-    state.db.with(|db| match path.as_str() {
-        "/bench/noop" => Response::new(200).with_body(b"ok".to_vec()),
-        "/init" | "/keyservice/openapi.json" => state
-            .kv
-            .with(|kv| keyservice_core::handle_init(&env(db, Some(kv), &vars), req)),
-        "/connect" => keyservice_core::handle_connect(&env(db, None, &vars), req),
-        "/key" => keyservice_core::handle_key(&env(db, None, &vars), req),
-        p if p == "/admin/namespaces" || p.starts_with("/admin/namespaces/") => {
-            keyservice_core::handle_admin(&env(db, None, &vars), req)
+/// The component `spin.toml` routes a path to.
+#[derive(Clone, Copy)]
+enum Component {
+    KeyserviceInit,
+    KeyserviceConnect,
+    KeyserviceKey,
+    KeyserviceAdmin,
+    Shield(Group),
+    GuardianLogin,
+    GuardianSign,
+    GuardianAdmin,
+    GuardianExport,
+    Noop,
+}
+
+fn component(path: &str) -> Option<Component> {
+    use Component::*;
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    Some(match path {
+        "/bench/noop" => Noop,
+        "/init" | "/keyservice/openapi.json" => KeyserviceInit,
+        "/connect" => KeyserviceConnect,
+        "/key" => KeyserviceKey,
+        _ if under("/admin/namespaces") => KeyserviceAdmin,
+        "/shares/encryption/reference/bulk" | "/shares/encryption/user/bulk" => {
+            Shield(Group::Admin)
         }
-        _ => Response::new(404),
+        "/admin/preregister" => Shield(Group::Admin),
+        _ if under("/shares/migration") => Shield(Group::Admin),
+        "/keychain" => Shield(Group::Shares),
+        _ if under("/shares") => Shield(Group::Shares),
+        "/register" | "/storage-methods" | "/user" | "/shield/openapi.json" => {
+            Shield(Group::Project)
+        }
+        _ if under("/project") => Shield(Group::Project),
+        "/guardian/sign"
+        | "/guardian/sign-tx"
+        | "/guardian/sign-message"
+        | "/guardian/sign-typed-data"
+        | "/guardian/address" => GuardianSign,
+        "/guardian/authorize" => GuardianAdmin,
+        "/guardian/export" => GuardianExport,
+        _ if under("/guardian") => GuardianLogin,
+        _ => return None,
     })
+}
+
+/// shield-shares' outbound HTTP (JWKS documents) and guardian-login's (Okta), natively.
+struct Net;
+
+impl Fetch for Net {
+    fn fetch(&self, req: &OutboundRequest) -> Result<OutboundResponse, FetchError> {
+        let (status, body) = stub::send(
+            &req.method,
+            &req.url,
+            &req.headers,
+            &req.body,
+            req.timeout_ms,
+        )
+        .map_err(FetchError)?;
+        Ok(OutboundResponse {
+            status,
+            headers: Vec::new(),
+            body,
+        })
+    }
+}
+
+impl Outbound for Net {
+    fn send(&self, req: &OutRequest) -> Result<OutResponse, OutError> {
+        let (status, body) = stub::send(
+            req.method,
+            &req.url,
+            &req.headers,
+            &req.body,
+            req.timeout_ms,
+        )
+        .map_err(OutError::Other)?;
+        Ok(OutResponse { status, body })
+    }
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    fn monotonic_ms(&self) -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Each component's grants as in `spin.toml`: its database, and the key-value store and the
+/// network only where granted.
+fn route(state: &State, req: Request) -> Response {
+    let Some(component) = component(req.path()) else {
+        return Response::new(404);
+    };
+    let vars = |name: &str| state.vars.get(name).cloned();
+    let now_ms = guest_kit::unix_now_ms();
+    match component {
+        Component::Noop => Response::new(200).with_body(b"ok".to_vec()),
+        Component::KeyserviceInit => state.db.with(|db| {
+            state
+                .kv
+                .with(|kv| keyservice_core::handle_init(&env(db, Some(kv), &vars), req))
+        }),
+        Component::KeyserviceConnect => state
+            .db
+            .with(|db| keyservice_core::handle_connect(&env(db, None, &vars), req)),
+        Component::KeyserviceKey => state
+            .db
+            .with(|db| keyservice_core::handle_key(&env(db, None, &vars), req)),
+        Component::KeyserviceAdmin => state
+            .db
+            .with(|db| keyservice_core::handle_admin(&env(db, None, &vars), req)),
+        Component::Shield(group) => state.shield_db.with(|db| {
+            let shares = |kv: Option<&dyn guest_kit::Kv>| {
+                let env = shield_service::Env {
+                    db,
+                    kv,
+                    vars: &vars,
+                    fetch: kv.map(|_| &Net as &dyn Fetch),
+                    now_ms,
+                };
+                shield_service::handle(&env, group, req)
+            };
+            match group {
+                Group::Shares => state.shield_kv.with(|kv| shares(Some(kv))),
+                _ => shares(None),
+            }
+        }),
+        Component::GuardianLogin => state.guardian_db.with(|db| {
+            state.guardian_kv.with(|kv| {
+                let env = guardian_service::Env {
+                    db,
+                    kv: Some(kv),
+                    vars: &vars,
+                    now_ms,
+                    outbound: Some(&Net),
+                };
+                guardian_service::handle_login(&env, req)
+            })
+        }),
+        Component::GuardianSign | Component::GuardianAdmin | Component::GuardianExport => {
+            state.guardian_db.with(|db| {
+                let env = guardian_service::Env {
+                    db,
+                    kv: None,
+                    vars: &vars,
+                    now_ms,
+                    outbound: None,
+                };
+                match component {
+                    Component::GuardianSign => guardian_service::handle_sign(&env, req),
+                    Component::GuardianAdmin => guardian_service::handle_authorize(&env, req),
+                    _ => guardian_service::handle_export(&env, req),
+                }
+            })
+        }
+    }
 }
