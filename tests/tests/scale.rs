@@ -200,6 +200,10 @@ fn a_nonce_seen_by_one_host_is_a_replay_at_the_other() {
     let replay = ks::send_signed(&b.base, "GET", "/key", b"", &auth, &date);
     assert_eq!(replay.status, 401, "{}", replay.text());
     assert_eq!(replay.error_code(), "AUTH_INVALID");
+    // The refusal was the nonce, not an unknown session: b accepts a fresh signature of the same
+    // request for the same session (a host that did not share the store would refuse both).
+    let fresh = ks::key(&b.base, &s, "GET", b"");
+    assert_eq!(fresh.status, 404, "b knows the session: {}", fresh.text());
 }
 
 type Acked = (Session, Vec<u8>);
@@ -262,21 +266,26 @@ fn every_acknowledged_write_survives_kill_9() {
         acked.len()
     );
     let mut found = 0;
+    let mut lost = Vec::new();
     for (session, value) in acked.iter() {
         let r = ks::key(&host.base, session, "GET", b"");
-        assert_eq!(
-            r.status,
-            200,
-            "an acknowledged write was lost: {}",
-            r.text()
-        );
-        assert_eq!(&r.body, value);
-        found += 1;
+        if r.status == 200 && &r.body == value {
+            found += 1;
+        } else {
+            lost.push(format!("{} {}", r.status, String::from_utf8_lossy(value)));
+        }
     }
     eprintln!(
         "kill -9 durability ({:?}): {rounds} kills, {} writes acknowledged, {found} found afterwards",
         Backend::from_env(),
         acked.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes were lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(3)]
     );
 }
 
