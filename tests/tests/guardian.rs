@@ -47,7 +47,7 @@ fn count(dir: &Path, sql: &str) -> i64 {
 /// Writes a `gd_user` row holding `mnemonic`, sealed as guardian seals it.
 fn insert_user(dir: &Path, user_id: &str, mnemonic: &str, address0: &str) {
     let mut c = db(dir);
-    for stmt in guardian_service::store::SCHEMA {
+    for stmt in guardian_service::store::SCHEMA.statements {
         c.execute(stmt, &[]);
     }
     let master = envelope::MasterKey::parse(TEST_MASTER_KEY).expect("master");

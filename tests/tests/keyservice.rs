@@ -232,20 +232,7 @@ fn state_bytes(dir: &Path) -> Vec<u8> {
 /// scale-out pass, every row of the keyservice database.
 fn keyservice_db_bytes(dir: &Path) -> Vec<u8> {
     if !on_disk() {
-        let mut out = Vec::new();
-        for row in open_db(dir).rows(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            &[],
-        ) {
-            let Some(table) = row.first().and_then(Val::text) else {
-                continue;
-            };
-            for r in open_db(dir).rows(&format!("SELECT t::text FROM {table} t"), &[]) {
-                if let Some(t) = r.first().and_then(Val::text) {
-                    out.extend_from_slice(t.as_bytes());
-                }
-            }
-        }
+        let out = open_db(dir).dump();
         assert!(!out.is_empty(), "nothing in the keyservice database");
         return out;
     }
