@@ -562,8 +562,10 @@ impl Only {
 
 /// Runs a crypto loop `n` times inside wasm (the bench guest): the elapsed nanoseconds it reports
 /// and the loop's result.
-async fn wasm_op(addr: SocketAddr, op: &str, n: u64) -> (u128, u64) {
-    let (status, body) = load::once(addr, req("GET", &format!("/bench/{op}?n={n}"))).await;
+async fn wasm_op(addr: SocketAddr, op: &str, n: u64, input: &[u8]) -> (u128, u64) {
+    let mut r = req("POST", &format!("/bench/{op}?n={n}"));
+    r.body = input.to_vec();
+    let (status, body) = load::once(addr, r).await;
     let text = String::from_utf8_lossy(&body);
     assert_eq!(status, 200, "{text}");
     let mut words = text.split_whitespace().map(|w| w.parse::<u128>().ok());
@@ -738,14 +740,20 @@ async fn bench() {
             "AES-256-GCM envelope seal + open, 32 B, per op",
         ),
         ("hmac-sha512", 50_000, "HMAC-SHA512, 200 B, per op"),
+        (
+            "jwt-rs256",
+            1,
+            "custom-provider JWT check, one per request (JWKS parse + RS256 verify, 2048-bit)",
+        ),
     ] {
         // Best of 3 for the loops; best of 20 for the single operations (each a fresh instance).
         let tries = if n == 1 { 20 } else { 3 };
+        let input = micro::input(op);
         let mut wasm_best = u128::MAX;
         let mut native_best = u128::MAX;
         for _ in 0..tries {
-            let (w, wasm_sink) = wasm_op(host.addr, op, n).await;
-            let (nat, native_sink) = micro::run(op, n);
+            let (w, wasm_sink) = wasm_op(host.addr, op, n, &input).await;
+            let (nat, native_sink) = micro::run(op, n, &input);
             // Same inputs, same answer: the wasm build computes what the native one does.
             assert_eq!(
                 wasm_sink, native_sink,

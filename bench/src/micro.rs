@@ -5,13 +5,14 @@ use std::time::Instant;
 
 /// Runs `op` `n` times natively; returns the elapsed nanoseconds and the loop's result (which the
 /// bench compares with the wasm loop's: same inputs, same answer).
-pub fn run(op: &str, n: u64) -> (u128, u64) {
+pub fn run(op: &str, n: u64, input: &[u8]) -> (u128, u64) {
     let start = Instant::now();
     let sink = match op {
         "secp256k1" => secp256k1(n),
         "aes-gcm" => aes_gcm(n),
         "hmac-sha512" => hmac_sha512(n),
         "hd-sign" => hd_sign(n),
+        "jwt-rs256" => jwt_rs256(n, input),
         _ => panic!("unknown op {op}"),
     };
     let elapsed = start.elapsed().as_nanos();
@@ -49,6 +50,26 @@ fn hd_sign(n: u64) -> u64 {
     acc
 }
 
+/// A custom-provider JWT check as shield does it per `GET /shares`: parse the cached JWKS document,
+/// verify the RS256 token against it (`input` = token, newline, JWKS JSON).
+fn jwt_rs256(n: u64, input: &[u8]) -> u64 {
+    let text = std::str::from_utf8(input).expect("utf-8 input");
+    let (token, jwks) = text.split_once('\n').expect("token and JWKS");
+    let mut acc = 0u64;
+    for _ in 0..n {
+        let keys = jwt_verify::Jwks::parse(jwks.as_bytes()).expect("JWKS");
+        let verified = jwt_verify::verify(
+            token,
+            jwt_verify::Keys::Jwks(&keys),
+            &jwt_verify::Validation::default(),
+            1_800_000_000,
+        )
+        .expect("valid token");
+        acc = fold(acc, verified.sub.as_bytes());
+    }
+    acc
+}
+
 /// Envelope v1 seal + open of a 32-byte key (AES-256-GCM), as keyservice stores keys.
 fn aes_gcm(n: u64) -> u64 {
     let master = envelope::MasterKey::from_bytes([9u8; 32]);
@@ -81,4 +102,19 @@ fn fold(acc: u64, bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(acc, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
+/// The input of `op` (sent as the request body to the bench guest): for `jwt-rs256`, a token of
+/// the bench's custom provider and its JWKS document; nothing for the others.
+pub fn input(op: &str) -> Vec<u8> {
+    if op != "jwt-rs256" {
+        return Vec::new();
+    }
+    let signer = crate::stub::signer();
+    let token = signer.sign(&serde_json::json!({"sub": "bench-user", "exp": 1_900_000_000u64}));
+    format!(
+        "{token}\n{}",
+        jwt_verify::test_signer::jwks_json(&[&signer])
+    )
+    .into_bytes()
 }

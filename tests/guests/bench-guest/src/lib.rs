@@ -1,7 +1,8 @@
 //! A test-only guest for `keyward-bench`. Routes (the bench mounts it at `/bench/...`):
 //!
 //! - `GET /bench/noop`: answers `ok` at once (per-request instantiation + routing cost).
-//! - `GET /bench/<op>?n=<N>` with `op` = `secp256k1`, `hd-sign`, `aes-gcm` or `hmac-sha512`:
+//! - `GET /bench/<op>?n=<N>` with `op` = `secp256k1`, `hd-sign`, `aes-gcm`, `hmac-sha512` or
+//!   `jwt-rs256` (a POST whose body is the token, a newline and the JWKS document):
 //!   runs the operation N times and answers the elapsed nanoseconds as decimal text (timed from
 //!   before any setup, so `n=1` is the whole cost of one operation in a fresh instance). The loops
 //!   are the same as the native ones in `bench/src/micro.rs`.
@@ -28,6 +29,7 @@ fn handle(req: Request) -> Response {
         "aes-gcm" => aes_gcm(n),
         "hmac-sha512" => hmac_sha512(n),
         "hd-sign" => hd_sign(n),
+        "jwt-rs256" => jwt_rs256(n, req.body()),
         _ => return Response::new(404, "unknown op"),
     };
     let elapsed = start.elapsed().as_nanos();
@@ -61,6 +63,26 @@ fn hd_sign(n: u64) -> u64 {
         digest[..8].copy_from_slice(&i.to_le_bytes());
         let sig = key.sign_digest(&digest).expect("sign");
         acc = fold(acc, &sig.to_bytes());
+    }
+    acc
+}
+
+/// A custom-provider JWT check as shield does it per `GET /shares`: parse the cached JWKS document,
+/// verify the RS256 token against it (`input` = token, newline, JWKS JSON).
+fn jwt_rs256(n: u64, input: &[u8]) -> u64 {
+    let text = std::str::from_utf8(input).expect("utf-8 input");
+    let (token, jwks) = text.split_once('\n').expect("token and JWKS");
+    let mut acc = 0u64;
+    for _ in 0..n {
+        let keys = jwt_verify::Jwks::parse(jwks.as_bytes()).expect("JWKS");
+        let verified = jwt_verify::verify(
+            token,
+            jwt_verify::Keys::Jwks(&keys),
+            &jwt_verify::Validation::default(),
+            1_800_000_000,
+        )
+        .expect("valid token");
+        acc = fold(acc, verified.sub.as_bytes());
     }
     acc
 }
