@@ -6,7 +6,8 @@
 //! Environment: `KEYWARD_BENCH_SECS` (seconds per scenario and side, default 5),
 //! `KEYWARD_BENCH_ONLY` (comma-separated filters: a scenario runs if its name contains one,
 //! case-insensitively; `micro` selects the microbenchmarks, `start` the host start times; unset:
-//! everything), `KEYWARD_BIN` (host binary, default `<target>/release/keyward`),
+//! everything), `KEYWARD_BIN` (host binary, default the newer of `<target>/host/keyward` and
+//! `<target>/release/keyward`),
 //! `CARGO_TARGET_DIR`.
 
 mod io;
@@ -158,10 +159,22 @@ impl Drop for Server {
     }
 }
 
+/// The newest of `<target>/host/keyward` (a `host` build profile) and `<target>/release/keyward`.
+fn default_host_bin() -> PathBuf {
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let candidates = ["host/keyward", "release/keyward"].map(|p| target_dir().join(p));
+    let newest = candidates
+        .iter()
+        .filter_map(|p| modified(p).map(|t| (t, p)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.clone());
+    need(newest.unwrap_or_else(|| candidates[1].clone()))
+}
+
 fn host_command(state: &Path, manifest: &Path) -> Command {
     let bin = std::env::var_os("KEYWARD_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| need(target_dir().join("release/keyward")));
+        .unwrap_or_else(default_host_bin);
     let mut cmd = Command::new(bin);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--manifest"])
         .arg(manifest)
