@@ -73,10 +73,18 @@ async fn execute_sqlite(
     if writing.is_none() && !guest_kit::sql::reads_only(&sql) {
         *writing = Some(pool.writer().await);
     }
+    let sql = immediate_begin(sql);
     let taken = match conn.take() {
         Some(c) => c,
         None => pool.checkout().map_err(io_error)?,
     };
+    if let Some(result) = try_inline(&taken, &sql, &params) {
+        if taken.is_autocommit() {
+            *writing = None;
+        }
+        *conn = Some(taken);
+        return result;
+    }
     let (returned, result) = tokio::task::spawn_blocking(move || {
         let r = run_sqlite(&taken, &sql, params);
         (taken, r)
@@ -90,6 +98,62 @@ async fn execute_sqlite(
     }
     *conn = Some(returned);
     result
+}
+
+/// A guest's plain `BEGIN` becomes `BEGIN IMMEDIATE` on SQLite: the transaction takes the file's
+/// write lock at once. A deferred transaction that reads and then writes fails outright
+/// (`SQLITE_BUSY_SNAPSHOT`, no busy wait) when another process committed in between, which two
+/// hosts sharing one state directory would otherwise hit. PostgreSQL runs plain `BEGIN`.
+const IMMEDIATE_BEGIN: &str = "BEGIN IMMEDIATE";
+
+fn immediate_begin(sql: String) -> String {
+    let words: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_ascii_whitespace()
+        .collect();
+    let plain = match words.as_slice() {
+        [b] => b.eq_ignore_ascii_case("BEGIN"),
+        [b, t] => b.eq_ignore_ascii_case("BEGIN") && t.eq_ignore_ascii_case("TRANSACTION"),
+        _ => false,
+    };
+    if plain {
+        IMMEDIATE_BEGIN.to_owned()
+    } else {
+        sql
+    }
+}
+
+/// Runs a statement on the async worker itself when it cannot wait for the disk (a sync) or for
+/// another connection; `None` sends it to the blocking pool. A thread hop costs more than these
+/// statements: reads (WAL readers never wait), statements inside an open transaction (they only
+/// touch the page cache until `COMMIT`), and `BEGIN IMMEDIATE`, tried without waiting: in one
+/// process the writer lock is already held, and only another process holding the file sends it
+/// to the blocking pool to wait there. `COMMIT` and autocommit writes may sync, so they always go.
+fn try_inline(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Option<Result<QueryResult, Error>> {
+    if sql == IMMEDIATE_BEGIN {
+        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+        let outcome = conn.execute_batch(sql);
+        conn.busy_timeout(super::sqlite_pool::BUSY_TIMEOUT).ok()?;
+        return match outcome {
+            Ok(()) => Some(Ok(QueryResult {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            })),
+            Err(_) => None,
+        };
+    }
+    let head = sql.trim_start();
+    let ends = ["COMMIT", "END", "ROLLBACK"].iter().any(|w| {
+        head.get(..w.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(w))
+    });
+    let cheap = guest_kit::sql::reads_only(sql) || (!conn.is_autocommit() && !ends);
+    cheap.then(|| run_sqlite(conn, sql, params.to_vec()))
 }
 
 impl Drop for SqlConn {
@@ -154,4 +218,19 @@ fn sqlite_error(e: rusqlite::Error) -> Error {
         return Error::DatabaseFull;
     }
     Error::Io(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::immediate_begin as b;
+
+    #[test]
+    fn plain_begin_takes_the_write_lock_at_once() {
+        assert_eq!(b("BEGIN".into()), "BEGIN IMMEDIATE");
+        assert_eq!(b(" begin transaction; ".into()), "BEGIN IMMEDIATE");
+        assert_eq!(b("BEGIN IMMEDIATE".into()), "BEGIN IMMEDIATE");
+        assert_eq!(b("BEGIN EXCLUSIVE".into()), "BEGIN EXCLUSIVE");
+        assert_eq!(b("BEGIN DEFERRED".into()), "BEGIN DEFERRED");
+        assert_eq!(b("SELECT 1".into()), "SELECT 1");
+    }
 }

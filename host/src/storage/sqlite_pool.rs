@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 /// How long a writer waits for another writer before reporting "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per file; more are opened under load and closed when returned.
 const MAX_IDLE: usize = 16;
 
