@@ -4,7 +4,7 @@
 //!   (127.0.0.1:3000). Extra arguments go to `keyward serve`.
 //! - `test`: build everything the tests need, then run the whole test suite.
 //! - `build-wasm`: build the product components and the test-only guests for wasm32-wasip2.
-//! - `bench`: build the components and the release host, then run `keyward-bench`
+//! - `bench`: build the components and the host (`host` profile), then run `keyward-bench`
 //!   (docs/PERFORMANCE.md).
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// The serving host: the `host` profile (opt-level 3, thin LTO), not `release`, which is tuned
+/// for small components.
+const HOST_BUILD: [&str; 5] = ["build", "--profile", "host", "--package", "keyward-host"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -100,10 +103,10 @@ fn build_wasm() -> Result<()> {
     run(&mut cmd)
 }
 
-/// Builds what the bench starts (components, bench guest, release host), then runs it.
+/// Builds what the bench starts (components, bench guest, host), then runs it.
 fn bench() -> Result<()> {
     build_wasm()?;
-    run(Command::new("cargo").args(["build", "--release", "--package", "keyward-host"]))?;
+    run(Command::new("cargo").args(HOST_BUILD))?;
     run(Command::new("cargo").args(["run", "--release", "--package", "keyward-bench"]))
 }
 
@@ -154,8 +157,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
 
 fn up(root: &Path, extra: &[String]) -> Result<()> {
     build_wasm()?;
-    run(Command::new("cargo").args(["build", "--release", "--package", "keyward-host"]))?;
-    let mut cmd = Command::new(root.join("target/release/keyward"));
+    run(Command::new("cargo").args(HOST_BUILD))?;
+    let mut cmd = Command::new(root.join("target/host/keyward"));
     cmd.arg("serve").args(extra);
     for (name, value) in dev_secrets(&root.join(".spin"))? {
         let var = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
