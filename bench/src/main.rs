@@ -8,7 +8,8 @@
 //! case-insensitively; `micro` selects the microbenchmarks, `start` the host start times; unset:
 //! everything), `KEYWARD_BIN` (host binary, default the newer of `<target>/host/keyward` and
 //! `<target>/release/keyward`),
-//! `CARGO_TARGET_DIR`.
+//! `KEYWARD_SQLITE_SYNCHRONOUS` (`full` or `normal`: the host reads it as its flag's variable,
+//! the native baseline opens its files the same way; default `full`), `CARGO_TARGET_DIR`.
 
 mod io;
 mod load;
@@ -673,8 +674,9 @@ async fn bench() {
     }
 
     println!(
-        "\nkeyward vs native baseline, {}s per scenario and side, closed loop, HTTP/1.1 keep-alive, loopback\n",
-        secs.as_secs()
+        "\nkeyward vs native baseline, {}s per scenario and side, closed loop, HTTP/1.1 keep-alive, loopback, SQLite WAL synchronous={} on both sides\n",
+        secs.as_secs(),
+        native::sqlite_synchronous()
     );
     println!("| scenario | side | req/s | p50 | p99 | errors | ratio keyward/native (req/s) |");
     println!("|---|---|---:|---:|---:|---:|---:|");

@@ -1,7 +1,7 @@
 //! The native baseline: a hyper server running the service crates' entry points directly
 //! (`keyservice-core`, `shield-service`, `guardian-service`, routed as `spin.toml` routes them to
 //! components), over SQLite files opened like the host's embedded backend (WAL,
-//! `synchronous=FULL`, busy timeout), with a blocking loopback HTTP client where the components
+//! `synchronous` as the host's, busy timeout), with a blocking loopback HTTP client where the components
 //! use wasi-http. Started by the bench as a child process of its own binary (`keyward-bench
 //! __native-server <state dir>`), so its peak RSS is measured the same way as the host's.
 
@@ -76,10 +76,20 @@ struct State {
     vars: HashMap<String, String>,
 }
 
+/// The SQLite sync level of both sides: `KEYWARD_SQLITE_SYNCHRONOUS`, which the host also reads
+/// (its `--sqlite-synchronous`), `full` unless set.
+pub fn sqlite_synchronous() -> &'static str {
+    match std::env::var("KEYWARD_SQLITE_SYNCHRONOUS").as_deref() {
+        Ok("normal") => "NORMAL",
+        _ => "FULL",
+    }
+}
+
 fn open_db(path: &Path) -> SqliteDb {
     let db = SqliteDb::open(path).expect("open sqlite");
     db.execute("PRAGMA journal_mode=WAL", &[]).expect("wal");
-    db.execute("PRAGMA synchronous=FULL", &[]).expect("sync");
+    db.execute(&format!("PRAGMA synchronous={}", sqlite_synchronous()), &[])
+        .expect("sync");
     db
 }
 
