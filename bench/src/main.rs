@@ -189,6 +189,26 @@ fn host_command(state: &Path, manifest: &Path) -> Command {
     cmd
 }
 
+/// The median `instantiate_us` the host logged for `component`'s requests, and how many there were.
+fn instantiate_p50(log: &Path, component: &str) -> Option<(f64, usize)> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let wanted = format!("component={component} ");
+    let mut values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains(&wanted))
+        .filter_map(|l| {
+            let rest = l.split("instantiate_us=").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .filter(|v: &f64| *v > 0.0)
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some((values[values.len() / 2], values.len()))
+}
+
 fn req(method: &'static str, path: &str) -> Req {
     Req {
         method,
@@ -722,6 +742,18 @@ async fn bench() {
             noop.1,
             noop.0 - noop.1
         );
+        for (component, label) in [
+            ("bench-guest", "minimal guest"),
+            ("keyservice-key", "keyservice-key"),
+            ("shield-shares", "shield-shares"),
+            ("guardian-sign", "guardian-sign"),
+        ] {
+            if let Some((p50, n)) = instantiate_p50(&host_state.with_extension("log"), component) {
+                println!(
+                    "| per-request instantiation ({label}: store + instance from `InstancePre`), p50 of {n} requests (host log `instantiate_us`) | {p50:.1} µs | | |"
+                );
+            }
+        }
     }
     if let (true, [cold, warm]) = (only.wants("start"), &starts[..]) {
         println!(

@@ -87,6 +87,15 @@ enum LogFormat {
 }
 
 fn main() -> Result<()> {
+    // wasmtime builds an error value while tearing down every component store, and error values
+    // capture a stack backtrace when backtraces are on: with RUST_BACKTRACE=1 that cost about
+    // 0.1 ms per request (docs/PERFORMANCE.md). RUST_LIB_BACKTRACE=0 turns off backtraces in
+    // error values only; panics still print theirs as RUST_BACKTRACE asks. An explicit
+    // RUST_LIB_BACKTRACE is respected.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first statement of `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
