@@ -192,9 +192,11 @@ fn host_command(state: &Path, manifest: &Path) -> Command {
 /// The median `instantiate_us` the host logged for `component`'s requests, and how many there were.
 fn instantiate_p50(log: &Path, component: &str) -> Option<(f64, usize)> {
     let text = std::fs::read_to_string(log).ok()?;
-    let wanted = format!("component={component} ");
+    // The text log quotes string fields: `component="keyservice-key"`.
+    let wanted = format!("component=\"{component}\"");
     let mut values: Vec<f64> = text
         .lines()
+        .map(strip_ansi)
         .filter(|l| l.contains(&wanted))
         .filter_map(|l| {
             let rest = l.split("instantiate_us=").nth(1)?;
@@ -207,6 +209,24 @@ fn instantiate_p50(log: &Path, component: &str) -> Option<(f64, usize)> {
     }
     values.sort_by(f64::total_cmp);
     Some((values[values.len() / 2], values.len()))
+}
+
+/// Drops terminal colour codes (`ESC [ … m`), which hosts before 9ee7bc9 wrote even to files.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn req(method: &'static str, path: &str) -> Req {
