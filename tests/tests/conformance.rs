@@ -498,6 +498,8 @@ fn one_log_line_per_request_without_secrets() {
         !all.contains("s3cr3t-value") && !all.contains("querysecret"),
         "{all}"
     );
+    // Written to a pipe, not a terminal: plain text, no colour codes.
+    assert!(!all.contains('\u{1b}'), "{all}");
 }
 
 #[test]
@@ -517,6 +519,8 @@ fn json_log_format() {
     assert_eq!(v["component"], "a");
     assert_eq!(v["status"], 200);
     assert!(v["duration_ms"].is_number());
+    // The routed request made an instance; how long that took is logged (a 404 would log 0).
+    assert!(v["instantiate_us"].as_f64().is_some_and(|us| us > 0.0), "{line}");
 }
 
 #[test]
