@@ -520,7 +520,10 @@ fn json_log_format() {
     assert_eq!(v["status"], 200);
     assert!(v["duration_ms"].is_number());
     // The routed request made an instance; how long that took is logged (a 404 would log 0).
-    assert!(v["instantiate_us"].as_f64().is_some_and(|us| us > 0.0), "{line}");
+    assert!(
+        v["instantiate_us"].as_f64().is_some_and(|us| us > 0.0),
+        "{line}"
+    );
 }
 
 #[test]
