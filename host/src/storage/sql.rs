@@ -78,20 +78,16 @@ async fn execute_sqlite(
         Some(c) => c,
         None => pool.checkout().map_err(io_error)?,
     };
-    if let Some(result) = try_inline(&taken, &sql, &params) {
-        if taken.is_autocommit() {
-            *writing = None;
-        }
-        *conn = Some(taken);
-        return result;
-    }
-    let (returned, result) = tokio::task::spawn_blocking(move || {
-        let r = run_sqlite(&taken, &sql, params);
-        (taken, r)
-    })
-    .await
-    .context("storage task failed")
-    .map_err(io_error)?;
+    let (returned, result) = match try_inline(&taken, &sql, &params) {
+        Some(result) => (taken, result),
+        None => tokio::task::spawn_blocking(move || {
+            let r = run_sqlite(&taken, &sql, params);
+            (taken, r)
+        })
+        .await
+        .context("storage task failed")
+        .map_err(io_error)?,
+    };
     if returned.is_autocommit() {
         // An autocommit write is done, or the transaction was committed or rolled back.
         *writing = None;
@@ -138,7 +134,9 @@ fn try_inline(
     if sql == IMMEDIATE_BEGIN {
         conn.busy_timeout(std::time::Duration::ZERO).ok()?;
         let outcome = conn.execute_batch(sql);
-        conn.busy_timeout(super::sqlite_pool::BUSY_TIMEOUT).ok()?;
+        // Restored whatever the outcome: a transaction that did begin must not be begun again
+        // on the blocking pool. (Setting the timeout cannot fail on an open connection.)
+        let _ = conn.busy_timeout(super::sqlite_pool::BUSY_TIMEOUT);
         return match outcome {
             Ok(()) => Some(Ok(QueryResult {
                 columns: Vec::new(),
