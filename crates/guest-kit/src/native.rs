@@ -224,6 +224,17 @@ impl Kv for SqliteKv {
             .run("SELECT 1 FROM kv WHERE k = ?", &[key.into()])?
             .is_empty())
     }
+
+    fn get_keys(&self) -> Result<Vec<String>, KvError> {
+        let rows = self.run("SELECT k FROM kv", &[])?;
+        rows.iter()
+            .map(|r| {
+                r.text(0)
+                    .map(str::to_owned)
+                    .ok_or_else(|| KvError::Other("corrupt key".into()))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -263,8 +274,10 @@ mod tests {
         assert_eq!(kv.get("a"), Ok(Some(vec![0, 255])));
         kv.set("a", &[1]).expect("set");
         assert_eq!(kv.get("a"), Ok(Some(vec![1])));
+        kv.set("b", &[2]).expect("set");
         kv.delete("a").expect("del");
         assert_eq!(kv.get("a"), Ok(None));
+        assert_eq!(kv.get_keys(), Ok(vec!["b".to_owned()]));
         drop(kv);
         let _ = std::fs::remove_file(&dir);
     }

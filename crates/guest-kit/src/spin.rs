@@ -136,6 +136,10 @@ impl Kv for SpinKv {
     fn exists(&self, key: &str) -> Result<bool, KvError> {
         self.store()?.exists(key).map_err(|e| kv_error(&e))
     }
+
+    fn get_keys(&self) -> Result<Vec<String>, KvError> {
+        self.store()?.get_keys().map_err(|e| kv_error(&e))
+    }
 }
 
 /// A Spin variable; `None` when undefined for this component or unreadable
