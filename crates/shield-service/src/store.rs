@@ -54,11 +54,14 @@ const TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ix_sessions_expiry ON encryption_sessions (expires_at)",
     "CREATE TABLE IF NOT EXISTS rate_limit_counters (bucket TEXT NOT NULL, window_start BIGINT NOT NULL, \
      count BIGINT NOT NULL, PRIMARY KEY (bucket, window_start))",
+    // The sweep of old windows deletes by window_start across all buckets.
+    "CREATE INDEX IF NOT EXISTS ix_rate_limit_window ON rate_limit_counters (window_start)",
 ];
 
-/// The tables, created on a request's first statement; `sh_schema_1` marks them complete.
+/// The tables, created on a request's first statement; `sh_schema_2` marks them complete
+/// (`sh_schema_1` had no `ix_rate_limit_window`: a new marker makes existing databases get it).
 const SCHEMA: guest_kit::Schema = guest_kit::Schema {
-    marker: "sh_schema_1",
+    marker: "sh_schema_2",
     statements: TABLES,
 };
 
@@ -716,7 +719,9 @@ impl<'a> Store<'a> {
 
     // ---- rate limit (§9) ----
 
-    /// Counts one request in the fixed window; returns the count so far.
+    /// Counts one request in the fixed window; returns the count so far. The first request of
+    /// a bucket's window removes every older window of every bucket: a bucket that never comes
+    /// back (an unknown project, a deleted one) must not keep its counters forever.
     pub fn count_request(&self, bucket: &str, window_start: i64) -> ApiResult<i64> {
         let rows = self.run(
             "INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES (?, ?, 1) \
@@ -727,8 +732,8 @@ impl<'a> Store<'a> {
         let count = rows.first().and_then(|r| r.integer(0)).unwrap_or(1);
         if count == 1 {
             self.run(
-                "DELETE FROM rate_limit_counters WHERE bucket = ? AND window_start < ?",
-                &[bucket.into(), window_start.into()],
+                "DELETE FROM rate_limit_counters WHERE window_start < ?",
+                &[window_start.into()],
             )?;
         }
         Ok(count)
