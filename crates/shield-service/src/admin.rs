@@ -11,6 +11,7 @@ use shield_core::{Entropy, StorageMethod};
 use crate::Ctx;
 use crate::auth::{auth_provider, project_auth};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{self, check};
 use crate::shares::{EnvBody, create_share, passkey_reference_json};
 use crate::store::{NewShare, Share};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
@@ -50,6 +51,9 @@ pub(crate) fn bulk_reference(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     if refs.len() > MAX_BULK {
         return Err(too_many());
     }
+    for r in &refs {
+        check("references", Some(r), limits::REFERENCE)?;
+    }
     let mut out = BTreeMap::new();
     for r in refs {
         if out.contains_key(&r) {
@@ -81,6 +85,10 @@ pub(crate) fn bulk_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     if ids.len() > MAX_BULK {
         return Err(too_many());
     }
+    for id in &ids {
+        check("user_ids", Some(id), limits::USER_ID)?;
+    }
+    check("reference", body.reference.as_deref(), limits::REFERENCE)?;
     let reference = non_empty(body.reference);
     let mut out = BTreeMap::new();
     for ext in ids {
@@ -160,6 +168,14 @@ struct ImportBody {
 pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let body: ImportBody = parse_body(&ctx.req.body)?;
+    check("user_id", body.user_id.as_deref(), limits::USER_ID)?;
+    check("secret", body.secret.as_deref(), limits::SECRET)?;
+    check("salt", body.salt.as_deref(), limits::SHARE_PARAM)?;
+    check("digest", body.digest.as_deref(), limits::SHARE_PARAM)?;
+    check("reference", body.reference.as_deref(), limits::REFERENCE)?;
+    if let Some(env) = &body.passkey_reference {
+        env.check()?;
+    }
     let secret =
         non_empty(body.secret).ok_or_else(|| ApiError::bad_request("secret is required"))?;
     let user_id = non_empty(body.user_id).unwrap_or_default();
@@ -222,6 +238,7 @@ pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 pub(crate) fn preregister(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let external = header(ctx.req, "x-user-id").ok_or_else(ApiError::user_id_missing)?;
+    check("X-User-ID", Some(&external), limits::USER_ID)?;
     let provider = auth_provider(ctx, &project)?;
     let user_id = ctx
         .store

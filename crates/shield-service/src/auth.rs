@@ -104,6 +104,8 @@ pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
     let token = token(ctx, &provider).ok_or_else(ApiError::invalid_token)?;
     let external_id = crate::identity::identify(ctx, &provider, &token)
         .map_err(|()| ApiError::invalid_token())?;
+    // The id an identity provider asserts is stored like any other (docs/shield.md, "Limits").
+    crate::limits::check("token subject", Some(&external_id), crate::limits::USER_ID)?;
     let user_id =
         ctx.store
             .get_or_create_user(&project.id, &provider.id, &external_id, ctx.env.now_ms)?;

@@ -19,6 +19,7 @@ mod admin;
 mod auth;
 mod error;
 mod identity;
+mod limits;
 mod project;
 mod shares;
 mod store;
@@ -204,8 +205,7 @@ impl Ctx<'_, '_> {
 
 /// Handles one request for the component serving `group`.
 pub fn handle(env: &Env<'_>, group: Group, req: Request) -> Response {
-    let request_id =
-        util::header(&req, "x-request-id").unwrap_or_else(|| util::uuid_v7_hex(env.now_ms));
+    let request_id = util::request_id(&req, env.now_ms);
     let is_preflight =
         req.method == "OPTIONS" && req.header("access-control-request-method").is_some();
     let mut resp = if is_preflight {
@@ -329,8 +329,7 @@ fn preflight(env: &Env<'_>, req: &Request) -> Response {
 
 /// 200 `{"status":"healthy",…}` or 503 `"unhealthy"` (§4.1), for the health component.
 pub fn health(env: &Env<'_>, req: &Request) -> Response {
-    let request_id =
-        util::header(req, "x-request-id").unwrap_or_else(|| util::uuid_v7_hex(env.now_ms));
+    let request_id = util::request_id(req, env.now_ms);
     let is_preflight =
         req.method == "OPTIONS" && req.header("access-control-request-method").is_some();
     let mut resp = if is_preflight {

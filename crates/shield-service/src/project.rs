@@ -7,6 +7,7 @@ use shield_core::{api_secret, generate_project_key, share_cipher};
 
 use crate::auth::{PUBLIC_BUCKET, operator_auth, project_auth, rate_limit};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{self, check, check_provider};
 use crate::store::Provider;
 use crate::util::{non_empty, parse_body, uuid_v4};
 use crate::{Ctx, SESSION_TTL_MS};
@@ -31,6 +32,7 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     rate_limit(ctx, PUBLIC_BUCKET)?;
     operator_auth(ctx)?;
     let body: RegisterBody = parse_body(&ctx.req.body)?;
+    check("name", body.name.as_deref(), limits::PROJECT_NAME)?;
     if body.enable_2fa == Some(true) {
         return Err(ApiError::otp_not_supported());
     }
@@ -124,6 +126,13 @@ struct CustomConfig {
     cookie_field_name: Option<String>,
 }
 
+/// The stored CUSTOM provider settings' limits (docs/shield.md, "Limits").
+fn check_custom(jwk: Option<&str>, pem: Option<&str>, cookie: Option<&str>) -> ApiResult<()> {
+    check_provider("jwk", jwk, limits::JWK_URL)?;
+    check_provider("pem", pem, limits::PEM)?;
+    check_provider("cookie_field_name", cookie, limits::COOKIE_FIELD_NAME)
+}
+
 fn provider_summary(p: &Provider) -> Value {
     json!({"provider_id": p.id, "type": p.kind})
 }
@@ -170,6 +179,18 @@ pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         .and_then(|c| c.openfort.as_ref())
         .and_then(|o| non_empty(o.publishable_key.clone()));
     let custom = config.as_ref().and_then(|c| c.custom.as_ref());
+    check_provider(
+        "publishable_key",
+        openfort_pk.as_deref(),
+        limits::PUBLISHABLE_KEY,
+    )?;
+    if let Some(c) = custom {
+        check_custom(
+            c.jwk.as_deref(),
+            c.pem.as_deref(),
+            c.cookie_field_name.as_deref(),
+        )?;
+    }
     let jwk = custom.and_then(|c| non_empty(c.jwk.clone()));
     let pem = custom.and_then(|c| non_empty(c.pem.clone()));
     let now = ctx.env.now_ms;
@@ -261,6 +282,16 @@ pub(crate) fn provider(ctx: &Ctx<'_, '_>, id: &str) -> ApiResult<Response> {
         }
         _ => {
             let body: ProviderUpdate = parse_body(&ctx.req.body)?;
+            check_provider(
+                "publishable_key",
+                body.publishable_key.as_deref(),
+                limits::PUBLISHABLE_KEY,
+            )?;
+            check_custom(
+                body.jwk.as_deref(),
+                body.pem.as_deref(),
+                body.cookie_field_name.as_deref(),
+            )?;
             let pk = non_empty(body.publishable_key);
             let jwk = non_empty(body.jwk);
             let pem = non_empty(body.pem);
@@ -375,6 +406,7 @@ struct SessionBody {
 pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let body: SessionBody = parse_body(&ctx.req.body)?;
+    check("user_id", body.user_id.as_deref(), limits::USER_ID)?;
     let part = non_empty(body.encryption_part);
     // Validates the part against the stored DB part and key-check value (kw).
     let _key = crate::shares::key_from_part(ctx, &project.id, part.clone())?;
@@ -401,6 +433,12 @@ struct UserBody {
 pub(crate) fn create_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let body: UserBody = parse_body(&ctx.req.body)?;
+    check(
+        "external_user_id",
+        body.external_user_id.as_deref(),
+        limits::USER_ID,
+    )?;
+    check("provider_id", body.provider_id.as_deref(), limits::USER_ID)?;
     let external = non_empty(body.external_user_id)
         .ok_or_else(|| ApiError::bad_request("external_user_id is required"))?;
     let provider_id = non_empty(body.provider_id)

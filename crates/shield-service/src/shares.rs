@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::Ctx;
 use crate::auth::{Caller, user_auth};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{self, check};
 use crate::store::{NewShare, Share};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
 
@@ -117,6 +118,26 @@ pub(crate) struct EnvBody {
 }
 
 impl EnvBody {
+    /// The limits of a passkey environment given in a body (docs/shield.md, "Limits").
+    pub fn check(&self) -> ApiResult<()> {
+        check(
+            "PasskeyEnv.name",
+            self.name.as_deref(),
+            limits::PASSKEY_FIELD,
+        )?;
+        check("PasskeyEnv.os", self.os.as_deref(), limits::PASSKEY_FIELD)?;
+        check(
+            "PasskeyEnv.osVersion",
+            self.os_version.as_deref(),
+            limits::PASSKEY_FIELD,
+        )?;
+        check(
+            "PasskeyEnv.device",
+            self.device.as_deref(),
+            limits::PASSKEY_FIELD,
+        )
+    }
+
     pub fn to_env(&self) -> PasskeyEnv {
         PasskeyEnv::new(
             self.name.as_deref(),
@@ -165,9 +186,42 @@ fn env_json(env: &PasskeyEnv) -> Value {
     json!({"name": env.name, "os": env.os, "osVersion": env.os_version, "device": env.device})
 }
 
+/// The limits of a share body (docs/shield.md, "Limits"), before anything is validated.
+fn check_share_body(body: &ShareBody) -> ApiResult<()> {
+    check("secret", body.secret.as_deref(), limits::SECRET)?;
+    check("salt", body.salt.as_deref(), limits::SHARE_PARAM)?;
+    check("digest", body.digest.as_deref(), limits::SHARE_PARAM)?;
+    check("reference", body.reference.as_deref(), limits::REFERENCE)?;
+    check(
+        "keychain_id",
+        body.keychain_id.as_deref(),
+        limits::KEYCHAIN_ID,
+    )?;
+    if let Some(p) = &body.passkey_reference {
+        check("passkey_id", p.passkey_id.as_deref(), limits::PASSKEY_FIELD)?;
+        if let Some(env) = &p.passkey_env {
+            env.check()?;
+        }
+    }
+    Ok(())
+}
+
+/// A `User-Agent`-derived environment with any over-long component replaced by `unknown`: the
+/// parser's output is not contractual, so a long header costs the caller nothing but detail.
+fn bounded(env: PasskeyEnv) -> PasskeyEnv {
+    let keep = |v: &str| Some(v.to_owned()).filter(|v| v.len() <= limits::PASSKEY_FIELD);
+    PasskeyEnv::new(
+        keep(&env.name).as_deref(),
+        keep(&env.os).as_deref(),
+        keep(&env.os_version).as_deref(),
+        keep(&env.device).as_deref(),
+    )
+}
+
 /// Parses and validates a POST/PUT share body (§4.2 validator, then the passkey env).
 pub(crate) fn parse_share(ctx: &Ctx<'_, '_>) -> ApiResult<ShareWrite> {
     let body: ShareBody = parse_body(&ctx.req.body)?;
+    check_share_body(&body)?;
     let explicit_env = body
         .passkey_reference
         .as_ref()
@@ -209,7 +263,7 @@ pub(crate) fn parse_share(ctx: &Ctx<'_, '_>) -> ApiResult<ShareWrite> {
                         "header User-Agent needs to be defined exactly once",
                     ));
                 }
-                crate::ua::passkey_env(ctx.req.header_str("user-agent"))
+                bounded(crate::ua::passkey_env(ctx.req.header_str("user-agent")))
             }
         };
         Some((id, env))

@@ -163,13 +163,19 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// §1 JSON decoding: an object (unknown keys ignored, `null` = absent), no trailing data.
+///
+/// Decoded straight into `T`: unknown keys are skipped without being built, so a body costs
+/// about its own size in memory whatever it holds (a generic JSON value first would cost tens
+/// of times the body). Only an object will do: serde's derived structs would also accept an
+/// array of the field values in order.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| ApiError::parse_body())?;
-    if !value.is_object() {
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
         return Err(ApiError::parse_body());
     }
-    serde_json::from_value(value).map_err(|_| ApiError::parse_body())
+    serde_json::from_slice(body).map_err(|_| ApiError::parse_body())
 }
 
 /// `Some(s)` unless absent or empty (§1: `""` = absent for optional strings).
@@ -182,6 +188,15 @@ pub(crate) fn header(req: &guest_kit::Request, name: &str) -> Option<String> {
     req.header_str(name)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
+}
+
+/// The request id of §1: the client's `X-Request-ID` when it is a plain token (see
+/// [`crate::limits::REQUEST_ID`]), else a fresh UUIDv7. A value outside that shape is never
+/// echoed: it would go back in a response header and to Openfort as is.
+pub(crate) fn request_id(req: &guest_kit::Request, now_ms: i64) -> String {
+    req.header_str("x-request-id")
+        .filter(|v| crate::limits::valid_request_id(v))
+        .map_or_else(|| uuid_v7_hex(now_ms), str::to_owned)
 }
 
 /// Sets `key` on a JSON object (no-op on anything else; never panics).
