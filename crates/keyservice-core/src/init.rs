@@ -73,9 +73,14 @@ fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         .with_header("cache-control", "no-store"))
 }
 
-/// Fixed one-minute windows per client address, kept in the key-value store as
-/// `"<minute>:<count>"` under one key per address (approximate by design:
-/// concurrent requests may both pass the last slot).
+/// Where the `/init` counters live: `<PREFIX><minute>:<address>` → count. The minute is in
+/// the key so a sweep can tell a stale counter from its name alone.
+const RATE_PREFIX: &str = "keyservice:init-rate:";
+/// The last minute whose stale counters were swept (outside [`RATE_PREFIX`]).
+const RATE_SWEPT: &str = "keyservice:init-rate-swept";
+
+/// Fixed one-minute windows per client address, one key-value counter per address and minute
+/// (approximate by design: concurrent requests may both pass the last slot).
 fn rate_limit(env: &Env<'_>, req: &Request) -> ApiResult<()> {
     let limit = config::init_rate_limit_per_minute(env)?;
     if limit == 0 {
@@ -88,23 +93,31 @@ fn rate_limit(env: &Env<'_>, req: &Request) -> ApiResult<()> {
     // Unknown addresses share one bucket, so they cannot escape the limit.
     let addr = net::client_address(req, header.as_deref())
         .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    let key = format!("keyservice:init-rate:{addr}");
     let minute = env.now_ms.div_euclid(60_000);
+    let key = format!("{RATE_PREFIX}{minute}:{addr}");
     let count = kv
         .get(&key)
         .map_err(|_| ApiError::internal("rate limit store"))?
-        .and_then(|v| {
-            let s = String::from_utf8(v).ok()?;
-            let (w, c) = s.split_once(':')?;
-            (w.parse::<i64>().ok()? == minute).then(|| c.parse::<u64>().ok())?
-        })
+        .and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok())
         .unwrap_or(0);
     if count >= limit {
         let into_minute = env.now_ms.rem_euclid(60_000) / 1000;
         let retry = u64::try_from(60 - into_minute).unwrap_or(60).max(1);
         return Err(ApiError::rate_limited(retry));
     }
-    kv.set(&key, format!("{minute}:{}", count + 1).as_bytes())
+    kv.set(&key, (count + 1).to_string().as_bytes())
         .map_err(|_| ApiError::internal("rate limit store"))?;
+    if count == 0 {
+        // An address's first request of a minute: counters of earlier minutes, of every
+        // address, are dead weight (at most one sweep per minute, see guest_kit::kv). Best
+        // effort: a failed sweep is retried next minute and must not refuse this request.
+        let _ = guest_kit::kv::sweep_once_per_window(kv, RATE_SWEPT, minute, RATE_PREFIX, |rest| {
+            // Unparsable (the one-key-per-address format before the minute was in the key) is
+            // stale too.
+            rest.split_once(':')
+                .and_then(|(m, _)| m.parse::<i64>().ok())
+                .is_none_or(|m| m < minute)
+        });
+    }
     Ok(())
 }
