@@ -12,16 +12,16 @@ use crate::init::check_size;
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, config, net, time};
 
-const MAX_CIDRS: usize = 64;
+use crate::limits;
 
-/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`. Namespaces never contain `|`, which
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (at most [`limits::NAMESPACE`] bytes). Namespaces never contain `|`, which
 /// keeps the envelope AADs unambiguous.
 pub fn valid_namespace(s: &str) -> bool {
     let bytes = s.as_bytes();
     match bytes.split_first() {
         Some((first, rest)) => {
             first.is_ascii_alphanumeric()
-                && rest.len() <= 63
+                && rest.len() < limits::NAMESPACE
                 && rest
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -112,10 +112,11 @@ fn check_bearer(req: &Request, admin_token: &str) -> ApiResult<()> {
 
 /// Validates and normalises an allow-list; returns it and its JSON text.
 fn normalise_cidrs(list: &[String]) -> ApiResult<(Vec<String>, String)> {
-    if list.len() > MAX_CIDRS {
-        return Err(ApiError::bad_request(
-            "allowed_cidrs has more than 64 entries",
-        ));
+    if list.len() > limits::CIDRS {
+        return Err(ApiError::bad_request(format!(
+            "allowed_cidrs has more than {} entries",
+            limits::CIDRS
+        )));
     }
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for entry in list {

@@ -8,6 +8,7 @@ use crate::admin::valid_namespace;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::{ApiError, ApiResult, respond};
 use crate::init::check_size;
+use crate::limits;
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, auth, config, net};
 
@@ -52,9 +53,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// `userId`: 1–256 UTF-8 bytes, no control characters.
+/// `userId`: 1–[`limits::USER_ID`] UTF-8 bytes, no control characters.
 fn valid_user_id(s: &str) -> bool {
-    (1..=256).contains(&s.len()) && !s.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}')
+    (1..=limits::USER_ID).contains(&s.len()) && !s.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}')
 }
 
 fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {

@@ -6,6 +6,7 @@ use guest_kit::{Request, Response};
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::{ApiError, ApiResult, respond};
 use crate::init::check_size;
+use crate::limits;
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, auth, config, cors};
 
@@ -36,7 +37,7 @@ fn content_type(req: &Request) -> ApiResult<String> {
         0 => Ok(DEFAULT_CONTENT_TYPE.to_owned()),
         1 => {
             let value = req.header("content-type").ok_or_else(invalid)?;
-            let ok = (1..=255).contains(&value.len())
+            let ok = (1..=limits::CONTENT_TYPE).contains(&value.len())
                 && value.iter().all(|b| (0x20..=0x7e).contains(b))
                 && value.first() != Some(&b' ')
                 && value.last() != Some(&b' ');

@@ -21,6 +21,7 @@ mod crypto;
 mod error;
 mod init;
 mod key;
+mod limits;
 mod net;
 mod store;
 mod time;
