@@ -9,8 +9,12 @@ use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::compile_cache::CompileCache;
+use crate::front_door::FrontDoorLimits;
+use crate::front_door::connections::PeerQuota;
 use crate::instance::{ExecutionLimits, Grants, LoadedComponent};
 use crate::manifest::{App, ComponentSpec};
+use crate::memory_budget::MemoryBudget;
 use crate::outbound::AllowedHost;
 use crate::router::Router;
 use crate::runtime_config::{KvBackend, RuntimeConfig, SqlBackend};
@@ -26,12 +30,30 @@ pub struct Runtime {
     pub router: Router,
     pub components: HashMap<String, Arc<LoadedComponent>>,
     pub limits: ExecutionLimits,
+    pub front_door: FrontDoorLimits,
+    /// Open connections, host-wide and per peer.
+    pub connections: Arc<PeerQuota>,
+    /// Running instances, host-wide and per peer.
+    pub instance_slots: Arc<PeerQuota>,
+    pub memory_budget: Arc<MemoryBudget>,
+}
+
+/// What `keyward serve` was told, beyond the manifest and the runtime config.
+pub struct Settings {
+    pub limits: ExecutionLimits,
+    pub front_door: FrontDoorLimits,
+    pub sqlite_synchronous: Synchronous,
+    pub sqlite_max_connections: usize,
+    /// The process's open-files limit: the connection cap must leave room below it for the
+    /// storage backends' files and sockets.
+    pub open_files_limit: u64,
 }
 
 /// Embedded SQLite files are shared by every label that maps to the same path.
 struct Pools {
     open: HashMap<PathBuf, Arc<SqlitePool>>,
     synchronous: Synchronous,
+    max_connections: usize,
 }
 
 impl Pools {
@@ -39,7 +61,7 @@ impl Pools {
         if let Some(p) = self.open.get(&path) {
             return Ok(p.clone());
         }
-        let pool = SqlitePool::open(&path, self.synchronous)?;
+        let pool = SqlitePool::open(&path, self.synchronous, self.max_connections)?;
         if is_kv {
             kv::init_sqlite(&pool)?;
         }
@@ -52,16 +74,23 @@ pub fn build(
     app: &App,
     runtime_config: &RuntimeConfig,
     state_dir: &Path,
-    cache_dir: &Path,
-    limits: ExecutionLimits,
-    sqlite_synchronous: Synchronous,
+    cache: &CompileCache,
+    settings: Settings,
 ) -> Result<Runtime> {
+    let Settings {
+        limits,
+        mut front_door,
+        sqlite_synchronous,
+        sqlite_max_connections,
+        open_files_limit,
+    } = settings;
     let engine = crate::instance::engine(&limits)?;
     let linker = crate::instance::linker(&engine)?;
     let resolver = Resolver::new(&app.variables, &runtime_config.variable_providers)?;
     let mut pools = Pools {
         open: HashMap::new(),
         synchronous: sqlite_synchronous,
+        max_connections: sqlite_max_connections.max(1),
     };
     let mut kv_stores: HashMap<String, KvStore> = HashMap::new();
     let mut databases: HashMap<String, SqlDatabase> = HashMap::new();
@@ -78,7 +107,8 @@ pub fn build(
             &mut databases,
         )
         .with_context(|| format!("component `{}`", spec.id))?;
-        let component = crate::instance::load_component(&engine, &spec.source, cache_dir)
+        let component = cache
+            .load(&engine, &spec.source)
             .with_context(|| format!("component `{}`", spec.id))?;
         let pre = linker
             .instantiate_pre(&component)
@@ -96,6 +126,7 @@ pub fn build(
                 id: spec.id.clone(),
                 pre,
                 grants: Arc::new(grants),
+                max_body_bytes: spec.max_body_bytes,
             }),
         );
     }
@@ -105,12 +136,55 @@ pub fn build(
             .iter()
             .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone()))),
     )?;
+    let reserved = storage_descriptors(&pools, &databases, &kv_stores);
+    let fits = usize::try_from(open_files_limit.saturating_sub(reserved)).unwrap_or(usize::MAX);
+    if fits < front_door.max_connections {
+        tracing::info!(
+            "connection cap lowered from {} to {fits}: the open-files limit is {open_files_limit} and storage may use {reserved}",
+            front_door.max_connections
+        );
+        front_door.max_connections = fits.max(16);
+    }
     Ok(Runtime {
         engine,
         router,
         components,
+        connections: PeerQuota::new(
+            front_door.max_connections,
+            front_door.max_connections_per_peer,
+        ),
+        instance_slots: PeerQuota::new(
+            usize::try_from(limits.max_instances).unwrap_or(usize::MAX),
+            front_door.max_instances_per_peer,
+        ),
+        memory_budget: MemoryBudget::new(limits.memory_budget_bytes),
         limits,
+        front_door,
     })
+}
+
+/// File descriptors the storage backends may hold at most, plus a margin for the process's own
+/// (log, listener, runtime): an embedded SQLite connection holds three (database, WAL, shared
+/// memory), a PostgreSQL or Redis connection one.
+fn storage_descriptors(
+    pools: &Pools,
+    databases: &HashMap<String, SqlDatabase>,
+    kv_stores: &HashMap<String, KvStore>,
+) -> u64 {
+    const MARGIN: u64 = 64;
+    let sqlite = pools.open.len() as u64 * 3 * pools.max_connections as u64;
+    let postgres: u64 = databases
+        .values()
+        .map(|d| match d {
+            SqlDatabase::Postgres(pg) => pg.max_connections() as u64,
+            SqlDatabase::Sqlite(_) => 0,
+        })
+        .sum();
+    let redis = kv_stores
+        .values()
+        .filter(|s| matches!(s, KvStore::Redis(_)))
+        .count() as u64;
+    MARGIN + sqlite + postgres + redis
 }
 
 fn validate_label(label: &str) -> Result<()> {

@@ -2,22 +2,17 @@
 //! the per-request store state.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits,
-    StoreLimitsBuilder,
-};
+use anyhow::Result;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::memory_budget::InstanceMemory;
 use crate::outbound::{AllowedHost, OutboundHooks};
 use crate::storage::kv::KvStore;
 use crate::storage::sql::SqlDatabase;
@@ -33,6 +28,8 @@ pub struct ExecutionLimits {
     pub memory_limit_bytes: usize,
     /// Instances that may run at once (the pooling allocator's slots).
     pub max_instances: u32,
+    /// Linear memory all instances may hold together (see `memory_budget`).
+    pub memory_budget_bytes: usize,
 }
 
 pub fn engine(limits: &ExecutionLimits) -> Result<Engine> {
@@ -62,57 +59,6 @@ pub fn engine(limits: &ExecutionLimits) -> Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
-/// Compiles `wasm_path`, or loads the result of an earlier compilation from `cache_dir`.
-///
-/// The cache key covers the wasm bytes and everything about the engine that affects the
-/// machine code, so a changed component or a changed engine configuration never loads stale code.
-pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
-    let bytes = std::fs::read(wasm_path)
-        .with_context(|| format!("cannot read component {}", wasm_path.display()))?;
-    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
-    let mut key = Sha256::new();
-    key.update(&bytes);
-    key.update(engine_hash.finish().to_le_bytes());
-    key.update(env!("CARGO_PKG_VERSION").as_bytes());
-    let cached: PathBuf = cache_dir.join(format!("{}.cwasm", hex::encode(key.finalize())));
-
-    if cached.exists() {
-        // SAFETY: the file is one this host wrote into its own state directory with
-        // `Component::serialize` for this exact engine configuration (see the key above), and
-        // wasmtime re-checks the compatibility header before using it.
-        match unsafe { Component::deserialize_file(engine, &cached) } {
-            Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(
-                "ignoring unusable compiled-component cache entry {}: {e:#}",
-                cached.display()
-            ),
-        }
-    }
-    let component = Component::new(engine, &bytes)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;
-    if let Err(e) = write_cache(&cached, &component) {
-        tracing::warn!(
-            "cannot write compiled-component cache {}: {e:#}",
-            cached.display()
-        );
-    }
-    Ok(component)
-}
-
-fn write_cache(path: &Path, component: &Component) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
 /// What one component may use: exactly the labels, variables and hosts `spin.toml` grants it.
 #[derive(Debug)]
 pub struct Grants {
@@ -129,6 +75,9 @@ pub struct LoadedComponent {
     pub id: String,
     pub pre: ProxyPre<HostState>,
     pub grants: Arc<Grants>,
+    /// The component's own request-body maximum (`[component.<id>.tool.keyward]`), if smaller
+    /// than the host's.
+    pub max_body_bytes: Option<usize>,
 }
 
 pub fn linker(engine: &Engine) -> Result<Linker<HostState>> {
@@ -146,11 +95,11 @@ pub struct HostState {
     pub http: WasiHttpCtx,
     pub hooks: OutboundHooks,
     pub grants: Arc<Grants>,
-    pub limits: StoreLimits,
+    pub memory: InstanceMemory,
 }
 
 impl HostState {
-    pub fn new(grants: Arc<Grants>, memory_limit_bytes: usize) -> Self {
+    pub fn new(grants: Arc<Grants>, memory: InstanceMemory) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr()
             .envs(&grants.environment)
@@ -166,9 +115,7 @@ impl HostState {
             hooks: OutboundHooks {
                 allowed: grants.allowed_hosts.clone(),
             },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_limit_bytes)
-                .build(),
+            memory,
             grants,
         }
     }

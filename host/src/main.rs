@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! keyward serve [--listen ADDR] [--manifest PATH] [--runtime-config PATH] [--state-dir DIR]
-//!               [--log-format text|json]
+//!               [--log-format text|json] [limits…]
 //! ```
-//! Every flag can also be set through `KEYWARD_<FLAG>` (e.g. `KEYWARD_LISTEN`).
+//! Every flag can also be set through `KEYWARD_<FLAG>` (e.g. `KEYWARD_LISTEN`); `keyward serve
+//! --help` lists them all, and docs/OPERATIONS.md explains the limits.
 
 mod app;
+mod compile_cache;
+mod front_door;
 mod instance;
 mod manifest;
+mod memory_budget;
 mod outbound;
 mod router;
 mod runtime_config;
@@ -62,6 +66,10 @@ struct ServeArgs {
     /// the wasm's hash and the engine configuration, so one directory can serve many hosts.
     #[arg(long, env = "KEYWARD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// The key that authenticates compiled-component cache entries, kept outside the cache
+    /// [default: `<state dir>/cache.key`; created mode 0600]. Hosts sharing a cache share it.
+    #[arg(long, env = "KEYWARD_CACHE_KEY_FILE")]
+    cache_key_file: Option<PathBuf>,
     #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Per-request deadline in seconds; a request still running then is stopped with 504.
@@ -73,6 +81,39 @@ struct ServeArgs {
     /// Instances that may run at once; further requests get 503 until one finishes.
     #[arg(long, env = "KEYWARD_MAX_INSTANCES", default_value_t = 256)]
     max_instances: u32,
+    /// Instances one client address (an IPv6 /64) may hold at once; further requests from it get
+    /// 429 [default: a quarter of --max-instances]. 0 removes the per-peer cap (behind a proxy).
+    #[arg(long, env = "KEYWARD_MAX_INSTANCES_PER_PEER")]
+    max_instances_per_peer: Option<u32>,
+    /// Guest linear memory all running instances may hold together, in MiB; a request whose
+    /// guest needs more than is left gets 503.
+    #[arg(long, env = "KEYWARD_MEMORY_BUDGET", default_value_t = 2048)]
+    memory_budget: usize,
+    /// Seconds a connection may take to send a request head, from accept or from the first byte
+    /// of a later request; then it is closed.
+    #[arg(long, env = "KEYWARD_HEADER_TIMEOUT", default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a keep-alive connection may sit idle between requests; then it is closed.
+    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT", default_value_t = 30.0)]
+    idle_timeout: f64,
+    /// Seconds within which a request body must arrive in full; otherwise 408.
+    #[arg(long, env = "KEYWARD_BODY_TIMEOUT", default_value_t = 10.0)]
+    body_timeout: f64,
+    /// Largest request body in bytes, for every route; a component may declare a smaller one.
+    /// Larger bodies get 413.
+    #[arg(long, env = "KEYWARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Open connections, all clients together (lowered to fit the open-files limit); further
+    /// connections get 503 and are closed.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64); further ones get 429 and are
+    /// closed. 0 removes the per-peer cap (behind a proxy that connects from one address).
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_PEER", default_value_t = 512)]
+    max_connections_per_peer: usize,
+    /// Open connections per embedded SQLite file; further users wait for one.
+    #[arg(long, env = "KEYWARD_SQLITE_MAX_CONNECTIONS", default_value_t = storage::sqlite_pool::DEFAULT_MAX_CONNECTIONS)]
+    sqlite_max_connections: usize,
     /// How far embedded SQLite commits are synced before they are acknowledged: `full` survives
     /// power loss; `normal` survives a process crash (kill -9) and is several times faster for
     /// writes.
@@ -123,10 +164,43 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
-    if !(args.request_timeout > 0.0 && args.request_timeout.is_finite()) {
-        anyhow::bail!("--request-timeout must be a positive number of seconds");
+/// A positive, finite number of seconds from a flag.
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    if !(value > 0.0 && value.is_finite()) {
+        anyhow::bail!("{flag} must be a positive number of seconds");
     }
+    Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("{flag} is out of range"))
+}
+
+/// Raises the soft open-files limit to the hard one, as servers do: the default soft limit
+/// (often 1,024) is far below what a host holding thousands of connections needs. Returns the
+/// limit in force.
+fn raise_open_files_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the open-files limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let request_timeout = seconds("--request-timeout", args.request_timeout)?;
+    let front_door = front_door::FrontDoorLimits {
+        header_timeout: seconds("--header-timeout", args.header_timeout)?,
+        idle_timeout: seconds("--idle-timeout", args.idle_timeout)?,
+        body_timeout: seconds("--body-timeout", args.body_timeout)?,
+        max_body_bytes: args.max_body_bytes,
+        max_connections: args.max_connections.max(1),
+        max_connections_per_peer: args.max_connections_per_peer,
+        max_instances_per_peer: args
+            .max_instances_per_peer
+            .unwrap_or((args.max_instances / 4).max(1)) as usize,
+    };
+    let open_files_limit = raise_open_files_limit();
     let app = manifest::load(&args.manifest)?;
     let runtime_config = match &args.runtime_config {
         Some(path) => runtime_config::load(path)?,
@@ -143,19 +217,29 @@ async fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
     let limits = instance::ExecutionLimits {
-        request_timeout: Duration::from_secs_f64(args.request_timeout),
+        request_timeout,
         memory_limit_bytes: args.memory_limit.saturating_mul(1024 * 1024),
         max_instances: args.max_instances.max(1),
+        memory_budget_bytes: args.memory_budget.saturating_mul(1024 * 1024),
     };
     let started = std::time::Instant::now();
     let cache_dir = args.cache_dir.unwrap_or_else(|| state_dir.join("cache"));
+    let cache_key_file = args
+        .cache_key_file
+        .unwrap_or_else(|| state_dir.join("cache.key"));
+    let cache = compile_cache::CompileCache::open(&cache_dir, &cache_key_file)?;
     let runtime = app::build(
         &app,
         &runtime_config,
         &state_dir,
-        &cache_dir,
-        limits,
-        args.sqlite_synchronous,
+        &cache,
+        app::Settings {
+            limits,
+            front_door,
+            sqlite_synchronous: args.sqlite_synchronous,
+            sqlite_max_connections: args.sqlite_max_connections,
+            open_files_limit,
+        },
     )?;
     server::start_epoch_ticker(runtime.engine.clone());
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -41,6 +41,17 @@ pub struct ComponentSpec {
     /// Raw `allowed_outbound_hosts` entries (may contain `{{ variable }}` templates).
     pub allowed_outbound_hosts: Vec<String>,
     pub environment: BTreeMap<String, String>,
+    /// `[component.<id>.tool.keyward] max_body_bytes`: this component's request-body maximum.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// keyward's own settings for a component, in the manifest's `tool` table, which Spin and other
+/// hosts ignore (so `spin up` still accepts the manifest).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeywardTool {
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +121,10 @@ struct RawComponent {
     dependencies: Option<toml::Value>,
     #[serde(default)]
     allowed_http_hosts: Option<toml::Value>,
-    // `description`, `build`, `tool`, `exclude_files`, `dependencies_inherit_configuration` and
+    /// Tool-specific tables; keyward reads its own (`tool.keyward`) and ignores the rest.
+    #[serde(default)]
+    tool: BTreeMap<String, toml::Value>,
+    // `description`, `build`, `exclude_files`, `dependencies_inherit_configuration` and
     // unknown fields are ignored: they do not change what runs.
 }
 
@@ -242,7 +256,15 @@ fn component(
             }
         }
     }
+    let keyward: KeywardTool = match rc.tool.get("keyward") {
+        Some(table) => table
+            .clone()
+            .try_into()
+            .with_context(|| format!("component `{id}`: `[component.{id}.tool.keyward]`"))?,
+        None => KeywardTool::default(),
+    };
     Ok(ComponentSpec {
+        max_body_bytes: keyward.max_body_bytes,
         id: id.to_string(),
         source,
         key_value_stores: rc.key_value_stores,
@@ -278,6 +300,10 @@ allowed_outbound_hosts = ["https://{{ greeting }}.example.com"]
 token = "{{ token }}"
 [component.a.build]
 command = "cargo build"
+[component.a.tool.keyward]
+max_body_bytes = 4096
+[component.a.tool.other]
+anything = true
 "#;
 
     #[test]
@@ -288,6 +314,14 @@ command = "cargo build"
         assert_eq!(app.http_triggers[0].route.as_deref(), Some("/a/..."));
         assert_eq!(app.http_triggers[1].route, None);
         assert_eq!(app.components["a"].source, Path::new("/base/a.wasm"));
+        assert_eq!(app.components["a"].max_body_bytes, Some(4096));
+    }
+
+    #[test]
+    fn keyward_tool_settings_are_checked() {
+        let bad = GOOD.replace("max_body_bytes = 4096", "max_body_size = 4096");
+        let err = format!("{:#}", parse(&bad, Path::new(".")).unwrap_err());
+        assert!(err.contains("tool.keyward"), "{err}");
     }
 
     #[test]

@@ -7,20 +7,23 @@ use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use tokio::net::TcpListener;
-use wasmtime::{Store, Trap};
+use tokio::net::{TcpListener, TcpStream};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::Runtime;
+use crate::front_door::connections::{ConnClock, QuotaGuard, Refusal, ThrottledLog, Watched};
+use crate::front_door::{PeerKey, admission, authority};
 use crate::instance::{EPOCH_TICK, HostState, LoadedComponent};
+use crate::memory_budget::InstanceMemory;
 use crate::router::RouteMatch;
 use crate::storage::BackendUnavailable;
 
@@ -37,36 +40,109 @@ pub fn start_epoch_ticker(engine: wasmtime::Engine) {
         .ok();
 }
 
+/// Largest request head (request line and headers) a connection may send: beyond it hyper
+/// answers 431. Sized like common reverse proxies' header buffers, far above any real client's.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Accept failures (out of file descriptors) and refused connections repeat at line rate under
+/// attack; each is logged at most once a second.
+static ACCEPT_FAILURES: ThrottledLog = ThrottledLog::new();
+static REFUSED_CONNECTIONS: ThrottledLog = ThrottledLog::new();
+
 pub async fn serve(runtime: Arc<Runtime>, listener: TcpListener) -> Result<()> {
     let local = listener.local_addr()?;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
-                // Running out of file descriptors must not stop the server.
-                tracing::warn!("accept failed: {e}");
+                // Running out of file descriptors must not stop the server (nor flood its log).
+                ACCEPT_FAILURES.hit(|more| {
+                    tracing::warn!("accept failed: {e} ({more} more in the last second)")
+                });
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let admitted = match runtime.connections.try_take(PeerKey::of(peer)) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                refuse_connection(&stream, refusal);
+                REFUSED_CONNECTIONS.hit(|more| {
+                    tracing::warn!(
+                        "refused a connection from {peer}: {} ({more} more in the last second)",
+                        match refusal {
+                            Refusal::HostFull => "the host's connection cap is reached",
+                            Refusal::PeerFull => "the peer's connection cap is reached",
+                        }
+                    )
+                });
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(runtime.clone(), stream, peer, local, admitted));
+    }
+}
+
+/// Answers a connection over a cap with one JSON error, without reading from it, and closes it.
+fn refuse_connection(stream: &TcpStream, refusal: Refusal) {
+    let (status, code, message) = match refusal {
+        Refusal::HostFull => (
+            "503 Service Unavailable",
+            "UNAVAILABLE",
+            "the server has too many open connections; retry shortly",
+        ),
+        Refusal::PeerFull => (
+            "429 Too Many Requests",
+            "TOO_MANY_CONNECTIONS",
+            "too many open connections from your address; close some and retry",
+        ),
+    };
+    let body = serde_json::json!({ "message": message, "code": code }).to_string();
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Best effort and never waiting: a fresh socket's send buffer takes this at once.
+    let _ = stream.try_write(response.as_bytes());
+}
+
+async fn connection(
+    runtime: Arc<Runtime>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    admitted: QuotaGuard,
+) {
+    let clock = ConnClock::new();
+    let io = TokioIo::new(Watched::new(stream, clock.clone()));
+    let limits = runtime.front_door.clone();
+    let service_clock = clock.clone();
+    let service = hyper::service::service_fn(move |req| {
         let runtime = runtime.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let runtime = runtime.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(handle(&runtime, req, peer, local).await)
-                }
-            });
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+        let clock = service_clock.clone();
+        async move {
+            clock.request_started();
+            let response = handle(&runtime, req, peer, local).await;
+            clock.request_finished();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let serving = http1::Builder::new()
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service);
+    tokio::select! {
+        served = serving => {
+            if let Err(e) = served {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
-        });
+        }
+        () = clock.expired(limits.header_timeout, limits.idle_timeout) => {
+            tracing::debug!("closed connection from {peer}: no request within the header or idle timeout");
+        }
     }
+    drop(admitted);
 }
 
 async fn handle(
@@ -122,18 +198,16 @@ async fn handle(
 /// the platform's word (notably `spin-client-addr`, used for IP allow-lists) and must not be
 /// forgeable.
 fn set_spin_headers(
-    req: &mut Request<Incoming>,
+    headers: &mut http::HeaderMap,
     m: &RouteMatch<'_>,
     full_url: &str,
     peer: SocketAddr,
 ) -> Result<(), http::header::InvalidHeaderValue> {
-    let forged: Vec<HeaderName> = req
-        .headers()
+    let forged: Vec<HeaderName> = headers
         .keys()
         .filter(|k| k.as_str().starts_with("spin-"))
         .cloned()
         .collect();
-    let headers = req.headers_mut();
     for name in forged {
         headers.remove(name);
     }
@@ -162,56 +236,106 @@ fn set_spin_headers(
     Ok(())
 }
 
+/// A refusal at the door: the connection is closed after it, since an unread body may follow.
+fn door_refusal(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
+    let mut r = json_error(status, code, message);
+    r.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
+    let mut r = match refusal {
+        Refusal::HostFull => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the server is at capacity, retry shortly",
+        ),
+        Refusal::PeerFull => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "too many requests from your address are running at once; retry when one finishes",
+        ),
+    };
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 async fn invoke(
     runtime: &Runtime,
     component: &Arc<LoadedComponent>,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     m: &RouteMatch<'_>,
     peer: SocketAddr,
     local: SocketAddr,
     setup_ns: &Arc<AtomicU64>,
 ) -> Response<HyperOutgoingBody> {
-    // The guest gets an absolute URI, as under Spin: scheme, the Host the client used, and the
-    // origin-form target exactly as received.
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| local.to_string());
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/")
-        .to_string();
-    let full_url = format!("http://{host}{target}");
-    let Ok(uri) = full_url.parse::<http::Uri>() else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "invalid Host header or request target",
-        );
+    // The guest gets an absolute URI, as under Spin: scheme, the validated authority the client
+    // used, and the routed request target exactly as received.
+    let uri = match authority::guest_uri(req.uri(), req.headers(), local) {
+        Ok(uri) => uri,
+        Err(authority::InvalidAuthority(why)) => {
+            return door_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", why);
+        }
     };
-    if set_spin_headers(&mut req, m, &full_url, peer).is_err() {
+    let door = &runtime.front_door;
+    let max_body = component
+        .max_body_bytes
+        .map_or(door.max_body_bytes, |m| m.min(door.max_body_bytes));
+    let (mut parts, body) = req.into_parts();
+    let admitted_body = match admission::check_declared_length(&parts.headers, max_body) {
+        Ok(()) => admission::read_body(body, max_body, door.body_timeout).await,
+        Err(rejected) => Err(rejected),
+    };
+    let body = match admitted_body {
+        Ok(body) => body,
+        Err(rejected) => {
+            return door_refusal(rejected.status(), rejected.code(), &rejected.message());
+        }
+    };
+    // Only a request whose body is in takes an instance slot.
+    let slot = match runtime.instance_slots.try_take(PeerKey::of(peer)) {
+        Ok(slot) => slot,
+        Err(refusal) => return slot_refusal(refusal),
+    };
+    let full_url = uri.to_string();
+    if set_spin_headers(&mut parts.headers, m, &full_url, peer).is_err() {
         return json_error(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             "invalid request target",
         );
     }
-    *req.uri_mut() = uri;
+    parts.uri = uri;
+    let req = Request::from_parts(parts, Full::new(body));
 
     let limits = &runtime.limits;
     let setup_started = Instant::now();
     let mut store = Store::new(
         &runtime.engine,
-        HostState::new(component.grants.clone(), limits.memory_limit_bytes),
+        HostState::new(
+            component.grants.clone(),
+            InstanceMemory::new(limits.memory_limit_bytes, runtime.memory_budget.clone()),
+        ),
     );
-    store.limiter(|s| &mut s.limits);
-    let ticks = (limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-    store.epoch_deadline_trap();
+    store.limiter(|s| &mut s.memory);
+    // Every epoch tick a running guest yields to the executor, so guests that compute for long
+    // never starve the accept loop or other requests of the host's worker threads; once the
+    // request's ticks are spent it is stopped with a trap that names the deadline.
+    let budget = u64::try_from(limits.request_timeout.as_millis() / EPOCH_TICK.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let mut ticks_used = 0u64;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        ticks_used += 1;
+        Ok(if ticks_used >= budget {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+        })
+    });
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = store
@@ -231,18 +355,29 @@ async fn invoke(
     let pre = component.pre.clone();
     let setup_ns = setup_ns.clone();
     let task = tokio::spawn(async move {
+        // Declared before the store, so dropped after it: the pooling allocator's slot is free
+        // before the admission slot is given back.
+        let _slot = slot;
+        let mut store = store;
         let instantiate_started = Instant::now();
-        let proxy = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(Failure::Instantiate)?;
+        let proxy = match pre.instantiate_async(&mut store).await {
+            Ok(proxy) => proxy,
+            Err(e) if store.data().memory.budget_exhausted => {
+                return Err(Failure::MemoryBudget(e));
+            }
+            Err(e) => return Err(Failure::Instantiate(e)),
+        };
         let ns = store_ns + instantiate_started.elapsed().as_nanos();
         setup_ns.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
-        proxy
+        match proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, guest_req, out)
             .await
-            .map_err(Failure::Guest)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if store.data().memory.budget_exhausted => Err(Failure::MemoryBudget(e)),
+            Err(e) => Err(Failure::Guest(e)),
+        }
     });
 
     // The epoch deadline stops a guest that computes too long; this timeout also covers a guest
@@ -276,7 +411,10 @@ async fn invoke(
 }
 
 enum Failure {
+    /// Admission already reserved the slot, so this is not about capacity.
     Instantiate(wasmtime::Error),
+    /// The guest needed memory the host-wide budget could not cover.
+    MemoryBudget(wasmtime::Error),
     Guest(wasmtime::Error),
     NoResponse,
 }
@@ -287,10 +425,21 @@ impl Failure {
             Failure::Instantiate(e) => {
                 tracing::warn!(component, "cannot instantiate: {e:#}");
                 json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "the component could not be started",
+                )
+            }
+            Failure::MemoryBudget(e) => {
+                tracing::warn!(component, "host memory budget exhausted: {e:#}");
+                let mut r = json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
-                    "the server is at capacity, retry shortly",
-                )
+                    "the server is short of memory for requests right now; retry shortly",
+                );
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
             }
             Failure::Guest(e) if e.downcast_ref::<BackendUnavailable>().is_some() => {
                 tracing::warn!(component, "{e:#}");

@@ -68,6 +68,11 @@ impl PgDatabase {
         })
     }
 
+    /// The most connections this label's pool opens (each holds one file descriptor).
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     pub fn connect(&self) -> PgConn {
         PgConn {
             db: self.clone(),

@@ -25,6 +25,7 @@ impl SqlDatabase {
                 pool: pool.clone(),
                 conn: None,
                 writing: None,
+                permit: None,
             },
             SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
         }
@@ -42,6 +43,8 @@ pub enum SqlConn {
         /// The file's write lock while this connection writes (see `SqlitePool::writer`).
         /// Declared after `conn` so it is released only after the connection is returned.
         writing: Option<tokio::sync::OwnedMutexGuard<()>>,
+        /// The pool's permit for `conn`, taken with it and kept until the guest drops it.
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     Postgres(PgConn),
 }
@@ -58,7 +61,8 @@ impl SqlConn {
                 pool,
                 conn,
                 writing,
-            } => Ok(execute_sqlite(pool, conn, writing, sql, params).await),
+                permit,
+            } => Ok(execute_sqlite(pool, conn, writing, permit, sql, params).await),
         }
     }
 }
@@ -67,9 +71,13 @@ async fn execute_sqlite(
     pool: &SqlitePool,
     conn: &mut Option<rusqlite::Connection>,
     writing: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
     sql: String,
     params: Vec<Value>,
 ) -> Result<QueryResult, Error> {
+    if permit.is_none() {
+        *permit = Some(pool.permit().await.map_err(io_error)?);
+    }
     if writing.is_none() && !guest_kit::sql::reads_only(&sql) {
         *writing = Some(pool.writer().await);
     }

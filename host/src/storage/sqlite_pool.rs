@@ -8,6 +8,11 @@
 //! handler, sleeping between tries, and a transaction that read before writing can fail outright
 //! when another commit got in first. So writers queue here instead, on an async lock per file
 //! ([`SqlitePool::writer`]), in arrival order and without holding a thread while they wait.
+//!
+//! Connections per file are capped (`--sqlite-max-connections`): each holds three file
+//! descriptors, and without a cap a burst of instances could open enough of them to leave the
+//! host unable to accept connections. A user beyond the cap waits for a connection to be returned
+//! ([`SqlitePool::permit`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,6 +25,8 @@ use rusqlite::Connection;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per file; more are opened under load and closed when returned.
 const MAX_IDLE: usize = 16;
+/// Default cap on open connections per file (`--sqlite-max-connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
 
 /// How far a commit is synced before it is acknowledged (`PRAGMA synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -49,11 +56,18 @@ pub struct SqlitePool {
     synchronous: Synchronous,
     idle: Mutex<Vec<Connection>>,
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// One permit per connection that may be open (idle ones hold none).
+    permits: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
 }
 
 impl SqlitePool {
     /// Opens (creating if needed) the file and its directory, switching it to WAL.
-    pub fn open(path: &Path, synchronous: Synchronous) -> Result<Arc<Self>> {
+    pub fn open(
+        path: &Path,
+        synchronous: Synchronous,
+        max_connections: usize,
+    ) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -63,6 +77,8 @@ impl SqlitePool {
             synchronous,
             idle: Mutex::new(Vec::new()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+            max_connections: max_connections.max(1),
         });
         let first = pool.connect()?;
         pool.checkin(first);
@@ -87,6 +103,20 @@ impl SqlitePool {
         self.writer.clone().lock_owned().await
     }
 
+    /// The right to hold one connection of this file; kept for as long as the connection is
+    /// out. Waits like a busy writer does, then reports the file as busy.
+    pub async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        match tokio::time::timeout(BUSY_TIMEOUT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => anyhow::bail!(
+                "all {} connections to {} are busy",
+                self.max_connections,
+                self.path.display()
+            ),
+        }
+    }
+
+    /// A connection, idle or new. Callers on request paths hold a [`permit`](Self::permit).
     pub fn checkout(&self) -> Result<Connection> {
         let reused = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         match reused {
@@ -113,10 +143,12 @@ impl SqlitePool {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let pool = self.clone();
+        let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
             let conn = pool.checkout()?;
             let out = f(&conn);
             pool.checkin(conn);
+            drop(permit);
             out
         })
         .await
