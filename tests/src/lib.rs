@@ -226,7 +226,7 @@ pub fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 
 /// A running host. Killed when dropped.
 pub struct Host {
-    child: Child,
+    pub child: Child,
     pub base: String,
     pub state_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
@@ -235,6 +235,8 @@ pub struct Host {
 
 pub struct HostBuilder {
     manifest: String,
+    /// A command the host runs under (e.g. `prlimit --nofile=…`), its arguments first.
+    wrapper: Vec<String>,
     env: Vec<(String, String)>,
     args: Vec<String>,
     state_dir: Option<PathBuf>,
@@ -245,6 +247,7 @@ impl HostBuilder {
     pub fn new(manifest: impl Into<String>) -> Self {
         HostBuilder {
             manifest: manifest.into(),
+            wrapper: Vec::new(),
             env: Vec::new(),
             args: Vec::new(),
             state_dir: None,
@@ -257,6 +260,11 @@ impl HostBuilder {
     }
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.into());
+        self
+    }
+    /// Runs the host under `command` (which must exec its trailing arguments).
+    pub fn wrapped_in(mut self, command: &[&str]) -> Self {
+        self.wrapper = command.iter().map(|s| s.to_string()).collect();
         self
     }
     /// Reuse a state directory (for restart tests).
@@ -296,7 +304,14 @@ impl HostBuilder {
             .state_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("state"));
-        let mut cmd = Command::new(keyward_bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(keyward_bin());
+                c
+            }
+            None => Command::new(keyward_bin()),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -309,6 +324,11 @@ impl HostBuilder {
             // One compiled-component cache for every host the tests start (safe: entries are
             // keyed by wasm hash and engine configuration); a test may pass its own --cache-dir.
             .env("KEYWARD_CACHE_DIR", target_dir().join("keyward-test-cache"))
+            // Its entries are authenticated under one key, kept beside it (outside it).
+            .env(
+                "KEYWARD_CACHE_KEY_FILE",
+                target_dir().join("keyward-test-cache.key"),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let runtime_config = match Backend::from_env() {
