@@ -8,6 +8,12 @@ use guest_kit::Kv;
 use crate::error::ApiError;
 use crate::store::digest_hex;
 
+/// Counters live at `<PREFIX><scope>:<subject digest>:<minute>`: the minute is in the key so a
+/// sweep can tell a stale counter from its name alone.
+const PREFIX: &str = "gd:rl:";
+/// The last minute whose stale counters were swept (outside [`PREFIX`]).
+const SWEPT: &str = "gd:rl-swept";
+
 /// Counts one attempt for `subject` in the current minute; 429 with `Retry-After` past `limit`.
 /// A limit of 0 disables the check. Storage failures fail open (logged by nobody, counted by
 /// nothing): the identity check still has to pass.
@@ -24,7 +30,7 @@ pub fn check(
     }
     let window = now_ms.div_euclid(60_000);
     // Subjects (usernames) are hashed: the store never holds them in clear.
-    let key = format!("gd:rl:{scope}:{}:{window}", digest_hex(subject));
+    let key = format!("{PREFIX}{scope}:{}:{window}", digest_hex(subject));
     let count = kv
         .get(&key)
         .ok()
@@ -42,9 +48,19 @@ pub fn check(
     let _ = kv.set(&key, (count + 1).to_string().as_bytes());
     // Drop the previous window's counter (best effort; keeps the store small).
     let _ = kv.delete(&format!(
-        "gd:rl:{scope}:{}:{}",
+        "{PREFIX}{scope}:{}:{}",
         digest_hex(subject),
         window - 1
     ));
+    if count == 0 {
+        // A subject's first attempt of a minute: earlier minutes' counters of every subject
+        // (addresses and users that never came back) go too, at most one sweep per minute
+        // (guest_kit::kv). Best effort, like the rest of this limiter.
+        let _ = guest_kit::kv::sweep_once_per_window(kv, SWEPT, window, PREFIX, |rest| {
+            rest.rsplit_once(':')
+                .and_then(|(_, w)| w.parse::<i64>().ok())
+                .is_none_or(|w| w < window)
+        });
+    }
     Ok(())
 }
