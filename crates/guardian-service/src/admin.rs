@@ -104,6 +104,9 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Option<String>)>, ApiError> {
                 "{name} is given twice (directly and through an alias)"
             )));
         }
+        if let Some(v) = &v {
+            crate::limits::check(name, v, crate::limits::setting(name))?;
+        }
         out.push((name.to_owned(), v));
         Ok(())
     };

@@ -19,6 +19,7 @@ pub mod config;
 mod error;
 mod export;
 mod keys;
+mod limits;
 mod login;
 mod oidc;
 mod okta;

@@ -1,15 +1,18 @@
 //! guardian.md §4: `POST /guardian` and `POST /guardian/login` (idempotent signup + login).
 //! Identity is verified before any key exists.
 
+use std::fmt;
+
 use guest_kit::{Request, Response};
-use serde_json::{Map, Value, json};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::config::{self, IdpConfig};
 use crate::error::ApiError;
 use crate::okta::Okta;
 use crate::url::Url;
-use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, keys, oidc, ratelimit, store, tokens};
+use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, keys, limits, oidc, ratelimit, store, tokens};
 
 enum Credentials {
     Okta {
@@ -141,33 +144,134 @@ fn okta_identity(
     Ok(format!("okta:{okta_id}"))
 }
 
-fn str_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+/// One value of a login body, decoded without building anything but a string: arrays and
+/// objects are skipped as they are read, so a body full of them costs no more than its bytes.
+enum Field {
+    Null,
+    Bool(bool),
+    Str(String),
+    /// A number, array or object: wrong for every login field.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Field, E> {
+                Ok(Field::Null)
+            }
+            fn visit_none<E>(self) -> Result<Field, E> {
+                Ok(Field::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Field, E> {
+                Ok(Field::Bool(b))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Field, E> {
+                Ok(Field::Str(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Field, E> {
+                Ok(Field::Str(s))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The login body's fields as sent (a repeated key: the last one wins, as before), and the
+/// first unknown key, shortened for the error message.
+#[derive(Default)]
+struct LoginBody {
+    okta_username: Option<Field>,
+    okta_password: Option<Field>,
+    id_token: Option<Field>,
+    get_address: Option<Field>,
+    unknown: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for LoginBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LoginBody;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<LoginBody, A::Error> {
+                let mut body = LoginBody::default();
+                while let Some(key) = a.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "okta_username" => &mut body.okta_username,
+                        "okta_password" => &mut body.okta_password,
+                        "id_token" => &mut body.id_token,
+                        "get_address" => &mut body.get_address,
+                        _ => {
+                            a.next_value::<IgnoredAny>()?;
+                            if body.unknown.is_none() {
+                                body.unknown = Some(key.chars().take(64).collect());
+                            }
+                            continue;
+                        }
+                    };
+                    *slot = Some(a.next_value::<Field>()?);
+                }
+                Ok(body)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn str_field(v: Option<Field>, name: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(s)) => Ok(Some(s)),
         Some(_) => Err(ApiError::bad_request(format!("{name} must be a string"))),
     }
 }
 
 fn parse(body: &[u8]) -> Result<(Credentials, bool), ApiError> {
-    let value: Value = serde_json::from_slice(body)
+    // LoginBody asks for a map, so anything but an object (or bad JSON) fails here.
+    let body: LoginBody = serde_json::from_slice(body)
         .map_err(|_| ApiError::bad_request("request body must be a JSON object"))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("request body must be a JSON object"))?;
-    const ALLOWED: &[&str] = &["okta_username", "okta_password", "id_token", "get_address"];
-    if let Some(k) = obj.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
-        let shown: String = k.chars().take(64).collect();
-        return Err(ApiError::bad_request(format!("unknown field {shown:?}")));
+    if let Some(k) = &body.unknown {
+        return Err(ApiError::bad_request(format!("unknown field {k:?}")));
     }
-    let get_address = match obj.get("get_address") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+    let get_address = match body.get_address {
+        None | Some(Field::Null) => false,
+        Some(Field::Bool(b)) => b,
         Some(_) => return Err(ApiError::bad_request("get_address must be a boolean")),
     };
-    let username = str_field(obj, "okta_username")?;
-    let password = str_field(obj, "okta_password")?.map(Zeroizing::new);
-    let id_token = str_field(obj, "id_token")?;
+    let username = str_field(body.okta_username, "okta_username")?;
+    let password = str_field(body.okta_password, "okta_password")?.map(Zeroizing::new);
+    let id_token = str_field(body.id_token, "id_token")?;
+    if let Some(u) = &username {
+        limits::check("okta_username", u, limits::OKTA_USERNAME)?;
+    }
+    if let Some(p) = &password {
+        limits::check("okta_password", p, limits::OKTA_PASSWORD)?;
+    }
     let okta = username.is_some() || password.is_some();
     let creds = match (okta, id_token) {
         (true, Some(_)) => {
@@ -187,7 +291,7 @@ fn parse(body: &[u8]) -> Result<(Credentials, bool), ApiError> {
                     "okta_username and okta_password are both required",
                 ));
             };
-            if username.is_empty() || password.is_empty() || username.len() > 256 {
+            if username.is_empty() || password.is_empty() {
                 return Err(ApiError::bad_request(
                     "okta_username and okta_password must be non-empty",
                 ));

@@ -115,6 +115,12 @@ pub fn verify_id_token(
         .filter(|e| email_verified && e.contains('@') && e.len() <= 320)
         .map(str::to_lowercase);
 
+    // Checked before the token is remembered: a refused token may be fixed and sent again.
+    crate::limits::check(
+        "the id_token's sub",
+        &verified.sub,
+        crate::limits::OIDC_SUBJECT,
+    )?;
     let user_id = if cfg.user_claim_email() {
         let email = email.clone().ok_or_else(|| invalid("no verified email"))?;
         format!("email:{email}")
