@@ -190,9 +190,9 @@ pub(crate) fn header(req: &guest_kit::Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The request id of §1: the client's `X-Request-ID` when it is a plain token (see
-/// [`crate::limits::REQUEST_ID`]), else a fresh UUIDv7. A value outside that shape is never
-/// echoed: it would go back in a response header and to Openfort as is.
+/// The request id (docs/shield.md, "Limits"): the client's `X-Request-ID` when it is a plain
+/// token ([`crate::limits::valid_request_id`]), else a fresh UUIDv7. A value outside that shape
+/// is never echoed: it would go back in a response header and to Openfort as is.
 pub(crate) fn request_id(req: &guest_kit::Request, now_ms: i64) -> String {
     req.header_str("x-request-id")
         .filter(|v| crate::limits::valid_request_id(v))
