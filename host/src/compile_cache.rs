@@ -135,20 +135,28 @@ impl CompileCache {
         let mut mac = self.mac(name)?;
         mac.update(&serialized);
         let tag = mac.finalize().into_bytes();
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(MAGIC)?;
-        f.write_all(&tag)?;
-        f.write_all(&serialized)?;
-        drop(f);
+        let tmp = write_private_beside(path, &[MAGIC, &tag, &serialized])?;
         fs::rename(&tmp, path)?;
         Ok(())
     }
+}
+
+/// Writes `parts` to a new mode-0600 file next to `path` (this process's own temporary name),
+/// synced, and returns its name: the caller moves it into place atomically.
+fn write_private_beside(path: &Path, parts: &[&[u8]]) -> Result<PathBuf> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    for part in parts {
+        f.write_all(part)?;
+    }
+    f.sync_all()?;
+    Ok(tmp)
 }
 
 /// Refuses `path` unless it belongs to this process's user and none of `forbidden_mode` bits
@@ -207,17 +215,7 @@ fn create_key(path: &Path) -> Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(hex::encode(key).as_bytes())?;
-    f.sync_all()?;
-    drop(f);
+    let tmp = write_private_beside(path, &[hex::encode(key).as_bytes()])?;
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
     match linked {

@@ -140,7 +140,14 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
     eprintln!("\n=== end-to-end suite on PostgreSQL + Redis ===");
     let mut cmd = Command::new("cargo");
     cmd.args(["test", "--package", "keyward-e2e"])
-        .args(["--test", "conformance", "--test", "guardian"])
+        .args([
+            "--test",
+            "conformance",
+            "--test",
+            "front_door",
+            "--test",
+            "guardian",
+        ])
         .args([
             "--test",
             "keyservice",
