@@ -4,38 +4,12 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::*;
 use guest_kit::Request;
 use shield_service::BODY_LIMIT;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 #[test]
 fn a_1_mib_body_costs_a_few_mib_at_most() {
@@ -50,10 +24,7 @@ fn a_1_mib_body_costs_a_few_mib_at_most() {
     body.push_str("{}]}");
     assert!(body.len() <= BODY_LIMIT);
     let req = Request::new("POST", "/register").with_body(body);
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let r = h.call(req);
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let (r, peak) = peak_alloc::peak_during(|| h.call(req));
     r.ok(201);
     assert!(
         peak < 4 * 1024 * 1024,
