@@ -89,6 +89,9 @@ struct ServeArgs {
     /// guest needs more than is left gets 503.
     #[arg(long, env = "KEYWARD_MEMORY_BUDGET", default_value_t = 2048)]
     memory_budget: usize,
+    /// On SIGTERM or SIGINT: seconds to let requests in progress finish before the host exits.
+    #[arg(long, env = "KEYWARD_DRAIN_TIMEOUT", default_value_t = 30.0)]
+    drain_timeout: f64,
     /// Seconds a connection may take to send a request head, from accept or from the first byte
     /// of a later request; then it is closed.
     #[arg(long, env = "KEYWARD_HEADER_TIMEOUT", default_value_t = 10.0)]
@@ -189,6 +192,7 @@ fn raise_open_files_limit() -> u64 {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let request_timeout = seconds("--request-timeout", args.request_timeout)?;
+    let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
     let front_door = front_door::FrontDoorLimits {
         header_timeout: seconds("--header-timeout", args.header_timeout)?,
         idle_timeout: seconds("--idle-timeout", args.idle_timeout)?,
@@ -241,7 +245,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             open_files_limit,
         },
     )?;
-    server::start_epoch_ticker(runtime.engine.clone());
+    let ticker = server::EpochTicker::start(runtime.engine.clone())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -250,6 +254,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         app = %app.name,
         components = runtime.components.len(),
         state_dir = %state_dir.display(),
+        max_connections = runtime.front_door.max_connections,
+        open_files_limit,
         startup_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
@@ -258,11 +264,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     writeln!(stdout, "keyward listening on http://{addr}")?;
     stdout.flush()?;
     let runtime = Arc::new(runtime);
-    tokio::select! {
-        r = server::serve(runtime, listener) => r,
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("shutting down");
-            Ok(())
-        }
-    }
+    server::serve(runtime, listener, stop_requested()?, drain_timeout).await?;
+    drop(ticker);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM (service managers, container runtimes) or SIGINT (ctrl-c).
+fn stop_requested() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received: shutting down");
+    })
 }

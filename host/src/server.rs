@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -13,6 +13,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
@@ -27,17 +29,40 @@ use crate::memory_budget::InstanceMemory;
 use crate::router::RouteMatch;
 use crate::storage::BackendUnavailable;
 
-/// Starts the epoch ticker that turns the per-request deadline into a trap inside the guest.
-pub fn start_epoch_ticker(engine: wasmtime::Engine) {
-    std::thread::Builder::new()
-        .name("keyward-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
+/// The thread that advances wasmtime's epoch every [`EPOCH_TICK`]: without it no deadline fires
+/// and no guest yields, so it is owned, and the host refuses to start if it cannot run.
+pub struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: wasmtime::Engine) -> Result<Self> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("keyward-epoch".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .context("cannot start the epoch ticker thread (request deadlines depend on it)")?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
         })
-        .ok();
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Largest request head (request line and headers) a connection may send: beyond it hyper
@@ -49,10 +74,25 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 static ACCEPT_FAILURES: ThrottledLog = ThrottledLog::new();
 static REFUSED_CONNECTIONS: ThrottledLog = ThrottledLog::new();
 
-pub async fn serve(runtime: Arc<Runtime>, listener: TcpListener) -> Result<()> {
+/// Serves until `shutdown` fires, then stops accepting (the listener is closed, so new
+/// connections are refused), lets every request in progress finish and closes idle connections,
+/// waiting at most `drain` for them (docs/OPERATIONS.md, "Stopping").
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: std::time::Duration,
+) -> Result<()> {
     let local = listener.local_addr()?;
+    let connections = TaskTracker::new();
+    let draining = CancellationToken::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(conn) => conn,
             Err(e) => {
                 // Running out of file descriptors must not stop the server (nor flood its log).
@@ -80,8 +120,32 @@ pub async fn serve(runtime: Arc<Runtime>, listener: TcpListener) -> Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(runtime.clone(), stream, peer, local, admitted));
+        connections.spawn(connection(
+            runtime.clone(),
+            stream,
+            peer,
+            local,
+            admitted,
+            draining.clone(),
+        ));
     }
+    drop(listener);
+    connections.close();
+    draining.cancel();
+    tracing::info!(
+        in_flight = connections.len(),
+        "stopped accepting; draining connections"
+    );
+    if tokio::time::timeout(drain, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            unfinished = connections.len(),
+            "drain deadline passed; stopping with connections still open"
+        );
+    }
+    Ok(())
 }
 
 /// Answers a connection over a cap with one JSON error, without reading from it, and closes it.
@@ -113,6 +177,7 @@ async fn connection(
     peer: SocketAddr,
     local: SocketAddr,
     admitted: QuotaGuard,
+    draining: CancellationToken,
 ) {
     let clock = ConnClock::new();
     let io = TokioIo::new(Watched::new(stream, clock.clone()));
@@ -132,14 +197,26 @@ async fn connection(
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(io, service);
-    tokio::select! {
-        served = serving => {
-            if let Err(e) = served {
-                tracing::debug!("connection from {peer} ended: {e}");
+    tokio::pin!(serving);
+    let mut told_to_drain = false;
+    loop {
+        tokio::select! {
+            served = serving.as_mut() => {
+                if let Err(e) = served {
+                    tracing::debug!("connection from {peer} ended: {e}");
+                }
+                break;
             }
-        }
-        () = clock.expired(limits.header_timeout, limits.idle_timeout) => {
-            tracing::debug!("closed connection from {peer}: no request within the header or idle timeout");
+            () = clock.expired(limits.header_timeout, limits.idle_timeout) => {
+                tracing::debug!("closed connection from {peer}: no request within the header or idle timeout");
+                break;
+            }
+            // Finish the request in progress (its response says `connection: close`), then
+            // close; an idle connection closes at once.
+            () = draining.cancelled(), if !told_to_drain => {
+                told_to_drain = true;
+                serving.as_mut().graceful_shutdown();
+            }
         }
     }
     drop(admitted);
@@ -225,8 +302,13 @@ fn set_spin_headers(
     set("spin-client-addr", &peer.to_string())?;
     for (name, value) in &m.params {
         if let (Ok(n), Ok(v)) = (
+            // As Spin's HTTP trigger names them: `:path_segment` → `spin-path-match-path-segment`.
             HeaderName::from_bytes(
-                format!("spin-path-match-{}", name.to_ascii_lowercase()).as_bytes(),
+                format!(
+                    "spin-path-match-{}",
+                    name.to_ascii_lowercase().replace('_', "-")
+                )
+                .as_bytes(),
             ),
             HeaderValue::from_str(value),
         ) {

@@ -37,6 +37,9 @@ component = "b"
 route = "/p/:id/..."
 component = "b"
 [[trigger.http]]
+route = "/q/:path_segment/..."
+component = "b"
+[[trigger.http]]
 route = {{ private = true }}
 component = "hidden"
 
@@ -376,6 +379,10 @@ fn routing_precedence_and_spin_headers() {
     assert_eq!(r["headers"]["spin-path-match-id"], "42");
     assert_eq!(r["headers"]["spin-path-info"], "/echo");
     assert_eq!(r["headers"]["spin-matched-route"], "/p/:id/...");
+    // As Spin names them: underscores in a parameter's name become hyphens.
+    let r = echo("/q/seven/echo", &[]);
+    assert_eq!(r["headers"]["spin-path-match-path-segment"], "seven");
+    assert!(r["headers"].get("spin-path-match-path_segment").is_none());
 
     // Nothing matches: 404 JSON. A private component is never routable.
     let r = h.get("/nothing/here");
@@ -573,4 +580,52 @@ fn product_manifest_serves_healthz() {
     let r = h.get("/no/such/route");
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "NOT_FOUND");
+}
+
+/// SIGTERM: the host stops accepting at once, lets every request in progress finish with its
+/// real answer, then exits 0 within the drain deadline (docs/OPERATIONS.md, "Stopping").
+#[test]
+fn sigterm_drains_requests_in_flight_then_exits_0() {
+    let mut h = host_with(1, |b| b.env("KEYWARD_DRAIN_TIMEOUT", "10"));
+    let addr: std::net::SocketAddr = h.base.trim_start_matches("http://").parse().expect("addr");
+    let url = h.url("/a/sleep?ms=1500");
+    let in_flight: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || keyward_e2e::try_request("GET", &url, &[], None))
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let signalled = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &h.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "a draining host must not accept new connections"
+    );
+    for t in in_flight {
+        let r = t
+            .join()
+            .expect("client thread")
+            .expect("an answer, not a dropped connection");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["slept_ms"], 1500);
+    }
+    let exit = loop {
+        if let Some(status) = h.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(10),
+            "still running after the drain deadline"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    let log = h.log_lines().join("\n");
+    assert!(log.contains("SIGTERM received"), "{log}");
 }

@@ -173,7 +173,15 @@ fn up(root: &Path, extra: &[String]) -> Result<()> {
             cmd.env(var, value);
         }
     }
-    eprintln!("+ {cmd:?}");
+    // Not `{cmd:?}`: that would print the secrets passed in its environment.
+    eprintln!(
+        "+ {} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let status = cmd.status()?;
     if !status.success() {
         bail!("keyward exited with {status}");

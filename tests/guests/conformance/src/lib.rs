@@ -10,6 +10,7 @@
 //! - `GET  …/outbound?url=<url>`
 //! - `GET  …/echo` (spin-* headers, URI, method, body length)
 //! - `GET  …/busy` (never returns), `GET …/alloc?mib=<n>`, `GET …/trap`
+//! - `GET  …/sleep?ms=<n>` (answers after waiting n ms: a request that is slow but finishes)
 
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
@@ -47,6 +48,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         (Method::Get, ["busy"]) => busy(),
         (Method::Get, ["alloc"]) => alloc(&req),
         (Method::Get, ["trap"]) => trap(),
+        (Method::Get, ["sleep"]) => sleep(&req),
         _ => reply(404, json!({"error": "no such test route"})),
     })
 }
@@ -210,6 +212,16 @@ fn alloc(req: &Request) -> Response {
         200,
         json!({"allocated_mib": mib, "checksum": v.iter().step_by(4096).map(|b| *b as u64).sum::<u64>()}),
     )
+}
+
+fn sleep(req: &Request) -> Response {
+    let ms: u64 = req
+        .query()
+        .strip_prefix("ms=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    reply(200, json!({"slept_ms": ms}))
 }
 
 fn trap() -> Response {
