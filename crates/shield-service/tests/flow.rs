@@ -30,16 +30,6 @@ fn user_share() -> Value {
     json!({"secret": "s3cret", "entropy": "user", "salt": "salt", "iterations": 1000, "length": 32, "digest": "SHA-256"})
 }
 
-fn count(h: &Harness, sql: &str) -> i64 {
-    use guest_kit::Db;
-    h.db()
-        .execute(sql, &[])
-        .expect("query")
-        .first()
-        .and_then(|r| r.integer(0))
-        .expect("count")
-}
-
 #[test]
 fn register_and_project() {
     let h = Harness::new();
@@ -92,13 +82,10 @@ fn register_and_project() {
     .ok(200);
     // Only the digest is stored.
     assert_eq!(
-        count(
-            &h,
-            &format!(
-                "SELECT COUNT(*) FROM projects WHERE api_secret_sha256 = '{}'",
-                p.api_secret
-            )
-        ),
+        h.count(&format!(
+            "SELECT COUNT(*) FROM projects WHERE api_secret_sha256 = '{}'",
+            p.api_secret
+        )),
         0
     );
     // Phase-1 OTP, reset secret.
@@ -498,7 +485,7 @@ fn user_auth_and_user_share_round_trip() {
         )
         .ok(201);
     assert_eq!(u1, u2);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM users"), 3);
+    assert_eq!(h.count("SELECT COUNT(*) FROM users"), 3);
     h.ps(
         &p,
         "POST",
@@ -602,7 +589,7 @@ fn validator_messages() {
             .with_body(r#"{"secret":"x","entropy":"user","iterations":"1000"}"#),
     )
     .assert_error(400, "BAD_REQUEST", "failed to parse request body");
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM shares"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM shares"), 0);
     // Someone else's keychain (kw): 400; the caller's own or "" is fine.
     let mut foreign = user_share();
     foreign["keychain_id"] = "not-mine".into();
@@ -695,8 +682,8 @@ fn project_entropy_parts_and_sessions() {
         )
         .assert_error(400, "EC_INVALID", "Invalid encryption part");
     }
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM shares"), 0);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM encryption_sessions"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM shares"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM encryption_sessions"), 0);
     // Write with the part, read without → 409, with header → plaintext; wrong header → 400.
     h.call(
         h.user(&p, &t, "POST", "/shares")
@@ -750,7 +737,7 @@ fn project_entropy_parts_and_sessions() {
     h.call(h.user(&p, &t, "POST", "/shares").with_body(b.to_string()))
         .assert_error(400, "EC_INVALID", "Invalid encryption session");
     assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM shares WHERE reference = 'r3'"),
+        h.count("SELECT COUNT(*) FROM shares WHERE reference = 'r3'"),
         0
     );
     // Keychain with several project shares on one session.
@@ -863,7 +850,7 @@ fn encrypt_converts_none_shares_and_legacy_kcv() {
     h.ps(&p, "POST", "/project/encrypt", Some(json!({})))
         .assert_error(400, "EC_INVALID", "Invalid encryption part");
     assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM shares WHERE entropy = 'none'"),
+        h.count("SELECT COUNT(*) FROM shares WHERE entropy = 'none'"),
         1
     );
     let r = h.ps(
@@ -875,11 +862,11 @@ fn encrypt_converts_none_shares_and_legacy_kcv() {
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM shares WHERE entropy = 'project'"),
+        h.count("SELECT COUNT(*) FROM shares WHERE entropy = 'project'"),
         1
     );
     assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM shares WHERE entropy = 'user'"),
+        h.count("SELECT COUNT(*) FROM shares WHERE entropy = 'user'"),
         1
     );
     // Legacy project (no KCV): a wrong part is accepted on write, the right part then fails (500).
@@ -1156,8 +1143,7 @@ fn jwks_cache_and_openfort() {
     assert_eq!(gs.header("authorization"), Some("Bearer opaque"));
     of("old", &[]).assert_error(401, "A_INVALID", "Invalid token");
     assert_eq!(
-        count(
-            &h,
+        h.count(
             "SELECT COUNT(*) FROM external_users WHERE external_user_id IN ('of-third','of-jwt','of-sess')"
         ),
         3

@@ -8,16 +8,6 @@ use guest_kit::Request;
 use serde_json::json;
 use shield_service::BODY_LIMIT;
 
-fn count(h: &Harness, sql: &str) -> i64 {
-    use guest_kit::Db;
-    h.db()
-        .execute(sql, &[])
-        .expect("query")
-        .first()
-        .and_then(|r| r.integer(0))
-        .expect("count")
-}
-
 #[test]
 fn register_refuses_a_huge_name() {
     let h = Harness::new();
@@ -27,7 +17,7 @@ fn register_refuses_a_huge_name() {
     assert!(body.len() <= BODY_LIMIT);
     let r = h.call(Request::new("POST", "/register").with_body(body));
     r.assert_error(400, "BAD_REQUEST", "name must be at most 256 bytes");
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM projects"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM projects"), 0);
     // The limit itself is fine.
     let body = json!({ "name": "a".repeat(256) }).to_string();
     h.call(Request::new("POST", "/register").with_body(body))
@@ -164,19 +154,16 @@ fn stale_rate_limit_windows_of_every_bucket_are_removed() {
     h.ps(&p, "GET", "/project", None).ok(200);
     h.ps(&q, "GET", "/project", None).ok(200);
     h.call(Request::new("GET", "/storage-methods")).ok(200);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM rate_limit_counters"), 3);
+    assert_eq!(h.count("SELECT COUNT(*) FROM rate_limit_counters"), 3);
     // Windows later, only p comes back: q's and the public bucket's counters go too.
     h.now_ms.set(T0_MS + 5_000);
     h.ps(&p, "GET", "/project", None).ok(200);
     assert_eq!(
-        count(
-            &h,
-            &format!(
-                "SELECT COUNT(*) FROM rate_limit_counters WHERE window_start < {}",
-                T0_MS + 5_000
-            )
-        ),
+        h.count(&format!(
+            "SELECT COUNT(*) FROM rate_limit_counters WHERE window_start < {}",
+            T0_MS + 5_000
+        )),
         0
     );
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM rate_limit_counters"), 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM rate_limit_counters"), 1);
 }

@@ -147,6 +147,17 @@ impl Harness {
         SqliteDb::open(&self.db_path).expect("open db")
     }
 
+    /// The one integer a `SELECT COUNT(*) …` answers.
+    pub fn count(&self, sql: &str) -> i64 {
+        use guest_kit::Db;
+        self.db()
+            .execute(sql, &[])
+            .expect("query")
+            .first()
+            .and_then(|r| r.integer(0))
+            .expect("count")
+    }
+
     pub fn call(&self, req: Request) -> Reply {
         let group = match req.path() {
             p if p.starts_with("/shares/encryption/") || p.starts_with("/shares/migration/") => {
