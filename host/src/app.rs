@@ -1,29 +1,30 @@
 //! Assembles a runnable application from the manifest, the runtime config and the state
-//! directory: storage backends per label, grants per component, compiled components, the router.
+//! directory: storage backends per label, grants per component, compiled components, the router,
+//! and the front door's limits.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
+use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::compile_cache::CompileCache;
-use crate::front_door::FrontDoorLimits;
-use crate::front_door::connections::PeerQuota;
-use crate::instance::{ExecutionLimits, Grants, LoadedComponent};
+use crate::capabilities::key_value::{KeyValueGrants, KvBackend, KvStore};
+use crate::capabilities::outbound_http::AllowedHost;
+use crate::capabilities::sqlite::{SqlBackend, SqlDatabase, SqliteGrants};
+use crate::capabilities::variables::{Resolver, Template};
+use crate::embedded_sqlite::{EmbeddedFiles, Synchronous};
+use crate::http::front_door::FrontDoorLimits;
+use crate::http::front_door::connections::PeerQuota;
+use crate::http::router::Router;
 use crate::manifest::{App, ComponentSpec};
-use crate::memory_budget::MemoryBudget;
-use crate::outbound::AllowedHost;
-use crate::router::Router;
-use crate::runtime_config::{KvBackend, RuntimeConfig, SqlBackend};
-use crate::storage::kv::{self, KvStore};
-use crate::storage::postgres::PgDatabase;
-use crate::storage::redis_kv::RedisKv;
-use crate::storage::sql::SqlDatabase;
-use crate::storage::sqlite_pool::{SqlitePool, Synchronous};
-use crate::variables::Resolver;
+use crate::runtime_config::RuntimeConfig;
+use crate::wasm::compile_cache::CompileCache;
+use crate::wasm::engine::ExecutionLimits;
+use crate::wasm::instance::{Grants, HostState, LoadedComponent};
+use crate::wasm::memory_budget::MemoryBudget;
 
 pub struct Runtime {
     pub engine: Engine,
@@ -49,27 +50,6 @@ pub struct Settings {
     pub open_files_limit: u64,
 }
 
-/// Embedded SQLite files are shared by every label that maps to the same path.
-struct Pools {
-    open: HashMap<PathBuf, Arc<SqlitePool>>,
-    synchronous: Synchronous,
-    max_connections: usize,
-}
-
-impl Pools {
-    fn get(&mut self, path: PathBuf, is_kv: bool) -> Result<Arc<SqlitePool>> {
-        if let Some(p) = self.open.get(&path) {
-            return Ok(p.clone());
-        }
-        let pool = SqlitePool::open(&path, self.synchronous, self.max_connections)?;
-        if is_kv {
-            kv::init_sqlite(&pool)?;
-        }
-        self.open.insert(path, pool.clone());
-        Ok(pool)
-    }
-}
-
 pub fn build(
     app: &App,
     runtime_config: &RuntimeConfig,
@@ -84,59 +64,28 @@ pub fn build(
         sqlite_max_connections,
         open_files_limit,
     } = settings;
-    let engine = crate::instance::engine(&limits)?;
-    let linker = crate::instance::linker(&engine)?;
-    let resolver = Resolver::new(&app.variables, &runtime_config.variable_providers)?;
-    let mut pools = Pools {
-        open: HashMap::new(),
-        synchronous: sqlite_synchronous,
-        max_connections: sqlite_max_connections.max(1),
+    let engine = crate::wasm::engine::engine(&limits)?;
+    let linker = crate::wasm::engine::linker(&engine)?;
+    let mut backends = Backends {
+        config: runtime_config,
+        state_dir,
+        resolver: Resolver::new(&app.variables, &runtime_config.variable_providers)?,
+        files: EmbeddedFiles::new(sqlite_synchronous, sqlite_max_connections),
+        kv_stores: HashMap::new(),
+        databases: HashMap::new(),
     };
-    let mut kv_stores: HashMap<String, KvStore> = HashMap::new();
-    let mut databases: HashMap<String, SqlDatabase> = HashMap::new();
-
     let mut components = HashMap::new();
     for spec in app.components.values() {
-        let grants = grants(
-            spec,
-            runtime_config,
-            state_dir,
-            &resolver,
-            &mut pools,
-            &mut kv_stores,
-            &mut databases,
-        )
-        .with_context(|| format!("component `{}`", spec.id))?;
-        let component = cache
-            .load(&engine, &spec.source)
+        let component = load_component(spec, &mut backends, &engine, &linker, cache)
             .with_context(|| format!("component `{}`", spec.id))?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(ProxyPre::new)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "component `{}` cannot run here: it must export wasi:http/incoming-handler@0.2.x and import only WASI 0.2 and fermyon:spin/{{key-value,sqlite,variables}}@2.0.0",
-                    spec.id
-                )
-            })?;
-        components.insert(
-            spec.id.clone(),
-            Arc::new(LoadedComponent {
-                id: spec.id.clone(),
-                pre,
-                grants: Arc::new(grants),
-                max_body_bytes: spec.max_body_bytes,
-            }),
-        );
+        components.insert(spec.id.clone(), Arc::new(component));
     }
-
     let router = Router::new(
         app.http_triggers
             .iter()
             .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone()))),
     )?;
-    let reserved = storage_descriptors(&pools, &databases, &kv_stores);
+    let reserved = backends.max_descriptors();
     let fits = usize::try_from(open_files_limit.saturating_sub(reserved)).unwrap_or(usize::MAX);
     if fits < front_door.max_connections {
         tracing::info!(
@@ -163,28 +112,131 @@ pub fn build(
     })
 }
 
-/// File descriptors the storage backends may hold at most, plus a margin for the process's own
-/// (log, listener, runtime): an embedded SQLite connection holds three (database, WAL, shared
-/// memory), a PostgreSQL or Redis connection one.
-fn storage_descriptors(
-    pools: &Pools,
-    databases: &HashMap<String, SqlDatabase>,
-    kv_stores: &HashMap<String, KvStore>,
-) -> u64 {
-    const MARGIN: u64 = 64;
-    let sqlite = pools.open.len() as u64 * 3 * pools.max_connections as u64;
-    let postgres: u64 = databases
-        .values()
-        .map(|d| match d {
-            SqlDatabase::Postgres(pg) => pg.max_connections() as u64,
-            SqlDatabase::Sqlite(_) => 0,
+fn load_component(
+    spec: &ComponentSpec,
+    backends: &mut Backends<'_>,
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    cache: &CompileCache,
+) -> Result<LoadedComponent> {
+    let grants = backends.grants(spec)?;
+    let component = cache.load(engine, &spec.source)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(ProxyPre::new)
+        .map_err(anyhow::Error::from)
+        .context(
+            "it cannot run here: it must export wasi:http/incoming-handler@0.2.x and import only WASI 0.2 and fermyon:spin/{key-value,sqlite,variables}@2.0.0",
+        )?;
+    Ok(LoadedComponent {
+        id: spec.id.clone(),
+        pre,
+        grants: Arc::new(grants),
+        max_body_bytes: spec.max_body_bytes,
+    })
+}
+
+/// Every label's backend, opened once and shared by the components granted it.
+struct Backends<'a> {
+    config: &'a RuntimeConfig,
+    state_dir: &'a Path,
+    resolver: Resolver,
+    files: EmbeddedFiles,
+    kv_stores: HashMap<String, KvStore>,
+    databases: HashMap<String, SqlDatabase>,
+}
+
+impl Backends<'_> {
+    /// Exactly what `spec` was granted: its labels bound to their backends, its variables
+    /// rendered, its outbound hosts parsed.
+    fn grants(&mut self, spec: &ComponentSpec) -> Result<Grants> {
+        let mut key_value_stores = KeyValueGrants::new();
+        for label in &spec.key_value_stores {
+            key_value_stores.insert(label.clone(), self.kv_store(label)?);
+        }
+        let mut sqlite_databases = SqliteGrants::new();
+        for label in &spec.sqlite_databases {
+            sqlite_databases.insert(label.clone(), self.database(label)?);
+        }
+        let variables = spec
+            .variables
+            .iter()
+            .map(|(name, template)| (name.clone(), template.render(|v| self.resolver.get(v))))
+            .collect();
+        Ok(Grants {
+            key_value_stores: Arc::new(key_value_stores),
+            sqlite_databases: Arc::new(sqlite_databases),
+            variables: Arc::new(variables),
+            allowed_hosts: Arc::new(self.allowed_hosts(spec)?),
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
-        .sum();
-    let redis = kv_stores
-        .values()
-        .filter(|s| matches!(s, KvStore::Redis(_)))
-        .count() as u64;
-    MARGIN + sqlite + postgres + redis
+    }
+
+    fn kv_store(&mut self, label: &str) -> Result<KvStore> {
+        validate_label(label)?;
+        if let Some(store) = self.kv_stores.get(label) {
+            return Ok(store.clone());
+        }
+        let backend = self.config.key_value_stores.get(label);
+        let store = KvBackend::open(backend, label, self.state_dir, &mut self.files)?;
+        self.kv_stores.insert(label.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    fn database(&mut self, label: &str) -> Result<SqlDatabase> {
+        validate_label(label)?;
+        if let Some(db) = self.databases.get(label) {
+            return Ok(db.clone());
+        }
+        let backend = self.config.sqlite_databases.get(label);
+        let db = SqlBackend::open(backend, label, self.state_dir, &mut self.files)?;
+        self.databases.insert(label.to_owned(), db.clone());
+        Ok(db)
+    }
+
+    fn allowed_hosts(&self, spec: &ComponentSpec) -> Result<Vec<AllowedHost>> {
+        let mut allowed = Vec::new();
+        for entry in &spec.allowed_outbound_hosts {
+            let rendered = Template::parse(entry)?
+                .render(|v| self.resolver.get(v))
+                .map_err(|v| {
+                    anyhow::anyhow!("allowed_outbound_hosts `{entry}`: variable `{v}` has no value")
+                })?;
+            // A templated entry may expand to a comma-separated list, so one variable can carry
+            // several hosts (e.g. an operator's JWKS hosts).
+            for part in rendered.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                allowed.push(
+                    AllowedHost::parse(part)
+                        .with_context(|| format!("allowed_outbound_hosts `{entry}`"))?,
+                );
+            }
+        }
+        Ok(allowed)
+    }
+
+    /// File descriptors the storage backends may hold at most, plus a margin for the process's
+    /// own (log, listener, runtime): a PostgreSQL or Redis connection holds one.
+    fn max_descriptors(&self) -> u64 {
+        const MARGIN: u64 = 64;
+        let postgres: u64 = self
+            .databases
+            .values()
+            .map(|d| match d {
+                SqlDatabase::Postgres(pg) => pg.max_connections() as u64,
+                SqlDatabase::Sqlite(_) => 0,
+            })
+            .sum();
+        let redis = self
+            .kv_stores
+            .values()
+            .filter(|s| matches!(s, KvStore::Redis(_)))
+            .count() as u64;
+        MARGIN + self.files.max_descriptors() + postgres + redis
+    }
 }
 
 fn validate_label(label: &str) -> Result<()> {
@@ -197,105 +249,4 @@ fn validate_label(label: &str) -> Result<()> {
         bail!("invalid store/database label `{label}`: use letters, digits, `_` and `-`");
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn grants(
-    spec: &ComponentSpec,
-    rc: &RuntimeConfig,
-    state_dir: &Path,
-    resolver: &Resolver,
-    pools: &mut Pools,
-    kv_stores: &mut HashMap<String, KvStore>,
-    databases: &mut HashMap<String, SqlDatabase>,
-) -> Result<Grants> {
-    let mut key_value_stores = HashMap::new();
-    for label in &spec.key_value_stores {
-        validate_label(label)?;
-        let store = match kv_stores.get(label) {
-            Some(s) => s.clone(),
-            None => {
-                let store = match rc.key_value_stores.get(label) {
-                    Some(KvBackend::Spin { path: Some(path) }) => KvStore::Sqlite {
-                        pool: pools.get(path.clone(), true)?,
-                        label: label.clone(),
-                    },
-                    Some(KvBackend::Redis { url, prefix }) => {
-                        KvStore::Redis(Arc::new(RedisKv::new(label, url, prefix)?))
-                    }
-                    Some(KvBackend::Spin { path: None }) | None => KvStore::Sqlite {
-                        pool: pools.get(state_dir.join("sqlite_key_value.db"), true)?,
-                        label: label.clone(),
-                    },
-                };
-                kv_stores.insert(label.clone(), store.clone());
-                store
-            }
-        };
-        key_value_stores.insert(label.clone(), store);
-    }
-
-    let mut sqlite_databases = HashMap::new();
-    for label in &spec.sqlite_databases {
-        validate_label(label)?;
-        let db = match databases.get(label) {
-            Some(d) => d.clone(),
-            None => {
-                let default_file = if label == "default" {
-                    "sqlite_db.db".to_string()
-                } else {
-                    format!("{label}.db")
-                };
-                let db = match rc.sqlite_databases.get(label) {
-                    Some(SqlBackend::Spin { path: Some(path) }) => {
-                        SqlDatabase::Sqlite(pools.get(path.clone(), false)?)
-                    }
-                    Some(SqlBackend::Postgres { url, pool_size }) => {
-                        SqlDatabase::Postgres(PgDatabase::new(label, url, *pool_size)?)
-                    }
-                    Some(SqlBackend::Spin { path: None }) | None => {
-                        SqlDatabase::Sqlite(pools.get(state_dir.join(default_file), false)?)
-                    }
-                };
-                databases.insert(label.clone(), db.clone());
-                db
-            }
-        };
-        sqlite_databases.insert(label.clone(), db);
-    }
-
-    let variables = spec
-        .variables
-        .iter()
-        .map(|(name, template)| (name.clone(), template.render(|v| resolver.get(v))))
-        .collect();
-
-    let mut allowed_hosts = Vec::new();
-    for entry in &spec.allowed_outbound_hosts {
-        let rendered = crate::variables::Template::parse(entry)?
-            .render(|v| resolver.get(v))
-            .map_err(|v| {
-                anyhow::anyhow!("allowed_outbound_hosts `{entry}`: variable `{v}` has no value")
-            })?;
-        // A templated entry may expand to a comma-separated list, so one variable can carry
-        // several hosts (e.g. an operator's JWKS hosts).
-        for part in rendered.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            allowed_hosts.push(
-                AllowedHost::parse(part)
-                    .with_context(|| format!("allowed_outbound_hosts `{entry}`"))?,
-            );
-        }
-    }
-
-    Ok(Grants {
-        key_value_stores,
-        sqlite_databases,
-        variables,
-        allowed_hosts: Arc::new(allowed_hosts),
-        environment: spec
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    })
 }

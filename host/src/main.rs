@@ -8,18 +8,12 @@
 //! --help` lists them all, and docs/OPERATIONS.md explains the limits.
 
 mod app;
-mod compile_cache;
-mod front_door;
-mod instance;
+mod capabilities;
+mod embedded_sqlite;
+mod http;
 mod manifest;
-mod memory_budget;
-mod outbound;
-mod router;
 mod runtime_config;
-mod server;
-mod spin_interfaces;
-mod storage;
-mod variables;
+mod wasm;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use storage::sqlite_pool::Synchronous;
+use embedded_sqlite::Synchronous;
 
 #[derive(Parser)]
 #[command(
@@ -115,7 +109,7 @@ struct ServeArgs {
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_PEER", default_value_t = 512)]
     max_connections_per_peer: usize,
     /// Open connections per embedded SQLite file; further users wait for one.
-    #[arg(long, env = "KEYWARD_SQLITE_MAX_CONNECTIONS", default_value_t = storage::sqlite_pool::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "KEYWARD_SQLITE_MAX_CONNECTIONS", default_value_t = embedded_sqlite::DEFAULT_MAX_CONNECTIONS)]
     sqlite_max_connections: usize,
     /// How far embedded SQLite commits are synced before they are acknowledged: `full` survives
     /// power loss; `normal` survives a process crash (kill -9) and is several times faster for
@@ -193,7 +187,7 @@ fn raise_open_files_limit() -> u64 {
 async fn serve(args: ServeArgs) -> Result<()> {
     let request_timeout = seconds("--request-timeout", args.request_timeout)?;
     let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
-    let front_door = front_door::FrontDoorLimits {
+    let front_door = http::front_door::FrontDoorLimits {
         header_timeout: seconds("--header-timeout", args.header_timeout)?,
         idle_timeout: seconds("--idle-timeout", args.idle_timeout)?,
         body_timeout: seconds("--body-timeout", args.body_timeout)?,
@@ -220,7 +214,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
-    let limits = instance::ExecutionLimits {
+    let limits = wasm::engine::ExecutionLimits {
         request_timeout,
         memory_limit_bytes: args.memory_limit.saturating_mul(1024 * 1024),
         max_instances: args.max_instances.max(1),
@@ -231,7 +225,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cache_key_file = args
         .cache_key_file
         .unwrap_or_else(|| state_dir.join("cache.key"));
-    let cache = compile_cache::CompileCache::open(&cache_dir, &cache_key_file)?;
+    let cache = wasm::compile_cache::CompileCache::open(&cache_dir, &cache_key_file)?;
     let runtime = app::build(
         &app,
         &runtime_config,
@@ -245,7 +239,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             open_files_limit,
         },
     )?;
-    let ticker = server::EpochTicker::start(runtime.engine.clone())?;
+    let ticker = wasm::engine::EpochTicker::start(runtime.engine.clone())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -264,7 +258,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     writeln!(stdout, "keyward listening on http://{addr}")?;
     stdout.flush()?;
     let runtime = Arc::new(runtime);
-    server::serve(runtime, listener, stop_requested()?, drain_timeout).await?;
+    http::server::serve(runtime, listener, stop_requested()?, drain_timeout).await?;
     drop(ticker);
     tracing::info!("stopped");
     Ok(())

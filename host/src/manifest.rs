@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::variables::{Template, validate_variable_name};
+use crate::capabilities::variables::{Template, VariableDecl, validate_variable_name};
 
 /// The application as keyward will run it: every path is resolved, every route parsed.
 #[derive(Debug, Clone)]
@@ -18,16 +18,6 @@ pub struct App {
     pub components: BTreeMap<String, ComponentSpec>,
     /// HTTP triggers in manifest order; private ones are kept out of routing.
     pub http_triggers: Vec<HttpTrigger>,
-}
-
-/// `secret` and `description` are accepted and need no handling: the host never logs variable
-/// values at all.
-#[derive(Debug, Clone, Deserialize)]
-pub struct VariableDecl {
-    #[serde(default)]
-    pub default: Option<String>,
-    #[serde(default)]
-    pub required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -188,7 +178,7 @@ pub fn parse(text: &str, base: &Path) -> Result<App> {
             }
             let route = match t.route {
                 RawRoute::Path(p) => {
-                    crate::router::validate_route(&p)
+                    crate::http::router::validate_route(&p)
                         .with_context(|| format!("route `{p}` of component `{component}`"))?;
                     Some(p)
                 }

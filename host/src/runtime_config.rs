@@ -1,35 +1,21 @@
-//! `runtime-config.toml` in Spin's format: which backend serves each key-value store and SQLite
-//! database label, and where application variables come from.
+//! `runtime-config.toml` in Spin's format. Each section belongs to a capability, which parses
+//! its own part: `[key_value_store.<label>]` (`capabilities::key_value::config`),
+//! `[sqlite_database.<label>]` (`capabilities::sqlite::config`) and `[[variables_provider]]`
+//! (`capabilities::variables::config`). Unknown sections, types and keys are refused by name;
+//! Spin sections keyward does not implement are refused with that said.
 //!
 //! Relative paths resolve against the directory of the runtime-config file, as in Spin.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::variables::Provider;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvBackend {
-    /// Embedded SQLite file; `None` = the shared default file under the state directory.
-    Spin { path: Option<PathBuf> },
-    /// `type = "redis"`, `url = "redis://…"`; keyward extension: optional `prefix` for the hash
-    /// names, so several deployments can share one Redis.
-    Redis { url: String, prefix: String },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SqlBackend {
-    /// Embedded SQLite file; `None` = `<state dir>/<label>.db`.
-    Spin { path: Option<PathBuf> },
-    /// keyward extension: `type = "postgres"`, `url = "postgres://…"`, optional `pool_size`.
-    Postgres { url: String, pool_size: usize },
-}
-
-/// Connections per PostgreSQL label when `pool_size` is not given.
-pub const DEFAULT_PG_POOL_SIZE: usize = 16;
+use crate::capabilities::key_value::KvBackend;
+use crate::capabilities::sqlite::SqlBackend;
+use crate::capabilities::variables::Provider;
+use crate::capabilities::variables::config::RawProvider;
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
@@ -39,13 +25,15 @@ pub struct RuntimeConfig {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     #[serde(default)]
-    key_value_store: BTreeMap<String, RawStore>,
+    key_value_store: BTreeMap<String, KvBackend>,
     #[serde(default)]
-    sqlite_database: BTreeMap<String, RawStore>,
+    sqlite_database: BTreeMap<String, SqlBackend>,
     #[serde(default)]
     variables_provider: Vec<RawProvider>,
+    // Spin sections that keyward does not implement: named in a clear refusal.
     #[serde(default)]
     config_provider: Option<toml::Value>,
     #[serde(default)]
@@ -54,29 +42,6 @@ struct Raw {
     client_tls: Option<toml::Value>,
     #[serde(default)]
     outbound_networking: Option<toml::Value>,
-}
-
-#[derive(Deserialize)]
-struct RawStore {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    path: Option<PathBuf>,
-    #[serde(flatten)]
-    rest: BTreeMap<String, toml::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProvider {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    dotenv_path: Option<PathBuf>,
-    #[serde(default)]
-    values: BTreeMap<String, String>,
 }
 
 pub fn load(path: &Path) -> Result<RuntimeConfig> {
@@ -97,136 +62,30 @@ pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
     if let Some((section, _)) = unsupported.iter().find(|(_, present)| *present) {
         bail!("{section} is not supported by the keyward host");
     }
-
-    let mut config = RuntimeConfig::default();
-    for (label, store) in raw.key_value_store {
-        let section = format!("key_value_store.{label}");
-        let backend = match store.kind.as_str() {
-            "spin" => {
-                reject_extra(&store.rest, &section, &[])?;
-                KvBackend::Spin {
-                    path: store.path.map(|p| base.join(p)),
-                }
-            }
-            "redis" => {
-                reject_extra(&store.rest, &section, &["url", "prefix"])?;
-                KvBackend::Redis {
-                    url: string_field(&store.rest, &section, "url")?
-                        .ok_or_else(|| anyhow::anyhow!("{section}: `url` is required"))?,
-                    prefix: string_field(&store.rest, &section, "prefix")?.unwrap_or_default(),
-                }
-            }
-            other => bail!(
-                "{section}: type `{other}` is not supported yet (supported: \"spin\", \"redis\")"
-            ),
-        };
-        config.key_value_stores.insert(label, backend);
+    let mut sqlite_databases = BTreeMap::new();
+    for (label, backend) in raw.sqlite_database {
+        let checked = backend.checked(base, &label)?;
+        sqlite_databases.insert(label, checked);
     }
-    for (label, db) in raw.sqlite_database {
-        let section = format!("sqlite_database.{label}");
-        let backend = match db.kind.as_str() {
-            "spin" => {
-                reject_extra(&db.rest, &section, &[])?;
-                SqlBackend::Spin {
-                    path: db.path.map(|p| base.join(p)),
-                }
-            }
-            "postgres" => {
-                reject_extra(&db.rest, &section, &["url", "pool_size"])?;
-                let pool_size = match db.rest.get("pool_size") {
-                    None => DEFAULT_PG_POOL_SIZE,
-                    Some(v) => v
-                        .as_integer()
-                        .and_then(|n| usize::try_from(n).ok())
-                        .filter(|n| (1..=1024).contains(n))
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("{section}: `pool_size` must be 1 to 1024")
-                        })?,
-                };
-                SqlBackend::Postgres {
-                    url: string_field(&db.rest, &section, "url")?
-                        .ok_or_else(|| anyhow::anyhow!("{section}: `url` is required"))?,
-                    pool_size,
-                }
-            }
-            other => bail!(
-                "{section}: type `{other}` is not supported yet (supported: \"spin\", \"postgres\")"
-            ),
-        };
-        config.sqlite_databases.insert(label, backend);
-    }
-    for p in raw.variables_provider {
-        let provider = match p.kind.as_str() {
-            "env" => {
-                let dotenv = match p.dotenv_path {
-                    Some(path) => read_dotenv(&base.join(path))?,
-                    None => BTreeMap::new(),
-                };
-                Provider::Env {
-                    prefix: p.prefix.unwrap_or_else(|| "SPIN_VARIABLE".into()),
-                    dotenv,
-                }
-            }
-            "static" => Provider::Static { values: p.values },
-            other => bail!(
-                "variables_provider type `{other}` is not supported (supported: \"env\", \"static\")"
-            ),
-        };
-        config.variable_providers.push(provider);
-    }
-    Ok(config)
-}
-
-fn reject_extra(
-    rest: &BTreeMap<String, toml::Value>,
-    section: &str,
-    allowed: &[&str],
-) -> Result<()> {
-    match rest.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => bail!("{section}: field `{key}` is not supported for this type"),
-        None => Ok(()),
-    }
-}
-
-fn string_field(
-    rest: &BTreeMap<String, toml::Value>,
-    section: &str,
-    name: &str,
-) -> Result<Option<String>> {
-    match rest.get(name) {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => bail!("{section}: `{name}` must be a string"),
-    }
-}
-
-/// Minimal dotenv reader: `KEY=value` lines, `#` comments, optional surrounding quotes.
-fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read dotenv file {}", path.display()))?;
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
-                .unwrap_or(v);
-            out.insert(k.trim().to_string(), v.to_string());
-        }
-    }
-    Ok(out)
+    Ok(RuntimeConfig {
+        key_value_stores: raw
+            .key_value_store
+            .into_iter()
+            .map(|(label, backend)| (label, backend.relative_to(base)))
+            .collect(),
+        sqlite_databases,
+        variable_providers: raw
+            .variables_provider
+            .into_iter()
+            .map(|p| p.resolve(base))
+            .collect::<Result<_>>()?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn parses_spin_backends_and_providers() {
@@ -289,10 +148,13 @@ prefix = "KW"
         let err = |text: &str| format!("{:#}", parse(text, Path::new(".")).unwrap_err());
         assert!(
             err("[key_value_store.x]\ntype = \"azure_cosmos\"")
-                .contains("type `azure_cosmos` is not supported yet")
+                .contains("unknown variant `azure_cosmos`, expected `spin` or `redis`")
         );
-        assert!(err("[sqlite_database.x]\ntype = \"libsql\"").contains("not supported yet"));
-        assert!(err("[key_value_store.x]\ntype = \"redis\"").contains("`url` is required"));
+        assert!(
+            err("[sqlite_database.x]\ntype = \"libsql\"")
+                .contains("unknown variant `libsql`, expected `spin` or `postgres`")
+        );
+        assert!(err("[key_value_store.x]\ntype = \"redis\"").contains("missing field `url`"));
         assert!(
             err(
                 "[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\npool_size = 0"
@@ -301,8 +163,15 @@ prefix = "KW"
         );
         assert!(
             err("[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\nssl = true")
-                .contains("`ssl` is not supported")
+                .contains("unknown field `ssl`")
         );
         assert!(err("[llm_compute]\ntype = \"spin\"").contains("not supported"));
+        assert!(
+            err("[key_value_stor.x]\ntype = \"spin\"").contains("unknown field `key_value_stor`")
+        );
+        assert!(
+            err("[[variables_provider]]\ntype = \"env\"\nprefx = \"A\"")
+                .contains("unknown field `prefx`")
+        );
     }
 }

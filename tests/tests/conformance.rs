@@ -555,7 +555,11 @@ fn unsupported_manifest_fields_fail_the_start_clearly() {
         Ok(_) => panic!("started with an unsupported backend"),
         Err(e) => e,
     };
-    assert!(err.contains("not supported yet"), "{err}");
+    // The refusal names the type and what is supported instead.
+    assert!(
+        err.contains("unknown variant `azure_cosmos`, expected `spin` or `redis`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,3 +1,6 @@
+//! Embedded SQLite files, shared by the key-value and SQLite capabilities: one pool per file
+//! ([`EmbeddedFiles`]), however many labels map to it.
+//!
 //! A small pool of connections to one embedded SQLite file.
 //!
 //! SQLite calls block, so every use runs on tokio's blocking pool. Connections are reused (their
@@ -14,6 +17,7 @@
 //! host unable to accept connections. A user beyond the cap waits for a connection to be returned
 //! ([`SqlitePool::permit`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -163,5 +167,37 @@ impl SqlitePool {
     {
         let _writing = self.writer().await;
         self.run(f).await
+    }
+}
+
+/// Every embedded SQLite file the host opened: labels that map to the same path share its pool.
+pub struct EmbeddedFiles {
+    open: HashMap<PathBuf, Arc<SqlitePool>>,
+    synchronous: Synchronous,
+    max_connections: usize,
+}
+
+impl EmbeddedFiles {
+    pub fn new(synchronous: Synchronous, max_connections: usize) -> Self {
+        EmbeddedFiles {
+            open: HashMap::new(),
+            synchronous,
+            max_connections: max_connections.max(1),
+        }
+    }
+
+    pub fn open(&mut self, path: PathBuf) -> Result<Arc<SqlitePool>> {
+        if let Some(pool) = self.open.get(&path) {
+            return Ok(pool.clone());
+        }
+        let pool = SqlitePool::open(&path, self.synchronous, self.max_connections)?;
+        self.open.insert(path, pool.clone());
+        Ok(pool)
+    }
+
+    /// File descriptors these files may hold at most: three per connection (database, WAL,
+    /// shared memory).
+    pub fn max_descriptors(&self) -> u64 {
+        (self.open.len() * 3 * self.max_connections) as u64
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 
-use super::redis_kv::{KvResult, RedisKv};
-use super::sqlite_pool::SqlitePool;
+use super::redis::{KvResult, RedisKv};
+use crate::embedded_sqlite::SqlitePool;
 
 /// One open store: a label bound to its backend. This is the host side of the guest's
 /// `key-value.store` resource.

@@ -11,8 +11,8 @@ use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use super::BackendUnavailable;
-use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
+use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
+use crate::capabilities::BackendUnavailable;
 
 /// How long a request waits for a pooled connection or a new one before the backend counts as
 /// unavailable for it.
@@ -265,10 +265,13 @@ async fn run(client: &Object, sql: &str, params: Vec<Value>) -> Result<QueryResu
         .map(|c| c.name().to_string())
         .collect();
     let mut out = Vec::with_capacity(rows.len());
+    let mut budget = ResultBudget::default();
     for row in &rows {
         let mut values = Vec::with_capacity(columns.len());
         for (i, column) in row.columns().iter().enumerate() {
-            values.push(column_value(row, i, column.type_())?);
+            let value = column_value(row, i, column.type_())?;
+            budget.take(&value)?;
+            values.push(value);
         }
         out.push(RowResult { values });
     }

@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-use super::BackendUnavailable;
+use crate::capabilities::BackendUnavailable;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -1,228 +1,32 @@
-//! The HTTP front: accept, route like Spin, run one fresh instance per request, answer.
+//! One request: route like Spin, admit it at the front door, run one fresh instance, answer, and
+//! log one access line.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use super::front_door::connections::{QuotaGuard, Refusal};
+use super::front_door::{PeerKey, admission, authority};
+use super::json_error;
+use super::router::RouteMatch;
 use crate::app::Runtime;
-use crate::front_door::connections::{ConnClock, QuotaGuard, Refusal, ThrottledLog, Watched};
-use crate::front_door::{PeerKey, admission, authority};
-use crate::instance::{EPOCH_TICK, HostState, LoadedComponent};
-use crate::memory_budget::InstanceMemory;
-use crate::router::RouteMatch;
-use crate::storage::BackendUnavailable;
+use crate::capabilities::BackendUnavailable;
+use crate::wasm::engine::EPOCH_TICK;
+use crate::wasm::instance::{HostState, LoadedComponent};
+use crate::wasm::memory_budget::InstanceMemory;
 
-/// The thread that advances wasmtime's epoch every [`EPOCH_TICK`]: without it no deadline fires
-/// and no guest yields, so it is owned, and the host refuses to start if it cannot run.
-pub struct EpochTicker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    pub fn start(engine: wasmtime::Engine) -> Result<Self> {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("keyward-epoch".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .context("cannot start the epoch ticker thread (request deadlines depend on it)")?;
-        Ok(EpochTicker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Largest request head (request line and headers) a connection may send: beyond it hyper
-/// answers 431. Sized like common reverse proxies' header buffers, far above any real client's.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// Accept failures (out of file descriptors) and refused connections repeat at line rate under
-/// attack; each is logged at most once a second.
-static ACCEPT_FAILURES: ThrottledLog = ThrottledLog::new();
-static REFUSED_CONNECTIONS: ThrottledLog = ThrottledLog::new();
-
-/// Serves until `shutdown` fires, then stops accepting (the listener is closed, so new
-/// connections are refused), lets every request in progress finish and closes idle connections,
-/// waiting at most `drain` for them (docs/OPERATIONS.md, "Stopping").
-pub async fn serve(
-    runtime: Arc<Runtime>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-    drain: std::time::Duration,
-) -> Result<()> {
-    let local = listener.local_addr()?;
-    let connections = TaskTracker::new();
-    let draining = CancellationToken::new();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Running out of file descriptors must not stop the server (nor flood its log).
-                ACCEPT_FAILURES.hit(|more| {
-                    tracing::warn!("accept failed: {e} ({more} more in the last second)")
-                });
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let admitted = match runtime.connections.try_take(PeerKey::of(peer)) {
-            Ok(admitted) => admitted,
-            Err(refusal) => {
-                refuse_connection(&stream, refusal);
-                REFUSED_CONNECTIONS.hit(|more| {
-                    tracing::warn!(
-                        "refused a connection from {peer}: {} ({more} more in the last second)",
-                        match refusal {
-                            Refusal::HostFull => "the host's connection cap is reached",
-                            Refusal::PeerFull => "the peer's connection cap is reached",
-                        }
-                    )
-                });
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        connections.spawn(connection(
-            runtime.clone(),
-            stream,
-            peer,
-            local,
-            admitted,
-            draining.clone(),
-        ));
-    }
-    drop(listener);
-    connections.close();
-    draining.cancel();
-    tracing::info!(
-        in_flight = connections.len(),
-        "stopped accepting; draining connections"
-    );
-    if tokio::time::timeout(drain, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            unfinished = connections.len(),
-            "drain deadline passed; stopping with connections still open"
-        );
-    }
-    Ok(())
-}
-
-/// Answers a connection over a cap with one JSON error, without reading from it, and closes it.
-fn refuse_connection(stream: &TcpStream, refusal: Refusal) {
-    let (status, code, message) = match refusal {
-        Refusal::HostFull => (
-            "503 Service Unavailable",
-            "UNAVAILABLE",
-            "the server has too many open connections; retry shortly",
-        ),
-        Refusal::PeerFull => (
-            "429 Too Many Requests",
-            "TOO_MANY_CONNECTIONS",
-            "too many open connections from your address; close some and retry",
-        ),
-    };
-    let body = serde_json::json!({ "message": message, "code": code }).to_string();
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    // Best effort and never waiting: a fresh socket's send buffer takes this at once.
-    let _ = stream.try_write(response.as_bytes());
-}
-
-async fn connection(
-    runtime: Arc<Runtime>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    admitted: QuotaGuard,
-    draining: CancellationToken,
-) {
-    let clock = ConnClock::new();
-    let io = TokioIo::new(Watched::new(stream, clock.clone()));
-    let limits = runtime.front_door.clone();
-    let service_clock = clock.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let runtime = runtime.clone();
-        let clock = service_clock.clone();
-        async move {
-            clock.request_started();
-            let response = handle(&runtime, req, peer, local).await;
-            clock.request_finished();
-            Ok::<_, std::convert::Infallible>(response)
-        }
-    });
-    let serving = http1::Builder::new()
-        .keep_alive(true)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(io, service);
-    tokio::pin!(serving);
-    let mut told_to_drain = false;
-    loop {
-        tokio::select! {
-            served = serving.as_mut() => {
-                if let Err(e) = served {
-                    tracing::debug!("connection from {peer} ended: {e}");
-                }
-                break;
-            }
-            () = clock.expired(limits.header_timeout, limits.idle_timeout) => {
-                tracing::debug!("closed connection from {peer}: no request within the header or idle timeout");
-                break;
-            }
-            // Finish the request in progress (its response says `connection: close`), then
-            // close; an idle connection closes at once.
-            () = draining.cancelled(), if !told_to_drain => {
-                told_to_drain = true;
-                serving.as_mut().graceful_shutdown();
-            }
-        }
-    }
-    drop(admitted);
-}
-
-async fn handle(
+pub async fn handle(
     runtime: &Runtime,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -344,6 +148,13 @@ fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
     r
 }
 
+/// A request the front door let in: its body read, its URI and `spin-*` headers set, and an
+/// instance slot held for it.
+struct Admitted {
+    req: Request<Full<Bytes>>,
+    slot: QuotaGuard,
+}
+
 async fn invoke(
     runtime: &Runtime,
     component: &Arc<LoadedComponent>,
@@ -353,47 +164,62 @@ async fn invoke(
     local: SocketAddr,
     setup_ns: &Arc<AtomicU64>,
 ) -> Response<HyperOutgoingBody> {
+    match admit(runtime, component, req, m, peer, local).await {
+        Ok(admitted) => run(runtime, component, admitted, setup_ns).await,
+        Err(refused) => refused,
+    }
+}
+
+/// The front door's decisions, in order: a valid authority, a body within the route's maximum
+/// that arrives in time, then (only then) an instance slot within the peer's share.
+async fn admit(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    req: Request<Incoming>,
+    m: &RouteMatch<'_>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Result<Admitted, Response<HyperOutgoingBody>> {
     // The guest gets an absolute URI, as under Spin: scheme, the validated authority the client
     // used, and the routed request target exactly as received.
-    let uri = match authority::guest_uri(req.uri(), req.headers(), local) {
-        Ok(uri) => uri,
-        Err(authority::InvalidAuthority(why)) => {
-            return door_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", why);
-        }
-    };
+    let uri = authority::guest_uri(req.uri(), req.headers(), local).map_err(
+        |authority::InvalidAuthority(why)| {
+            door_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", why)
+        },
+    )?;
     let door = &runtime.front_door;
     let max_body = component
         .max_body_bytes
         .map_or(door.max_body_bytes, |m| m.min(door.max_body_bytes));
     let (mut parts, body) = req.into_parts();
-    let admitted_body = match admission::check_declared_length(&parts.headers, max_body) {
+    let body = match admission::check_declared_length(&parts.headers, max_body) {
         Ok(()) => admission::read_body(body, max_body, door.body_timeout).await,
         Err(rejected) => Err(rejected),
-    };
-    let body = match admitted_body {
-        Ok(body) => body,
-        Err(rejected) => {
-            return door_refusal(rejected.status(), rejected.code(), &rejected.message());
-        }
-    };
-    // Only a request whose body is in takes an instance slot.
-    let slot = match runtime.instance_slots.try_take(PeerKey::of(peer)) {
-        Ok(slot) => slot,
-        Err(refusal) => return slot_refusal(refusal),
-    };
+    }
+    .map_err(|rejected| door_refusal(rejected.status(), rejected.code(), &rejected.message()))?;
+    let slot = runtime
+        .instance_slots
+        .try_take(PeerKey::of(peer))
+        .map_err(slot_refusal)?;
     let full_url = uri.to_string();
-    if set_spin_headers(&mut parts.headers, m, &full_url, peer).is_err() {
-        return json_error(
+    set_spin_headers(&mut parts.headers, m, &full_url, peer).map_err(|_| {
+        json_error(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             "invalid request target",
-        );
-    }
+        )
+    })?;
     parts.uri = uri;
-    let req = Request::from_parts(parts, Full::new(body));
+    Ok(Admitted {
+        req: Request::from_parts(parts, Full::new(body)),
+        slot,
+    })
+}
 
+/// A store for one request: the component's grants, the instance memory cap within the
+/// host-wide budget, and the deadline.
+fn new_store(runtime: &Runtime, component: &LoadedComponent) -> Store<HostState> {
     let limits = &runtime.limits;
-    let setup_started = Instant::now();
     let mut store = Store::new(
         &runtime.engine,
         HostState::new(
@@ -418,7 +244,20 @@ async fn invoke(
             UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
         })
     });
+    store
+}
 
+/// Runs the admitted request in a fresh instance and answers with what the guest set, or with
+/// the host's own error when it set nothing in time.
+async fn run(
+    runtime: &Runtime,
+    component: &Arc<LoadedComponent>,
+    admitted: Admitted,
+    setup_ns: &Arc<AtomicU64>,
+) -> Response<HyperOutgoingBody> {
+    let Admitted { req, slot } = admitted;
+    let setup_started = Instant::now();
+    let mut store = new_store(runtime, component);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = store
         .data_mut()
@@ -432,7 +271,6 @@ async fn invoke(
             return json_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "malformed request");
         }
     };
-
     let store_ns = setup_started.elapsed().as_nanos();
     let pre = component.pre.clone();
     let setup_ns = setup_ns.clone();
@@ -444,27 +282,20 @@ async fn invoke(
         let instantiate_started = Instant::now();
         let proxy = match pre.instantiate_async(&mut store).await {
             Ok(proxy) => proxy,
-            Err(e) if store.data().memory.budget_exhausted => {
-                return Err(Failure::MemoryBudget(e));
-            }
-            Err(e) => return Err(Failure::Instantiate(e)),
+            Err(e) => return Err(Failure::of_instantiation(e, store.data())),
         };
         let ns = store_ns + instantiate_started.elapsed().as_nanos();
         setup_ns.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
-        match proxy
+        proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, guest_req, out)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if store.data().memory.budget_exhausted => Err(Failure::MemoryBudget(e)),
-            Err(e) => Err(Failure::Guest(e)),
-        }
+            .map_err(|e| Failure::of_guest(e, store.data()))
     });
 
     // The epoch deadline stops a guest that computes too long; this timeout also covers a guest
     // waiting on I/O. A little slack lets the trap, which names the cause, win the race.
-    let deadline = limits.request_timeout + EPOCH_TICK * 5;
+    let deadline = runtime.limits.request_timeout + EPOCH_TICK * 5;
     match tokio::time::timeout(deadline, receiver).await {
         Ok(Ok(Ok(resp))) => resp,
         Ok(Ok(Err(code))) => {
@@ -502,13 +333,29 @@ enum Failure {
 }
 
 impl Failure {
+    fn of_instantiation(e: wasmtime::Error, state: &HostState) -> Self {
+        if state.memory.budget_exhausted {
+            Failure::MemoryBudget(e)
+        } else {
+            Failure::Instantiate(e)
+        }
+    }
+
+    fn of_guest(e: wasmtime::Error, state: &HostState) -> Self {
+        if state.memory.budget_exhausted {
+            Failure::MemoryBudget(e)
+        } else {
+            Failure::Guest(e)
+        }
+    }
+
     fn response(self, component: &str) -> Response<HyperOutgoingBody> {
         match self {
             Failure::Instantiate(e) => {
                 tracing::warn!(component, "cannot instantiate: {e:#}");
                 json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
+                    "INSTANTIATION_FAILED",
                     "the component could not be started",
                 )
             }
@@ -564,17 +411,4 @@ fn deadline_response() -> Response<HyperOutgoingBody> {
         "TIMEOUT",
         "the request took too long and was stopped",
     )
-}
-
-pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "message": message, "code": code }).to_string();
-    let mut resp = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
 }

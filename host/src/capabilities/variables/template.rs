@@ -1,11 +1,5 @@
-//! Spin variables: names, templates and resolution.
-//!
-//! Application variables resolve in this order (platform.md §6): the runtime-config
-//! `[[variables_provider]]`s in the order written, then the `SPIN_VARIABLE_<NAME>` environment
-//! variable, then the manifest default. Component variables are templates over application
-//! variables (`"{{ master_key }}"`) and are what a guest's `variables::get` sees.
-
-use std::collections::BTreeMap;
+//! Variable names and templates: component variables (and `allowed_outbound_hosts` entries) are
+//! templates over application variables (`"{{ master_key }}"`).
 
 use anyhow::{Result, bail};
 
@@ -95,76 +89,6 @@ impl Template {
             }
         }
         Ok(out)
-    }
-}
-
-/// A source of application variable values configured in `runtime-config.toml`.
-#[derive(Debug, Clone)]
-pub enum Provider {
-    /// `type = "env"`: `<PREFIX>_<NAME>` from the process environment (and an optional dotenv file,
-    /// read once at start).
-    Env {
-        prefix: String,
-        dotenv: BTreeMap<String, String>,
-    },
-    /// `type = "static"`: literal `values = { name = "value" }`.
-    Static { values: BTreeMap<String, String> },
-}
-
-impl Provider {
-    fn get(&self, name: &str) -> Option<String> {
-        match self {
-            Provider::Env { prefix, dotenv } => {
-                let key = env_key(prefix, name);
-                std::env::var(&key)
-                    .ok()
-                    .or_else(|| dotenv.get(&key).cloned())
-            }
-            Provider::Static { values } => values.get(name).cloned(),
-        }
-    }
-}
-
-fn env_key(prefix: &str, name: &str) -> String {
-    format!("{}_{}", prefix, name.to_ascii_uppercase())
-}
-
-/// Resolves application variables; immutable after start so every request sees the same values.
-#[derive(Debug, Clone)]
-pub struct Resolver {
-    values: BTreeMap<String, String>,
-}
-
-impl Resolver {
-    /// Resolves every declared application variable once, failing the start if a required
-    /// variable has no value anywhere (as `spin up` does).
-    pub fn new(
-        decls: &BTreeMap<String, crate::manifest::VariableDecl>,
-        providers: &[Provider],
-    ) -> Result<Self> {
-        let mut values = BTreeMap::new();
-        for (name, decl) in decls {
-            let found = providers
-                .iter()
-                .find_map(|p| p.get(name))
-                .or_else(|| std::env::var(env_key("SPIN_VARIABLE", name)).ok())
-                .or_else(|| decl.default.clone());
-            match found {
-                Some(v) => {
-                    values.insert(name.clone(), v);
-                }
-                None if decl.required => bail!(
-                    "required variable `{name}` has no value: set SPIN_VARIABLE_{} or configure a variables provider",
-                    name.to_ascii_uppercase()
-                ),
-                None => {}
-            }
-        }
-        Ok(Resolver { values })
-    }
-
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.values.get(name).cloned()
     }
 }
 

@@ -1,15 +1,15 @@
-//! SQL backends for the `sqlite` interface. The embedded backend is SQLite itself, so statements
-//! run verbatim and values map one to one; PostgreSQL translates (see `postgres`).
+//! A guest's SQLite connection over its label's backend. The embedded backend is SQLite itself,
+//! so statements run verbatim and values map one to one; PostgreSQL translates (see `postgres`).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use rusqlite::types::ValueRef;
 
-use super::BackendUnavailable;
 use super::postgres::{PgConn, PgDatabase};
-use super::sqlite_pool::SqlitePool;
-use crate::spin_interfaces::sqlite::{Error, QueryResult, RowResult, Value};
+use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
+use crate::capabilities::BackendUnavailable;
+use crate::embedded_sqlite::SqlitePool;
 
 /// A database label bound to its backend.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ fn try_inline(
         let outcome = conn.execute_batch(sql);
         // Restored whatever the outcome: a transaction that did begin must not be begun again
         // on the blocking pool. (Setting the timeout cannot fail on an open connection.)
-        let _ = conn.busy_timeout(super::sqlite_pool::BUSY_TIMEOUT);
+        let _ = conn.busy_timeout(crate::embedded_sqlite::BUSY_TIMEOUT);
         return match outcome {
             Ok(()) => Some(Ok(QueryResult {
                 columns: Vec::new(),
@@ -200,6 +200,7 @@ fn run_sqlite(
         .query(rusqlite::params_from_iter(params))
         .map_err(sqlite_error)?;
     let mut out = Vec::new();
+    let mut budget = ResultBudget::default();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         let mut values = Vec::with_capacity(width);
         for i in 0..width {
@@ -210,6 +211,7 @@ fn run_sqlite(
                 ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                 ValueRef::Blob(b) => Value::Blob(b.to_vec()),
             };
+            budget.take(&v)?;
             values.push(v);
         }
         out.push(RowResult { values });

@@ -1,0 +1,119 @@
+//! `fermyon:spin/key-value` with Spin's semantics: access is decided at `open` (a label the
+//! component was not granted is `access-denied`, whether or not it exists anywhere, so a bug in
+//! one component cannot reach another service's data); every granted label exists, `default`
+//! included; a missing key is `none`; deleting a missing key is ok.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+
+use super::redis::KvResult;
+use super::store::KvStore;
+use crate::capabilities::MAX_OPEN_RESOURCES;
+use crate::capabilities::bindings::key_value;
+
+/// The labels a component was granted, each bound to its backend.
+pub type KeyValueGrants = HashMap<String, KvStore>;
+
+/// One instance's key-value state: its grants and the stores it has open.
+pub struct KeyValueState {
+    grants: Arc<KeyValueGrants>,
+    open: ResourceTable,
+    open_count: usize,
+}
+
+impl KeyValueState {
+    pub fn new(grants: Arc<KeyValueGrants>) -> Self {
+        KeyValueState {
+            grants,
+            open: ResourceTable::new(),
+            open_count: 0,
+        }
+    }
+
+    fn store(&self, store: &Resource<KvStore>) -> wasmtime::Result<KvStore> {
+        Ok(self.open.get(store)?.clone())
+    }
+}
+
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    state: fn(&mut T) -> &mut KeyValueState,
+) -> wasmtime::Result<()> {
+    key_value::add_to_linker::<T, HasSelf<KeyValueState>>(linker, state)
+}
+
+/// A storage error reaches the guest as `other` (the message names the failure, never data). An
+/// unreachable backend instead stops the instance: the host answers 503 itself.
+fn outcome<T>(r: KvResult<T>) -> wasmtime::Result<Result<T, key_value::Error>> {
+    match r {
+        Ok(v) => Ok(v.map_err(key_value::Error::Other)),
+        Err(unavailable) => Err(wasmtime::Error::new(unavailable)),
+    }
+}
+
+impl key_value::Host for KeyValueState {}
+
+impl key_value::HostStore for KeyValueState {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<KvStore>, key_value::Error>> {
+        let Some(store) = self.grants.get(&label) else {
+            return Ok(Err(key_value::Error::AccessDenied));
+        };
+        if self.open_count >= MAX_OPEN_RESOURCES {
+            return Ok(Err(key_value::Error::StoreTableFull));
+        }
+        let handle = self.open.push(store.clone())?;
+        self.open_count += 1;
+        Ok(Ok(handle))
+    }
+
+    async fn get(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
+        outcome(self.store(&store)?.get(key).await)
+    }
+
+    async fn set(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        outcome(self.store(&store)?.set(key, value).await)
+    }
+
+    async fn delete(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        outcome(self.store(&store)?.delete(key).await)
+    }
+
+    async fn exists(
+        &mut self,
+        store: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, key_value::Error>> {
+        outcome(self.store(&store)?.exists(key).await)
+    }
+
+    async fn get_keys(
+        &mut self,
+        store: Resource<KvStore>,
+    ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
+        outcome(self.store(&store)?.get_keys().await)
+    }
+
+    async fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
+        self.open.delete(store)?;
+        self.open_count = self.open_count.saturating_sub(1);
+        Ok(())
+    }
+}

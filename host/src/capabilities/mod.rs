@@ -1,0 +1,53 @@
+//! What a guest can reach beyond its own memory, one folder per capability, each holding its
+//! WIT implementation (`host.rs`), its runtime configuration (`config.rs`) and its backends
+//! (the generated Spin bindings, shared by all, are in `bindings`):
+//!
+//! - `key_value`: `fermyon:spin/key-value` over embedded SQLite or Redis;
+//! - `sqlite`: `fermyon:spin/sqlite` over embedded SQLite or PostgreSQL;
+//! - `variables`: `fermyon:spin/variables`, application variables and their providers;
+//! - `outbound_http`: which hosts `wasi:http/outgoing-handler` may reach.
+//!
+//! A capability never sees the per-request store: each has its own per-instance state, which the
+//! linker reaches through a projection (`crate::wasm::instance`).
+//!
+//! A storage backend that cannot be reached (connection refused, pool timeout, connection lost) is not
+//! the guest's error to handle: the host stops the instance and answers the request itself with
+//! 503, and the backend's pool reconnects on its own when the server is back.
+
+pub mod bindings;
+pub mod key_value;
+pub mod outbound_http;
+pub mod sqlite;
+pub mod variables;
+
+/// Open resources (key-value stores, SQLite connections) one instance may hold at once, as Spin
+/// caps its store table: a guest that opens without closing gets an error, not unbounded memory.
+pub const MAX_OPEN_RESOURCES: usize = 256;
+
+/// A backend could not be reached for this request.
+#[derive(Debug)]
+pub struct BackendUnavailable {
+    label: String,
+    detail: String,
+}
+
+impl BackendUnavailable {
+    pub fn new(label: &str, detail: String) -> Self {
+        BackendUnavailable {
+            label: label.to_string(),
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "storage backend for `{}` is unavailable: {}",
+            self.label, self.detail
+        )
+    }
+}
+
+impl std::error::Error for BackendUnavailable {}

@@ -1,0 +1,13 @@
+//! SQLite databases: the guest interface (`host`), a guest's connection over either backend
+//! (`database`: embedded SQLite run verbatim, or `postgres` with translation), their value types
+//! (`values`) and their runtime configuration (`config`).
+
+pub mod config;
+pub mod database;
+pub mod host;
+pub mod postgres;
+pub mod values;
+
+pub use config::SqlBackend;
+pub use database::{SqlConn, SqlDatabase};
+pub use host::{SqliteGrants, SqliteState};
