@@ -633,3 +633,42 @@ fn sigterm_drains_requests_in_flight_then_exits_0() {
     let log = h.log_lines().join("\n");
     assert!(log.contains("SIGTERM received"), "{log}");
 }
+
+/// One instance cannot hold resources or results without bound (docs/OPERATIONS.md, "Limits,
+/// flags and defaults"): at most 256 open stores, and a query result of at most 32 MiB.
+#[test]
+fn open_stores_and_query_results_are_bounded() {
+    let h = host();
+    let r = h.get("/a/kv-hold/alpha?n=300").json();
+    assert_eq!(r["opened"], 256, "{r}");
+    assert_eq!(r["error"], json!({"error": "store-table-full"}), "{r}");
+    assert_eq!(h.get("/a/kv-hold/alpha?n=10").json(), json!({"opened": 10}));
+
+    // 40 rows of 1 MiB each.
+    let one_mib = match keyward_e2e::Backend::from_env() {
+        keyward_e2e::Backend::Embedded => "zeroblob(1048576)",
+        _ => "decode(repeat('00', 1048576), 'hex')",
+    };
+    let statement = format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40) SELECT {one_mib} FROM c"
+    );
+    let r = sql(&h, "a", "alpha", &statement, json!([]));
+    assert_eq!(r["error"], "io", "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("larger than 32 MiB")),
+        "{r}"
+    );
+    // A result within the bound is whole.
+    let r = sql(
+        &h,
+        "a",
+        "alpha",
+        &statement
+            .replace("x < 40", "x < 4")
+            .replace("1048576", "1024"),
+        json!([]),
+    );
+    assert_eq!(r["ok"]["rows"].as_array().map(Vec::len), Some(4), "{r}");
+}

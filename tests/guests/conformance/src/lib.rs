@@ -11,6 +11,8 @@
 //! - `GET  …/echo` (spin-* headers, URI, method, body length)
 //! - `GET  …/busy` (never returns), `GET …/alloc?mib=<n>`, `GET …/trap`
 //! - `GET  …/sleep?ms=<n>` (answers after waiting n ms: a request that is slow but finishes)
+//! - `GET  …/kv-hold/<label>?n=<n>` (opens the store n times without closing: how many opened,
+//!   and the error that stopped it)
 
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
@@ -49,6 +51,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         (Method::Get, ["alloc"]) => alloc(&req),
         (Method::Get, ["trap"]) => trap(),
         (Method::Get, ["sleep"]) => sleep(&req),
+        (Method::Get, ["kv-hold", label]) => hold_stores(label, &req),
         _ => reply(404, json!({"error": "no such test route"})),
     })
 }
@@ -222,6 +225,22 @@ fn sleep(req: &Request) -> Response {
         .unwrap_or(100);
     std::thread::sleep(std::time::Duration::from_millis(ms));
     reply(200, json!({"slept_ms": ms}))
+}
+
+fn hold_stores(label: &str, req: &Request) -> Response {
+    let n: usize = req
+        .query()
+        .strip_prefix("n=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let mut held = Vec::new();
+    for _ in 0..n {
+        match Store::open(label) {
+            Ok(store) => held.push(store),
+            Err(e) => return reply(200, json!({"opened": held.len(), "error": kv_error(e)})),
+        }
+    }
+    reply(200, json!({"opened": held.len()}))
 }
 
 fn trap() -> Response {
