@@ -9,15 +9,13 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use guardian_service::{OutError, OutRequest, OutResponse, Outbound};
+use guest_kit::Env;
 use guest_kit::native::{SqliteDb, SqliteKv};
 use guest_kit::{Db, Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
 use http_body_util::{BodyExt, Full};
-use keyservice_core::Env;
 use shield_service::Group;
 use tokio::net::TcpListener;
 
@@ -210,10 +208,8 @@ fn env<'a>(
     vars: &'a dyn Fn(&str) -> Option<String>,
 ) -> Env<'a> {
     Env {
-        db,
         kv,
-        vars,
-        now_ms: guest_kit::unix_now_ms(),
+        ..Env::new(db, vars, guest_kit::unix_now_ms())
     }
 }
 
@@ -264,7 +260,8 @@ fn component(path: &str) -> Option<Component> {
     })
 }
 
-/// shield-shares' outbound HTTP (JWKS documents) and guardian-login's (Okta), natively.
+/// shield-shares' outbound HTTP (JWKS documents) and guardian-login's (Okta), natively; the
+/// Okta poll's clock is guest-kit's `SystemClock`, as in the components.
 struct Net;
 
 impl Fetch for Net {
@@ -282,27 +279,6 @@ impl Fetch for Net {
             headers: Vec::new(),
             body,
         })
-    }
-}
-
-impl Outbound for Net {
-    fn send(&self, req: &OutRequest) -> Result<OutResponse, OutError> {
-        let (status, body) = stub::send(
-            req.method,
-            &req.url,
-            &req.headers,
-            &req.body,
-            req.timeout_ms,
-        )
-        .map_err(OutError::Other)?;
-        Ok(OutResponse { status, body })
-    }
-    fn sleep_ms(&self, ms: u64) {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
-    fn monotonic_ms(&self) -> u64 {
-        static START: OnceLock<Instant> = OnceLock::new();
-        u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -332,12 +308,10 @@ fn route(state: &State, req: Request) -> Response {
             .with(|db| keyservice_core::handle_admin(&env(db, None, &vars), req)),
         Component::Shield(group) => state.shield_db.with(|db| {
             let shares = |kv: Option<&dyn guest_kit::Kv>| {
-                let env = shield_service::Env {
-                    db,
+                let env = Env {
                     kv,
-                    vars: &vars,
                     fetch: kv.map(|_| &Net as &dyn Fetch),
-                    now_ms,
+                    ..Env::new(db, &vars, now_ms)
                 };
                 shield_service::handle(&env, group, req)
             };
@@ -348,25 +322,13 @@ fn route(state: &State, req: Request) -> Response {
         }),
         Component::GuardianLogin => state.guardian_db.with(|db| {
             state.guardian_kv.with(|kv| {
-                let env = guardian_service::Env {
-                    db,
-                    kv: Some(kv),
-                    vars: &vars,
-                    now_ms,
-                    outbound: Some(&Net),
-                };
+                let env = Env::new(db, &vars, now_ms).with_kv(kv).with_fetch(&Net);
                 guardian_service::handle_login(&env, req)
             })
         }),
         Component::GuardianSign | Component::GuardianAdmin | Component::GuardianExport => {
             state.guardian_db.with(|db| {
-                let env = guardian_service::Env {
-                    db,
-                    kv: None,
-                    vars: &vars,
-                    now_ms,
-                    outbound: None,
-                };
+                let env = Env::new(db, &vars, now_ms);
                 match component {
                     Component::GuardianSign => guardian_service::handle_sign(&env, req),
                     Component::GuardianAdmin => guardian_service::handle_authorize(&env, req),

@@ -80,7 +80,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     }
 
     let out = env
-        .outbound
+        .fetch
         .ok_or_else(|| ApiError::idp_unavailable("no outbound network"))?;
     // Identity first (§4): nothing is written for an unverified caller.
     let user_id = match &creds {
@@ -113,7 +113,7 @@ fn disabled(method: &str) -> ApiError {
 
 fn okta_identity(
     env: &Env<'_>,
-    out: &dyn crate::Outbound,
+    out: &dyn guest_kit::Fetch,
     idp: &IdpConfig,
     username: &str,
     password: &str,
@@ -122,6 +122,7 @@ fn okta_identity(
         .ok_or_else(|| ApiError::not_configured("okta_base_url is invalid"))?;
     let okta = Okta {
         out,
+        clock: env.clock,
         base,
         poll_interval_ms: config::num(env, "okta_poll_interval_ms", 500),
         mfa_timeout_ms: config::num(env, "okta_mfa_timeout_seconds", 60).saturating_mul(1000),

@@ -1,13 +1,14 @@
 //! guardian.md §4.2: OpenID Connect `id_token` login, verified with `jwt-verify` against the
-//! issuer's JWKS (fetched through [`Outbound`], cached in the key-value store).
+//! issuer's JWKS (fetched through [`guest_kit::Fetch`], cached in the key-value store).
 
 use jwt_verify::{Jwks, Keys, Validation, verify};
 use serde_json::{Value, json};
 
+use crate::Env;
 use crate::config::IdpConfig;
 use crate::error::ApiError;
 use crate::store::{self, digest_hex};
-use crate::{Env, OutRequest, Outbound};
+use guest_kit::{Fetch, OutboundRequest};
 
 const MAX_ID_TOKEN: usize = 16 * 1024;
 const LEEWAY_MS: i64 = 60_000;
@@ -27,10 +28,10 @@ fn cache_key(url: &str) -> String {
     format!("gd:jwks:{}", digest_hex(url))
 }
 
-fn fetch(env: &Env<'_>, out: &dyn Outbound, url: &str) -> Result<Cached, ApiError> {
+fn fetch(env: &Env<'_>, out: &dyn Fetch, url: &str) -> Result<Cached, ApiError> {
     let resp = out
-        .send(&OutRequest {
-            method: "GET",
+        .fetch(&OutboundRequest {
+            method: "GET".to_owned(),
             url: url.to_owned(),
             headers: vec![("accept".to_owned(), "application/json".to_owned())],
             body: Vec::new(),
@@ -72,7 +73,7 @@ fn cached(env: &Env<'_>, url: &str, max_age_ms: i64) -> Option<Cached> {
 /// Verifies the id_token and returns the guardian user id (§4.3) and the verified email, if any.
 pub fn verify_id_token(
     env: &Env<'_>,
-    out: &dyn Outbound,
+    out: &dyn Fetch,
     cfg: &IdpConfig,
     token: &str,
 ) -> Result<String, ApiError> {

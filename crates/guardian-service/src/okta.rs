@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::url::{Url, encode_segment};
-use crate::{OutRequest, Outbound};
+use guest_kit::{Clock, Fetch, OutboundRequest};
 
 /// Per-call timeout (§4.1).
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
@@ -13,7 +13,9 @@ pub const CALL_TIMEOUT_MS: u64 = 10_000;
 const MAX_STEPS: usize = 1_000;
 
 pub struct Okta<'a> {
-    pub out: &'a dyn Outbound,
+    pub out: &'a dyn Fetch,
+    /// The push poll's bound and its sleeps.
+    pub clock: &'a dyn Clock,
     pub base: Url,
     pub poll_interval_ms: u64,
     pub mfa_timeout_ms: u64,
@@ -46,8 +48,8 @@ impl Okta<'_> {
         if let Some(token) = auth {
             headers.push(("authorization".to_owned(), format!("SSWS {token}")));
         }
-        let req = OutRequest {
-            method,
+        let req = OutboundRequest {
+            method: method.to_owned(),
             url: url.to_owned(),
             headers,
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
@@ -55,7 +57,7 @@ impl Okta<'_> {
         };
         let resp = self
             .out
-            .send(&req)
+            .fetch(&req)
             .map_err(|_| unavailable("request failed"))?;
         match resp.status {
             200..=299 => {
@@ -136,8 +138,11 @@ impl Okta<'_> {
                         ));
                     };
                     let href = link(push, "/_links/verify/href")?;
-                    mfa_deadline
-                        .get_or_insert(self.out.monotonic_ms().saturating_add(self.mfa_timeout_ms));
+                    mfa_deadline.get_or_insert(
+                        self.clock
+                            .monotonic_ms()
+                            .saturating_add(self.mfa_timeout_ms),
+                    );
                     answer = self.post_state(&href, &state()?)?;
                 }
                 "MFA_CHALLENGE" => {
@@ -148,15 +153,18 @@ impl Okta<'_> {
                     match result {
                         "WAITING" => {
                             let deadline = *mfa_deadline.get_or_insert(
-                                self.out.monotonic_ms().saturating_add(self.mfa_timeout_ms),
+                                self.clock
+                                    .monotonic_ms()
+                                    .saturating_add(self.mfa_timeout_ms),
                             );
-                            let now = self.out.monotonic_ms();
+                            let now = self.clock.monotonic_ms();
                             if now >= deadline {
                                 self.cancel(&answer, state_token.as_deref());
                                 return Err(mfa_timeout());
                             }
-                            self.out.sleep_ms(self.poll_interval_ms.min(deadline - now));
-                            if self.out.monotonic_ms() >= deadline {
+                            self.clock
+                                .sleep_ms(self.poll_interval_ms.min(deadline - now));
+                            if self.clock.monotonic_ms() >= deadline {
                                 self.cancel(&answer, state_token.as_deref());
                                 return Err(mfa_timeout());
                             }

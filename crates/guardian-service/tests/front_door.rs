@@ -65,7 +65,8 @@ fn an_oidc_subject_over_255_bytes_is_refused() {
     h.set_var("oidc_jwks_url", "https://issuer.example/jwks");
     let doc = jwks_json(&[&signer]);
     h.idp(move |_, _| {
-        Ok(guardian_service::OutResponse {
+        Ok(guest_kit::OutboundResponse {
+            headers: Vec::new(),
             status: 200,
             body: doc.clone().into_bytes(),
         })

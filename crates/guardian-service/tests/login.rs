@@ -183,10 +183,11 @@ fn statuses_map_to_codes() {
         h.idp(move |_, _| status(s, json!({})));
         assert_error(&h.login(creds()), 502, "IDP_UNAVAILABLE");
     }
-    h.idp(|_, _| Err(guardian_service::OutError::Timeout));
+    h.idp(|_, _| Err(guest_kit::FetchError("timeout".into())));
     assert_error(&h.login(creds()), 502, "IDP_UNAVAILABLE");
     h.idp(|_, _| {
-        Ok(guardian_service::OutResponse {
+        Ok(guest_kit::OutboundResponse {
+            headers: Vec::new(),
             status: 200,
             body: b"<html>".to_vec(),
         })

@@ -19,7 +19,8 @@ fn setup(signers: &[&TestSigner]) -> Harness {
     let doc = jwks_json(signers);
     h.idp(move |req, _| {
         assert_eq!(req.url, JWKS);
-        Ok(guardian_service::OutResponse {
+        Ok(guest_kit::OutboundResponse {
+            headers: Vec::new(),
             status: 200,
             body: doc.clone().into_bytes(),
         })
@@ -123,7 +124,7 @@ fn email_mode_and_domains() {
 fn jwks_unreachable_is_502_and_partial_config_is_503() {
     let rs = TestSigner::new(Algorithm::RS256, "rs");
     let h = setup(&[&rs]);
-    h.idp(|_, _| Err(guardian_service::OutError::Timeout));
+    h.idp(|_, _| Err(guest_kit::FetchError("timeout".into())));
     assert_error(
         &h.login(json!({"id_token": rs.sign(&claims(&h, 1))})),
         502,

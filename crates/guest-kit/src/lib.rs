@@ -8,6 +8,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod component;
+pub mod env;
+pub mod error;
 pub mod http;
 pub mod kv;
 pub mod sql;
@@ -18,6 +21,9 @@ pub mod spin;
 #[cfg(feature = "native-sqlite")]
 pub mod native;
 
+pub use component::RouteGroup;
+pub use env::{Clock, Env, SystemClock};
+pub use error::{ApiError, ApiResult, respond};
 pub use http::{
     Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response, json_error,
 };

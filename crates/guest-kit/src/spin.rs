@@ -182,6 +182,17 @@ pub async fn read_request(req: IncomingRequest, max_body: usize) -> Request {
     }
 }
 
+/// Serves one request with a route group: reads the body up to the group's limit, answers,
+/// converts the answer. The entry point [`crate::component!`] writes.
+pub async fn serve(
+    group: &crate::RouteGroup,
+    env: &crate::Env<'_>,
+    req: IncomingRequest,
+) -> spin_sdk::http::Response {
+    let request = read_request(req, (group.body_limit)(env)).await;
+    into_spin_response((group.handle)(env, request))
+}
+
 /// Converts the kit's response into Spin's.
 pub fn into_spin_response(resp: Response) -> spin_sdk::http::Response {
     let mut builder = spin_sdk::http::Response::builder();
@@ -195,7 +206,10 @@ pub fn into_spin_response(resp: Response) -> spin_sdk::http::Response {
 
 /// Outbound HTTP over `wasi:http/outgoing-handler`, blocking (the service
 /// cores are synchronous). Only hosts in the component's
-/// `allowed_outbound_hosts` are reachable; anything else is a [`FetchError`].
+/// `allowed_outbound_hosts` are reachable; anything else is a
+/// [`FetchError`](crate::http::FetchError). A request's `timeout_ms` bounds
+/// each phase (connect, first byte, between bytes) and the whole exchange;
+/// bodies are sent with a `Content-Length`, never chunked.
 pub struct SpinFetch {
     /// Response bodies longer than this are an error.
     pub max_body: usize,
@@ -213,6 +227,7 @@ impl crate::http::Fetch for SpinFetch {
 mod outbound {
     use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
     use spin_sdk::wit::wasi::http0_2_0::types as wt;
+    use wasi::clocks::monotonic_clock;
 
     use crate::http::{FetchError, OutboundRequest, OutboundResponse};
 
@@ -311,10 +326,25 @@ mod outbound {
             }
         }
         wt::OutgoingBody::finish(body, None).map_err(|_| err("finishing request body"))?;
+        // The host's timeouts bound each phase; the deadline bounds the whole exchange, so a
+        // peer that trickles bytes cannot hold the request past `timeout_ms`.
+        let deadline = (req.timeout_ms > 0).then(|| {
+            monotonic_clock::now().saturating_add(req.timeout_ms.saturating_mul(1_000_000))
+        });
         let response = loop {
-            match future.get() {
-                Some(r) => break r,
-                None => future.subscribe().block(),
+            if let Some(r) = future.get() {
+                break r;
+            }
+            let ready = future.subscribe();
+            match deadline {
+                Some(at) => {
+                    let timer = monotonic_clock::subscribe_instant(at);
+                    let which = wasi::io::poll::poll(&[&ready, &timer]);
+                    if which.contains(&1) && !which.contains(&0) {
+                        return Err(err("timeout"));
+                    }
+                }
+                None => ready.block(),
             }
         };
         let response = response
@@ -336,6 +366,9 @@ mod outbound {
         let stream = incoming.stream().map_err(|()| err("response body"))?;
         let mut data = Vec::new();
         loop {
+            if deadline.is_some_and(|at| monotonic_clock::now() > at) {
+                return Err(err("timeout"));
+            }
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => {
                     data.extend_from_slice(&chunk);

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::connect::parse_json;
 use crate::crypto::{self, Keys, Purpose};
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
 use crate::init::check_size;
 use crate::store::Store;

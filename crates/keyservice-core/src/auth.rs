@@ -4,6 +4,7 @@
 use guest_kit::Request;
 use zeroize::Zeroizing;
 
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 use crate::{Env, config, crypto};

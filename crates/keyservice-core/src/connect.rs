@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::admin::valid_namespace;
 use crate::crypto::{self, Keys, Purpose};
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
 use crate::init::check_size;
 use crate::limits;

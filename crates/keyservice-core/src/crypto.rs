@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
 use crate::Env;
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult};
 
 /// The kinds of secret data, each with its own derived key (HKDF `info`).

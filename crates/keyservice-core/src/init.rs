@@ -5,6 +5,7 @@ use guest_kit::{Request, Response};
 use serde_json::json;
 
 use crate::crypto::{self, Keys, Purpose};
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
 use crate::store::Store;
 use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, SMALL_BODY_LIMIT, config, cors, net};

@@ -4,6 +4,7 @@
 use guest_kit::{Request, Response};
 
 use crate::crypto::{self, Keys, Purpose};
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
 use crate::init::check_size;
 use crate::limits;

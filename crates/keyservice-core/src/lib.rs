@@ -26,7 +26,7 @@ mod net;
 mod store;
 mod time;
 
-use guest_kit::{Db, Kv, Request, Response};
+use guest_kit::{Request, Response, RouteGroup};
 
 pub use config::{DEFAULT_MAX_KEY_BYTES, SMALL_BODY_LIMIT};
 pub use net::{Cidr, client_address, parse_cidr};
@@ -37,20 +37,8 @@ pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 /// Where the init component serves [`OPENAPI_JSON`].
 pub const OPENAPI_PATH: &str = "/keyservice/openapi.json";
 
-/// What a request may use: storage, configuration and the clock.
-pub struct Env<'a> {
-    /// The `keyservice` SQLite database.
-    pub db: &'a dyn Db,
-    /// The `keyservice` key-value store (rate-limit counters). Only `/init`
-    /// needs it; the other components pass `None` so they never import the
-    /// key-value interface.
-    pub kv: Option<&'a dyn Kv>,
-    /// Spin variable lookup (`None` = undefined).
-    pub vars: &'a dyn Fn(&str) -> Option<String>,
-    /// Server time for this request, unix milliseconds. Read once per request
-    /// so every check and the `Date` header agree.
-    pub now_ms: i64,
-}
+/// What a request may use: the platform's one [`guest_kit::Env`].
+pub use guest_kit::Env;
 
 /// How many body bytes a component should read before handing the request
 /// over: one more than the largest limit of its routes is enough to answer
@@ -93,16 +81,33 @@ pub fn handle_admin(env: &Env<'_>, req: Request) -> Response {
     finish(env, transactional(env, || admin::handle(env, &req)))
 }
 
+/// The route groups as components declare them (`guest_kit::component!`).
+pub const INIT: RouteGroup = small(handle_init);
+pub const CONNECT: RouteGroup = small(handle_connect);
+pub const KEY: RouteGroup = RouteGroup {
+    body_limit: |env| body_read_limit(env, Group::Key),
+    handle: handle_key,
+};
+pub const ADMIN: RouteGroup = small(handle_admin);
+
+/// A group whose routes all take at most [`SMALL_BODY_LIMIT`].
+const fn small(handle: fn(&Env<'_>, Request) -> Response) -> RouteGroup {
+    RouteGroup {
+        body_limit: |_| SMALL_BODY_LIMIT,
+        handle,
+    }
+}
+
 /// Every request's statements form one transaction: a `PUT /key` (nonce, session touch, value)
 /// costs one commit, not three, and a storage failure part-way leaves nothing half-written. A
 /// 4xx keeps its writes (a consumed init token or nonce stays consumed, as the spec requires);
 /// a 5xx rolls back.
 fn transactional(env: &Env<'_>, handler: impl FnOnce() -> Response) -> Response {
     if let Err(e) = store::SCHEMA.ensure(env.db) {
-        return error::ApiError::from(e).into_response();
+        return error::storage(e).into_response();
     }
     guest_kit::transaction(env.db, handler, |resp| resp.status < 500)
-        .unwrap_or_else(|e| error::ApiError::from(e).into_response())
+        .unwrap_or_else(|e| error::storage(e).into_response())
 }
 
 /// Every response carries the server's `Date` so clients can see clock skew

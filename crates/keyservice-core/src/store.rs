@@ -9,6 +9,7 @@
 
 use guest_kit::{Db, Rows, Value};
 
+use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult};
 
 const TABLES: &[&str] = &[
@@ -65,7 +66,7 @@ impl<'a> Store<'a> {
     }
 
     fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
-        Ok(self.db.execute(sql, params)?)
+        self.db.execute(sql, params).map_err(crate::error::storage)
     }
 
     // ---- init tokens ----

@@ -432,12 +432,7 @@ fn concurrent_connects_yield_one_session() {
                 scope.spawn(move || {
                     let db = guest_kit::native::SqliteDb::open(&db_path).expect("db");
                     let vars = |n: &str| (n == "master_key").then(|| MASTER_KEY.to_owned());
-                    let env = keyservice_core::Env {
-                        db: &db,
-                        kv: None,
-                        vars: &vars,
-                        now_ms: now,
-                    };
+                    let env = keyservice_core::Env::new(&db, &vars, now);
                     keyservice_core::handle_connect(&env, req).status
                 })
             })

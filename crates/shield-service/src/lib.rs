@@ -26,7 +26,7 @@ mod store;
 mod ua;
 mod util;
 
-use guest_kit::{Db, Fetch, Kv, Request, Response};
+use guest_kit::{Request, Response, RouteGroup};
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
@@ -47,19 +47,8 @@ pub const JWKS_CACHE_TTL_MS: i64 = 5 * 60 * 1000;
 /// Encryption sessions live this long (§7).
 pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
 
-/// What a request may use: storage, configuration, outbound HTTP and the clock.
-pub struct Env<'a> {
-    /// The `shield` SQLite database.
-    pub db: &'a dyn Db,
-    /// The `shield` key-value store (JWKS cache); `None` where not granted.
-    pub kv: Option<&'a dyn Kv>,
-    /// Spin variable lookup (`None` = undefined).
-    pub vars: &'a dyn Fn(&str) -> Option<String>,
-    /// Outbound HTTP (identity providers); `None` where not granted.
-    pub fetch: Option<&'a dyn Fetch>,
-    /// Server time for this request, unix milliseconds.
-    pub now_ms: i64,
-}
+/// What a request may use: the platform's one [`guest_kit::Env`].
+pub use guest_kit::Env;
 
 /// The route groups, one component each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +346,25 @@ pub fn health(env: &Env<'_>, req: &Request) -> Response {
     }
     resp
 }
+
+/// The route groups as components declare them (`guest_kit::component!`).
+pub const PROJECT: RouteGroup = RouteGroup {
+    body_limit: |_| BODY_LIMIT,
+    handle: |env, req| handle(env, Group::Project, req),
+};
+pub const SHARES: RouteGroup = RouteGroup {
+    body_limit: |_| BODY_LIMIT,
+    handle: |env, req| handle(env, Group::Shares, req),
+};
+pub const ADMIN: RouteGroup = RouteGroup {
+    body_limit: |_| BODY_LIMIT,
+    handle: |env, req| handle(env, Group::Admin, req),
+};
+/// `GET /healthz`: no body is read.
+pub const HEALTH: RouteGroup = RouteGroup {
+    body_limit: |_| 0,
+    handle: |env, req| health(env, &req),
+};
 
 #[cfg(test)]
 mod tests {

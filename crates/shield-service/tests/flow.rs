@@ -1225,13 +1225,7 @@ fn racing_session_consumed_once() {
                 s.spawn(move || {
                     let db = guest_kit::native::SqliteDb::open(&db_path).unwrap();
                     let lookup = |name: &str| (name == "master_key").then(|| MASTER_KEY.to_owned());
-                    let env = shield_service::Env {
-                        db: &db,
-                        kv: None,
-                        vars: &lookup,
-                        fetch: None,
-                        now_ms: T0_MS,
-                    };
+                    let env = shield_service::Env::new(&db, &lookup, T0_MS);
                     let req = Request::new("GET", "/shares")
                         .with_header("X-API-Key", &p.api_key)
                         .with_header("X-Auth-Provider", "custom")
@@ -1259,13 +1253,7 @@ fn health_shapes_and_preflight() {
     let h = Harness::new();
     let db = h.db();
     let vars = |_: &str| None;
-    let env = shield_service::Env {
-        db: &db,
-        kv: None,
-        vars: &vars,
-        fetch: None,
-        now_ms: T0_MS,
-    };
+    let env = shield_service::Env::new(&db, &vars, T0_MS);
     let r = shield_service::health(
         &env,
         &Request::new("GET", "/healthz").with_header("X-Request-ID", "h1"),

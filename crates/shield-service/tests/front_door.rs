@@ -90,13 +90,7 @@ fn huge_request_id_is_replaced() {
         let r = if path == "/healthz" {
             let db = h.db();
             let lookup = |_: &str| None;
-            let env = shield_service::Env {
-                db: &db,
-                kv: None,
-                vars: &lookup,
-                fetch: None,
-                now_ms: T0_MS,
-            };
+            let env = shield_service::Env::new(&db, &lookup, T0_MS);
             let resp = shield_service::health(&env, &req);
             Reply {
                 status: resp.status,

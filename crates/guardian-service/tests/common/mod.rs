@@ -1,5 +1,5 @@
 //! Shared harness for guardian-service's native tests: real SQLite, in-memory KV, variables,
-//! a fake clock and a scripted identity provider behind the `Outbound` trait.
+//! a fake clock and a scripted identity provider behind guest-kit's `Fetch` and `Clock`.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
@@ -7,16 +7,18 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use envelope::{MasterKey, Sealer};
-use guardian_service::{Env, OutError, OutRequest, OutResponse, Outbound};
+use guardian_service::Env;
 use guest_kit::native::SqliteDb;
-use guest_kit::{Db, MemoryKv, Request, Response};
+use guest_kit::{
+    Clock, Db, Fetch, FetchError, MemoryKv, OutboundRequest, OutboundResponse, Request, Response,
+};
 use serde_json::Value;
 
 pub const MASTER: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
 pub const HARDHAT: &str = "test test test test test test test test test test test junk";
 pub const OKTA: &str = "https://dev-1.okta.com";
 
-pub type Handler = Box<dyn Fn(&OutRequest, &Fake) -> Result<OutResponse, OutError>>;
+pub type Handler = Box<dyn Fn(&OutboundRequest, &Fake) -> Result<OutboundResponse, FetchError>>;
 
 /// The scripted IdP and a virtual monotonic clock (sleep advances it).
 pub struct Fake {
@@ -27,8 +29,8 @@ pub struct Fake {
     pub counter: Cell<u32>,
 }
 
-impl Outbound for Fake {
-    fn send(&self, req: &OutRequest) -> Result<OutResponse, OutError> {
+impl Fetch for Fake {
+    fn fetch(&self, req: &OutboundRequest) -> Result<OutboundResponse, FetchError> {
         let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         self.requests
             .borrow_mut()
@@ -36,9 +38,12 @@ impl Outbound for Fake {
         let h = self.handler.borrow();
         match h.as_ref() {
             Some(f) => f(req, self),
-            None => Err(OutError::Other("no handler".into())),
+            None => Err(FetchError("no handler".into())),
         }
     }
+}
+
+impl Clock for Fake {
     fn sleep_ms(&self, ms: u64) {
         self.sleeps.borrow_mut().push(ms);
         self.clock.set(self.clock.get() + ms);
@@ -48,16 +53,18 @@ impl Outbound for Fake {
     }
 }
 
-pub fn ok(v: Value) -> Result<OutResponse, OutError> {
-    Ok(OutResponse {
+pub fn ok(v: Value) -> Result<OutboundResponse, FetchError> {
+    Ok(OutboundResponse {
         status: 200,
+        headers: Vec::new(),
         body: v.to_string().into_bytes(),
     })
 }
 
-pub fn status(code: u16, v: Value) -> Result<OutResponse, OutError> {
-    Ok(OutResponse {
+pub fn status(code: u16, v: Value) -> Result<OutboundResponse, FetchError> {
+    Ok(OutboundResponse {
         status: code,
+        headers: Vec::new(),
         body: v.to_string().into_bytes(),
     })
 }
@@ -110,20 +117,20 @@ impl Harness {
         self.now.set(self.now.get() + s * 1000);
     }
 
-    pub fn idp(&self, f: impl Fn(&OutRequest, &Fake) -> Result<OutResponse, OutError> + 'static) {
+    pub fn idp(
+        &self,
+        f: impl Fn(&OutboundRequest, &Fake) -> Result<OutboundResponse, FetchError> + 'static,
+    ) {
         *self.fake.handler.borrow_mut() = Some(Box::new(f));
     }
 
     fn with_env<R>(&self, f: impl FnOnce(&Env<'_>) -> R) -> R {
         let vars = self.vars.borrow().clone();
         let lookup = move |name: &str| vars.get(name).cloned();
-        let env = Env {
-            db: &self.db,
-            kv: Some(&self.kv),
-            vars: &lookup,
-            now_ms: self.now.get(),
-            outbound: Some(&self.fake),
-        };
+        let env = Env::new(&self.db, &lookup, self.now.get())
+            .with_kv(&self.kv)
+            .with_fetch(&self.fake)
+            .with_clock(&self.fake);
         f(&env)
     }
 

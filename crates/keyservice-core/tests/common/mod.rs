@@ -147,12 +147,7 @@ impl Harness {
         let db = self.db();
         let vars = self.vars.borrow().clone();
         let lookup = move |name: &str| vars.get(name).cloned();
-        let env = Env {
-            db: &db,
-            kv: Some(&self.kv),
-            vars: &lookup,
-            now_ms: self.now_ms.get(),
-        };
+        let env = Env::new(&db, &lookup, self.now_ms.get()).with_kv(&self.kv);
         let resp = match group {
             Group::Init => keyservice_core::handle_init(&env, req),
             Group::Connect => keyservice_core::handle_connect(&env, req),

@@ -170,13 +170,9 @@ impl Harness {
         let db = self.db();
         let vars = self.vars.borrow().clone();
         let lookup = move |name: &str| vars.get(name).cloned();
-        let env = Env {
-            db: &db,
-            kv: Some(&self.kv),
-            vars: &lookup,
-            fetch: Some(&self.fetch),
-            now_ms: self.now_ms.get(),
-        };
+        let env = Env::new(&db, &lookup, self.now_ms.get())
+            .with_kv(&self.kv)
+            .with_fetch(&self.fetch);
         let resp = shield_service::handle(&env, group, req);
         Reply {
             status: resp.status,

@@ -1,0 +1,137 @@
+//! Least privilege, checked on the built artefacts: every component in `spin.toml` imports
+//! only the Spin capabilities its manifest entry grants it (SQLite databases, key-value
+//! stores, variables, outbound HTTP). A component that is not granted a capability must not
+//! even import the interface, so a host that links it lazily cannot be talked into serving
+//! it. Needs `cargo xtask build-wasm` first, as every e2e test.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The imports a grant allows, by `spin.toml` key.
+const GRANTED_BY: &[(&str, &str)] = &[
+    ("sqlite_databases", "fermyon:spin/sqlite"),
+    ("key_value_stores", "fermyon:spin/key-value"),
+    ("variables", "fermyon:spin/variables"),
+    ("allowed_outbound_hosts", "wasi:http/outgoing-handler"),
+];
+
+#[derive(Debug, Default)]
+struct Component {
+    name: String,
+    source: String,
+    granted: BTreeSet<&'static str>,
+}
+
+fn root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The components of `spin.toml` with their grants: a line-level reading of the keys this
+/// test needs (`[component.<name>]`, `source`, the grant keys, `[component.<name>.variables]`).
+fn manifest_components(manifest: &str) -> Vec<Component> {
+    let mut out: Vec<Component> = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix("[component.") {
+            let header = header.trim_end_matches(']');
+            match header.split_once('.') {
+                None => out.push(Component {
+                    name: header.to_owned(),
+                    ..Component::default()
+                }),
+                Some((name, "variables")) => {
+                    let c = out.last_mut().filter(|c| c.name == name);
+                    c.expect("variables table after its component")
+                        .granted
+                        .insert("variables");
+                }
+                Some(_) => {}
+            }
+            continue;
+        }
+        let Some(current) = out.last_mut() else {
+            continue;
+        };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key == "source" {
+            current.source = value.trim_matches('"').to_owned();
+        } else if GRANTED_BY.iter().any(|(k, _)| *k == key) && value != "[]" {
+            let grant = GRANTED_BY.iter().find(|(k, _)| *k == key).map(|(k, _)| *k);
+            current.granted.extend(grant);
+        }
+    }
+    out
+}
+
+/// The top-level component's imports, without `@version`.
+fn imports(wasm: &[u8]) -> BTreeSet<String> {
+    let mut depth = 0usize;
+    let mut names = BTreeSet::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.expect("valid component") {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let name = import.expect("import").name.0;
+                    let bare = name.split_once('@').map_or(name, |(n, _)| n);
+                    names.insert(bare.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+#[test]
+fn every_component_imports_only_what_spin_toml_grants_it() {
+    let root = root();
+    let manifest = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
+    let components = manifest_components(&manifest);
+    assert!(
+        components.len() >= 12,
+        "components in spin.toml: {components:?}"
+    );
+    let mut failures = Vec::new();
+    for c in &components {
+        let path = root.join(&c.source);
+        let wasm = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{} (run `cargo xtask build-wasm`): {e}", path.display()));
+        let imported = imports(&wasm);
+        for (grant, interface) in GRANTED_BY {
+            let has = imported.contains(*interface);
+            if has && !c.granted.contains(grant) {
+                failures.push(format!("{} imports {interface} without {grant}", c.name));
+            }
+        }
+        // Every product component reads its database: an empty list means the parse is wrong.
+        assert!(
+            imported.contains("fermyon:spin/sqlite") || !c.granted.contains("sqlite_databases"),
+            "{}: imports {imported:?}",
+            c.name
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn the_manifest_reader_sees_the_grants() {
+    let manifest = "[component.a]\nsource = \"a.wasm\"\nsqlite_databases = [\"x\"]\n\
+                    allowed_outbound_hosts = []\n[component.a.variables]\nk = \"v\"\n\
+                    [component.b]\nsource = \"b.wasm\"\nkey_value_stores = [\"x\"]\n";
+    let c = manifest_components(manifest);
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].source, "a.wasm");
+    assert_eq!(
+        c[0].granted.iter().copied().collect::<Vec<_>>(),
+        ["sqlite_databases", "variables"]
+    );
+    assert_eq!(
+        c[1].granted.iter().copied().collect::<Vec<_>>(),
+        ["key_value_stores"]
+    );
+}
