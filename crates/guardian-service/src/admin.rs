@@ -7,12 +7,13 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{self, IDP_SETTINGS};
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::{Env, store};
 
 pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     match run(env, req) {
         Ok(r) => r,
-        Err(e) => e.into_response(None),
+        Err(e) => e.into_response(),
     }
 }
 

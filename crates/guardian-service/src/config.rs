@@ -5,6 +5,7 @@ use envelope::{MasterKey, Sealer};
 use guest_kit::Value;
 
 use crate::Env;
+use crate::error::Guardian as _;
 use crate::error::{ApiError, db_err};
 use crate::store;
 

@@ -1,37 +1,22 @@
 //! guardian.md §9: every failure is `{"message","code"}` (+ `fresh_client_token` after a token
-//! was consumed, §3) with a fixed status.
+//! was consumed, §3) with a fixed status; the type is the platform's [`guest_kit::ApiError`],
+//! the codes and messages are guardian's.
 
-use guest_kit::Response;
-use serde_json::{Value, json};
+pub use guest_kit::ApiError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub headers: Vec<(&'static str, String)>,
+/// guardian's codes and messages.
+pub(crate) trait Guardian {
+    fn auth_invalid() -> Self;
+    fn not_found() -> Self;
+    fn method_not_allowed(allow: &'static str) -> Self;
+    fn too_large(limit: usize) -> Self;
+    fn internal(message: impl Into<String>) -> Self;
+    fn idp_unavailable(message: impl Into<String>) -> Self;
+    fn from_core(e: &guardian_core::Error) -> Self;
 }
 
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
-    }
-
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "BAD_REQUEST", message)
-    }
-
-    pub fn auth_invalid() -> Self {
+impl Guardian for ApiError {
+    fn auth_invalid() -> Self {
         Self::new(
             401,
             "AUTH_INVALID",
@@ -40,15 +25,15 @@ impl ApiError {
         .with_header("www-authenticate", "Bearer")
     }
 
-    pub fn not_found() -> Self {
+    fn not_found() -> Self {
         Self::new(404, "NOT_FOUND", "no such route")
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    fn method_not_allowed(allow: &'static str) -> Self {
         Self::new(405, "METHOD_NOT_ALLOWED", "method not allowed").with_header("allow", allow)
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    fn too_large(limit: usize) -> Self {
         Self::new(
             413,
             "PAYLOAD_TOO_LARGE",
@@ -56,39 +41,17 @@ impl ApiError {
         )
     }
 
-    pub fn not_configured(message: impl Into<String>) -> Self {
-        Self::new(503, "NOT_CONFIGURED", message)
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
+    fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "INTERNAL", message)
     }
 
-    pub fn idp_unavailable(message: impl Into<String>) -> Self {
+    fn idp_unavailable(message: impl Into<String>) -> Self {
         Self::new(502, "IDP_UNAVAILABLE", message)
     }
 
-    /// From a guardian-core validation/signing error (its codes are §9 codes).
-    pub fn from_core(e: &guardian_core::Error) -> Self {
+    fn from_core(e: &guardian_core::Error) -> Self {
         let code = e.code();
         Self::new(code.http_status(), code.as_str(), e.message())
-    }
-
-    /// The JSON body, optionally with the fresh token of §3.
-    pub fn body(&self, fresh_token: Option<&str>) -> Value {
-        let mut v = json!({ "message": self.message, "code": self.code });
-        if let (Some(t), Some(obj)) = (fresh_token, v.as_object_mut()) {
-            obj.insert("fresh_client_token".into(), Value::String(t.to_owned()));
-        }
-        v
-    }
-
-    pub fn into_response(self, fresh_token: Option<&str>) -> Response {
-        let mut resp = Response::json(self.status, &self.body(fresh_token));
-        for (name, value) in &self.headers {
-            resp.set_header(name, value);
-        }
-        resp
     }
 }
 

@@ -4,12 +4,13 @@ use guest_kit::{Request, Response};
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::{Env, config, keys, store, tokens};
 
 pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     match run(env, req) {
         Ok(r) => r,
-        Err(e) => e.into_response(None),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{self, IdpConfig};
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::okta::Okta;
 use crate::url::Url;
 use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, keys, limits, oidc, ratelimit, store, tokens};
@@ -25,7 +26,7 @@ enum Credentials {
 pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     match run(env, req) {
         Ok(resp) => resp,
-        Err(e) => e.into_response(None),
+        Err(e) => e.into_response(),
     }
 }
 

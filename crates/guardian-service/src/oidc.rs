@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::Env;
 use crate::config::IdpConfig;
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::store::{self, digest_hex};
 use guest_kit::{Fetch, OutboundRequest};
 

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::url::{Url, encode_segment};
 use guest_kit::{Clock, Fetch, OutboundRequest};
 

@@ -6,6 +6,7 @@ use guest_kit::{Request, Response};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::{Env, config, keys, tokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +48,20 @@ fn route(req: &Request) -> Result<Route, ApiError> {
 pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     let route = match route(req) {
         Ok(r) => r,
-        Err(e) => return e.into_response(None),
+        Err(e) => return e.into_response(),
     };
     let limit = config::max_body_bytes(env);
     if req.check_body_size(limit).is_err() {
-        return ApiError::too_large(limit).into_response(None);
+        return ApiError::too_large(limit).into_response();
     }
     // Fail closed before touching the token when the deployment cannot sign at all.
     let master = match config::master_key(env) {
         Ok(m) => m,
-        Err(e) => return e.into_response(None),
+        Err(e) => return e.into_response(),
     };
     let (row, fresh) = match tokens::consume_and_refresh(env, req) {
         Ok(v) => v,
-        Err(e) => return e.into_response(None),
+        Err(e) => return e.into_response(),
     };
     match act(env, &master, &row.user_id, route, req) {
         Ok(mut body) => {
@@ -69,7 +70,7 @@ pub fn handle(env: &Env<'_>, req: &Request) -> Response {
             }
             Response::json(200, &body)
         }
-        Err(e) => e.into_response(Some(&fresh)),
+        Err(e) => e.with_field("fresh_client_token", fresh).into_response(),
     }
 }
 

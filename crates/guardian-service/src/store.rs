@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use guest_kit::{Db, Value};
 use sha2::{Digest, Sha256};
 
+use crate::error::Guardian as _;
 use crate::error::{ApiError, db_err};
 
 const TABLES: &[&str] = &[

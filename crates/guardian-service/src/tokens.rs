@@ -5,6 +5,7 @@ use guest_kit::Request;
 use crate::Env;
 use crate::config;
 use crate::error::ApiError;
+use crate::error::Guardian as _;
 use crate::store::{self, TokenKind, TokenRow};
 
 /// The presented token: `Authorization: Bearer <t>` and/or `X-Vault-Token: <t>`. Missing,

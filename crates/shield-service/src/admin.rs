@@ -10,6 +10,7 @@ use shield_core::{Entropy, StorageMethod};
 
 use crate::Ctx;
 use crate::auth::{auth_provider, project_auth};
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
 use crate::shares::{EnvBody, create_share, passkey_reference_json};

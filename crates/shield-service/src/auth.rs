@@ -3,6 +3,7 @@
 use shield_core::api_secret;
 
 use crate::Ctx;
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Project, Provider};
 use crate::util::header;

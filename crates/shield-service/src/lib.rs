@@ -28,6 +28,7 @@ mod util;
 
 use guest_kit::{Request, Response, RouteGroup};
 
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 

@@ -6,6 +6,7 @@
 //! input (`BAD_REQUEST`, or `PV_CFG_INVALID` for provider settings) and a message naming the
 //! field and the limit; nothing is written.
 
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 
 /// `POST /register` `name`.

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use shield_core::{api_secret, generate_project_key, share_cipher};
 
 use crate::auth::{PUBLIC_BUCKET, operator_auth, project_auth, rate_limit};
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check, check_provider};
 use crate::store::Provider;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::Ctx;
 use crate::auth::{Caller, user_auth};
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
 use crate::store::{NewShare, Share};

@@ -13,7 +13,8 @@ use envelope::{MasterKey, Sealer};
 use guest_kit::{Db, Row, Rows, Value};
 use zeroize::Zeroizing;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::Shield as _;
+use crate::error::{ApiError, ApiResult, storage};
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
@@ -175,10 +176,10 @@ impl<'a> Store<'a> {
 
     pub fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
         if !self.ready.get() {
-            SCHEMA.ensure(self.db)?;
+            SCHEMA.ensure(self.db).map_err(storage)?;
             self.ready.set(true);
         }
-        Ok(self.db.execute(sql, params)?)
+        self.db.execute(sql, params).map_err(storage)
     }
 
     /// Runs `f` in a transaction whose first statement write-locks the project row (so SQLite
@@ -196,13 +197,13 @@ impl<'a> Store<'a> {
                 "UPDATE projects SET updated_at = ? WHERE id = ?",
                 &[now_ms.into(), project_id.into()],
             )
-            .map_err(ApiError::from)
+            .map_err(storage)
             .and_then(|_| f());
         match result {
             Ok(v) => {
                 if let Err(e) = self.db.execute("COMMIT", &[]) {
                     let _ = self.db.execute("ROLLBACK", &[]);
-                    return Err(e.into());
+                    return Err(storage(e));
                 }
                 Ok(v)
             }

@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 
 fn random<const N: usize>() -> ApiResult<[u8; N]> {
