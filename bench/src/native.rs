@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use embedded_sqlite::Synchronous;
 use guest_kit::Env;
 use guest_kit::native::{SqliteDb, SqliteKv};
 use guest_kit::{Db, Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
@@ -84,11 +85,11 @@ pub fn sqlite_synchronous() -> &'static str {
 }
 
 fn open_db(path: &Path) -> SqliteDb {
-    let db = SqliteDb::open(path).expect("open sqlite");
-    db.execute("PRAGMA journal_mode=WAL", &[]).expect("wal");
-    db.execute(&format!("PRAGMA synchronous={}", sqlite_synchronous()), &[])
-        .expect("sync");
-    db
+    let level = match sqlite_synchronous() {
+        "NORMAL" => Synchronous::Normal,
+        _ => Synchronous::Full,
+    };
+    SqliteDb::open_with(path, level).expect("open sqlite")
 }
 
 /// The application variables with the values the host resolves: the `[variables]` defaults of

@@ -15,7 +15,6 @@ use crate::capabilities::key_value::{KeyValueGrants, KvBackend, KvStore};
 use crate::capabilities::outbound_http::AllowedHost;
 use crate::capabilities::sqlite::{SqlBackend, SqlDatabase, SqliteGrants};
 use crate::capabilities::variables::{Resolver, Template};
-use crate::embedded_sqlite::{EmbeddedFiles, Synchronous};
 use crate::http::front_door::FrontDoorLimits;
 use crate::http::front_door::connections::PeerQuota;
 use crate::http::router::Router;
@@ -25,6 +24,7 @@ use crate::wasm::compile_cache::CompileCache;
 use crate::wasm::engine::ExecutionLimits;
 use crate::wasm::instance::{Grants, HostState, LoadedComponent};
 use crate::wasm::memory_budget::MemoryBudget;
+use embedded_sqlite::{EmbeddedFiles, Synchronous};
 
 pub struct Runtime {
     pub engine: Engine,

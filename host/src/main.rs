@@ -9,7 +9,6 @@
 
 mod app;
 mod capabilities;
-mod embedded_sqlite;
 mod http;
 mod manifest;
 mod runtime_config;

@@ -1,12 +1,10 @@
 //! Native backends for tests of service cores: `Db` over a real SQLite file
 //! (rusqlite, bundled SQLite) and `Kv` over a table in SQLite.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Mutex;
 
+use embedded_sqlite::{Synchronous, WriterGuard, WriterQueue, immediate_begin};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
@@ -39,60 +37,29 @@ fn io(e: rusqlite::Error) -> DbError {
     DbError::Io(e.to_string())
 }
 
-/// One writer at a time per file, as the keyward host's embedded backend does: a writer
-/// waits here (in arrival order of wake-ups) instead of in SQLite's sleeping busy handler, and
-/// a transaction that reads before it writes cannot lose a race to another commit.
-#[derive(Clone, Default)]
-struct WriteLock(Arc<(Mutex<bool>, Condvar)>);
-
-impl WriteLock {
-    /// The lock shared by every `SqliteDb` of this process on `path`.
-    fn for_file(path: &Path) -> WriteLock {
-        static LOCKS: OnceLock<Mutex<HashMap<PathBuf, WriteLock>>> = OnceLock::new();
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let mut locks = match LOCKS.get_or_init(Default::default).lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        locks.entry(key).or_default().clone()
-    }
-
-    fn acquire(&self) {
-        let (held, released) = &*self.0;
-        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
-        while *held {
-            held = released.wait(held).unwrap_or_else(|p| p.into_inner());
-        }
-        *held = true;
-    }
-
-    fn release(&self) {
-        let (held, released) = &*self.0;
-        *held.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        released.notify_one();
-    }
-}
-
-/// A SQLite database file; each instance is one connection. Open several on
-/// one file to test concurrency: writers queue on one lock per file, from
-/// an autocommit write's start to its end, or from `BEGIN` to `COMMIT`.
+/// A SQLite database file; each instance is one connection, opened and queued as the keyward
+/// host does it (the `embedded-sqlite` crate): WAL, the sync level asked for, writers queued on
+/// one lock per file from an autocommit write's start to its end or from `BEGIN` (run as
+/// `BEGIN IMMEDIATE`) to its end. Open several on one file to test concurrency.
 pub struct SqliteDb {
     conn: Mutex<Connection>,
-    writer: WriteLock,
-    writing: AtomicBool,
+    writer: WriterQueue,
+    /// The file's write lock while this connection writes.
+    writing: Mutex<Option<WriterGuard>>,
 }
 
 impl SqliteDb {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        Self::open_with(path, Synchronous::Full)
+    }
+
+    /// At a chosen sync level (the benchmark's native baseline matches the host's).
+    pub fn open_with(path: impl AsRef<Path>, synchronous: Synchronous) -> Result<Self, DbError> {
         let path = path.as_ref();
-        let conn = Connection::open(path).map_err(io)?;
-        // Another process on the same file is not queued by `WriteLock`: it
-        // waits in SQLite's busy handler instead of failing at once.
-        conn.busy_timeout(Duration::from_secs(10)).map_err(io)?;
         Ok(Self {
-            conn: Mutex::new(conn),
-            writer: WriteLock::for_file(path),
-            writing: AtomicBool::new(false),
+            conn: Mutex::new(embedded_sqlite::open(path, synchronous).map_err(io)?),
+            writer: WriterQueue::for_file(path),
+            writing: Mutex::new(None),
         })
     }
 
@@ -100,23 +67,24 @@ impl SqliteDb {
         let conn = Connection::open_in_memory().map_err(io)?;
         Ok(Self {
             conn: Mutex::new(conn),
-            writer: WriteLock::default(),
-            writing: AtomicBool::new(false),
+            writer: WriterQueue::default(),
+            writing: Mutex::new(None),
         })
     }
 }
 
 impl Drop for SqliteDb {
     fn drop(&mut self) {
-        if self.writing.load(Ordering::Acquire) {
+        let writing = self.writing.get_mut().map(Option::take).unwrap_or(None);
+        if writing.is_some() {
             // Roll back an unfinished transaction before the next writer goes.
             if let Ok(conn) = self.conn.lock()
                 && !conn.is_autocommit()
             {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            self.writer.release();
         }
+        drop(writing);
     }
 }
 
@@ -126,14 +94,17 @@ impl Db for SqliteDb {
             .conn
             .lock()
             .map_err(|_| DbError::Io("connection lock poisoned".into()))?;
-        if !self.writing.load(Ordering::Acquire) && !crate::sql::reads_only(sql) {
-            self.writer.acquire();
-            self.writing.store(true, Ordering::Release);
+        let mut writing = self
+            .writing
+            .lock()
+            .map_err(|_| DbError::Io("connection lock poisoned".into()))?;
+        if writing.is_none() && !embedded_sqlite::reads_only(sql) {
+            *writing = Some(self.writer.lock_blocking());
         }
-        let result = run(&conn, sql, params);
-        if self.writing.load(Ordering::Acquire) && conn.is_autocommit() {
-            self.writing.store(false, Ordering::Release);
-            self.writer.release();
+        let result = run(&conn, &immediate_begin(sql.to_owned()), params);
+        if conn.is_autocommit() {
+            // An autocommit write is done, or the transaction was committed or rolled back.
+            *writing = None;
         }
         result
     }

@@ -164,17 +164,6 @@ impl<T: Db + ?Sized> Db for &T {
     }
 }
 
-/// Whether a statement only reads, judged by its first keyword. Anything else (writes, DDL,
-/// `BEGIN`, `PRAGMA`) counts as a writer: the embedded backends queue writers on one lock per
-/// file, and erring towards "writer" only costs waiting for that lock.
-pub fn reads_only(sql: &str) -> bool {
-    let head = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next();
-    head.is_some_and(|w| w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("VALUES"))
-}
-
 /// A service's tables, created by the component on first use (there is no separate migration
 /// step; platform.md §5).
 ///
@@ -232,24 +221,6 @@ pub fn transaction<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statement_kinds() {
-        assert!(reads_only("SELECT 1"));
-        assert!(reads_only("  select x FROM t"));
-        assert!(reads_only("VALUES (1)"));
-        for w in [
-            "INSERT INTO t VALUES (1)",
-            "BEGIN",
-            "PRAGMA journal_mode=WAL",
-            "WITH x AS (SELECT 1) DELETE FROM t",
-            "CREATE TABLE t (a)",
-            "",
-            "SELECTED",
-        ] {
-            assert!(!reads_only(w), "{w}");
-        }
-    }
 
     #[test]
     fn getters_never_panic() {

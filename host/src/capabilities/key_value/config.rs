@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::redis::RedisKv;
 use super::store::{self, KvStore};
-use crate::embedded_sqlite::EmbeddedFiles;
+use embedded_sqlite::EmbeddedFiles;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]

@@ -7,7 +7,7 @@ use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 
 use super::redis::{KvResult, RedisKv};
-use crate::embedded_sqlite::SqlitePool;
+use embedded_sqlite::SqlitePool;
 
 /// One open store: a label bound to its backend. This is the host side of the guest's
 /// `key-value.store` resource.

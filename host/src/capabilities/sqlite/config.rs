@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::database::SqlDatabase;
 use super::postgres::PgDatabase;
-use crate::embedded_sqlite::EmbeddedFiles;
+use embedded_sqlite::EmbeddedFiles;
 
 /// Connections per PostgreSQL label when `pool_size` is not given.
 pub const DEFAULT_PG_POOL_SIZE: usize = 16;

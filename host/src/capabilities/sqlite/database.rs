@@ -9,7 +9,7 @@ use rusqlite::types::ValueRef;
 use super::postgres::{PgConn, PgDatabase};
 use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
 use crate::capabilities::BackendUnavailable;
-use crate::embedded_sqlite::SqlitePool;
+use embedded_sqlite::{IMMEDIATE_BEGIN, SqlitePool, immediate_begin};
 
 /// A database label bound to its backend.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ async fn execute_sqlite(
     if permit.is_none() {
         *permit = Some(pool.permit().await.map_err(io_error)?);
     }
-    if writing.is_none() && !guest_kit::sql::reads_only(&sql) {
+    if writing.is_none() && !embedded_sqlite::reads_only(&sql) {
         *writing = Some(pool.writer().await);
     }
     let sql = immediate_begin(sql);
@@ -104,30 +104,6 @@ async fn execute_sqlite(
     result
 }
 
-/// A guest's plain `BEGIN` becomes `BEGIN IMMEDIATE` on SQLite: the transaction takes the file's
-/// write lock at once. A deferred transaction that reads and then writes fails outright
-/// (`SQLITE_BUSY_SNAPSHOT`, no busy wait) when another process committed in between, which two
-/// hosts sharing one state directory would otherwise hit. PostgreSQL runs plain `BEGIN`.
-const IMMEDIATE_BEGIN: &str = "BEGIN IMMEDIATE";
-
-fn immediate_begin(sql: String) -> String {
-    let words: Vec<&str> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_ascii_whitespace()
-        .collect();
-    let plain = match words.as_slice() {
-        [b] => b.eq_ignore_ascii_case("BEGIN"),
-        [b, t] => b.eq_ignore_ascii_case("BEGIN") && t.eq_ignore_ascii_case("TRANSACTION"),
-        _ => false,
-    };
-    if plain {
-        IMMEDIATE_BEGIN.to_owned()
-    } else {
-        sql
-    }
-}
-
 /// Runs a statement on the async worker itself when it cannot wait for the disk (a sync) or for
 /// another connection; `None` sends it to the blocking pool. A thread hop costs more than these
 /// statements: reads (WAL readers never wait), statements inside an open transaction (they only
@@ -144,7 +120,7 @@ fn try_inline(
         let outcome = conn.execute_batch(sql);
         // Restored whatever the outcome: a transaction that did begin must not be begun again
         // on the blocking pool. (Setting the timeout cannot fail on an open connection.)
-        let _ = conn.busy_timeout(crate::embedded_sqlite::BUSY_TIMEOUT);
+        let _ = conn.busy_timeout(embedded_sqlite::BUSY_TIMEOUT);
         return match outcome {
             Ok(()) => Some(Ok(QueryResult {
                 columns: Vec::new(),
@@ -158,7 +134,7 @@ fn try_inline(
         head.get(..w.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(w))
     });
-    let cheap = guest_kit::sql::reads_only(sql) || (!conn.is_autocommit() && !ends);
+    let cheap = embedded_sqlite::reads_only(sql) || (!conn.is_autocommit() && !ends);
     cheap.then(|| run_sqlite(conn, sql, params.to_vec()))
 }
 
@@ -226,19 +202,4 @@ fn sqlite_error(e: rusqlite::Error) -> Error {
         return Error::DatabaseFull;
     }
     Error::Io(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::immediate_begin as b;
-
-    #[test]
-    fn plain_begin_takes_the_write_lock_at_once() {
-        assert_eq!(b("BEGIN".into()), "BEGIN IMMEDIATE");
-        assert_eq!(b(" begin transaction; ".into()), "BEGIN IMMEDIATE");
-        assert_eq!(b("BEGIN IMMEDIATE".into()), "BEGIN IMMEDIATE");
-        assert_eq!(b("BEGIN EXCLUSIVE".into()), "BEGIN EXCLUSIVE");
-        assert_eq!(b("BEGIN DEFERRED".into()), "BEGIN DEFERRED");
-        assert_eq!(b("SELECT 1".into()), "SELECT 1");
-    }
 }

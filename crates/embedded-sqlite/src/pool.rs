@@ -1,5 +1,5 @@
-//! Embedded SQLite files, shared by the key-value and SQLite capabilities: one pool per file
-//! ([`EmbeddedFiles`]), however many labels map to it.
+//! The host's embedded SQLite files, shared by its key-value and SQLite capabilities: one pool
+//! per file ([`EmbeddedFiles`]), however many labels map to it.
 //!
 //! A small pool of connections to one embedded SQLite file.
 //!
@@ -9,8 +9,8 @@
 //!
 //! SQLite allows one writer per file. Left to itself, a second writer polls with SQLite's busy
 //! handler, sleeping between tries, and a transaction that read before writing can fail outright
-//! when another commit got in first. So writers queue here instead, on an async lock per file
-//! ([`SqlitePool::writer`]), in arrival order and without holding a thread while they wait.
+//! when another commit got in first. So writers queue here instead, on the file's
+//! [`WriterQueue`], in arrival order and without holding a thread while they wait.
 //!
 //! Connections per file are capped (`--sqlite-max-connections`): each holds three file
 //! descriptors, and without a cap a burst of instances could open enough of them to leave the
@@ -20,46 +20,23 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-/// How long a writer waits for another writer before reporting "database is locked".
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::{BUSY_TIMEOUT, Synchronous, WriterGuard, WriterQueue};
+
 /// Idle connections kept per file; more are opened under load and closed when returned.
 const MAX_IDLE: usize = 16;
 /// Default cap on open connections per file (`--sqlite-max-connections`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
-
-/// How far a commit is synced before it is acknowledged (`PRAGMA synchronous`, in WAL mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Synchronous {
-    /// Every commit is fsync'ed to the WAL: an acknowledged write survives a process crash and a
-    /// power loss or OS crash.
-    #[default]
-    Full,
-    /// Commits reach the OS before they are acknowledged and the WAL is synced at checkpoints:
-    /// an acknowledged write survives a process crash (kill -9); a power loss or OS crash may
-    /// drop the last commits (never corrupts the file).
-    Normal,
-}
-
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct SqlitePool {
     path: PathBuf,
     synchronous: Synchronous,
     idle: Mutex<Vec<Connection>>,
-    writer: Arc<tokio::sync::Mutex<()>>,
+    writer: WriterQueue,
     /// One permit per connection that may be open (idle ones hold none).
     permits: Arc<tokio::sync::Semaphore>,
     max_connections: usize,
@@ -80,7 +57,7 @@ impl SqlitePool {
             path: path.to_path_buf(),
             synchronous,
             idle: Mutex::new(Vec::new()),
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: WriterQueue::for_file(path),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
             max_connections: max_connections.max(1),
         });
@@ -90,21 +67,13 @@ impl SqlitePool {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path)
-            .with_context(|| format!("cannot open SQLite database {}", self.path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers run beside the single writer; see `Synchronous` for what each level
-        // guarantees.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", self.synchronous.pragma())?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
+        crate::open(&self.path, self.synchronous)
+            .with_context(|| format!("cannot open SQLite database {}", self.path.display()))
     }
 
-    /// The file's write lock: held by an autocommit write for its statement, and by an explicit
-    /// transaction from `BEGIN` until it ends.
-    pub async fn writer(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.writer.clone().lock_owned().await
+    /// The file's write lock (see [`WriterQueue`]).
+    pub async fn writer(&self) -> WriterGuard {
+        self.writer.lock().await
     }
 
     /// The right to hold one connection of this file; kept for as long as the connection is
