@@ -42,7 +42,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    let limit = config::max_body_bytes(env);
+    let limit = config::max_body_bytes(env)?;
     if req.check_body_size(limit).is_err() {
         return Err(ApiError::too_large(limit));
     }

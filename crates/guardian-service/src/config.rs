@@ -3,6 +3,7 @@
 
 use envelope::{MasterKey, Sealer};
 use guest_kit::Value;
+use guest_kit::config::{Flag, Integer};
 
 use crate::Env;
 use crate::error::Guardian as _;
@@ -25,25 +26,41 @@ pub const IDP_SETTINGS: &[&str] = &[
 ];
 
 /// A variable, trimmed; `None` when undefined or empty.
-pub fn var(env: &Env<'_>, name: &str) -> Option<String> {
-    (env.vars)(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
+pub use guest_kit::config::text as var;
 
-/// A numeric variable with its §10 default (also when unparsable).
-pub fn num(env: &Env<'_>, name: &str, default: u64) -> u64 {
-    var(env, name)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(default)
-}
+/// The numeric and boolean variables with their defaults (docs/guardian.md, "Configuration";
+/// unset takes the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
+pub const TOKEN_TTL_SECONDS: Integer = Integer::new("token_ttl_seconds", 900);
+pub const TOKEN_CHAIN_MAX_SECONDS: Integer = Integer::new("token_chain_max_seconds", 43_200);
+pub const EXPORT_MAX_LOGIN_AGE_SECONDS: Integer = Integer::new("export_max_login_age_seconds", 300);
+pub const OIDC_JWKS_CACHE_SECONDS: Integer = Integer::new("oidc_jwks_cache_seconds", 600);
+pub const LOGIN_RATE_LIMIT_PER_MINUTE: Integer = Integer::new("login_rate_limit_per_minute", 20);
+pub const LOGIN_USER_RATE_LIMIT_PER_MINUTE: Integer =
+    Integer::new("login_user_rate_limit_per_minute", 10);
+pub const OKTA_POLL_INTERVAL_MS: Integer = Integer::new("okta_poll_interval_ms", 500);
+pub const OKTA_MFA_TIMEOUT_SECONDS: Integer = Integer::new("okta_mfa_timeout_seconds", 60);
+pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
+pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
+pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);
 
-pub fn ms(env: &Env<'_>, name: &str, default_secs: u64) -> i64 {
-    i64::try_from(num(env, name, default_secs).saturating_mul(1000)).unwrap_or(i64::MAX)
-}
+/// guardian's integer variables, for the check against `spin.toml`.
+pub const INTEGERS: &[Integer] = &[
+    TOKEN_TTL_SECONDS,
+    TOKEN_CHAIN_MAX_SECONDS,
+    EXPORT_MAX_LOGIN_AGE_SECONDS,
+    OIDC_JWKS_CACHE_SECONDS,
+    LOGIN_RATE_LIMIT_PER_MINUTE,
+    LOGIN_USER_RATE_LIMIT_PER_MINUTE,
+    OKTA_POLL_INTERVAL_MS,
+    OKTA_MFA_TIMEOUT_SECONDS,
+    MAX_BODY_BYTES,
+];
+/// guardian's boolean variables, for the check against `spin.toml`.
+pub const FLAGS: &[Flag] = &[ALLOW_EXPORT, OIDC_SINGLE_USE];
 
-pub fn max_body_bytes(env: &Env<'_>) -> usize {
-    usize::try_from(num(env, "max_body_bytes", 262_144)).unwrap_or(262_144)
+/// The request body limit, checked again by every handler.
+pub fn max_body_bytes(env: &Env<'_>) -> Result<usize, ApiError> {
+    MAX_BODY_BYTES.read_usize(env)
 }
 
 pub fn master_key(env: &Env<'_>) -> Result<MasterKey, ApiError> {

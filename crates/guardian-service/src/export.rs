@@ -21,11 +21,11 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    let limit = config::max_body_bytes(env);
+    let limit = config::max_body_bytes(env)?;
     if req.check_body_size(limit).is_err() {
         return Err(ApiError::too_large(limit));
     }
-    if config::var(env, "allow_export").as_deref() != Some("true") {
+    if !config::ALLOW_EXPORT.read(env)? {
         return Err(ApiError::new(
             403,
             "EXPORT_DISABLED",
@@ -35,7 +35,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     let master = config::master_key(env)?;
     let token = tokens::presented(req)?;
     store::ensure_schema(env.db)?;
-    let max_age = config::ms(env, "export_max_login_age_seconds", 300);
+    let max_age = config::EXPORT_MAX_LOGIN_AGE_SECONDS.read_ms(env)?;
     let row = store::consume_login_token(
         env.db,
         &token,

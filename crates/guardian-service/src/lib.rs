@@ -45,7 +45,8 @@ pub use guest_kit::Env;
 
 /// How many body bytes a component should read (one more than the limit, to answer 413).
 pub fn body_read_limit(env: &Env<'_>) -> usize {
-    config::max_body_bytes(env)
+    // An invalid value is answered 503 by the handler, which reads it again.
+    config::max_body_bytes(env).unwrap_or(config::MAX_BODY_BYTES.default as usize)
 }
 
 /// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, and the 404 for any

@@ -46,7 +46,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    let limit = config::max_body_bytes(env);
+    let limit = config::max_body_bytes(env)?;
     if req.check_body_size(limit).is_err() {
         return Err(ApiError::too_large(limit));
     }
@@ -67,7 +67,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
         env.kv,
         "ip",
         &client,
-        config::num(env, "login_rate_limit_per_minute", 20),
+        config::LOGIN_RATE_LIMIT_PER_MINUTE.read(env)?,
         env.now_ms,
     )?;
     if let Credentials::Okta { username, .. } = &creds {
@@ -75,7 +75,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
             env.kv,
             "user",
             &username.to_lowercase(),
-            config::num(env, "login_user_rate_limit_per_minute", 10),
+            config::LOGIN_USER_RATE_LIMIT_PER_MINUTE.read(env)?,
             env.now_ms,
         )?;
     }
@@ -125,8 +125,10 @@ fn okta_identity(
         out,
         clock: env.clock,
         base,
-        poll_interval_ms: config::num(env, "okta_poll_interval_ms", 500),
-        mfa_timeout_ms: config::num(env, "okta_mfa_timeout_seconds", 60).saturating_mul(1000),
+        poll_interval_ms: config::OKTA_POLL_INTERVAL_MS.read(env)?,
+        mfa_timeout_ms: config::OKTA_MFA_TIMEOUT_SECONDS
+            .read(env)?
+            .saturating_mul(1000),
     };
     let okta_id = okta.authenticate(username, password)?;
     if !idp.okta_group.is_empty() {

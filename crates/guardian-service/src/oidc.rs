@@ -81,7 +81,7 @@ pub fn verify_id_token(
     if token.is_empty() || token.len() > MAX_ID_TOKEN {
         return Err(invalid("not a compact JWS of at most 16 KiB"));
     }
-    let cache_ms = crate::config::ms(env, "oidc_jwks_cache_seconds", 600);
+    let cache_ms = crate::config::OIDC_JWKS_CACHE_SECONDS.read_ms(env)?;
     let mut keys = match cached(env, &cfg.oidc_jwks_url, cache_ms) {
         Some(c) => c,
         None => fetch(env, out, &cfg.oidc_jwks_url)?,
@@ -130,7 +130,7 @@ pub fn verify_id_token(
         format!("oidc:{}#{}", cfg.oidc_issuer, verified.sub)
     };
 
-    if crate::config::var(env, "oidc_single_use").as_deref() != Some("false") {
+    if crate::config::OIDC_SINGLE_USE.read(env)? {
         store::ensure_schema(env.db)?;
         let until = exp_ms.saturating_add(LEEWAY_MS);
         if !store::remember_id_token(env.db, &digest_hex(token), until)? {

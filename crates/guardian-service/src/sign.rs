@@ -50,7 +50,10 @@ pub fn handle(env: &Env<'_>, req: &Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let limit = config::max_body_bytes(env);
+    let limit = match config::max_body_bytes(env) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     if req.check_body_size(limit).is_err() {
         return ApiError::too_large(limit).into_response();
     }

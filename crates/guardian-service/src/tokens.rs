@@ -59,8 +59,8 @@ pub fn consume_and_refresh(env: &Env<'_>, req: &Request) -> Result<(TokenRow, St
 
 /// A fresh token inheriting the chain: `min(now + ttl, chain_started_at + chain_max)`.
 pub fn mint_fresh(env: &Env<'_>, row: &TokenRow) -> Result<String, ApiError> {
-    let ttl = config::ms(env, "token_ttl_seconds", 900);
-    let chain_max = config::ms(env, "token_chain_max_seconds", 43_200);
+    let ttl = config::TOKEN_TTL_SECONDS.read_ms(env)?;
+    let chain_max = config::TOKEN_CHAIN_MAX_SECONDS.read_ms(env)?;
     let expires = env
         .now_ms
         .saturating_add(ttl)
@@ -77,8 +77,8 @@ pub fn mint_fresh(env: &Env<'_>, row: &TokenRow) -> Result<String, ApiError> {
 
 /// A login token starting a new chain.
 pub fn mint_login(env: &Env<'_>, user_id: &str) -> Result<String, ApiError> {
-    let ttl = config::ms(env, "token_ttl_seconds", 900);
-    let chain_max = config::ms(env, "token_chain_max_seconds", 43_200);
+    let ttl = config::TOKEN_TTL_SECONDS.read_ms(env)?;
+    let chain_max = config::TOKEN_CHAIN_MAX_SECONDS.read_ms(env)?;
     let expires = env.now_ms.saturating_add(ttl.min(chain_max));
     store::mint_token(
         env.db,

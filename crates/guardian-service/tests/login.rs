@@ -61,6 +61,19 @@ fn first_and_second_login() {
     );
 }
 
+/// docs/configuration.md: an invalid variable is 503 naming it, not a silent default.
+#[test]
+fn an_invalid_numeric_variable_is_503() {
+    let h = Harness::new();
+    h.set_var("okta_base_url", OKTA);
+    h.set_var("login_rate_limit_per_minute", "twenty");
+    let j = assert_error(&h.login(creds()), 503, "NOT_CONFIGURED");
+    assert_eq!(
+        j["message"],
+        "configuration variable login_rate_limit_per_minute is invalid"
+    );
+}
+
 #[test]
 fn bad_password_creates_nothing() {
     let h = Harness::new();

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod component;
+pub mod config;
 pub mod env;
 pub mod error;
 pub mod http;

@@ -1,8 +1,10 @@
 //! keyservice.md §6: configuration from Spin variables. Each value is read when
 //! a route needs it, so a bad value only affects the routes that use it.
 
+use guest_kit::config::{self, Integer};
+
 use crate::Env;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// Body limit for every route but `PUT /key` (§2).
 pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
@@ -13,84 +15,67 @@ pub const DEFAULT_MAX_KEY_BYTES: usize = 65_536;
 const MAX_KEY_BYTES_LIMIT: u64 = 16 * 1024 * 1024;
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 86_400;
 
-/// A variable's value, empty/blank treated as unset (Spin variables default
-/// to `""` when the manifest says so).
-fn raw(env: &Env<'_>, name: &str) -> Option<String> {
-    (env.vars)(name).filter(|v| !v.trim().is_empty())
-}
+/// Every integer variable with its default and range (docs/configuration.md: unset takes
+/// the default, an invalid value is 503 `NOT_CONFIGURED`).
+pub const SESSIONIST_MAX_SKEW_SECONDS: Integer = Integer::new(
+    "sessionist_max_skew_seconds",
+    sessionist::DEFAULT_MAX_SKEW_SECONDS,
+)
+.range(1, sessionist::MAX_SKEW_SECONDS_LIMIT);
+pub const INIT_TOKEN_TTL_SECONDS: Integer =
+    Integer::new("init_token_ttl_seconds", 600).range(1, MAX_TTL_SECONDS);
+pub const SESSION_TTL_SECONDS: Integer =
+    Integer::new("session_ttl_seconds", 86_400).range(1, MAX_TTL_SECONDS);
+pub const SESSION_IDLE_SECONDS: Integer =
+    Integer::new("session_idle_seconds", 0).range(0, MAX_TTL_SECONDS);
+pub const MAX_KEY_BYTES: Integer =
+    Integer::new("max_key_bytes", DEFAULT_MAX_KEY_BYTES as u64).range(1, MAX_KEY_BYTES_LIMIT);
+pub const INIT_RATE_LIMIT_PER_MINUTE: Integer =
+    Integer::new("init_rate_limit_per_minute", 60).range(0, 1_000_000);
 
-/// An integer variable in `range`, or the default when unset. A value that is
-/// set but invalid is a deployment error: the affected routes answer 503
-/// rather than silently running with a different setting.
-fn integer(
-    env: &Env<'_>,
-    name: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> ApiResult<u64> {
-    let Some(value) = raw(env, name) else {
-        return Ok(default);
-    };
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|v| range.contains(v))
-        .ok_or_else(|| {
-            ApiError::not_configured(format!("configuration variable {name} is invalid"))
-        })
-}
-
-pub fn max_skew_seconds(env: &Env<'_>) -> ApiResult<u64> {
-    integer(
-        env,
-        "sessionist_max_skew_seconds",
-        sessionist::DEFAULT_MAX_SKEW_SECONDS,
-        1..=sessionist::MAX_SKEW_SECONDS_LIMIT,
-    )
-}
+/// keyservice's integer variables, for the check against `spin.toml`.
+pub const INTEGERS: &[Integer] = &[
+    SESSIONIST_MAX_SKEW_SECONDS,
+    INIT_TOKEN_TTL_SECONDS,
+    SESSION_TTL_SECONDS,
+    SESSION_IDLE_SECONDS,
+    MAX_KEY_BYTES,
+    INIT_RATE_LIMIT_PER_MINUTE,
+];
 
 pub fn verifier(env: &Env<'_>) -> ApiResult<sessionist::Verifier> {
-    sessionist::Verifier::new(max_skew_seconds(env)?).map_err(|_| {
-        ApiError::not_configured("configuration variable sessionist_max_skew_seconds is invalid")
-    })
+    sessionist::Verifier::new(SESSIONIST_MAX_SKEW_SECONDS.read(env)?)
+        .map_err(|_| config::invalid(SESSIONIST_MAX_SKEW_SECONDS.name))
 }
 
 pub fn init_token_ttl_seconds(env: &Env<'_>) -> ApiResult<u64> {
-    integer(env, "init_token_ttl_seconds", 600, 1..=MAX_TTL_SECONDS)
+    INIT_TOKEN_TTL_SECONDS.read(env)
 }
 
 pub fn session_ttl_seconds(env: &Env<'_>) -> ApiResult<u64> {
-    integer(env, "session_ttl_seconds", 86_400, 1..=MAX_TTL_SECONDS)
+    SESSION_TTL_SECONDS.read(env)
 }
 
 pub fn session_idle_seconds(env: &Env<'_>) -> ApiResult<u64> {
-    integer(env, "session_idle_seconds", 0, 0..=MAX_TTL_SECONDS)
+    SESSION_IDLE_SECONDS.read(env)
 }
 
 pub fn max_key_bytes(env: &Env<'_>) -> ApiResult<usize> {
-    let v = integer(
-        env,
-        "max_key_bytes",
-        DEFAULT_MAX_KEY_BYTES as u64,
-        1..=MAX_KEY_BYTES_LIMIT,
-    )?;
-    usize::try_from(v)
-        .map_err(|_| ApiError::not_configured("configuration variable max_key_bytes is invalid"))
+    MAX_KEY_BYTES.read_usize(env)
 }
 
 pub fn init_rate_limit_per_minute(env: &Env<'_>) -> ApiResult<u64> {
-    integer(env, "init_rate_limit_per_minute", 60, 0..=1_000_000)
+    INIT_RATE_LIMIT_PER_MINUTE.read(env)
 }
 
 /// `client_addr_header`, lower-cased; `None` = use the platform peer address.
 pub fn client_addr_header(env: &Env<'_>) -> Option<String> {
-    raw(env, "client_addr_header").map(|h| h.trim().to_ascii_lowercase())
+    config::text(env, "client_addr_header").map(|h| h.to_ascii_lowercase())
 }
 
 /// `cors_allowed_origins`: `None` = CORS off.
 pub fn cors_allowed_origins(env: &Env<'_>) -> Option<String> {
-    raw(env, "cors_allowed_origins")
+    config::text(env, "cors_allowed_origins")
 }
 
 /// `admin_token`; `None` when absent or empty (operator API disabled).

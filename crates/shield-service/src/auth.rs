@@ -2,22 +2,23 @@
 
 use shield_core::api_secret;
 
-use crate::Ctx;
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Project, Provider};
 use crate::util::header;
+use crate::{Ctx, config};
 
 /// The bucket of `/register`, `/storage-methods` and unknown API keys.
 pub(crate) const PUBLIC_BUCKET: &str = "public";
 
 /// §9: counts this request in `bucket`'s fixed window; 429 over the limit.
 pub(crate) fn rate_limit(ctx: &Ctx<'_, '_>, bucket: &str) -> ApiResult<()> {
-    let limit = ctx.var_i64("rate_limit_requests", 100);
-    if limit <= 0 {
+    let limit = config::RATE_LIMIT_REQUESTS.read(ctx.env)?;
+    if limit == 0 {
         return Ok(());
     }
-    let window = ctx.var_i64("rate_limit_window_ms", 1000).max(1);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let window = i64::try_from(config::RATE_LIMIT_WINDOW_MS.read(ctx.env)?).unwrap_or(i64::MAX);
     let now = ctx.env.now_ms;
     let start = now - now.rem_euclid(window);
     let count = ctx.store.count_request(bucket, start)?;

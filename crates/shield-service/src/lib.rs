@@ -17,6 +17,7 @@
 
 mod admin;
 mod auth;
+mod config;
 mod error;
 mod identity;
 mod limits;
@@ -49,6 +50,7 @@ pub const JWKS_CACHE_TTL_MS: i64 = 5 * 60 * 1000;
 pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// What a request may use: the platform's one [`guest_kit::Env`].
+pub use config::INTEGERS as INTEGER_VARIABLES;
 pub use guest_kit::Env;
 
 /// The route groups, one component each.
@@ -185,12 +187,6 @@ impl Ctx<'_, '_> {
     pub fn var(&self, name: &str) -> Option<String> {
         (self.env.vars)(name)
     }
-
-    pub fn var_i64(&self, name: &str, default: i64) -> i64 {
-        self.var(name)
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(default)
-    }
 }
 
 /// Handles one request for the component serving `group`.
@@ -304,9 +300,10 @@ fn preflight(env: &Env<'_>, req: &Request) -> Response {
         });
     let method_ok = matches!(method, "GET" | "POST" | "PUT" | "DELETE" | "OPTIONS");
     if req.header("origin").is_some() && method_ok && headers_ok {
-        let max_age = (env.vars)("cors_max_age")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(86_400);
+        let max_age = match config::CORS_MAX_AGE.read(env) {
+            Ok(seconds) => seconds,
+            Err(e) => return e.into_response(),
+        };
         resp.set_header("access-control-allow-origin", "*");
         resp.set_header("access-control-allow-methods", method);
         if !requested.is_empty() {

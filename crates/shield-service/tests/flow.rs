@@ -1167,6 +1167,19 @@ fn rate_limit() {
     h.ps(&p, "GET", "/project", None).ok(200);
 }
 
+/// docs/configuration.md: an invalid variable is a misconfigured deployment, not a fallback.
+#[test]
+fn an_invalid_rate_limit_variable_is_503() {
+    let h = Harness::new();
+    let p = h.register(false);
+    h.set_var("rate_limit_requests", "lots");
+    h.ps(&p, "GET", "/project", None).assert_error(
+        503,
+        "NOT_CONFIGURED",
+        "configuration variable rate_limit_requests is invalid",
+    );
+}
+
 #[test]
 fn cookie_mode() {
     let h = Harness::new();

@@ -1,0 +1,188 @@
+//! Typed reading of Spin variables, with one policy for every service (docs/configuration.md):
+//! an unset or blank variable takes its default, declared once here in Rust and repeated in
+//! `spin.toml`'s `[variables]` (a test checks that the two agree); a set but invalid value is a
+//! deployment error, answered 503 `NOT_CONFIGURED` naming the variable, never a silent fallback
+//! to another setting.
+
+use crate::env::Env;
+use crate::error::{ApiError, ApiResult};
+
+/// A variable's value, trimmed; `None` when undefined or blank (Spin variables default to `""`
+/// where the manifest says so).
+pub fn text(env: &Env<'_>, name: &str) -> Option<String> {
+    (env.vars)(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The error for a variable whose value is set but invalid. The value is never quoted: it may
+/// be a secret.
+pub fn invalid(name: &str) -> ApiError {
+    ApiError::not_configured(format!("configuration variable {name} is invalid"))
+}
+
+/// A non-negative integer variable with its default and accepted range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Integer {
+    pub name: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Integer {
+    /// Any `u64` is accepted; narrow with [`Integer::range`].
+    pub const fn new(name: &'static str, default: u64) -> Self {
+        Self {
+            name,
+            default,
+            min: 0,
+            max: u64::MAX,
+        }
+    }
+
+    pub const fn range(self, min: u64, max: u64) -> Self {
+        Self { min, max, ..self }
+    }
+
+    /// The value, the default when unset, or 503 when set but not an integer in range.
+    pub fn read(&self, env: &Env<'_>) -> ApiResult<u64> {
+        let Some(value) = text(env, self.name) else {
+            return Ok(self.default);
+        };
+        value
+            .parse::<u64>()
+            .ok()
+            .filter(|v| (self.min..=self.max).contains(v))
+            .ok_or_else(|| invalid(self.name))
+    }
+
+    /// [`Integer::read`] as a `usize`.
+    pub fn read_usize(&self, env: &Env<'_>) -> ApiResult<usize> {
+        usize::try_from(self.read(env)?).map_err(|_| invalid(self.name))
+    }
+
+    /// [`Integer::read`] times 1000, for seconds compared with unix-millisecond timestamps.
+    pub fn read_ms(&self, env: &Env<'_>) -> ApiResult<i64> {
+        let seconds = self.read(env)?;
+        Ok(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+    }
+}
+
+/// A `true` / `false` variable with its default; any other value is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub name: &'static str,
+    pub default: bool,
+}
+
+impl Flag {
+    pub const fn new(name: &'static str, default: bool) -> Self {
+        Self { name, default }
+    }
+
+    pub fn read(&self, env: &Env<'_>) -> ApiResult<bool> {
+        match text(env, self.name).as_deref() {
+            None => Ok(self.default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(invalid(self.name)),
+        }
+    }
+}
+
+/// Where a service's declared defaults disagree with a manifest's `[variables]` table: one line
+/// per variable that is missing there or whose `default` differs.
+pub fn default_mismatches(manifest: &str, integers: &[Integer], flags: &[Flag]) -> Vec<String> {
+    let declared = integers
+        .iter()
+        .map(|v| (v.name, v.default.to_string()))
+        .chain(flags.iter().map(|f| (f.name, f.default.to_string())));
+    let mut out = Vec::new();
+    for (name, default) in declared {
+        match manifest_default(manifest, name) {
+            Some(d) if d == default => {}
+            Some(d) => out.push(format!("{name}: Rust says {default}, spin.toml says {d}")),
+            None => out.push(format!("{name}: no default in spin.toml's [variables]")),
+        }
+    }
+    out
+}
+
+/// `name = { default = "value", ... }` in the `[variables]` table.
+fn manifest_default<'m>(manifest: &'m str, name: &str) -> Option<&'m str> {
+    let table = manifest.split("\n[variables]\n").nth(1)?;
+    let table = table.split("\n[").next()?;
+    table.lines().find_map(|line| {
+        let (key, rest) = line.split_once('=')?;
+        if key.trim() != name {
+            return None;
+        }
+        let rest = rest
+            .split_once("default")?
+            .1
+            .trim_start()
+            .strip_prefix('=')?;
+        let rest = rest.trim_start().strip_prefix('"')?;
+        rest.split_once('"').map(|(value, _)| value)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::{Db, DbError, Rows, Value};
+
+    struct NoDb;
+    impl Db for NoDb {
+        fn execute(&self, _: &str, _: &[Value]) -> Result<Rows, DbError> {
+            Err(DbError::NoSuchDatabase)
+        }
+    }
+
+    fn with_var<R>(value: Option<&str>, f: impl FnOnce(&Env<'_>) -> R) -> R {
+        let vars = |_: &str| value.map(str::to_owned);
+        f(&Env::new(&NoDb, &vars, 0))
+    }
+
+    #[test]
+    fn integers_default_parse_and_refuse() {
+        let v = Integer::new("n", 7).range(1, 10);
+        assert_eq!(with_var(None, |e| v.read(e)), Ok(7));
+        assert_eq!(with_var(Some("  "), |e| v.read(e)), Ok(7));
+        assert_eq!(with_var(Some(" 9 "), |e| v.read(e)), Ok(9));
+        for bad in ["0", "11", "-1", "soon"] {
+            let err = with_var(Some(bad), |e| v.read(e)).expect_err(bad);
+            assert_eq!((err.status, err.code), (503, "NOT_CONFIGURED"));
+            assert_eq!(err.message, "configuration variable n is invalid");
+        }
+        assert_eq!(with_var(Some("3"), |e| v.read_ms(e)), Ok(3000));
+    }
+
+    #[test]
+    fn flags_are_true_or_false() {
+        let f = Flag::new("f", true);
+        assert_eq!(with_var(None, |e| f.read(e)), Ok(true));
+        assert_eq!(with_var(Some("false"), |e| f.read(e)), Ok(false));
+        assert!(with_var(Some("yes"), |e| f.read(e)).is_err());
+    }
+
+    #[test]
+    fn manifest_defaults_are_compared() {
+        let manifest = "x = 1\n[variables]\na = { default = \"5\" }\nb = { default = \"true\", secret = true }\nc = { required = true }\n[component.q]\nd = { default = \"1\" }\n";
+        let ints = [
+            Integer::new("a", 5),
+            Integer::new("c", 1),
+            Integer::new("d", 1),
+        ];
+        let flags = [Flag::new("b", false)];
+        assert_eq!(
+            default_mismatches(manifest, &ints, &flags),
+            [
+                "c: no default in spin.toml's [variables]",
+                "d: no default in spin.toml's [variables]",
+                "b: Rust says false, spin.toml says true",
+            ]
+        );
+    }
+}

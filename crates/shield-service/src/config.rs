@@ -1,0 +1,15 @@
+//! shield's numeric variables with their defaults (docs/shield.md, "Configuration"; unset takes
+//! the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
+
+use guest_kit::config::Integer;
+
+/// Requests per window and bucket; 0 turns the rate limit off.
+pub const RATE_LIMIT_REQUESTS: Integer = Integer::new("rate_limit_requests", 100);
+/// The fixed window, milliseconds.
+pub const RATE_LIMIT_WINDOW_MS: Integer =
+    Integer::new("rate_limit_window_ms", 1000).range(1, i64::MAX as u64);
+/// `Access-Control-Max-Age` of preflight answers, seconds.
+pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
+
+/// shield's integer variables, for the check against `spin.toml`.
+pub const INTEGERS: &[Integer] = &[RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_MS, CORS_MAX_AGE];
