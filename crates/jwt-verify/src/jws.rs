@@ -82,7 +82,10 @@ pub fn verify(
         return Err(Error::WeakKey);
     }
     // `h64.p64` is a prefix of `token`; both lengths are char boundaries ('.' is ASCII).
-    let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+    let signing_input = token
+        .as_bytes()
+        .get(..h64.len() + 1 + p64.len())
+        .ok_or(Error::Malformed("token"))?;
     verify_signature(key, header.alg, signing_input, &signature)?;
 
     let claims = json_object(&payload_bytes).ok_or(Error::Malformed("payload"))?;

@@ -259,7 +259,7 @@ impl PublicKey {
 pub(crate) fn rsa_from_parts(n: &[u8], e: &[u8]) -> Result<PublicKey, KeyError> {
     let strip = |b: &[u8]| -> Vec<u8> {
         let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-        b[first..].to_vec()
+        b.get(first..).unwrap_or_default().to_vec()
     };
     let (n, e) = (strip(n), strip(e));
     // The exponent is small in practice (65537); cap it to keep verification cheap.
