@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod http;
 pub mod kv;
+pub mod ratelimit;
 pub mod sql;
 
 #[cfg(target_arch = "wasm32")]

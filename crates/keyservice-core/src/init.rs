@@ -9,6 +9,7 @@ use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
 use crate::store::Store;
 use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, SMALL_BODY_LIMIT, config, cors, net};
+use guest_kit::ratelimit::{FixedWindow, KvCounters, OnStoreFailure, Refusal};
 
 pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     let path = req.path();
@@ -74,14 +75,15 @@ fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         .with_header("cache-control", "no-store"))
 }
 
-/// Where the `/init` counters live: `<PREFIX><minute>:<address>` → count. The minute is in
-/// the key so a sweep can tell a stale counter from its name alone.
+/// Where the `/init` counters live: `<PREFIX><minute>:<address>` → count (guest-kit's
+/// `KvCounters`).
 const RATE_PREFIX: &str = "keyservice:init-rate:";
 /// The last minute whose stale counters were swept (outside [`RATE_PREFIX`]).
 const RATE_SWEPT: &str = "keyservice:init-rate-swept";
 
 /// Fixed one-minute windows per client address, one key-value counter per address and minute
-/// (approximate by design: concurrent requests may both pass the last slot).
+/// (approximate by design: concurrent requests may both pass the last slot). Fails closed: this
+/// limit is the only brake on minting init tokens.
 fn rate_limit(env: &Env<'_>, req: &Request) -> ApiResult<()> {
     let limit = config::init_rate_limit_per_minute(env)?;
     if limit == 0 {
@@ -94,31 +96,12 @@ fn rate_limit(env: &Env<'_>, req: &Request) -> ApiResult<()> {
     // Unknown addresses share one bucket, so they cannot escape the limit.
     let addr = net::client_address(req, header.as_deref())
         .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    let minute = env.now_ms.div_euclid(60_000);
-    let key = format!("{RATE_PREFIX}{minute}:{addr}");
-    let count = kv
-        .get(&key)
-        .map_err(|_| ApiError::internal("rate limit store"))?
-        .and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    if count >= limit {
-        let into_minute = env.now_ms.rem_euclid(60_000) / 1000;
-        let retry = u64::try_from(60 - into_minute).unwrap_or(60).max(1);
-        return Err(ApiError::rate_limited(retry));
-    }
-    kv.set(&key, (count + 1).to_string().as_bytes())
-        .map_err(|_| ApiError::internal("rate limit store"))?;
-    if count == 0 {
-        // An address's first request of a minute: counters of earlier minutes, of every
-        // address, are dead weight (at most one sweep per minute, see guest_kit::kv). Best
-        // effort: a failed sweep is retried next minute and must not refuse this request.
-        let _ = guest_kit::kv::sweep_once_per_window(kv, RATE_SWEPT, minute, RATE_PREFIX, |rest| {
-            // Unparsable (the one-key-per-address format before the minute was in the key) is
-            // stale too.
-            rest.split_once(':')
-                .and_then(|(m, _)| m.parse::<i64>().ok())
-                .is_none_or(|m| m < minute)
-        });
-    }
-    Ok(())
+    let rule = FixedWindow::per_minute(limit, OnStoreFailure::Refuse);
+    let (prefix, swept) = (RATE_PREFIX, RATE_SWEPT);
+    let counters = KvCounters { kv, prefix, swept };
+    rule.check(&counters, &addr, env.now_ms)
+        .map_err(|refusal| match refusal {
+            Refusal::Limited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
+            Refusal::StoreFailed => ApiError::internal("rate limit store"),
+        })
 }

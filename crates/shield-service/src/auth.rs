@@ -6,6 +6,8 @@ use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Project, Provider};
 use crate::util::header;
+use guest_kit::ratelimit::{FixedWindow, OnStoreFailure, Refusal};
+
 use crate::{Ctx, config};
 
 /// The bucket of `/register`, `/storage-methods` and unknown API keys.
@@ -17,17 +19,17 @@ pub(crate) fn rate_limit(ctx: &Ctx<'_, '_>, bucket: &str) -> ApiResult<()> {
     if limit == 0 {
         return Ok(());
     }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let window = i64::try_from(config::RATE_LIMIT_WINDOW_MS.read(ctx.env)?).unwrap_or(i64::MAX);
-    let now = ctx.env.now_ms;
-    let start = now - now.rem_euclid(window);
-    let count = ctx.store.count_request(bucket, start)?;
-    if count > limit {
-        let remaining_ms = start + window - now;
-        let secs = (remaining_ms + 999) / 1000;
-        return Err(ApiError::rate_limited(secs.max(1)));
-    }
-    Ok(())
+    let rule = FixedWindow {
+        limit,
+        window_ms: i64::try_from(config::RATE_LIMIT_WINDOW_MS.read(ctx.env)?).unwrap_or(i64::MAX),
+        // Counted in the shield database, whose failure fails the request anyway.
+        on_store_failure: OnStoreFailure::Refuse,
+    };
+    rule.check(&ctx.store, bucket, ctx.env.now_ms)
+        .map_err(|refusal| match refusal {
+            Refusal::Limited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
+            Refusal::StoreFailed => ApiError::internal("rate limit store"),
+        })
 }
 
 fn project_bucket(project: &Project) -> String {

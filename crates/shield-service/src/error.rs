@@ -31,7 +31,7 @@ pub(crate) trait Shield {
     fn invalid_session() -> Self;
     fn key_exists() -> Self;
     fn otp_not_supported() -> Self;
-    fn rate_limited(retry_after_secs: i64) -> Self;
+    fn rate_limited(retry_after_secs: u64) -> Self;
     fn not_found() -> Self;
     fn method_not_allowed() -> Self;
     fn not_implemented() -> Self;
@@ -155,7 +155,7 @@ impl Shield for ApiError {
         Self::new(400, "OTP_NOT_SUPPORTED", "Project doesn't support 2FA")
     }
 
-    fn rate_limited(retry_after_secs: i64) -> Self {
+    fn rate_limited(retry_after_secs: u64) -> Self {
         Self::new(429, "RATE_LIMITED", "Rate limit exceeded")
             .with_header("retry-after", retry_after_secs.to_string())
     }
