@@ -6,8 +6,8 @@
 
 use core::fmt;
 
-use aes_gcm::aead::Aead as _;
-use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead as _, KeyInit as _, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
@@ -77,7 +77,7 @@ pub fn encrypt_with_nonce(
     plaintext: &[u8],
 ) -> Result<String, CipherError> {
     let ciphertext = cipher(key)
-        .encrypt(Nonce::from_slice(nonce), plaintext)
+        .encrypt(&Nonce::<Aes256Gcm>::from(*nonce), plaintext)
         .map_err(|_| CipherError::Encrypt)?;
     let mut data = Vec::with_capacity(NONCE_LEN.saturating_add(ciphertext.len()));
     data.extend_from_slice(nonce);
@@ -92,10 +92,10 @@ pub fn decrypt(key: &Key, data: &str) -> Result<Zeroizing<String>, CipherError> 
         return Err(CipherError::TooShort);
     }
     let (nonce, ciphertext) = raw
-        .split_at_checked(NONCE_LEN)
+        .split_first_chunk::<NONCE_LEN>()
         .ok_or(CipherError::TooShort)?;
     let plaintext = cipher(key)
-        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .decrypt(&Nonce::<Aes256Gcm>::from(*nonce), ciphertext)
         .map_err(|_| CipherError::Authentication)?;
     // Convert in place (no copy); on failure wipe the bytes handed back by the error.
     String::from_utf8(plaintext)
