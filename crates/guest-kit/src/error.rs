@@ -94,5 +94,8 @@ mod tests {
             String::from_utf8(resp.body).ok().as_deref(),
             Some(r#"{"code":"AUTH_INVALID","fresh_client_token":"t","message":"no"}"#)
         );
+        let quoted = ApiError::new(404, "NOT_FOUND", "not \"found\"").into_response();
+        let v: serde_json::Value = serde_json::from_slice(&quoted.body).expect("json");
+        assert_eq!(v["message"], "not \"found\"");
     }
 }

@@ -106,14 +106,7 @@ impl fmt::Debug for Request {
         f.debug_struct("Request")
             .field("method", &self.method)
             .field("path_and_query", &self.path_and_query)
-            .field(
-                "header_names",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("header_names", &header_names(&self.headers))
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -123,17 +116,15 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field(
-                "header_names",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("header_names", &header_names(&self.headers))
             .field("body_len", &self.body.len())
             .finish()
     }
+}
+
+/// Header names only, for the `Debug` impls that must not show values.
+fn header_names<V>(headers: &[(String, V)]) -> Vec<&str> {
+    headers.iter().map(|(n, _)| n.as_str()).collect()
 }
 
 fn parse_content_length(value: &[u8]) -> Option<u64> {
@@ -201,14 +192,6 @@ impl Response {
     }
 }
 
-/// The error body every keyward service sends: `{"message","code"}`.
-pub fn json_error(status: u16, code: &str, message: &str) -> Response {
-    Response::json(
-        status,
-        &serde_json::json!({ "message": message, "code": code }),
-    )
-}
-
 /// An outbound HTTP request (identity providers, JWKS documents). Service cores
 /// build it and hand it to a [`Fetch`]; the `spin` module sends it over
 /// `wasi:http`, tests answer it in memory.
@@ -261,14 +244,7 @@ impl fmt::Debug for OutboundRequest {
         f.debug_struct("OutboundRequest")
             .field("method", &self.method)
             .field("url", &self.url)
-            .field(
-                "header_names",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("header_names", &header_names(&self.headers))
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -338,14 +314,5 @@ mod tests {
             conflicting.check_body_size(10),
             Err(BodySizeError::InvalidContentLength)
         );
-    }
-
-    #[test]
-    fn json_error_shape() {
-        let resp = json_error(404, "NOT_FOUND", "not \"found\"");
-        assert_eq!(resp.header("Content-Type"), Some("application/json"));
-        let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
-        assert_eq!(v["code"], "NOT_FOUND");
-        assert_eq!(v["message"], "not \"found\"");
     }
 }

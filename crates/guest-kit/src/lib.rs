@@ -1,10 +1,17 @@
-//! guest-kit: the seam between keyward's business logic and the Spin runtime.
+//! guest-kit: the platform every keyward service builds on; it holds no service logic.
 //!
-//! Service cores are written against the small traits and plain types here
-//! ([`sql::Db`], [`kv::Kv`], [`http::Request`], [`http::Response`]) so that they
-//! can be tested natively against real storage. The `spin` module (wasm only)
-//! adapts those traits to spin-sdk 5.2; the `native` module (feature
-//! `native-sqlite`) provides a real SQLite backend for native tests.
+//! - [`Env`]: what one request may use (database, key-value store, variables, outbound
+//!   [`Fetch`], [`Clock`], the request's wall-clock time), built from a component's grants;
+//! - [`ApiError`]: the `{"message","code"}` error of every service (each adds its own codes);
+//! - [`config`]: typed variables, one policy for invalid values (docs/configuration.md);
+//! - [`ratelimit`]: the fixed-window rate limiter, failing open or closed by parameter;
+//! - [`component!`]: a component's entry point from its [`RouteGroup`] and grants;
+//! - the storage seams ([`sql::Db`], [`kv::Kv`], [`Schema`], [`transaction`]) and plain HTTP
+//!   types ([`Request`], [`Response`], [`OutboundRequest`]).
+//!
+//! Service cores are written against these so that they can be tested natively against real
+//! storage. The `spin` module (wasm only) adapts them to spin-sdk 5.2; the `native` module
+//! (feature `native-sqlite`) provides a real SQLite backend for native tests.
 
 #![forbid(unsafe_code)]
 
@@ -26,9 +33,7 @@ pub mod native;
 pub use component::RouteGroup;
 pub use env::{Clock, Env, SystemClock};
 pub use error::{ApiError, ApiResult, respond};
-pub use http::{
-    Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response, json_error,
-};
+pub use http::{Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
 pub use kv::{Kv, KvError, MemoryKv};
 pub use sql::{Db, DbError, Row, Rows, Schema, Value, transaction};
 
