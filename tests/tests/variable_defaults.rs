@@ -11,16 +11,11 @@ fn rust_defaults_match_spin_toml() {
         .expect("workspace root")
         .to_path_buf();
     let manifest = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
-    let mut mismatches = default_mismatches(&manifest, keyservice_core::INTEGER_VARIABLES, &[]);
+    let mut mismatches = default_mismatches(&manifest, keyservice_core::VARIABLES);
+    mismatches.extend(default_mismatches(&manifest, shield_service::VARIABLES));
     mismatches.extend(default_mismatches(
         &manifest,
-        shield_service::INTEGER_VARIABLES,
-        &[],
-    ));
-    mismatches.extend(default_mismatches(
-        &manifest,
-        guardian_service::config::INTEGERS,
-        guardian_service::config::FLAGS,
+        guardian_service::config::VARIABLES,
     ));
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }

@@ -3,7 +3,7 @@
 
 use envelope::{MasterKey, Sealer};
 use guest_kit::Value;
-use guest_kit::config::{Flag, Integer};
+use guest_kit::config::{Flag, Integer, Variable};
 
 use crate::Env;
 use crate::error::Guardian as _;
@@ -43,20 +43,20 @@ pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
 pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
 pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);
 
-/// guardian's integer variables, for the check against `spin.toml`.
-pub const INTEGERS: &[Integer] = &[
-    TOKEN_TTL_SECONDS,
-    TOKEN_CHAIN_MAX_SECONDS,
-    EXPORT_MAX_LOGIN_AGE_SECONDS,
-    OIDC_JWKS_CACHE_SECONDS,
-    LOGIN_RATE_LIMIT_PER_MINUTE,
-    LOGIN_USER_RATE_LIMIT_PER_MINUTE,
-    OKTA_POLL_INTERVAL_MS,
-    OKTA_MFA_TIMEOUT_SECONDS,
-    MAX_BODY_BYTES,
+/// guardian's variables with a default, for the check against `spin.toml`.
+pub const VARIABLES: &[Variable] = &[
+    Variable::Integer(TOKEN_TTL_SECONDS),
+    Variable::Integer(TOKEN_CHAIN_MAX_SECONDS),
+    Variable::Integer(EXPORT_MAX_LOGIN_AGE_SECONDS),
+    Variable::Integer(OIDC_JWKS_CACHE_SECONDS),
+    Variable::Integer(LOGIN_RATE_LIMIT_PER_MINUTE),
+    Variable::Integer(LOGIN_USER_RATE_LIMIT_PER_MINUTE),
+    Variable::Integer(OKTA_POLL_INTERVAL_MS),
+    Variable::Integer(OKTA_MFA_TIMEOUT_SECONDS),
+    Variable::Integer(MAX_BODY_BYTES),
+    Variable::Flag(ALLOW_EXPORT),
+    Variable::Flag(OIDC_SINGLE_USE),
 ];
-/// guardian's boolean variables, for the check against `spin.toml`.
-pub const FLAGS: &[Flag] = &[ALLOW_EXPORT, OIDC_SINGLE_USE];
 
 /// The request body limit, checked again by every handler.
 pub fn max_body_bytes(env: &Env<'_>) -> Result<usize, ApiError> {

@@ -91,15 +91,57 @@ impl Flag {
     }
 }
 
+/// A text variable with a non-empty default (a URL, a list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Text {
+    pub name: &'static str,
+    pub default: &'static str,
+}
+
+impl Text {
+    pub const fn new(name: &'static str, default: &'static str) -> Self {
+        Self { name, default }
+    }
+
+    /// The value, trimmed, or the default when unset or blank.
+    pub fn read(&self, env: &Env<'_>) -> String {
+        text(env, self.name).unwrap_or_else(|| self.default.to_owned())
+    }
+}
+
+/// A declared variable, for the check of its default against `spin.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variable {
+    Integer(Integer),
+    Flag(Flag),
+    Text(Text),
+}
+
+impl Variable {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variable::Integer(v) => v.name,
+            Variable::Flag(v) => v.name,
+            Variable::Text(v) => v.name,
+        }
+    }
+
+    /// The default as `spin.toml` writes it.
+    pub fn default_text(&self) -> String {
+        match self {
+            Variable::Integer(v) => v.default.to_string(),
+            Variable::Flag(v) => v.default.to_string(),
+            Variable::Text(v) => v.default.to_owned(),
+        }
+    }
+}
+
 /// Where a service's declared defaults disagree with a manifest's `[variables]` table: one line
 /// per variable that is missing there or whose `default` differs.
-pub fn default_mismatches(manifest: &str, integers: &[Integer], flags: &[Flag]) -> Vec<String> {
-    let declared = integers
-        .iter()
-        .map(|v| (v.name, v.default.to_string()))
-        .chain(flags.iter().map(|f| (f.name, f.default.to_string())));
+pub fn default_mismatches(manifest: &str, declared: &[Variable]) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, default) in declared {
+    for variable in declared {
+        let (name, default) = (variable.name(), variable.default_text());
         match manifest_default(manifest, name) {
             Some(d) if d == default => {}
             Some(d) => out.push(format!("{name}: Rust says {default}, spin.toml says {d}")),
@@ -170,14 +212,14 @@ mod tests {
     #[test]
     fn manifest_defaults_are_compared() {
         let manifest = "x = 1\n[variables]\na = { default = \"5\" }\nb = { default = \"true\", secret = true }\nc = { required = true }\n[component.q]\nd = { default = \"1\" }\n";
-        let ints = [
-            Integer::new("a", 5),
-            Integer::new("c", 1),
-            Integer::new("d", 1),
+        let declared = [
+            Variable::Integer(Integer::new("a", 5)),
+            Variable::Integer(Integer::new("c", 1)),
+            Variable::Integer(Integer::new("d", 1)),
+            Variable::Flag(Flag::new("b", false)),
         ];
-        let flags = [Flag::new("b", false)];
         assert_eq!(
-            default_mismatches(manifest, &ints, &flags),
+            default_mismatches(manifest, &declared),
             [
                 "c: no default in spin.toml's [variables]",
                 "d: no default in spin.toml's [variables]",

@@ -1,7 +1,7 @@
 //! keyservice.md §6: configuration from Spin variables. Each value is read when
 //! a route needs it, so a bad value only affects the routes that use it.
 
-use guest_kit::config::{self, Integer};
+use guest_kit::config::{self, Integer, Variable};
 
 use crate::Env;
 use crate::error::ApiResult;
@@ -33,14 +33,14 @@ pub const MAX_KEY_BYTES: Integer =
 pub const INIT_RATE_LIMIT_PER_MINUTE: Integer =
     Integer::new("init_rate_limit_per_minute", 60).range(0, 1_000_000);
 
-/// keyservice's integer variables, for the check against `spin.toml`.
-pub const INTEGERS: &[Integer] = &[
-    SESSIONIST_MAX_SKEW_SECONDS,
-    INIT_TOKEN_TTL_SECONDS,
-    SESSION_TTL_SECONDS,
-    SESSION_IDLE_SECONDS,
-    MAX_KEY_BYTES,
-    INIT_RATE_LIMIT_PER_MINUTE,
+/// keyservice's variables with a default, for the check against `spin.toml`.
+pub const VARIABLES: &[Variable] = &[
+    Variable::Integer(SESSIONIST_MAX_SKEW_SECONDS),
+    Variable::Integer(INIT_TOKEN_TTL_SECONDS),
+    Variable::Integer(SESSION_TTL_SECONDS),
+    Variable::Integer(SESSION_IDLE_SECONDS),
+    Variable::Integer(MAX_KEY_BYTES),
+    Variable::Integer(INIT_RATE_LIMIT_PER_MINUTE),
 ];
 
 pub fn verifier(env: &Env<'_>) -> ApiResult<sessionist::Verifier> {

@@ -28,7 +28,7 @@ mod time;
 
 use guest_kit::{Request, Response, RouteGroup};
 
-pub use config::{DEFAULT_MAX_KEY_BYTES, INTEGERS as INTEGER_VARIABLES, SMALL_BODY_LIMIT};
+pub use config::{DEFAULT_MAX_KEY_BYTES, SMALL_BODY_LIMIT, VARIABLES};
 pub use net::{Cidr, client_address, parse_cidr};
 
 /// The OpenAPI 3.1 description of the keyservice routes, served by the init

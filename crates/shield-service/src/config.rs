@@ -1,7 +1,7 @@
-//! shield's numeric variables with their defaults (docs/shield.md, "Configuration"; unset takes
+//! shield's variables with their defaults (docs/shield.md, "Configuration"; unset takes
 //! the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
 
-use guest_kit::config::Integer;
+use guest_kit::config::{Integer, Text, Variable};
 
 /// Requests per window and bucket; 0 turns the rate limit off.
 pub const RATE_LIMIT_REQUESTS: Integer = Integer::new("rate_limit_requests", 100);
@@ -11,5 +11,13 @@ pub const RATE_LIMIT_WINDOW_MS: Integer =
 /// `Access-Control-Max-Age` of preflight answers, seconds.
 pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
 
-/// shield's integer variables, for the check against `spin.toml`.
-pub const INTEGERS: &[Integer] = &[RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_MS, CORS_MAX_AGE];
+/// Where OPENFORT providers' tokens are checked.
+pub const OPENFORT_BASE_URL: Text = Text::new("openfort_base_url", "https://api.openfort.io");
+
+/// shield's variables with a default, for the check against `spin.toml`.
+pub const VARIABLES: &[Variable] = &[
+    Variable::Integer(RATE_LIMIT_REQUESTS),
+    Variable::Integer(RATE_LIMIT_WINDOW_MS),
+    Variable::Integer(CORS_MAX_AGE),
+    Variable::Text(OPENFORT_BASE_URL),
+];

@@ -11,14 +11,9 @@ use sha2::{Digest as _, Sha256};
 use crate::store::Provider;
 use crate::{Ctx, JWKS_CACHE_TTL_MS, OUTBOUND_TIMEOUT_MS};
 
-const DEFAULT_OPENFORT_BASE: &str = "https://api.openfort.io";
-
 pub(crate) fn openfort_base(ctx: &Ctx<'_, '_>) -> String {
-    let base = ctx
-        .var("openfort_base_url")
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_OPENFORT_BASE.to_owned());
-    base.trim().trim_end_matches('/').to_owned()
+    let base = crate::config::OPENFORT_BASE_URL.read(ctx.env);
+    base.trim_end_matches('/').to_owned()
 }
 
 /// The external user id asserted by `token` for `provider`.

@@ -50,7 +50,7 @@ pub const JWKS_CACHE_TTL_MS: i64 = 5 * 60 * 1000;
 pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// What a request may use: the platform's one [`guest_kit::Env`].
-pub use config::INTEGERS as INTEGER_VARIABLES;
+pub use config::VARIABLES;
 pub use guest_kit::Env;
 
 /// The route groups, one component each.
