@@ -1,4 +1,4 @@
-//! guardian-admin: POST /guardian/authorize (guardian.md §7).
+//! guardian-admin: POST /guardian/authorize (docs/guardian.md, "Layout").
 //! Grants: the `guardian` database, `master_key` (seals the Okta API token override) and
 //! `admin_token`. It never opens a mnemonic.
 

@@ -1,4 +1,4 @@
-//! guardian-export: POST /guardian/export (guardian.md §8).
+//! guardian-export: POST /guardian/export (docs/guardian.md, "Layout").
 //! Grants: the `guardian` database, `master_key`, `allow_export`. No outbound hosts.
 
 guest_kit::component! {

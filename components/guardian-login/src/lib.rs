@@ -1,4 +1,4 @@
-//! guardian-login: `POST /guardian`, `POST /guardian/login` (guardian.md §4), the OpenAPI document
+//! guardian-login: `POST /guardian`, `POST /guardian/login` (docs/guardian.md, "Layout"), the OpenAPI document
 //! at `GET /guardian/openapi.json`, and `NOT_FOUND` for other `/guardian/...` paths.
 //! Grants: the `guardian` database, the `guardian` key-value store (rate-limit counters, JWKS
 //! cache), variables, and outbound HTTP to the identity-provider hosts only.

@@ -1,4 +1,4 @@
-//! guardian-sign: the enduser routes (guardian.md §6): /guardian/sign (GET, POST), /sign-tx,
+//! guardian-sign: the enduser routes (docs/guardian.md, "Layout"): /guardian/sign (GET, POST), /sign-tx,
 //! /sign-message, /sign-typed-data, /address.
 //! Grants: the `guardian` database and `master_key` (to open mnemonics). No key-value store, no
 //! outbound hosts.

@@ -1,4 +1,4 @@
-//! keyservice-admin: the operator API under /admin/namespaces (keyservice.md §4.4).
+//! keyservice-admin: the operator API under /admin/namespaces (docs/keyservice.md, "1. Operator").
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {

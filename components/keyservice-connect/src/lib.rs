@@ -1,4 +1,4 @@
-//! keyservice-connect: POST /connect (keyservice.md §4.2).
+//! keyservice-connect: POST /connect (docs/keyservice.md, "3. Real Service").
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {

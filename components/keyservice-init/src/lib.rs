@@ -1,4 +1,4 @@
-//! keyservice-init: POST /init and GET /keyservice/openapi.json (keyservice.md §4.1).
+//! keyservice-init: POST /init and GET /keyservice/openapi.json (docs/keyservice.md, "2. Browser").
 //! Grants: the `keyservice` database, the `keyservice` key-value store (the /init rate limit's
 //! counters) and variables.
 

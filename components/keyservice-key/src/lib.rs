@@ -1,4 +1,4 @@
-//! keyservice-key: PUT/GET/DELETE /key (keyservice.md §4.3).
+//! keyservice-key: PUT/GET/DELETE /key (docs/keyservice.md, "2. Browser").
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {

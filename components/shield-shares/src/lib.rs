@@ -1,6 +1,6 @@
 //! shield-shares: `/shares`, `/shares/encryption`, `/shares/{reference}`, `/keychain`
-//! (shield.md §4.3). The only shield component that reaches the network (identity providers,
-//! §5) and the key-value store (JWKS cache).
+//! (docs/shield.md, "Layout"). The only shield component that reaches the network (identity
+//! providers: docs/shield.md, "Outbound hosts") and the key-value store (JWKS cache).
 
 guest_kit::component! {
     group: shield_service::SHARES,

@@ -1,6 +1,6 @@
-//! guardian.md §9: every failure is `{"message","code"}` (+ `fresh_client_token` after a token
-//! was consumed, §3) with a fixed status; the type is the platform's [`guest_kit::ApiError`],
-//! the codes and messages are guardian's.
+//! Every guardian failure is `{"message","code"}` (+ `fresh_client_token` after a token was
+//! consumed) with a fixed status (codes in its `openapi.json`); the type is the platform's
+//! [`guest_kit::ApiError`], the codes and messages are guardian's.
 
 pub use guest_kit::ApiError;
 

@@ -1,6 +1,6 @@
-//! Fixed one-minute windows in the key-value store (guardian.md §4: per client address and per
-//! `okta_username`), through guest-kit's one rate limiter. Failing open: the identity check
-//! behind it still has to pass.
+//! Fixed one-minute windows in the key-value store (per client address and per `okta_username`:
+//! docs/guardian.md, "Configuration"), through guest-kit's one rate limiter. Failing open: the
+//! identity check behind it still has to pass.
 
 use guest_kit::Kv;
 use guest_kit::ratelimit::{FixedWindow, KvCounters, OnStoreFailure, Refusal};

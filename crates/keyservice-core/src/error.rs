@@ -1,5 +1,6 @@
-//! keyservice.md §5: every failure is `{"message","code"}` with a fixed status; the type is
-//! the platform's [`guest_kit::ApiError`], the codes and messages are keyservice's.
+//! Every keyservice failure is `{"message","code"}` with a fixed status; the type is
+//! the platform's [`guest_kit::ApiError`], the codes and messages are keyservice's
+//! (listed in its `openapi.json`).
 
 pub(crate) use guest_kit::{ApiError, ApiResult, respond};
 

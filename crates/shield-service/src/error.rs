@@ -1,5 +1,6 @@
-//! shield.md §2: every error is `{"message","code"}` with a fixed status; the type is the
-//! platform's [`guest_kit::ApiError`], the codes and messages are shield's.
+//! Every shield error is `{"message","code"}` with a fixed status; the type is the
+//! platform's [`guest_kit::ApiError`], the codes and messages are shield's
+//! (upstream Shield's, all in the trait below).
 
 pub(crate) use guest_kit::{ApiError, ApiResult};
 
