@@ -11,10 +11,15 @@
 //! let pem = signer.public_pem();              // or configure PEM mode with signer.key_type()
 //! ```
 //!
-//! Test support only: it panics on its own fixed keys' impossible failures, like a test would.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-//!
 //! These functions panic only on internal bugs (the keys are fixed and valid).
+
+// Test support only: it panics on its own fixed keys' impossible failures, as a test would.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::keys::{Algorithm, KeyType};
 use base64::Engine as _;
