@@ -1,4 +1,4 @@
-//! Host conformance: every Spin semantic the keyward host promises (platform.md §6), asserted
+//! Host conformance: every Spin semantic the keyward host promises (docs/platform.md, "Design: host conformance"), asserted
 //! over real HTTP against a running host with the test-only conformance guest.
 
 use keyward_e2e::{Host, HostBuilder, Stub, json, wasm};
@@ -147,7 +147,7 @@ fn sqlite_types_round_trip() {
         json!([]),
     );
     assert_eq!(r, json!({"ok": {"columns": [], "rows": []}}));
-    // Portable DDL (platform.md §5): BIGINT, DOUBLE PRECISION, TEXT and BYTEA mean the same on
+    // Portable DDL (docs/platform.md, "Design: portable SQL"): BIGINT, DOUBLE PRECISION, TEXT and BYTEA mean the same on
     // SQLite and PostgreSQL, so this test runs unchanged on both backends.
     for (id, (i, real, text)) in [
         (i64::MAX, 1.5, "plain"),

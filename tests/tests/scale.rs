@@ -77,7 +77,7 @@ fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
     assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
 }
 
-/// shield.md §7: an encryption session is consumed by the request that uses it; 64 reads with
+/// docs/shield.md, "Design: encryption sessions": an encryption session is consumed by the request that uses it; 64 reads with
 /// one `X-Encryption-Session`, spread over two hosts → one 200, 63 × 400 EC_INVALID.
 #[test]
 fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
@@ -131,7 +131,7 @@ fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
     assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
 }
 
-/// guardian.md §3: a token is consumed atomically by the request that presents it; 64
+/// docs/guardian.md, "Design: tokens": a token is consumed atomically by the request that presents it; 64
 /// `GET /guardian/sign` with one login token, spread over two hosts → one 200 (with a fresh
 /// token), 63 × 401 AUTH_INVALID.
 #[test]

@@ -1,4 +1,4 @@
-//! Envelope v1: secrets at rest (platform.md §5, keyservice.md §7).
+//! Envelope v1: secrets at rest (docs/platform.md, "Design: sealing at rest").
 //!
 //! ```text
 //! envelope = base64std( 0x01 ‖ nonce(12, random) ‖ AES-256-GCM ciphertext ‖ tag(16) )

@@ -1,4 +1,5 @@
-//! keyservice.md §9.3 and the failure modes of envelope v1.
+//! The envelope vector (docs/keyservice.md, "Design: test vectors") and the failure modes of
+//! envelope v1.
 
 #![allow(
     clippy::unwrap_used,
@@ -143,7 +144,7 @@ fn malformed_text_is_rejected_without_panic() {
 
 #[test]
 fn row_swap_fails() {
-    // keyservice.md §10 item 24 at the library level: user 347's value in user 348's row.
+    // Checklist item 24 (docs/keyservice.md, "Conformance checklist") at the library level: user 347's value in user 348's row.
     let s = sealer();
     let for_347 = s.seal(b"secret of 347", b"keyservice|ns|347").unwrap();
     assert_eq!(

@@ -165,7 +165,7 @@ impl<T: Db + ?Sized> Db for &T {
 }
 
 /// A service's tables, created by the component on first use (there is no separate migration
-/// step; platform.md §5).
+/// step; docs/platform.md, "Design: sealing at rest").
 ///
 /// `marker` names a table created after all the others: while it exists, the schema is complete,
 /// so a request pays for one cheap probe instead of re-running every `CREATE … IF NOT EXISTS`.

@@ -1,6 +1,6 @@
 //! PostgreSQL behind the `sqlite` interface (keyward extension `type = "postgres"`).
 //!
-//! Components send the portable SQL of platform.md §5 unchanged; the host translates `?`
+//! Components send the portable SQL of docs/platform.md, "Design: portable SQL" unchanged; the host translates `?`
 //! placeholders to `$n`, converts each parameter to the type PostgreSQL inferred for it, and maps
 //! result columns back to the interface's five value kinds.
 
