@@ -1,4 +1,4 @@
-//! keyservice end to end (keyservice.md §10): the real `spin.toml` and components, served by
+//! keyservice end to end (docs/keyservice.md, "Conformance checklist"): the real `spin.toml` and components, served by
 //! `keyward serve` on 127.0.0.1, spoken to over HTTP exactly as the three parties would.
 //!
 //! Most tests share one host (`main_host`, kept alive while any test holds it) and isolate
@@ -132,7 +132,7 @@ fn init(h: &Host) -> String {
     t
 }
 
-/// Client: what it sends to the Real Service (§4.1).
+/// Client: what it sends to the Real Service (docs/keyservice.md, "Design: init tokens").
 fn init_hash(init_token: &str) -> String {
     sessionist::init_token_hash(init_token)
 }
@@ -290,7 +290,7 @@ fn sealer(info: &str) -> envelope::Sealer {
     envelope::Sealer::new(&master, info.as_bytes()).expect("sealer")
 }
 
-/// An envelope v1 (§7): base64 of 0x01 ‖ nonce(12) ‖ ct ‖ tag(16).
+/// An envelope v1 (docs/keyservice.md, "Design: storage and sealing"): base64 of 0x01 ‖ nonce(12) ‖ ct ‖ tag(16).
 fn assert_envelope(ct: &str, plaintext_len: usize) {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(ct)
@@ -300,7 +300,7 @@ fn assert_envelope(ct: &str, plaintext_len: usize) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.35 and friends: the whole flow with live tokens
+// checklist 35 and friends: the whole flow with live tokens
 
 #[test]
 fn whole_flow_operator_client_real_service() {
@@ -310,11 +310,11 @@ fn whole_flow_operator_client_real_service() {
     // Operator.
     let ns_secret = create_namespace(&h, &ns, &[]);
 
-    // Client: /init (§10.10).
+    // Client: /init (checklist 10).
     let r = h.post("/init", b"ignored body");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    assert!(r.header("date").is_some(), "Date header (§2)");
+    assert!(r.header("date").is_some(), "every response carries Date");
     let init_token = r.json()["initToken"]
         .as_str()
         .expect("initToken")
@@ -323,7 +323,7 @@ fn whole_flow_operator_client_real_service() {
     let hash = init_hash(&init_token);
     assert_eq!(hash.len(), 88);
 
-    // Real Service: /connect (§10.12).
+    // Real Service: /connect (checklist 12).
     let r = connect(&h, &ns, &ns_secret, "347", &hash);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
@@ -336,14 +336,14 @@ fn whole_flow_operator_client_real_service() {
     assert_token(&session_token);
     let s = (session_token.clone(), init_token.clone());
 
-    // Client: nothing stored yet (§10.20).
+    // Client: nothing stored yet (checklist 20).
     assert_error(&key(&h, &s, "GET", b"", None), 404, "KEY_NOT_FOUND");
     assert_eq!(
         key(&h, &s, "GET", b"", None).json()["message"],
         "no key stored"
     );
 
-    // PUT / GET (§10.18, §10.33).
+    // PUT / GET (checklist 18, 33).
     let value =
         br#"{"kty":"oct","alg":"A256GCM","k":"_86LpU8FeJ9ahn-47_AuRnKuiGM2HsyzalBj4KOlTs8"}"#;
     assert_eq!(value.len(), 79);
@@ -351,7 +351,7 @@ fn whole_flow_operator_client_real_service() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.body.is_empty());
 
-    // GET, then the identical request again (§9.2 step 5).
+    // GET, then the identical request again (docs/keyservice.md, "Design: test vectors" step 5).
     let signed_get = sessionist::sign_now(&s.0, &s.1, "GET", "/key", b"").expect("sign");
     let headers = [
         ("authorization", signed_get.authorization.as_str()),
@@ -364,7 +364,7 @@ fn whole_flow_operator_client_real_service() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_401(&h.req("GET", "/key", &headers, None), AUTH_FAILED);
 
-    // While a value is stored: the database holds envelopes only (§10.25, §7).
+    // While a value is stored: the database holds envelopes only (checklist 25, docs/keyservice.md, "Design: storage and sealing").
     {
         let mut db = open_db(&h.state_dir);
         let row = db.text_row(
@@ -418,7 +418,7 @@ fn whole_flow_operator_client_real_service() {
         assert_not_stored(&h.state_dir, "namespace secret", ns_secret.as_bytes());
     }
 
-    // Arbitrary bytes without Content-Type; a second PUT replaces (§10.18, §10.19).
+    // Arbitrary bytes without Content-Type; a second PUT replaces (checklist 18, 19).
     let binary = [0x00, 0xff, 0xfe, 0x80, b'\n', 0x00, 0xc3, 0x28];
     assert_eq!(key(&h, &s, "PUT", &binary, None).status, 204);
     let r = key(&h, &s, "GET", b"", None);
@@ -426,7 +426,7 @@ fn whole_flow_operator_client_real_service() {
     assert_eq!(r.body, binary);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
 
-    // Limits (§10.19): exactly max_key_bytes is fine, one more is 413, empty is 400.
+    // Limits (checklist 19): exactly max_key_bytes is fine, one more is 413, empty is 400.
     let max = vec![b'k'; 65_536];
     assert_eq!(
         key(&h, &s, "PUT", &max, Some("text/plain; charset=utf-8")).status,
@@ -442,7 +442,7 @@ fn whole_flow_operator_client_real_service() {
     );
     assert_error(&key(&h, &s, "PUT", b"", None), 400, "BAD_REQUEST");
 
-    // DELETE erases; idempotent (§10.20).
+    // DELETE erases; idempotent (checklist 20).
     let r = key(&h, &s, "DELETE", b"", None);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_error(&key(&h, &s, "GET", b"", None), 404, "KEY_NOT_FOUND");
@@ -456,7 +456,7 @@ fn whole_flow_operator_client_real_service() {
     // The session survives DELETE /key.
     assert_eq!(key(&h, &s, "PUT", b"again", None).status, 204);
 
-    // The init token was consumed (§10.12).
+    // The init token was consumed (checklist 12).
     assert_error(
         &connect(&h, &ns, &ns_secret, "347", &hash),
         409,
@@ -466,14 +466,14 @@ fn whole_flow_operator_client_real_service() {
     assert_not_stored(&h.state_dir, "key value", &binary);
 }
 
-/// `hex(SHA-256(token))`: how the session row is keyed (§7).
+/// `hex(SHA-256(token))`: how the session row is keyed (docs/keyservice.md, "Design: storage and sealing").
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.10: init tokens
+// checklist 10: init tokens
 
 #[test]
 fn init_tokens_are_distinct_and_never_stored_in_plaintext() {
@@ -516,7 +516,7 @@ fn init_tokens_are_distinct_and_never_stored_in_plaintext() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.2–7, 9, 22: the ss1 header over HTTP
+// checklist 2–7, 9, 22: the ss1 header over HTTP
 
 /// Signs GET /key for `s` with a given date string; returns (hash hex, nonce hex).
 fn sign_parts(
@@ -587,7 +587,7 @@ fn ss1_header_rules_over_http() {
     };
     let now = || now_ms() / 1000;
 
-    // Baseline, then the §10.3 variants that must pass.
+    // Baseline, then the checklist 3 variants that must pass.
     let d = http_date(now());
     let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
     ok(get(&format!("ss1 keyid={sid}, hash={hash}, nonce={n}"), &d));
@@ -608,7 +608,7 @@ fn ss1_header_rules_over_http() {
         &d,
     ));
 
-    // §10.4, §10.2: malformed headers.
+    // checklist 4, 2: malformed headers.
     let mut bad = Vec::new();
     for shape in [
         "ss1 keyid={sid}, hash={hash}, nonce={n}, realm=x",
@@ -628,7 +628,7 @@ fn ss1_header_rules_over_http() {
         assert_401(&r, AUTH_FAILED);
         bad.push(r.body);
     }
-    // §10.5: nonces of the wrong length or alphabet (signed with what is sent where possible).
+    // checklist 5: nonces of the wrong length or alphabet (signed with what is sent where possible).
     for nonce_hex in [
         "ab".repeat(63),
         "ab".repeat(65),
@@ -647,7 +647,7 @@ fn ss1_header_rules_over_http() {
     // No Authorization at all.
     assert_401(&h.req("GET", "/key", &[("x-date", &d)], None), AUTH_FAILED);
 
-    // §10.6: the date window (±301 s refused, 299 s accepted, other formats refused). Rounding
+    // checklist 6: the date window (±301 s refused, 299 s accepted, other formats refused). Rounding
     // is chosen so that request latency can only make the accepted cases safer.
     let t = now_ms();
     let floor = t / 1000;
@@ -689,7 +689,7 @@ fn ss1_header_rules_over_http() {
         );
     }
 
-    // §10.7: RFC 850 and asctime are accepted.
+    // checklist 7: RFC 850 and asctime are accepted.
     let (rfc850, asctime) = other_date_forms(&http_date(now()));
     for date in [rfc850, asctime] {
         let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &date);
@@ -765,7 +765,7 @@ fn ss1_header_rules_over_http() {
     );
     ok(key(&h, &s, "GET", b"", None)); // nothing of the above was stored
 
-    // §10.22: signed with a wrong secret (the hash instead of the init token, or the namespace
+    // checklist 22: signed with a wrong secret (the hash instead of the init token, or the namespace
     // secret) → 401.
     for wrong in [init_hash(itok), ns_secret.clone()] {
         assert_401(
@@ -774,7 +774,7 @@ fn ss1_header_rules_over_http() {
         );
     }
 
-    // §10.9: unknown keyid, bad hash and replay look alike, byte for byte.
+    // checklist 9: unknown keyid, bad hash and replay look alike, byte for byte.
     let unknown = signed(
         &h,
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -806,7 +806,7 @@ fn ss1_header_rules_over_http() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.8: replay, also across a restart; the same nonce under another keyid is fine
+// checklist 8: replay, also across a restart; the same nonce under another keyid is fine
 
 #[test]
 fn replay_is_rejected_also_after_a_restart() {
@@ -881,7 +881,7 @@ fn replay_is_rejected_also_after_a_restart() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.13: single use under concurrency
+// checklist 13: single use under concurrency
 
 #[test]
 fn concurrent_connects_with_one_hash_exactly_one_wins() {
@@ -942,7 +942,7 @@ fn concurrent_connects_with_one_hash_exactly_one_wins() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.11, 12, 14, 17: /connect validation
+// checklist 11, 12, 14, 17: /connect validation
 
 #[test]
 fn connect_validates_hash_namespace_and_body() {
@@ -953,7 +953,7 @@ fn connect_validates_hash_namespace_and_body() {
     let other_secret = create_namespace(&h, &other_ns, &[]);
     let raw = |body: &[u8]| signed(&h, &ns, &ns_secret, "POST", "/connect", body, &[]);
 
-    // §10.11: the 86-char base64url form is accepted.
+    // checklist 11: the 86-char base64url form is accepted.
     let t = init(&h);
     let url =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sessionist::init_token_digest(&t));
@@ -984,7 +984,7 @@ fn connect_validates_hash_namespace_and_body() {
     ] {
         assert_error(&connect(&h, &ns, &ns_secret, "u", &bad), 400, "BAD_REQUEST");
     }
-    // §10.17: userId and body shape.
+    // checklist 17: userId and body shape.
     let hash = init_hash(&t);
     let long = "é".repeat(128) + "x"; // 257 bytes
     for body in [
@@ -1009,7 +1009,7 @@ fn connect_validates_hash_namespace_and_body() {
     let r = connect(&h, &ns, &ns_secret, &"é".repeat(128), &hash);
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // §10.12: never issued → 409.
+    // checklist 12: never issued → 409.
     let never = init_hash("never-issued-token");
     assert_error(
         &connect(&h, &ns, &ns_secret, "u", &never),
@@ -1017,7 +1017,7 @@ fn connect_validates_hash_namespace_and_body() {
         "INIT_TOKEN_INVALID",
     );
 
-    // §10.14: signed for A with body namespace B → 403; unknown namespace keyid → 401.
+    // checklist 14: signed for A with body namespace B → 403; unknown namespace keyid → 401.
     let t = init(&h);
     let body = json!({"namespace": other_ns, "userId": "u", "initTokenHash": init_hash(&t)});
     assert_error(&raw(body.to_string().as_bytes()), 403, "NAMESPACE_MISMATCH");
@@ -1044,14 +1044,14 @@ fn connect_validates_hash_namespace_and_body() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.26–29: operator API, secret rotation, namespace deletion
+// checklist 26–29: operator API, secret rotation, namespace deletion
 
 #[test]
 fn operator_api_rotation_and_deletion() {
     let h = main_host();
     let ns = unique("ops");
 
-    // §10.26: wrong or missing bearer → 401 with WWW-Authenticate: Bearer.
+    // checklist 26: wrong or missing bearer → 401 with WWW-Authenticate: Bearer.
     for auth in [
         None,
         Some("Bearer wrong"),
@@ -1064,7 +1064,7 @@ fn operator_api_rotation_and_deletion() {
         assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     }
 
-    // §10.27: create, normalised CIDRs, list without secrets, duplicates, bad input.
+    // checklist 27: create, normalised CIDRs, list without secrets, duplicates, bad input.
     let r = admin(
         &h,
         "POST",
@@ -1139,7 +1139,7 @@ fn operator_api_rotation_and_deletion() {
     let s = session(&h, &ns, &secret, "u");
     assert_eq!(key(&h, &s, "PUT", b"kept", None).status, 204);
 
-    // §10.28: PUT allowed-cidrs keeps keys and sessions.
+    // checklist 28: PUT allowed-cidrs keeps keys and sessions.
     let r = admin(
         &h,
         "PUT",
@@ -1163,7 +1163,7 @@ fn operator_api_rotation_and_deletion() {
         "NAMESPACE_NOT_FOUND",
     );
 
-    // §10.28: rotate → the old secret stops at once, the new one works, sessions unaffected.
+    // checklist 28: rotate → the old secret stops at once, the new one works, sessions unaffected.
     let r = admin(
         &h,
         "POST",
@@ -1212,7 +1212,7 @@ fn operator_api_rotation_and_deletion() {
         new_secret.as_bytes(),
     );
 
-    // §10.29: delete → sessions 401, values gone from the database; unknown → 404.
+    // checklist 29: delete → sessions 401, values gone from the database; unknown → 404.
     let r = admin(&h, "DELETE", &format!("/admin/namespaces/{ns}"), None);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_401(&key(&h, &s, "GET", b"", None), AUTH_FAILED);
@@ -1258,7 +1258,7 @@ fn operator_api_disabled_without_admin_token() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.21, 24: isolation between users and namespaces
+// checklist 21, 24: isolation between users and namespaces
 
 #[test]
 fn values_are_isolated_by_user_and_namespace() {
@@ -1296,7 +1296,7 @@ fn values_are_isolated_by_user_and_namespace() {
     );
 
     {
-        // §10.24: copy alice's ciphertext into bob's row → bob gets 500, never alice's value.
+        // checklist 24: copy alice's ciphertext into bob's row → bob gets 500, never alice's value.
         assert_eq!(key(&h, &bob, "PUT", b"bob's", None).status, 204);
         let changed = open_db(&h.state_dir).execute(
             "UPDATE ks_key SET value_ct = (SELECT value_ct FROM ks_key WHERE namespace = ?1 AND user_id = 'alice') \
@@ -1324,7 +1324,7 @@ fn values_are_isolated_by_user_and_namespace() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.15: the allow-list against the platform peer address (127.0.0.1 here)
+// checklist 15: the allow-list against the platform peer address (127.0.0.1 here)
 
 #[test]
 fn allow_list_uses_the_peer_address() {
@@ -1370,7 +1370,7 @@ fn allow_list_uses_the_peer_address() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.16, 30: behind a proxy (client_addr_header = x-forwarded-for) and the /init rate limit
+// checklist 16, 30: behind a proxy (client_addr_header = x-forwarded-for) and the /init rate limit
 
 #[test]
 fn forwarded_address_and_init_rate_limit() {
@@ -1389,7 +1389,7 @@ fn forwarded_address_and_init_rate_limit() {
         r.json()["initToken"].as_str().expect("token").to_string()
     };
 
-    // §10.30: three per minute from one address, then 429 with Retry-After.
+    // checklist 30: three per minute from one address, then 429 with Retry-After.
     // (If the minute turns over mid-test the counter resets; retry once in that case.)
     let mut limited = None;
     for attempt in 0..2 {
@@ -1418,7 +1418,7 @@ fn forwarded_address_and_init_rate_limit() {
     // Another right-most address has its own bucket; the left-most entry does not matter.
     assert_eq!(init_from("198.51.100.10, 192.0.2.50").status, 200);
 
-    // §10.16: the right-most entry decides the allow-list.
+    // checklist 16: the right-most entry decides the allow-list.
     let ns = unique("proxy");
     let secret = create_namespace(&h, &ns, &["203.0.113.0/24"]);
     let conn = |hash: &str, xff: Option<&str>| {
@@ -1453,7 +1453,7 @@ fn forwarded_address_and_init_rate_limit() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.23, 12 (expired init token), 9 (expired session): lifetimes, with small TTLs
+// checklist 23, 12 (expired init token), 9 (expired session): lifetimes, with small TTLs
 
 #[test]
 fn session_ttl_idle_timeout_and_init_token_ttl() {
@@ -1528,7 +1528,7 @@ fn session_ttl_idle_timeout_and_init_token_ttl() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.34: CORS
+// checklist 34: CORS
 
 #[test]
 fn cors_for_browser_routes_only() {
@@ -1620,7 +1620,7 @@ fn cors_for_browser_routes_only() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.31, §2: route and size errors
+// checklist 31, docs/keyservice.md, "Design: conventions": route and size errors
 
 #[test]
 fn not_found_method_not_allowed_and_body_limits() {
@@ -1680,7 +1680,7 @@ fn not_found_method_not_allowed_and_body_limits() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §10.32: master_key missing or malformed
+// checklist 32: master_key missing or malformed
 
 /// The product manifest with `master_key` optional and empty by default. The real manifest says
 /// `required = true`, so a deployment without a key does not start at all (asserted below);

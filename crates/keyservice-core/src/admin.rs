@@ -1,4 +1,4 @@
-//! Operator API (keyservice.md §4.4), `Authorization: Bearer <admin_token>`.
+//! Operator API (docs/keyservice.md, "Design: operator API"), `Authorization: Bearer <admin_token>`.
 
 use guest_kit::{Request, Response};
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! keyservice.md §3.2 (server side) over the sessionist crate, with storage
+//! docs/keyservice.md, "Design: ss1 verification order" (server side) over the sessionist crate, with storage
 //! for V6 (secret lookup, caller-supplied) and V8 (the `ks_nonce` table).
 
 use guest_kit::Request;

@@ -1,4 +1,4 @@
-//! keyservice.md §6: configuration from Spin variables. Each value is read when
+//! docs/keyservice.md, "Configuration": configuration from Spin variables. Each value is read when
 //! a route needs it, so a bad value only affects the routes that use it.
 
 use guest_kit::config::{self, Integer, Variable};
@@ -6,7 +6,7 @@ use guest_kit::config::{self, Integer, Variable};
 use crate::Env;
 use crate::error::ApiResult;
 
-/// Body limit for every route but `PUT /key` (§2).
+/// Body limit for every route but `PUT /key` (docs/keyservice.md, "Design: conventions").
 pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
 /// Default `max_key_bytes`.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 65_536;

@@ -1,4 +1,4 @@
-//! `POST /connect` (keyservice.md §4.2), in the table's order.
+//! `POST /connect` (docs/keyservice.md, "Design: connect"), in the table's order.
 
 use guest_kit::{Request, Response};
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! keyservice.md §4.6: CORS for the browser-facing `/init` and `/key` only.
+//! docs/keyservice.md, "Design: CORS": CORS for the browser-facing `/init` and `/key` only.
 
 use guest_kit::{Request, Response};
 

@@ -1,4 +1,4 @@
-//! keyservice.md §7: tokens, digests and envelope v1 for every secret column.
+//! docs/keyservice.md, "Design: storage and sealing": tokens, digests and envelope v1 for every secret column.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,7 +30,7 @@ impl Purpose {
     }
 }
 
-/// AAD strings (§7). Namespaces cannot contain `|`, so they are unambiguous.
+/// AAD strings (docs/keyservice.md, "Design: storage and sealing"). Namespaces cannot contain `|`, so they are unambiguous.
 pub fn aad_value(namespace: &str, user_id: &str) -> String {
     format!("keyservice|{namespace}|{user_id}")
 }
@@ -53,7 +53,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// `master_key` absent or malformed → 503 `NOT_CONFIGURED` (§5).
+    /// `master_key` absent or malformed → 503 `NOT_CONFIGURED` (docs/keyservice.md, "Design: error codes").
     pub fn load(env: &Env<'_>) -> ApiResult<Keys> {
         let raw = Zeroizing::new((env.vars)("master_key").unwrap_or_default());
         MasterKey::parse(raw.trim())

@@ -1,4 +1,4 @@
-//! `POST /init` (keyservice.md §4.1) and the public OpenAPI document.
+//! `POST /init` (docs/keyservice.md, "Design: init tokens") and the public OpenAPI document.
 
 use guest_kit::http::BodySizeError;
 use guest_kit::{Request, Response};

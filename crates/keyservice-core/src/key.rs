@@ -1,4 +1,4 @@
-//! `/key` (keyservice.md §4.3): the (namespace, userId) pair comes only from
+//! `/key` (docs/keyservice.md, "Design: the key routes"): the (namespace, userId) pair comes only from
 //! the authenticated session, never from the request.
 
 use guest_kit::{Request, Response};

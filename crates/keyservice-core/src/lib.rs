@@ -111,7 +111,7 @@ fn transactional(env: &Env<'_>, handler: impl FnOnce() -> Response) -> Response 
 }
 
 /// Every response carries the server's `Date` so clients can see clock skew
-/// (keyservice.md §2).
+/// (docs/keyservice.md, "Design: conventions").
 fn finish(env: &Env<'_>, resp: Response) -> Response {
     let secs = u64::try_from(env.now_ms.div_euclid(1000)).unwrap_or(0);
     match sessionist::format_http_date(secs) {

@@ -1,4 +1,4 @@
-//! keyservice.md §4.5: the client address and namespace CIDR allow-lists.
+//! docs/keyservice.md, "Design: client address": the client address and namespace CIDR allow-lists.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -108,7 +108,7 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .map(|v6| unmap(IpAddr::V6(v6)))
 }
 
-/// The client address (§4.5). With `trusted_header` set, the right-most entry
+/// The client address (docs/keyservice.md, "Design: client address"). With `trusted_header` set, the right-most entry
 /// of that header (over all its occurrences) decides: the entry the nearest
 /// proxy wrote. `None` = unknown.
 pub fn client_address(req: &Request, trusted_header: Option<&str>) -> Option<IpAddr> {

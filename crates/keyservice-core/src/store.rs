@@ -1,4 +1,4 @@
-//! keyservice.md §7: tables and statements. Portable SQL only (platform.md §5):
+//! docs/keyservice.md, "Design: storage and sealing": tables and statements. Portable SQL only (docs/platform.md, "Design: portable SQL"):
 //! `?` placeholders, TEXT ids and base64 ciphertexts, 64-bit integer unix-ms
 //! timestamps, `ON CONFLICT`, `DELETE … RETURNING`. The component creates the
 //! tables on first use (`CREATE TABLE IF NOT EXISTS`); there is no separate

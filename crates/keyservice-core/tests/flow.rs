@@ -1,4 +1,5 @@
-//! keyservice.md §10 checklist items reachable natively (real SQLite, fake clock).
+//! The conformance checklist items reachable natively (docs/keyservice.md, "Conformance checklist";
+//! real SQLite, fake clock).
 
 #![allow(
     clippy::unwrap_used,
@@ -21,7 +22,7 @@ fn is_token(s: &str) -> bool {
 
 #[test]
 fn full_flow() {
-    // §9.2 with live tokens.
+    // The worked flow (docs/keyservice.md, "Design: test vectors") with live tokens.
     let h = Harness::new();
     let secret = h.create_namespace("my_cool_website", &["203.0.113.0/24"]);
     assert!(is_token(&secret));
@@ -83,7 +84,7 @@ fn full_flow() {
 
 #[test]
 fn header_variants_are_accepted() {
-    // §10.3: uppercase hash, `SS1`, reordered parameters, no space after commas.
+    // checklist 3: uppercase hash, `SS1`, reordered parameters, no space after commas.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let s = h.session("ns", &secret, "u");
@@ -118,7 +119,7 @@ fn header_variants_are_accepted() {
 
 #[test]
 fn malformed_headers_are_401() {
-    // §10.2, §10.4, §10.5.
+    // checklist 2, 4, 5.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let s = h.session("ns", &secret, "u");
@@ -156,7 +157,7 @@ fn malformed_headers_are_401() {
 
 #[test]
 fn date_window() {
-    // §10.6, §10.7.
+    // checklist 6, 7.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let s = h.session("ns", &secret, "u");
@@ -245,7 +246,7 @@ fn date_window() {
 
 #[test]
 fn replay_and_identical_401_bodies() {
-    // §10.8, §10.9, §10.22.
+    // checklist 8, 9, 22.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let a = h.session("ns", &secret, "a");
@@ -296,7 +297,7 @@ fn replay_and_identical_401_bodies() {
 
 #[test]
 fn init_tokens_are_distinct_and_encrypted() {
-    // §10.10, §10.25.
+    // checklist 10, 25.
     let h = Harness::new();
     h.set_var("init_rate_limit_per_minute", "0");
     let mut seen = std::collections::HashSet::new();
@@ -344,7 +345,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn connect_hash_encodings() {
-    // §10.11.
+    // checklist 11.
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let h = Harness::new();
@@ -398,7 +399,7 @@ fn connect_hash_encodings() {
 
 #[test]
 fn connect_init_token_lifecycle() {
-    // §10.12.
+    // checklist 12.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let never = sessionist::init_token_hash("never issued");
@@ -421,7 +422,7 @@ fn connect_init_token_lifecycle() {
 
 #[test]
 fn concurrent_connects_yield_one_session() {
-    // §10.13: 20 threads, each with its own connection to the same file.
+    // checklist 13: 20 threads, each with its own connection to the same file.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let t = h.init();
@@ -462,7 +463,7 @@ fn concurrent_connects_yield_one_session() {
 
 #[test]
 fn namespace_checks() {
-    // §10.14, §10.17.
+    // checklist 14, 17.
     let h = Harness::new();
     let a = h.create_namespace("nsA", &[]);
     h.create_namespace("nsB", &[]);
@@ -506,7 +507,7 @@ fn namespace_checks() {
 
 #[test]
 fn allow_lists() {
-    // §10.15, §10.16.
+    // checklist 15, 16.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &["203.0.113.0/24", "2001:db8::/32"]);
     let open = h.create_namespace("open", &[]);
@@ -565,7 +566,7 @@ fn allow_lists() {
 
 #[test]
 fn key_values() {
-    // §10.18–§10.21.
+    // checklist 18–21.
     let h = Harness::new();
     h.set_var("max_key_bytes", "1000");
     let secret = h.create_namespace("ns", &[]);
@@ -646,7 +647,7 @@ fn size_limit_comes_before_auth() {
 
 #[test]
 fn sessions_expire_and_idle() {
-    // §10.23.
+    // checklist 23.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     h.set_var("session_ttl_seconds", "1000");
@@ -668,7 +669,7 @@ fn sessions_expire_and_idle() {
 
 #[test]
 fn envelopes_at_rest_and_copied_ciphertext() {
-    // §10.24, §10.25.
+    // checklist 24, 25.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let alice = h.session("ns", &secret, "alice");
@@ -765,7 +766,7 @@ fn hex_lower(b: &[u8]) -> String {
 
 #[test]
 fn envelope_vector() {
-    // §9.3.
+    // The envelope vector (docs/keyservice.md, "Design: test vectors").
     use base64::Engine as _;
     let master = envelope::MasterKey::parse(MASTER_KEY).expect("key");
     let sealer = envelope::Sealer::new(&master, b"keyward/keyservice/value/v1").expect("s");
@@ -785,7 +786,7 @@ fn envelope_vector() {
 
 #[test]
 fn operator_api() {
-    // §10.26, §10.27.
+    // checklist 26, 27.
     let h = Harness::new();
     h.unset_var("admin_token");
     let r = h.admin("GET", "/admin/namespaces", "");
@@ -902,7 +903,7 @@ fn operator_api() {
 
 #[test]
 fn rotate_and_update_cidrs() {
-    // §10.28.
+    // checklist 28.
     let h = Harness::new();
     let old = h.create_namespace("ns", &[]);
     let s = h.session("ns", &old, "u");
@@ -944,7 +945,7 @@ fn rotate_and_update_cidrs() {
 
 #[test]
 fn delete_namespace() {
-    // §10.29.
+    // checklist 29.
     let h = Harness::new();
     let secret = h.create_namespace("ns", &[]);
     let keep = h.create_namespace("keep", &[]);
@@ -974,7 +975,7 @@ fn delete_namespace() {
 
 #[test]
 fn init_rate_limit() {
-    // §10.30.
+    // checklist 30.
     let h = Harness::new();
     h.set_var("init_rate_limit_per_minute", "3");
     h.now_ms.set(T0_MS + 15_000);
@@ -997,7 +998,7 @@ fn init_rate_limit() {
 
 #[test]
 fn routing_errors() {
-    // §10.31.
+    // checklist 31.
     let h = Harness::new();
     h.call(Group::Key, Request::new("GET", "/keys"))
         .assert_error(404, "NOT_FOUND");
@@ -1024,7 +1025,7 @@ fn routing_errors() {
 
 #[test]
 fn not_configured() {
-    // §10.32.
+    // checklist 32.
     for master in [
         None,
         Some(""),
@@ -1065,7 +1066,7 @@ fn not_configured() {
 
 #[test]
 fn cors() {
-    // §10.34.
+    // checklist 34.
     let h = Harness::new();
     let r = h.call(Group::Key, Request::new("OPTIONS", "/key"));
     r.assert_error(405, "METHOD_NOT_ALLOWED");
@@ -1201,7 +1202,7 @@ fn signed_query_string_and_method_matter() {
 
 #[test]
 fn worked_example_with_vector_headers() {
-    // §9.2 with the exact headers of `vectors/sessionist.json` (flow-*): the
+    // The worked flow (docs/keyservice.md, "Design: test vectors") with the exact headers of `vectors/sessionist.json` (flow-*): the
     // server-generated tokens are seeded so the published hashes apply.
     const NS_SECRET: &str = "iimfVTnXnY2yndG_q2y-vI6rWUPR5CK5eIhPy1KpVIw";
     const INIT_TOKEN: &str = "DfSQ-JjJyAm8vzKJbu9fVUEkxzq1pVDQksfMK_yFAZ8";

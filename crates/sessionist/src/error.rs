@@ -1,11 +1,11 @@
-//! Errors. Externally a verification failure is one of two kinds (§3.2): the date message or the
+//! Errors. Externally a verification failure is one of two kinds (docs/keyservice.md, "Design: ss1 verification order"): the date message or the
 //! generic "authentication failed", so a bad header, an unknown keyid, a bad hash and a replay look
 //! alike to the client. The finer [`Reason`] exists for tests and server-side logs; it never
 //! carries secrets, keyids, nonces or hashes.
 
 use core::fmt;
 
-/// The two externally visible failure kinds of §3.2.
+/// The two externally visible failure kinds (docs/keyservice.md, "Design: ss1 verification order").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// V5: the date header is missing, unparseable or outside the window.
@@ -15,7 +15,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The message for the 401 body (§3.2).
+    /// The message for the 401 body (docs/keyservice.md, "Design: ss1 verification order").
     pub const fn message(self) -> &'static str {
         match self {
             ErrorKind::Date => "request date missing, unparseable or outside the allowed window",

@@ -1,4 +1,4 @@
-//! `initTokenHash` (keyservice.md §4.1, §4.2 step 7).
+//! `initTokenHash` (docs/keyservice.md, "Design: init tokens", "Design: connect" step 7).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

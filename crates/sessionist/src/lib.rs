@@ -1,4 +1,5 @@
-//! The `ss1` ("sessionist") `Authorization` header of keyservice.md §3.
+//! The `ss1` ("sessionist") `Authorization` header (docs/keyservice.md, "Design: the ss1 session
+//! header").
 //!
 //! Wire format (upstream sessionistheader 0.1.14):
 //!
@@ -21,7 +22,7 @@
 //! ```
 //! use sessionist::{Error, Request, Verifier, sign};
 //!
-//! // Client (vector flow-get-key of keyservice.md §9.2, fixed nonce and date).
+//! // Client (the worked flow's vector flow-get-key, fixed nonce and date).
 //! let date = "Tue, 01 Dec 2026 10:00:06 GMT";
 //! let nonce = [7u8; sessionist::NONCE_BYTES];
 //! let header = sign("session-token", "init-token", "GET", "/key", b"", date, &nonce)?;
@@ -74,16 +75,16 @@ pub const NONCE_BYTES: usize = 64;
 pub const HASH_BYTES: usize = 64;
 /// Longest keyid the verifier accepts, in characters (V4).
 pub const MAX_KEYID_CHARS: usize = 256;
-/// Default `sessionist_max_skew_seconds` (keyservice.md §6).
+/// Default `sessionist_max_skew_seconds` (docs/keyservice.md, "Configuration").
 pub const DEFAULT_MAX_SKEW_SECONDS: u64 = 300;
-/// Largest allowed `sessionist_max_skew_seconds` (keyservice.md §6).
+/// Largest allowed `sessionist_max_skew_seconds` (docs/keyservice.md, "Configuration").
 pub const MAX_SKEW_SECONDS_LIMIT: u64 = 86_400;
 /// Header clients should send the date in: browsers cannot set `Date` (C2).
 pub const X_DATE_HEADER: &str = "X-Date";
-/// Value for `WWW-Authenticate` on every `ss1` 401 (§3.2).
+/// Value for `WWW-Authenticate` on every `ss1` 401 (docs/keyservice.md, "Design: ss1 verification order").
 pub const WWW_AUTHENTICATE: &str = "ss1";
 
-/// HMAC-SHA512 over the §3.1 message. Shared by the signer and the verifier so they can never
+/// HMAC-SHA512 over the signed message (docs/keyservice.md, "Design: the ss1 session header"). Shared by the signer and the verifier so they can never
 /// disagree about the message layout.
 ///
 /// `None` only if the MAC refuses the key, which HMAC never does (it hashes long keys and pads

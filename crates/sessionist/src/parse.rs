@@ -1,4 +1,4 @@
-//! V2–V4: parsing the `Authorization` value. Deliberately stricter than upstream (§3.4): exact
+//! V2–V4: parsing the `Authorization` value. Deliberately stricter than upstream (docs/keyservice.md, "Design: differences from sessionistheader"): exact
 //! parameter names, no duplicates, fixed-length hex, and keyids kept whole across `=`.
 
 use core::fmt;
@@ -46,7 +46,7 @@ impl fmt::Debug for Authorization {
     }
 }
 
-/// Parses an `Authorization` value per V2–V4 of keyservice.md §3.2.
+/// Parses an `Authorization` value per V2–V4 (docs/keyservice.md, "Design: ss1 verification order").
 pub fn parse_authorization(value: &str) -> Result<Authorization, Error> {
     // V2: a client that pasted the whole header line into the value gets a clear internal reason;
     // it would fail the scheme check anyway.

@@ -1,4 +1,4 @@
-//! Client signer (§3.1, rules C1–C5).
+//! Client signer (docs/keyservice.md, "Design: the ss1 session header", rules C1–C5).
 
 use core::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

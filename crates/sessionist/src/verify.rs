@@ -1,4 +1,4 @@
-//! Server-side verification, V1–V8 of keyservice.md §3.2, as a small state machine:
+//! Server-side verification, V1–V8 (docs/keyservice.md, "Design: ss1 verification order"), as a small state machine:
 //!
 //! ```text
 //! Verifier::begin (V1–V5) → Pending ──caller: secret for pending.keyid() (V6)──┐
@@ -52,7 +52,7 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// The `X-Date` header value, if present. It wins over `Date` (§3.4).
+    /// The `X-Date` header value, if present. It wins over `Date` (docs/keyservice.md, "Design: differences from sessionistheader").
     pub fn x_date(mut self, value: Option<&'a [u8]>) -> Self {
         self.x_date = value;
         self
@@ -198,7 +198,7 @@ impl<'a> Pending<'a> {
     }
 
     /// V7: recomputes the HMAC with the verbatim date string and compares it with the sent hash in
-    /// constant time. `secret` is used as UTF-8 text, never decoded (§3.1).
+    /// constant time. `secret` is used as UTF-8 text, never decoded (docs/keyservice.md, "Design: the ss1 session header").
     pub fn check_hash(self, secret: &str) -> Result<Verified, Error> {
         let expected = compute_hash(
             secret,

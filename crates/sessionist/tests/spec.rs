@@ -1,4 +1,5 @@
-//! keyservice.md §9.1/§9.2 vectors and §10 checklist items 1–9 (the parts that live in this crate).
+//! The ss1 vectors and the conformance checklist items 1–9 that live in this crate
+//! (docs/keyservice.md, "Design: test vectors" and "Conformance checklist").
 
 #![allow(
     clippy::unwrap_used,
@@ -119,7 +120,7 @@ fn assert_date(r: Result<Authenticated, Error>, reason: Reason) {
     );
 }
 
-// Checklist 1 (and the §9.2 flow-* signatures).
+// Checklist 1 (and the worked flow's flow-* signatures).
 #[test]
 fn all_vectors_sign_and_verify() {
     let all = vectors();
