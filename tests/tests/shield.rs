@@ -1,4 +1,4 @@
-//! shield end to end (shield.md §14): the real `spin.toml` and components, served by
+//! shield end to end (docs/shield.md, "Conformance checklist"): the real `spin.toml` and components, served by
 //! `keyward serve` on 127.0.0.1, spoken to over HTTP as shield-js and a project backend would.
 //! A local stub stands in for Openfort (third-party, JWKS, get-session) and for CUSTOM JWKS
 //! endpoints; tokens are signed with jwt-verify's fixed test keys (RS256, ES256, EdDSA).
@@ -54,7 +54,7 @@ fn share_count(h: &Host, project_id: &str) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §1, §2, §4.1 public routes (checklist 1–4, 30)
+// docs/shield.md, "Design: transport", "Design: error catalogue", "Design: routes" public routes (checklist 1–4, 30)
 
 #[test]
 fn transport_public_routes_and_cors() {
@@ -184,7 +184,7 @@ fn transport_public_routes_and_cors() {
     assert_eq!(oa["openapi"], "3.1.0");
 }
 
-// §3.1, checklist 6
+// docs/shield.md, "Design: authentication", checklist 6
 #[test]
 fn project_auth_order_and_secret_digest() {
     let h = main_host();
@@ -233,7 +233,7 @@ fn project_auth_order_and_secret_digest() {
     );
 }
 
-// §3.4, checklist 5
+// docs/shield.md, "Design: authentication", checklist 5
 #[test]
 fn register_token() {
     let h = builder()
@@ -267,7 +267,7 @@ fn register_token() {
     );
 }
 
-// §4.1 providers, checklist 10, 11
+// docs/shield.md, "Design: routes" providers, checklist 10, 11
 #[test]
 fn providers_and_users() {
     let h = main_host();
@@ -474,7 +474,7 @@ fn providers_and_users() {
     );
 }
 
-// §3.2, §5, checklist 7, 8, 9
+// docs/shield.md, "Design: authentication", "Design: identity providers", checklist 7, 8, 9
 #[test]
 fn user_auth_and_identity_providers() {
     let h = main_host();
@@ -764,7 +764,7 @@ fn user_auth_and_identity_providers() {
     assert_eq!(got["secret"], "user-secret");
 }
 
-// §4.2–4.3 user entropy, checklist 12, 13, 14, 20, 21, 22, 23
+// docs/shield.md, "Design: shares on the wire", "Design: share routes" user entropy, checklist 12, 13, 14, 20, 21, 22, 23
 #[test]
 fn user_shares_round_trip_and_rules() {
     let h = main_host();
@@ -1088,7 +1088,7 @@ fn user_shares_round_trip_and_rules() {
     let _ = pid;
 }
 
-// §6, §7: project entropy, wrong parts, sessions (checklist 15, 16, 18, 19, 23, 28)
+// docs/shield.md, "Design: the project key", "Design: encryption sessions": project entropy, wrong parts, sessions (checklist 15, 16, 18, 19, 23, 28)
 #[test]
 fn project_entropy_wrong_parts_and_sessions() {
     let h = main_host();
@@ -1580,7 +1580,7 @@ fn legacy_key_without_kcv() {
     );
 }
 
-// §4.5, /project/encrypt (checklist 26, 28)
+// docs/shield.md, "Design: bulk lookups and migration", /project/encrypt (checklist 26, 28)
 #[test]
 fn migration_and_encrypt() {
     let h = main_host();
@@ -1761,7 +1761,7 @@ fn migration_and_encrypt() {
     assert_eq!(got, [("project", "plain-1"), ("project", "plain-2")]);
 }
 
-// §4.4, passkeys, preregistration (checklist 24, 25, 27)
+// docs/shield.md, "Design: bulk lookups and migration", passkeys, preregistration (checklist 24, 25, 27)
 #[test]
 fn passkeys_bulk_and_preregister() {
     let h = main_host();
@@ -1959,7 +1959,7 @@ fn passkeys_bulk_and_preregister() {
     );
 }
 
-// §9, checklist 29
+// docs/shield.md, "Design: rate limit", checklist 29
 #[test]
 fn rate_limit_per_project() {
     let h = builder()
@@ -2057,7 +2057,7 @@ fn npm_shield_js_client_interoperates() {
     );
 }
 
-// §5: outbound calls time out after 10 s; the request then fails as 401 `Invalid token`
+// docs/shield.md, "Design: identity providers": outbound calls time out after 10 s; the request then fails as 401 `Invalid token`
 // (well inside the host's own 30 s request deadline).
 #[test]
 fn identity_provider_timeout() {

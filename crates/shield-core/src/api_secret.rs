@@ -1,4 +1,5 @@
-//! Project API secrets (`shield.md` §3.1, §10.5) and the operator token (§3.4).
+//! Project API secrets and the operator token (docs/shield.md, "Design: authentication"; item 5
+//! of "Design: differences from upstream").
 //!
 //! The API secret is 32 CSPRNG bytes shown once as 64 lowercase hex; only the lowercase hex
 //! SHA-256 of the 32 *decoded* bytes is stored. A fast hash suffices (no bcrypt) because the
@@ -43,7 +44,7 @@ pub fn verify(secret_hex: &str, stored_sha256_hex: &str) -> bool {
         .into()
 }
 
-/// §3.4: `X-Operator-Token` check. Digests are compared so that the comparison takes the same
+/// docs/shield.md, "Design: authentication": `X-Operator-Token` check. Digests are compared so that the comparison takes the same
 /// time whatever the lengths of the two tokens.
 pub fn operator_token_matches(presented: &str, configured: &str) -> bool {
     let presented = Sha256::digest(presented.as_bytes());

@@ -1,8 +1,9 @@
-//! keyward key-check value (KCV, `shield.md` §6.1) and the complete §6.3 reconstruction.
+//! keyward key-check value (KCV) and the complete reconstruction of the project key
+//! (docs/shield.md, "Design: the project key").
 //!
 //! KCV = base64std(HMAC-SHA256(key = K, "keyward/shield/key-check/v1")). It is stored beside the
 //! DB part so that a well-formed but wrong `encryption_part` is rejected before anything is
-//! written under the wrong key (§10.3). A MAC (not a hash of K) so the stored value is a keyed
+//! written under the wrong key (docs/shield.md, "Design: differences from upstream", item 3). A MAC (not a hash of K) so the stored value is a keyed
 //! commitment with a domain-separated label, useless for anything but this check.
 
 use core::fmt;
@@ -56,7 +57,7 @@ pub fn verify_key_check(key: &Key, stored_kcv: &str) -> bool {
 }
 
 /// Reconstructs the project key from the stored DB part, the caller's `encryption_part` and the
-/// stored key-check value: `shield.md` §6.3 steps 1–5.
+/// stored key-check value: docs/shield.md, "Design: the project key" steps 1–5.
 ///
 /// `kcv` is `None` for projects imported without one (upstream behaviour: a wrong part yields
 /// a wrong key, detected only by AES-GCM on read). Every failure is 400 EC_INVALID
@@ -94,7 +95,7 @@ impl fmt::Debug for NewProjectKey {
     }
 }
 
-/// Generates K, splits it and computes its KCV (§6.1).
+/// Generates K, splits it and computes its KCV (docs/shield.md, "Design: the project key").
 pub fn generate_project_key() -> Result<NewProjectKey, RngError> {
     let key = Key::generate()?;
     let SplitKey {

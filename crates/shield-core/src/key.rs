@@ -1,4 +1,4 @@
-//! The 32-byte project key K (§6.1) and the CSPRNG wrapper.
+//! The 32-byte project key K (docs/shield.md, "Design: the project key") and the CSPRNG wrapper.
 
 use core::fmt;
 

@@ -2,11 +2,12 @@
 //! is protocol or crypto rather than I/O, so it can be unit-tested natively and linked into
 //! `wasm32-wasip2` Spin components unchanged.
 //!
-//! - [`shamir`]: 2-of-2 Shamir over GF(2^8) (AES polynomial `0x11b`) for the project key (§6.1, §6.3 steps 1–4).
-//! - [`kcv`]: the keyward key-check value and [`project_key`], the full §6.3 reconstruction (steps 1–5).
-//! - [`share_cipher`]: AES-256-GCM share encryption, `base64std(nonce || ciphertext || tag)` (§6.2).
-//! - [`api_secret`]: API-secret digests (§3.1) and the operator-token check (§3.4).
-//! - [`validate`]: the §4.2 share validator, [`Entropy`] and [`StorageMethod`].
+//! - [`shamir`]: 2-of-2 Shamir over GF(2^8) (AES polynomial `0x11b`) for the project key (docs/shield.md, "Design: the project key" steps 1–4).
+//! - [`kcv`]: the keyward key-check value and [`project_key`], the full reconstruction
+//!   (docs/shield.md, "Design: the project key", steps 1–5).
+//! - [`share_cipher`]: AES-256-GCM share encryption, `base64std(nonce || ciphertext || tag)` (docs/shield.md, "Design: share encryption").
+//! - [`api_secret`]: API-secret digests (docs/shield.md, "Design: authentication") and the operator-token check (docs/shield.md, "Design: authentication").
+//! - [`validate`]: the share validator (docs/shield.md, "Design: shares on the wire"), [`Entropy`] and [`StorageMethod`].
 //!
 //! Secrets ([`Key`], parts, plaintext shares) are zeroized on drop and never appear in `Debug`
 //! output or error messages.
@@ -16,7 +17,7 @@
 //!
 //! // POST /project/encryption-key: store db_part (sealed) + key_check, return encryption_part.
 //! let new = generate_project_key()?;
-//! // A `project` share write: rebuild K from the stored DB part and the caller's part (§6.3).
+//! // A `project` share write: rebuild K from the stored DB part and the caller's part (docs/shield.md, "Design: the project key").
 //! let key = project_key(&new.db_part, &new.encryption_part, Some(&new.key_check))?;
 //! let data = share_cipher::encrypt(&key, "my-share-secret")?;
 //! assert_eq!(share_cipher::decrypt(&key, &data)?.as_str(), "my-share-secret");

@@ -1,4 +1,4 @@
-//! 2-of-2 Shamir secret sharing of the project key over GF(2^8) (`shield.md` §6.1, §6.3 steps 1–4).
+//! 2-of-2 Shamir secret sharing of the project key over GF(2^8) (docs/shield.md, "Design: the project key" steps 1–4).
 //!
 //! Each key byte K_i gets its own degree-1 polynomial p_i(x) = K_i ⊕ a_i·x with a_i uniform in
 //! 0..=255 (0 allowed, as upstream). A part is `[x] || p_0(x) .. p_31(x)` (33 bytes), standard
@@ -24,7 +24,7 @@ pub const DB_PART_X: u8 = 1;
 pub const ENCRYPTION_PART_X: u8 = 2;
 /// Decoded length of a part: the x byte plus one y byte per key byte.
 pub const PART_LEN: usize = 1 + KEY_LEN;
-/// Decoded length of an upstream legacy part, which omits the x byte (§6.3 step 2).
+/// Decoded length of an upstream legacy part, which omits the x byte (docs/shield.md, "Design: the project key" step 2).
 pub const LEGACY_PART_LEN: usize = KEY_LEN;
 /// Length of a part in standard base64 with padding.
 pub const PART_B64_LEN: usize = 44;
@@ -124,22 +124,22 @@ fn encode_part(key: &Key, coefficients: &[u8; KEY_LEN], x: u8) -> Zeroizing<Stri
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidPart {
-    /// The stored DB part is not valid padded standard base64 (§6.3 step 1).
+    /// The stored DB part is not valid padded standard base64 (docs/shield.md, "Design: the project key" step 1).
     DbPartEncoding,
     /// The stored DB part is neither 32 nor 33 bytes, so it cannot yield a 32-byte key.
     DbPartLength,
-    /// The encryption part is not valid padded standard base64 (§6.3 step 1).
+    /// The encryption part is not valid padded standard base64 (docs/shield.md, "Design: the project key" step 1).
     EncryptionPartEncoding,
-    /// The encryption part is neither 32 (legacy) nor 33 bytes (§6.3 step 3).
+    /// The encryption part is neither 32 (legacy) nor 33 bytes (docs/shield.md, "Design: the project key" step 3).
     EncryptionPartLength,
-    /// The encryption part's x is 0 or equals the DB part's x (§6.3 step 3).
+    /// The encryption part's x is 0 or equals the DB part's x (docs/shield.md, "Design: the project key" step 3).
     EncryptionPartCoordinate,
-    /// The reconstructed key does not match the stored key-check value (§6.3 step 5).
+    /// The reconstructed key does not match the stored key-check value (docs/shield.md, "Design: the project key" step 5).
     KeyCheckMismatch,
 }
 
 impl InvalidPart {
-    /// The exact wire message (`shield.md` §2, code `EC_INVALID`).
+    /// The exact wire message (docs/shield.md, "Design: error catalogue", code `EC_INVALID`).
     pub const MESSAGE: &'static str = "Invalid encryption part";
 
     /// A short, key-free description for logs.
@@ -171,7 +171,7 @@ impl fmt::Display for InvalidPart {
 
 impl core::error::Error for InvalidPart {}
 
-/// Reconstructs K from the DB part and an encryption part, `shield.md` §6.3 steps 1–4
+/// Reconstructs K from the DB part and an encryption part, docs/shield.md, "Design: the project key" steps 1–4
 /// (no key-check; see [`crate::project_key`] for the full procedure).
 pub fn combine(db_part: &str, encryption_part: &str) -> Result<Key, InvalidPart> {
     // Step 1: base64std (padded, canonical) decode of both parts.
@@ -212,7 +212,7 @@ pub fn combine(db_part: &str, encryption_part: &str) -> Result<Key, InvalidPart>
 }
 
 /// A decoded part as `[x] || y` (33 bytes): 33-byte input as is, 32-byte legacy input with
-/// `legacy_x` prepended (§6.3 step 2), any other length `None`. Copied into a fixed array rather
+/// `legacy_x` prepended (docs/shield.md, "Design: the project key" step 2), any other length `None`. Copied into a fixed array rather
 /// than `Vec::insert`, which could reallocate and leave an unwiped copy behind.
 fn with_x(raw: &[u8], legacy_x: u8) -> Option<Zeroizing<[u8; PART_LEN]>> {
     let mut part = Zeroizing::new([0u8; PART_LEN]);

@@ -1,8 +1,8 @@
-//! AES-256-GCM encryption of `project`-entropy shares (`shield.md` §6.2):
+//! AES-256-GCM encryption of `project`-entropy shares (docs/shield.md, "Design: share encryption"):
 //! random 12-byte nonce, 16-byte tag, no AAD, data = base64std(nonce || ciphertext || tag).
 //!
 //! No AAD because upstream Shield stores shares that way and shield-compatible data must move
-//! between the two; the at-rest sealing of the column (platform §5) binds rows separately.
+//! between the two; the at-rest sealing of the column (docs/platform.md, "Design: sealing at rest") binds rows separately.
 
 use core::fmt;
 

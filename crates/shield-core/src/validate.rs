@@ -1,7 +1,7 @@
-//! The share validator of `shield.md` §4.2, with the [`Entropy`] and [`StorageMethod`] enums.
+//! The share validator of docs/shield.md, "Design: shares on the wire", with the [`Entropy`] and [`StorageMethod`] enums.
 //!
 //! [`ShareInput`] is the decoded share request (POST/PUT `/shares`, `/admin/preregister`) after
-//! §1's JSON rules: `null`, `""` and (for numbers) `0` all mean *absent* and are represented as
+//! The JSON rules of docs/shield.md, "Design: transport": `null`, `""` and (for numbers) `0` all mean *absent* and are represented as
 //! `None`. The validator also treats `Some("")` / `Some(0)` as absent, so a decoder that forgets
 //! to normalise cannot change its verdict.
 
@@ -13,11 +13,11 @@ use zeroize::Zeroizing;
 /// How a share's secret is protected (`entropy` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entropy {
-    /// Stored as sent (legacy; rejected on create/update, §10.7).
+    /// Stored as sent (legacy; rejected on create/update, docs/shield.md, "Design: differences from upstream", item 7).
     None,
     /// Encrypted client-side with a user-derived key (salt/iterations/length/digest).
     User,
-    /// Encrypted server-side with the project key K (§6).
+    /// Encrypted server-side with the project key K (docs/shield.md, "Design: the project key").
     Project,
     /// Encrypted client-side with a passkey.
     Passkey,
@@ -117,7 +117,7 @@ impl StorageMethod {
     }
 }
 
-/// `PasskeyEnv` (exact key spelling on the wire, §1): the passkey's client environment.
+/// `PasskeyEnv` (exact key spelling on the wire, docs/shield.md, "Design: transport"): the passkey's client environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PasskeyEnv {
     /// Browser name.
@@ -131,7 +131,7 @@ pub struct PasskeyEnv {
 }
 
 impl PasskeyEnv {
-    /// The placeholder for a missing or empty component (§4.2).
+    /// The placeholder for a missing or empty component (docs/shield.md, "Design: shares on the wire").
     pub const UNKNOWN: &'static str = "unknown";
 
     /// Builds an env, replacing missing or empty components with `"unknown"`.
@@ -155,7 +155,7 @@ impl PasskeyEnv {
         }
     }
 
-    /// The stored form `name=…;os=…;osVersion=…;device=…` (§4.2).
+    /// The stored form `name=…;os=…;osVersion=…;device=…` (docs/shield.md, "Design: shares on the wire").
     pub fn to_stored(&self) -> String {
         format!(
             "name={};os={};osVersion={};device={}",
@@ -190,7 +190,7 @@ pub struct PasskeyReference {
     pub passkey_env: Option<PasskeyEnv>,
 }
 
-/// A decoded share request (§4.2), `None` = absent (`null`, missing, `""`, or `0` for numbers).
+/// A decoded share request (docs/shield.md, "Design: shares on the wire"), `None` = absent (`null`, missing, `""`, or `0` for numbers).
 ///
 /// `secret` and `encryption_part` are secrets: wiped on drop and redacted in `Debug`;
 /// `encryption_session` is a single-use bearer capability and is redacted too.
@@ -199,7 +199,7 @@ pub struct ShareInput {
     /// The share (ciphertext for `user`/`passkey`, plaintext for `project`).
     pub secret: Option<Zeroizing<String>>,
     /// Raw `entropy` string; parsed by the validator so that an unknown value is reported in
-    /// §4.2's order (after the storage method check).
+    /// The validator's order (docs/shield.md, "Design: shares on the wire") (after the storage method check).
     pub entropy: Option<String>,
     /// User-entropy KDF salt.
     pub salt: Option<String>,
@@ -247,7 +247,7 @@ impl fmt::Debug for ShareInput {
 }
 
 impl ShareInput {
-    /// Applies §1's absence rules in place: `Some("")` and `Some(0)` become `None`
+    /// Applies the absence rules (docs/shield.md, "Design: transport") in place: `Some("")` and `Some(0)` become `None`
     /// (also for `passkey_reference.passkey_id`).
     pub fn normalize(mut self) -> Self {
         fn text<T: AsRef<str>>(value: &mut Option<T>) {
@@ -301,7 +301,7 @@ fn has_number(value: Option<i64>) -> bool {
     value.is_some_and(|v| v != 0)
 }
 
-/// A §4.2 validation failure: 400 BAD_REQUEST with [`ValidationError::message`].
+/// A validation failure (docs/shield.md, "Design: shares on the wire"): 400 BAD_REQUEST with [`ValidationError::message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ValidationError {
@@ -360,7 +360,7 @@ impl ValidationError {
         ValidationError::InvalidEntropy,
     ];
 
-    /// The exact wire message (§4.2).
+    /// The exact wire message (docs/shield.md, "Design: shares on the wire").
     pub const fn message(self) -> &'static str {
         match self {
             ValidationError::SecretRequired => "secret is required",
@@ -410,8 +410,8 @@ impl core::error::Error for ValidationError {}
 /// The reference of the default share; never valid for passkey shares.
 pub const DEFAULT_REFERENCE: &str = "default";
 
-/// Validates a share request per §4.2; the first failing rule wins. On success returns the
-/// parsed entropy (never [`Entropy::None`]: new `none` shares are rejected, §10.7).
+/// Validates a share request per docs/shield.md, "Design: shares on the wire"; the first failing rule wins. On success returns the
+/// parsed entropy (never [`Entropy::None`]: new `none` shares are rejected, docs/shield.md, "Design: differences from upstream", item 7).
 pub fn validate_share(input: &ShareInput) -> Result<Entropy, ValidationError> {
     use ValidationError as E;
 
@@ -429,7 +429,7 @@ pub fn validate_share(input: &ShareInput) -> Result<Entropy, ValidationError> {
     match entropy {
         Entropy::None => return Err(E::EntropyRequired),
         Entropy::User => {
-            // `encryption_*` are ignored for user entropy (§4.2).
+            // `encryption_*` are ignored for user entropy (docs/shield.md, "Design: shares on the wire").
             if !has_text(&input.salt) {
                 return Err(E::SaltRequired);
             }

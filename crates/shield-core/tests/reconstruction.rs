@@ -1,4 +1,5 @@
-//! §6.1 split and every §6.3 reconstruction rule and rejection, plus the share cipher's errors.
+//! The split and every reconstruction rule and rejection (docs/shield.md, "Design: the project
+//! key"), plus the share cipher's errors.
 
 #![allow(
     clippy::unwrap_used,
@@ -81,7 +82,7 @@ fn splits_are_randomised() {
 
 #[test]
 fn zero_coefficients_are_allowed() {
-    // a_i = 0 is legal (§6.1): every part then equals the key bytes behind its x.
+    // a_i = 0 is legal (docs/shield.md, "Design: the project key"): every part then equals the key bytes behind its x.
     let key = k();
     let split = shamir::split_with_coefficients(&key, &[0u8; KEY_LEN]);
     assert_eq!(&raw(&split.db_part)[1..], key.as_bytes());
@@ -98,7 +99,7 @@ fn generate_project_key_is_consistent() {
     assert!(!shown.contains(new.encryption_part.as_str()));
 }
 
-// ---- §6.3 step 1: base64std decode ----
+// ---- docs/shield.md, "Design: the project key" step 1: base64std decode ----
 
 #[test]
 fn step1_rejects_bad_encryption_part_encodings() {
@@ -144,7 +145,7 @@ fn step1_rejects_bad_db_part_encoding() {
     assert!(!InvalidPart::EncryptionPartEncoding.is_db_part_fault());
 }
 
-// ---- §6.3 step 2: legacy 32-byte parts ----
+// ---- docs/shield.md, "Design: the project key" step 2: legacy 32-byte parts ----
 
 #[test]
 fn step2_legacy_parts_in_every_combination() {
@@ -167,7 +168,7 @@ fn step2_legacy_part_is_always_x2() {
     assert!(key == k());
 }
 
-// ---- §6.3 step 3 (kw): length 33 and x ∉ {0, x_D} ----
+// ---- docs/shield.md, "Design: the project key" step 3 (kw): length 33 and x ∉ {0, x_D} ----
 
 #[test]
 fn step3_rejects_wrong_lengths() {
@@ -229,7 +230,7 @@ fn db_part_of_wrong_length_is_rejected() {
     }
 }
 
-// ---- §6.3 step 4: Lagrange at 0 for any distinct x ----
+// ---- docs/shield.md, "Design: the project key" step 4: Lagrange at 0 for any distinct x ----
 
 #[test]
 fn step4_any_distinct_nonzero_x_reconstructs() {
@@ -254,7 +255,7 @@ fn step4_tampered_part_yields_a_different_key() {
     assert!(key != k());
 }
 
-// ---- §6.3 step 5 (kw): key-check value ----
+// ---- docs/shield.md, "Design: the project key" step 5 (kw): key-check value ----
 
 #[test]
 fn step5_kcv_mismatch_is_rejected() {
@@ -301,7 +302,7 @@ fn errors_never_show_key_material() {
     assert_eq!(format!("{:?}", k()), "Key([REDACTED])");
 }
 
-// ---- §6.2 share cipher ----
+// ---- docs/shield.md, "Design: share encryption" share cipher ----
 
 #[test]
 fn cipher_round_trip_with_random_nonces() {

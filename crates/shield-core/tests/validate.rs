@@ -1,4 +1,5 @@
-//! The §4.2 share validator: every message, first-failure-wins ordering and §1's absence rules.
+//! The share validator: every message, first-failure-wins ordering and the absence rules
+//! (docs/shield.md, "Design: shares on the wire" and "Design: transport").
 
 #![allow(
     clippy::unwrap_used,
@@ -299,7 +300,7 @@ fn project_entropy_rules_in_order() {
         },
         E::EncryptionRequired,
     );
-    // §1: "" and 0 are absent, so they are not "user entropy parameters".
+    // docs/shield.md, "Design: transport": "" and 0 are absent, so they are not "user entropy parameters".
     let absent_params = ShareInput {
         salt: t(""),
         iterations: Some(0),

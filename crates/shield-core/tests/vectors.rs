@@ -237,6 +237,6 @@ fn api_secret_vector() {
     let stored = s(a, "stored_sha256_hex");
     assert_eq!(api_secret::digest_hex(secret).unwrap(), stored);
     assert!(api_secret::verify(secret, stored));
-    // Either hex case is accepted (§3.1).
+    // Either hex case is accepted (docs/shield.md, "Design: authentication").
     assert!(api_secret::verify(&secret.to_ascii_uppercase(), stored));
 }

@@ -1,4 +1,5 @@
-//! §4.4 bulk lookups, §4.5 migration, §3.3 preregistration (project auth).
+//! Bulk lookups, migration and preregistration, all with project auth (docs/shield.md,
+//! "Design: bulk lookups and migration" and "Design: authentication").
 
 use std::collections::BTreeMap;
 

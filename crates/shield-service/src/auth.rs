@@ -1,4 +1,5 @@
-//! §3 authentication and the §9 rate limit.
+//! Authentication and the per-project rate limit (docs/shield.md, "Design: authentication" and
+//! "Design: rate limit").
 
 use shield_core::api_secret;
 
@@ -13,7 +14,7 @@ use crate::{Ctx, config};
 /// The bucket of `/register`, `/storage-methods` and unknown API keys.
 pub(crate) const PUBLIC_BUCKET: &str = "public";
 
-/// §9: counts this request in `bucket`'s fixed window; 429 over the limit.
+/// docs/shield.md, "Design: rate limit": counts this request in `bucket`'s fixed window; 429 over the limit.
 pub(crate) fn rate_limit(ctx: &Ctx<'_, '_>, bucket: &str) -> ApiResult<()> {
     let limit = config::RATE_LIMIT_REQUESTS.read(ctx.env)?;
     if limit == 0 {
@@ -36,7 +37,7 @@ fn project_bucket(project: &Project) -> String {
     format!("project:{}", project.id)
 }
 
-/// Resolves `X-API-Key` (§3.1/§3.2 first steps) and counts the request.
+/// Resolves `X-API-Key` (docs/shield.md, "Design: authentication" first steps) and counts the request.
 fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<Project> {
     let api_key = header(ctx.req, "x-api-key").ok_or_else(ApiError::missing_api_key)?;
     if check_secret_present && header(ctx.req, "x-api-secret").is_none() {
@@ -57,7 +58,7 @@ fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<P
     }
 }
 
-/// §3.1 PS: API key + secret.
+/// docs/shield.md, "Design: authentication" PS: API key + secret.
 pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
     let project = resolve_api_key(ctx, true)?;
     let secret = header(ctx.req, "x-api-secret").ok_or_else(ApiError::missing_api_secret)?;
@@ -67,7 +68,7 @@ pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
     Ok(project)
 }
 
-/// §3.4: `X-Operator-Token` on `/register` when `register_token` is set.
+/// docs/shield.md, "Design: authentication": `X-Operator-Token` on `/register` when `register_token` is set.
 pub(crate) fn operator_auth(ctx: &Ctx<'_, '_>) -> ApiResult<()> {
     let configured = ctx.var("register_token").unwrap_or_default();
     if configured.is_empty() {
@@ -101,7 +102,7 @@ pub(crate) struct Caller {
     pub external_id: String,
 }
 
-/// §3.2 U: API key (no secret), provider, token → internal user (created on first sight).
+/// docs/shield.md, "Design: authentication" U: API key (no secret), provider, token → internal user (created on first sight).
 pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
     let project = resolve_api_key(ctx, false)?;
     let provider = auth_provider(ctx, &project)?;
@@ -120,7 +121,7 @@ pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
     })
 }
 
-/// §3.2: the cookie named by a CUSTOM provider's `cookie_field_name`, else `Authorization`'s
+/// docs/shield.md, "Design: authentication": the cookie named by a CUSTOM provider's `cookie_field_name`, else `Authorization`'s
 /// second space-separated part.
 fn token(ctx: &Ctx<'_, '_>, provider: &Provider) -> Option<String> {
     let authorization = ctx.req.header_str("authorization").unwrap_or("");

@@ -1,4 +1,4 @@
-//! §5 identity providers: who the token's bearer is (the external user id).
+//! Identity providers (docs/shield.md, "Design: identity providers"): who the token's bearer is (the external user id).
 //!
 //! Every failure is `Err(())`, answered as 401 `Invalid token`; reasons are not logged with
 //! token contents.
@@ -52,7 +52,7 @@ fn openfort(ctx: &Ctx<'_, '_>, provider: &Provider, token: &str) -> Result<Strin
     let of_provider = crate::util::header(ctx.req, "x-openfort-provider");
     let of_token_type = crate::util::header(ctx.req, "x-openfort-token-type");
     if let (Some(p), Some(t)) = (of_provider, of_token_type) {
-        // §5.1 step 1: third-party token.
+        // docs/shield.md, "Design: identity providers" step 1: third-party token.
         let body = serde_json::json!({"provider": p, "token": token, "tokenType": t});
         let req = OutboundRequest::new("POST", &format!("{base}/iam/v1/oauth/third_party"))
             .with_header("content-type", "application/json")
@@ -64,13 +64,13 @@ fn openfort(ctx: &Ctx<'_, '_>, provider: &Provider, token: &str) -> Result<Strin
         return json_str(&v, &["id"]).ok_or(());
     }
     if jwt_verify::looks_like_jwt(token) {
-        // §5.1 step 2: Openfort-issued JWT, verified against the project's JWKS.
+        // docs/shield.md, "Design: identity providers" step 2: Openfort-issued JWT, verified against the project's JWKS.
         if pk.is_empty() || pk.contains(['/', '?', '#']) {
             return Err(());
         }
         return verify_with_jwks(ctx, &format!("{base}/iam/v1/{pk}/jwks.json"), token);
     }
-    // §5.1 step 3: opaque session token.
+    // docs/shield.md, "Design: identity providers" step 3: opaque session token.
     let req = OutboundRequest::new("GET", &format!("{base}/iam/v2/auth/get-session"))
         .with_header("authorization", &format!("Bearer {token}"))
         .with_header("x-project-key", pk)
@@ -140,7 +140,7 @@ fn fetch_jwks(ctx: &Ctx<'_, '_>, url: &str) -> Result<Jwks, ()> {
     Ok(jwks)
 }
 
-/// §5.3: JWKS mode, cached ≤ 5 min per URL; an unknown `kid` refetches once.
+/// docs/shield.md, "Design: identity providers": JWKS mode, cached ≤ 5 min per URL; an unknown `kid` refetches once.
 fn verify_with_jwks(ctx: &Ctx<'_, '_>, url: &str, token: &str) -> Result<String, ()> {
     let validation = Validation::default();
     let now = now_secs(ctx);
@@ -161,7 +161,7 @@ fn verify_with_jwks(ctx: &Ctx<'_, '_>, url: &str, token: &str) -> Result<String,
     }
 }
 
-/// Checks a PEM for a CUSTOM provider (§4.1 `Invalid PEM certificate`).
+/// Checks a PEM for a CUSTOM provider (docs/shield.md, "Design: routes" `Invalid PEM certificate`).
 pub(crate) fn pem_valid(pem: &str, key_type: &str) -> bool {
     KeyType::from_name(key_type).is_some_and(|kt| PublicKey::from_pem(pem, kt).is_ok())
 }

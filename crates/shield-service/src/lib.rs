@@ -5,8 +5,8 @@
 //! drive the same entry point with real SQLite, an in-memory key-value store, a fake clock and an
 //! in-memory [`guest_kit::Fetch`].
 //!
-//! Per request: X-Request-ID and CORS (§1) → routing inside the group (404/405) → auth (§3, with
-//! the rate limit of §9) → the route (§4) → `Content-Type: application/json` on every answer.
+//! Per request: X-Request-ID and CORS (docs/shield.md, "Design: transport") → routing inside the group (404/405) → auth (docs/shield.md, "Design: authentication", with
+//! the rate limit of docs/shield.md, "Design: rate limit") → the route (docs/shield.md, "Design: routes") → `Content-Type: application/json` on every answer.
 
 #![forbid(unsafe_code)]
 // Request paths must never panic; unit tests may.
@@ -42,11 +42,11 @@ pub const OPENAPI_PATH: &str = "/shield/openapi.json";
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Largest outbound response body (JWKS, Openfort answers).
 pub const OUTBOUND_BODY_LIMIT: usize = 256 * 1024;
-/// Outbound call timeout (§5).
+/// Outbound call timeout (docs/shield.md, "Design: identity providers").
 pub const OUTBOUND_TIMEOUT_MS: u64 = 10_000;
-/// JWKS documents are cached this long per URL in the key-value store (§5.3).
+/// JWKS documents are cached this long per URL in the key-value store (docs/shield.md, "Design: identity providers").
 pub const JWKS_CACHE_TTL_MS: i64 = 5 * 60 * 1000;
-/// Encryption sessions live this long (§7).
+/// Encryption sessions live this long (docs/shield.md, "Design: encryption sessions").
 pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// What a request may use: the platform's one [`guest_kit::Env`].
@@ -106,7 +106,7 @@ impl Route {
     }
 }
 
-/// §4 route table, in order (first match wins). Returns 404 / 405 as errors.
+/// The route table (docs/shield.md, "Design: routes"), in order (first match wins). Returns 404 / 405 as errors.
 fn route(method: &str, path: &str) -> ApiResult<Route> {
     let segments: Vec<&str> = path
         .strip_prefix('/')
@@ -253,7 +253,7 @@ fn dispatch(env: &Env<'_>, group: Group, req: &Request, request_id: &str) -> Api
     }
 }
 
-/// Allowed request headers (§1), lowercase.
+/// Allowed request headers (docs/shield.md, "Design: transport"), lowercase.
 const ALLOWED_HEADERS: &[&str] = &[
     "access-control-allow-origin",
     "authorization",
@@ -272,7 +272,7 @@ const ALLOWED_HEADERS: &[&str] = &[
     "x-openfort-chain-id",
 ];
 
-/// §1 CORS preflight: always 204; the `Access-Control-*` grants only when everything asked is allowed.
+/// CORS preflight (docs/shield.md, "Design: transport"): always 204; the `Access-Control-*` grants only when everything asked is allowed.
 fn preflight(env: &Env<'_>, req: &Request) -> Response {
     let mut resp = Response::new(204).with_header(
         "vary",
@@ -314,7 +314,7 @@ fn preflight(env: &Env<'_>, req: &Request) -> Response {
     resp
 }
 
-/// 200 `{"status":"healthy",…}` or 503 `"unhealthy"` (§4.1), for the health component.
+/// 200 `{"status":"healthy",…}` or 503 `"unhealthy"` (docs/shield.md, "Design: routes"), for the health component.
 pub fn health(env: &Env<'_>, req: &Request) -> Response {
     let request_id = util::request_id(req, env.now_ms);
     let is_preflight =

@@ -1,4 +1,4 @@
-//! §4.1 public and project routes.
+//! The public and project routes (docs/shield.md, "Design: routes").
 
 use guest_kit::Response;
 use serde::Deserialize;
@@ -97,7 +97,7 @@ pub(crate) fn reset_secret(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     Err(ApiError::not_implemented())
 }
 
-/// POST /project/otp, /project/enable-2fa: phase 1 (§8).
+/// POST /project/otp, /project/enable-2fa: phase 1 (docs/shield.md, "Design: OTP and 2FA").
 pub(crate) fn otp_phase1(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     project_auth(ctx)?;
     Err(ApiError::otp_not_supported())
@@ -398,7 +398,7 @@ pub(crate) fn encrypt(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 struct SessionBody {
     encryption_part: Option<String>,
     user_id: Option<String>,
-    // `otp_code` is ignored in phase 1 (§8); a wrong type is still a parse error.
+    // `otp_code` is ignored in phase 1 (docs/shield.md, "Design: OTP and 2FA"); a wrong type is still a parse error.
     #[allow(dead_code)]
     otp_code: Option<String>,
 }

@@ -1,5 +1,6 @@
-//! §4.2–§4.3 shares on the wire and the share routes (user auth), plus getting the project key
-//! K from a part or a session (§6.3, §7).
+//! Shares on the wire and the share routes (user auth), plus getting the project key K from a part
+//! or a session (docs/shield.md, "Design: shares on the wire", "Design: share routes",
+//! "Design: the project key" and "Design: encryption sessions").
 
 use guest_kit::Response;
 use serde::Deserialize;
@@ -156,7 +157,7 @@ pub(crate) struct PasskeyRefBody {
     passkey_env: Option<EnvBody>,
 }
 
-/// §4.2 share on the wire (input).
+/// A share on the wire, input (docs/shield.md, "Design: shares on the wire").
 #[derive(Deserialize)]
 pub(crate) struct ShareBody {
     secret: Option<String>,
@@ -219,7 +220,7 @@ fn bounded(env: PasskeyEnv) -> PasskeyEnv {
     )
 }
 
-/// Parses and validates a POST/PUT share body (§4.2 validator, then the passkey env).
+/// Parses and validates a POST/PUT share body (docs/shield.md, "Design: shares on the wire" validator, then the passkey env).
 pub(crate) fn parse_share(ctx: &Ctx<'_, '_>) -> ApiResult<ShareWrite> {
     let body: ShareBody = parse_body(&ctx.req.body)?;
     check_share_body(&body)?;
@@ -283,7 +284,7 @@ pub(crate) fn parse_share(ctx: &Ctx<'_, '_>) -> ApiResult<ShareWrite> {
     })
 }
 
-/// §4.2 share on the wire (output): `""`/0 omitted, never `encryption_*`.
+/// A share on the wire, output (docs/shield.md, "Design: shares on the wire"): `""`/0 omitted, never `encryption_*`.
 pub(crate) fn share_json(share: &Share, secret: &str) -> Value {
     let mut v = json!({
         "secret": secret,
@@ -446,7 +447,7 @@ fn update_share(ctx: &Ctx<'_, '_>, caller: &Caller) -> ApiResult<Response> {
     if !ctx.store.update_share(&upd, ctx.env.now_ms)? {
         return Err(ApiError::share_not_found());
     }
-    // The parsed request echoed (§4.3).
+    // The parsed request echoed (docs/shield.md, "Design: share routes").
     let secret = w.input.secret.as_deref().map(String::as_str).unwrap_or("");
     let mut v = json!({"secret": secret, "entropy": w.entropy.as_str()});
     if w.entropy == Entropy::User {
@@ -521,7 +522,7 @@ pub(crate) fn share_encryption(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     Ok(Response::json(200, &v))
 }
 
-/// The project's share `reference` visible to the caller (§4.3 GET /shares/{reference}).
+/// The project's share `reference` visible to the caller (docs/shield.md, "Design: share routes" GET /shares/{reference}).
 fn visible_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResult<Option<Share>> {
     if reference == DEFAULT_REFERENCE {
         return ctx.store.user_share(&caller.user_id, DEFAULT_REFERENCE);

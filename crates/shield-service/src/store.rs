@@ -1,10 +1,10 @@
-//! shield.md §12: tables and statements, in portable SQL (platform.md §5) so the same statements
+//! Tables and statements (docs/shield.md, "Storage"), in portable SQL (docs/platform.md, "Design: portable SQL") so the same statements
 //! run on SQLite and PostgreSQL: `?` placeholders, TEXT ids, BIGINT unix-ms timestamps, INTEGER
 //! 0/1 booleans, base64 TEXT for binary, `INSERT … ON CONFLICT`, `DELETE … RETURNING`. The
 //! components create the schema idempotently before the first statement of a request
 //! (`CREATE … IF NOT EXISTS`); there is no separate migration step.
 //!
-//! Foreign keys are declared as in §12; SQLite enforces them only when a connection enables them,
+//! Foreign keys are declared (docs/shield.md, "Storage"), but SQLite enforces them only when a connection enables them,
 //! so every delete that must cascade for behaviour (a provider's external users) is explicit.
 
 use std::cell::{Cell, OnceCell};
@@ -664,7 +664,7 @@ impl<'a> Store<'a> {
         Ok(!rows.is_empty())
     }
 
-    // ---- encryption sessions (§7) ----
+    // ---- encryption sessions (docs/shield.md, "Design: encryption sessions") ----
 
     pub fn insert_session(
         &self,
@@ -718,7 +718,7 @@ impl<'a> Store<'a> {
         }
     }
 
-    // ---- rate limit (§9) ----
+    // ---- rate limit (docs/shield.md, "Design: rate limit") ----
 
     /// Counts one request in the fixed window starting at `window_start` (unix ms); returns the
     /// count so far. The first request of

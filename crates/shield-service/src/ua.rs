@@ -1,4 +1,4 @@
-//! A small `User-Agent` reader for passkey environments (§4.2; the output is not contractual).
+//! A small `User-Agent` reader for passkey environments (docs/shield.md, "Design: shares on the wire"; the output is not contractual).
 
 use shield_core::PasskeyEnv;
 

@@ -30,7 +30,7 @@ pub(crate) fn uuid_v4() -> ApiResult<String> {
     Ok(hyphenate(&hex::encode(b)))
 }
 
-/// A UUIDv7 for `now_ms` as 32 lowercase hex characters without dashes (§1 X-Request-ID).
+/// A UUIDv7 for `now_ms` as 32 lowercase hex characters without dashes (docs/shield.md, "Design: transport" X-Request-ID).
 pub(crate) fn uuid_v7_hex(now_ms: i64) -> String {
     let mut b = random::<16>().unwrap_or([0u8; 16]);
     let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
@@ -163,7 +163,7 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
-/// §1 JSON decoding: an object (unknown keys ignored, `null` = absent), no trailing data.
+/// JSON decoding (docs/shield.md, "Design: transport"): an object (unknown keys ignored, `null` = absent), no trailing data.
 ///
 /// Decoded straight into `T`: unknown keys are skipped without being built, so a body costs
 /// about its own size in memory whatever it holds (a generic JSON value first would cost tens
@@ -179,7 +179,7 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|_| ApiError::parse_body())
 }
 
-/// `Some(s)` unless absent or empty (§1: `""` = absent for optional strings).
+/// `Some(s)` unless absent or empty (docs/shield.md, "Design: transport": `""` = absent for optional strings).
 pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }

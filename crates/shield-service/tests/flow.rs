@@ -63,7 +63,7 @@ fn register_and_project() {
     };
     let got = h.ps(&p, "GET", "/project", None).ok(200);
     assert_eq!(got, json!({"id": p.id, "name": "n", "enabled_2fa": false}));
-    // §3.1 order.
+    // docs/shield.md, "Design: authentication" order.
     h.call(Request::new("GET", "/project"))
         .assert_error(401, "A_MISSING", "Missing API key");
     h.call(Request::new("GET", "/project").with_header("X-API-Key", "x"))
