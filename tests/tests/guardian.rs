@@ -1,4 +1,4 @@
-//! guardian (guardian.md §13) end to end: the product spin.toml on the keyward host, a stub Okta
+//! guardian (docs/guardian.md, "Conformance checklist") end to end: the product spin.toml on the keyward host, a stub Okta
 //! (Authentication API wire format) and a stub JWKS endpoint on loopback. Every signature and
 //! signed transaction the host returns is also verified with alloy (an independent Ethereum
 //! implementation): `alloy-primitives` (ECDSA recovery, EIP-191), `alloy-dyn-abi` (EIP-712) and
@@ -127,7 +127,7 @@ fn alloy_check_tx(raw: &str, tx_hash: &str, expected: &str) {
 
 // ---- tests --------------------------------------------------------------------------------
 
-/// §13 items 2, 13, 16–24 (hardhat vectors), 27: a user written straight into the database
+/// docs/guardian.md, "Conformance checklist" items 2, 13, 16–24 (hardhat vectors), 27: a user written straight into the database
 /// logs in through the stub Okta and every signing route reproduces the vectors; alloy agrees.
 #[test]
 fn hardhat_user_signs_every_vector_over_http() {

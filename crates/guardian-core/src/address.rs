@@ -67,7 +67,7 @@ impl Address {
     }
 
     /// Parses 40 hex digits with an optional `0x`. All-lowercase and all-uppercase are accepted
-    /// as unchecksummed; mixed case must be the exact EIP-55 form (`guardian.md` §2).
+    /// as unchecksummed; mixed case must be the exact EIP-55 form (docs/guardian.md, "Design: conventions").
     pub fn parse(s: &str) -> Result<Self, AddressError> {
         let digits = crate::hex::strip_0x(s);
         if digits.len() != 40 {

@@ -1,4 +1,4 @@
-//! EIP-191 version 0x45 ("personal_sign") hashing and signing (`guardian.md` §6.3).
+//! EIP-191 version 0x45 ("personal_sign") hashing and signing (docs/guardian.md, "Design: signing routes").
 
 use crate::error::Error;
 use crate::keys::{PrivateKey, RecoverableSignature, keccak256};

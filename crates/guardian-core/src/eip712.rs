@@ -1,5 +1,5 @@
 //! EIP-712 typed-data hashing (`eth_signTypedData_v4` semantics) for `/guardian/sign-typed-data`
-//! (`guardian.md` §6.4).
+//! (docs/guardian.md, "Design: signing routes").
 //!
 //! Hand-written rather than taken from alloy: `alloy-dyn-abi`'s EIP-712 support adds ~150 KB to a
 //! wasm32-wasip2 build (see README.md), and the spec asks for stricter input rules than it
@@ -9,7 +9,7 @@
 //! - a struct value has exactly its declared fields (none missing, none extra);
 //! - every value fits its type: `uintN`/`intN` in range, `bytesN` exactly N bytes, addresses
 //!   EIP-55-valid when mixed case, `bool` a JSON boolean;
-//! - integers follow `guardian.md` §2 (JSON numbers only up to 2^53−1; decimal or `0x` strings),
+//! - integers follow docs/guardian.md, "Design: conventions" (JSON numbers only up to 2^53−1; decimal or `0x` strings),
 //!   with a leading `-` allowed for `intN`;
 //! - struct and array nesting is at most [`MAX_DEPTH`] deep.
 

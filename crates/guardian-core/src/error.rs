@@ -1,8 +1,9 @@
-//! One error type for the whole crate, carrying the `guardian.md` §9 code the component returns.
+//! One error type for the whole crate, carrying the code the component
+//! returns (docs/guardian.md, "Design: error codes").
 
 use core::fmt;
 
-/// The `guardian.md` §9 codes this crate can produce. The component turns them into
+/// The codes this crate can produce (docs/guardian.md, "Design: error codes"). The component turns them into
 /// `{"message","code"}` with [`ErrorCode::http_status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -27,7 +28,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The code string of `guardian.md` §9.
+    /// The code string (docs/guardian.md, "Design: error codes").
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "BAD_REQUEST",
@@ -42,7 +43,7 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status `guardian.md` §9 gives the code.
+    /// The HTTP status of the code (docs/guardian.md, "Design: error codes").
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::KeyUnavailable | ErrorCode::Internal => 500,

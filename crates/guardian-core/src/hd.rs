@@ -1,5 +1,5 @@
 //! BIP39 mnemonics and BIP32/BIP44 derivation on Ethereum's path `m/44'/60'/0'/0/{address_index}`
-//! (`guardian.md` §5).
+//! (docs/guardian.md, "Design: keys").
 
 use crate::address::Address;
 use crate::error::{Error, ErrorCode};

@@ -1,4 +1,4 @@
-//! Hex in and out, per `guardian.md` §2: in, `0x` optional and either case; out, lowercase with `0x`.
+//! Hex in and out, per docs/guardian.md, "Design: conventions": in, `0x` optional and either case; out, lowercase with `0x`.
 
 use core::fmt;
 

@@ -1,4 +1,4 @@
-//! Integers in requests, per `guardian.md` §2: a JSON number in 0…2^53−1, a decimal string
+//! Integers in requests, per docs/guardian.md, "Design: conventions": a JSON number in 0…2^53−1, a decimal string
 //! without leading zeros, or a `0x` hex string. JSON numbers are capped at 2^53−1 because a
 //! JavaScript client silently rounds larger ones: a wei amount typed as a number could otherwise
 //! be signed as a different value than the user saw.

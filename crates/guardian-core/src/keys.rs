@@ -3,7 +3,7 @@
 //! Signing uses RFC 6979 deterministic nonces and low-S normalisation (k256 adjusts the recovery
 //! id when it flips s), so a digest always gets the byte-identical signature go-ethereum's
 //! `crypto.Sign` produces. Every signature is recovered and compared with the signer's own public
-//! key before it is returned (`guardian.md` §5): a fault can then never emit a signature for a
+//! key before it is returned (docs/guardian.md, "Design: keys"): a fault can then never emit a signature for a
 //! different key.
 
 use crate::address::Address;

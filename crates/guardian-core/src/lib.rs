@@ -2,8 +2,8 @@
 //! HTTP, as a pure-Rust library that builds natively (for unit tests) and for `wasm32-wasip2`
 //! (for the `guardian-*` components).
 //!
-//! Specification: `guardian.md` §2 (input conventions), §5 (keys), §6 (enduser routes) and §12
-//! (vectors). The route helpers in [`request`] take the parsed JSON body and return either a typed
+//! Design: docs/guardian.md, "Design: conventions" (input conventions), "Design: keys" and
+//! "Design: signing routes"; its vectors are item 1 of the "Conformance checklist". The route helpers in [`request`] take the parsed JSON body and return either a typed
 //! request or an [`Error`] whose [`ErrorCode`] is the spec's error code, so a component only maps
 //! `Error` to `{"message","code"}` and never re-implements validation.
 //!

@@ -1,4 +1,4 @@
-//! Request parsing for guardian's signing routes (`guardian.md` §2, §6): the component passes the
+//! Request parsing for guardian's signing routes (docs/guardian.md, "Design: conventions", "Design: signing routes"): the component passes the
 //! JSON body (or query value) and gets a typed request or an [`Error`] carrying the spec's code.
 //!
 //! Common rules: the body must be a JSON object; an unknown field is `BAD_REQUEST` (a typo must
@@ -63,7 +63,7 @@ fn index_error() -> Error {
 }
 
 fn index_from_decimal(s: &str) -> Result<u32, Error> {
-    // Decimal only (no 0x) for address_index, per §2.
+    // Decimal only (no 0x) for address_index, per docs/guardian.md, "Design: conventions".
     if s.starts_with("0x") || s.starts_with("0X") || s.starts_with('-') {
         return Err(index_error());
     }
@@ -146,7 +146,7 @@ pub fn parse_sign_request(body: &Value) -> Result<SignRequest, Error> {
     })
 }
 
-/// Body of `POST /guardian/sign-tx` (`guardian.md` §6.2).
+/// Body of `POST /guardian/sign-tx` (docs/guardian.md, "Design: signing routes").
 pub fn parse_sign_tx_request(body: &Value) -> Result<SignTxRequest, Error> {
     let obj = object(body)?;
     let tx = TxRequest::from_json(obj)?;
@@ -185,7 +185,7 @@ pub fn parse_sign_message_request(body: &Value) -> Result<SignMessageRequest, Er
 }
 
 /// Body of `POST /guardian/sign-typed-data`: `{"typed_data", "address_index"?}`; `typed_data`
-/// is an object or a JSON string (`guardian.md` §6.4).
+/// is an object or a JSON string (docs/guardian.md, "Design: signing routes").
 pub fn parse_sign_typed_data_request(body: &Value) -> Result<SignTypedDataRequest, Error> {
     let obj = object(body)?;
     reject_unknown(obj, &["typed_data", "address_index"])?;

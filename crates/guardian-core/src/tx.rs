@@ -1,5 +1,5 @@
 //! Legacy (EIP-155) and EIP-1559 transactions: request validation, RLP, signing, and the
-//! `signed_tx_json` object of `/guardian/sign-tx` (`guardian.md` §6.2).
+//! `signed_tx_json` object of `/guardian/sign-tx` (docs/guardian.md, "Design: signing routes").
 
 use crate::address::Address;
 use crate::error::Error;
@@ -184,7 +184,7 @@ fn parse_access_list(v: &Value) -> Result<Vec<AccessListItem>, Error> {
 
 impl TxRequest {
     /// Parses and validates the transaction fields of a `/guardian/sign-tx` body (`guardian.md`
-    /// §6.2). A null field counts as absent. Unknown fields are rejected (`BAD_REQUEST`) except
+    /// docs/guardian.md, "Design: signing routes"). A null field counts as absent. Unknown fields are rejected (`BAD_REQUEST`) except
     /// `address_index`, which the caller reads.
     pub fn from_json(obj: &Map<String, Value>) -> Result<Self, Error> {
         if let Some(k) = obj
@@ -384,7 +384,7 @@ struct AccessListJson {
     storage_keys: Vec<String>,
 }
 
-/// `signed_tx_json`, fields in the order of `guardian.md` §6.2 (serde keeps declaration order).
+/// `signed_tx_json`, fields in the order of docs/guardian.md, "Design: signing routes" (serde keeps declaration order).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TxJson {

@@ -1,4 +1,4 @@
-//! guardian.md §7: `POST /guardian/authorize` (maintainer): overrides of the IdP settings.
+//! docs/guardian.md, "Design: authorize": `POST /guardian/authorize` (maintainer): overrides of the IdP settings.
 
 use guest_kit::{Request, Response};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! guardian.md §10: variables, and the IdP settings `/guardian/authorize` may override
+//! docs/guardian.md, "Design: configuration and storage": variables, and the IdP settings `/guardian/authorize` may override
 //! (`gd_config`, overrides beat variables; `okta_api_token` sealed at rest).
 
 use envelope::{MasterKey, Sealer};
@@ -144,7 +144,7 @@ impl IdpConfig {
         self.oidc_user_claim.eq_ignore_ascii_case("email")
     }
 
-    /// §7 validation of the merged settings; the message names the problem, never a secret.
+    /// docs/guardian.md, "Design: authorize" validation of the merged settings; the message names the problem, never a secret.
     pub fn validate(&self) -> Result<(), String> {
         if !self.okta_base_url.is_empty() {
             check_base_url(&self.okta_base_url).map_err(|e| format!("okta_base_url {e}"))?;

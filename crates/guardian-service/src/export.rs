@@ -1,4 +1,4 @@
-//! guardian.md §8: `POST /guardian/export` — the mnemonic, to a recent login token only.
+//! docs/guardian.md, "Design: export": `POST /guardian/export` — the mnemonic, to a recent login token only.
 
 use guest_kit::{Request, Response};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! guardian.md §5: one HD key per user, created once (insert-only), sealed under `master_key`
+//! docs/guardian.md, "Design: keys": one HD key per user, created once (insert-only), sealed under `master_key`
 //! with the user id as AAD.
 
 use envelope::MasterKey;

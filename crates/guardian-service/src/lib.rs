@@ -55,17 +55,17 @@ pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
     finish(login::handle(env, &req))
 }
 
-/// The enduser routes (§6).
+/// The enduser routes (docs/guardian.md, "Design: signing routes").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
     finish(sign::handle(env, &req))
 }
 
-/// `POST /guardian/authorize` (§7).
+/// `POST /guardian/authorize` (docs/guardian.md, "Design: authorize").
 pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
     finish(admin::handle(env, &req))
 }
 
-/// `POST /guardian/export` (§8).
+/// `POST /guardian/export` (docs/guardian.md, "Design: export").
 pub fn handle_export(env: &Env<'_>, req: Request) -> Response {
     finish(export::handle(env, &req))
 }
@@ -86,7 +86,7 @@ const fn group(handle: fn(&Env<'_>, Request) -> Response) -> RouteGroup {
 /// Largest identity-provider answer read (JWKS documents, Okta transactions).
 pub const OUTBOUND_BODY_LIMIT: usize = 1024 * 1024;
 
-/// §2: every response is `Cache-Control: no-store`.
+/// docs/guardian.md, "Design: conventions": every response is `Cache-Control: no-store`.
 fn finish(resp: Response) -> Response {
     resp.with_header("cache-control", "no-store")
 }

@@ -1,4 +1,4 @@
-//! guardian.md §4: `POST /guardian` and `POST /guardian/login` (idempotent signup + login).
+//! docs/guardian.md, "Design: login": `POST /guardian` and `POST /guardian/login` (idempotent signup + login).
 //! Identity is verified before any key exists.
 
 use std::fmt;
@@ -83,7 +83,7 @@ fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     let out = env
         .fetch
         .ok_or_else(|| ApiError::idp_unavailable("no outbound network"))?;
-    // Identity first (§4): nothing is written for an unverified caller.
+    // Identity first (docs/guardian.md, "Design: login"): nothing is written for an unverified caller.
     let user_id = match &creds {
         Credentials::Okta { username, password } => {
             okta_identity(env, out, &idp, username, password)?

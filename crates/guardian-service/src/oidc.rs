@@ -1,4 +1,4 @@
-//! guardian.md §4.2: OpenID Connect `id_token` login, verified with `jwt-verify` against the
+//! docs/guardian.md, "OpenID Connect": OpenID Connect `id_token` login, verified with `jwt-verify` against the
 //! issuer's JWKS (fetched through [`guest_kit::Fetch`], cached in the key-value store).
 
 use jwt_verify::{Jwks, Keys, Validation, verify};
@@ -71,7 +71,7 @@ fn cached(env: &Env<'_>, url: &str, max_age_ms: i64) -> Option<Cached> {
     })
 }
 
-/// Verifies the id_token and returns the guardian user id (§4.3) and the verified email, if any.
+/// Verifies the id_token and returns the guardian user id (docs/guardian.md, "User identity") and the verified email, if any.
 pub fn verify_id_token(
     env: &Env<'_>,
     out: &dyn Fetch,

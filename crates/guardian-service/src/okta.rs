@@ -1,4 +1,4 @@
-//! guardian.md §4.1: the Okta Authentication API (primary authentication, PASSWORD_WARN skip,
+//! docs/guardian.md, "Okta": the Okta Authentication API (primary authentication, PASSWORD_WARN skip,
 //! Okta Verify push with bounded polling) and the organisation (group) check.
 
 use serde_json::{Value, json};
@@ -8,7 +8,7 @@ use crate::error::Guardian as _;
 use crate::url::{Url, encode_segment};
 use guest_kit::{Clock, Fetch, OutboundRequest};
 
-/// Per-call timeout (§4.1).
+/// Per-call timeout (docs/guardian.md, "Okta").
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
 /// Upper bound on state transitions of one login (a misbehaving IdP cannot loop us forever).
 const MAX_STEPS: usize = 1_000;

@@ -1,5 +1,5 @@
-//! guardian.md §6: the enduser routes (`guardian-sign` component). Every response after the
-//! token was consumed carries `fresh_client_token` (§3).
+//! docs/guardian.md, "Design: signing routes": the enduser routes (`guardian-sign` component). Every response after the
+//! token was consumed carries `fresh_client_token` (docs/guardian.md, "Design: tokens").
 
 use guardian_core::request as parse;
 use guest_kit::{Request, Response};

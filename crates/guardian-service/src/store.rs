@@ -1,4 +1,5 @@
-//! guardian.md §3, §5, §10: the portable SQL of guardian (`?` placeholders, TEXT/BIGINT,
+//! The portable SQL of guardian (docs/guardian.md, "Design: tokens", "Design: keys",
+//! "Design: configuration and storage"): (`?` placeholders, TEXT/BIGINT,
 //! base64 TEXT for binary, `INSERT … ON CONFLICT`, `DELETE … RETURNING`). Tables are created by
 //! the components on first use (`CREATE TABLE IF NOT EXISTS`, idempotent).
 
@@ -112,7 +113,7 @@ fn token_row(rows: &guest_kit::Rows) -> Option<TokenRow> {
     })
 }
 
-/// §3 step 3: the atomic consumption. `None` = unknown, spent or expired.
+/// docs/guardian.md, "Design: tokens" step 3: the atomic consumption. `None` = unknown, spent or expired.
 pub fn consume_token(db: &dyn Db, token: &str, now: i64) -> Result<Option<TokenRow>, ApiError> {
     let rows = db
         .execute(
@@ -124,7 +125,7 @@ pub fn consume_token(db: &dyn Db, token: &str, now: i64) -> Result<Option<TokenR
     Ok(token_row(&rows))
 }
 
-/// §8 step 2: consumes only a recent login token.
+/// docs/guardian.md, "Design: export" step 2: consumes only a recent login token.
 pub fn consume_login_token(
     db: &dyn Db,
     token: &str,

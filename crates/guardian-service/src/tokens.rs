@@ -1,4 +1,4 @@
-//! guardian.md §3: presenting, consuming and minting single-use tokens.
+//! docs/guardian.md, "Design: tokens": presenting, consuming and minting single-use tokens.
 
 use guest_kit::Request;
 
@@ -46,7 +46,7 @@ pub fn presented(req: &Request) -> Result<String, ApiError> {
     found.ok_or_else(ApiError::auth_invalid)
 }
 
-/// §3 steps 2–4: consume the presented token and mint its successor in the same chain.
+/// docs/guardian.md, "Design: tokens" steps 2–4: consume the presented token and mint its successor in the same chain.
 /// Returns the consumed row and the fresh token.
 pub fn consume_and_refresh(env: &Env<'_>, req: &Request) -> Result<(TokenRow, String), ApiError> {
     let token = presented(req)?;

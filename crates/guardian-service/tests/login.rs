@@ -1,4 +1,5 @@
-//! guardian.md §4 (Okta flows with a scripted IdP), §7 authorize, §8 export, natively.
+//! Login (Okta flows with a scripted IdP), authorize and export, natively (docs/guardian.md,
+//! "Design: login", "Design: authorize", "Design: export").
 
 #![allow(
     clippy::unwrap_used,

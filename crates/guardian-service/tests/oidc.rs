@@ -1,4 +1,4 @@
-//! guardian.md §4.2: OpenID Connect id_token login against a fake JWKS endpoint.
+//! docs/guardian.md, "OpenID Connect": OpenID Connect id_token login against a fake JWKS endpoint.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! guardian.md §3, §5, §6: tokens, key storage and the signing routes, natively.
+//! docs/guardian.md, "Design: tokens", "Design: keys", "Design: signing routes": tokens, key storage and the signing routes, natively.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! Registered-claim checks (RFC 7519 §4.1).
+//! Registered-claim checks (RFC 7519 section 4.1).
 
 use crate::error::Error;
 use crate::{IatCheck, Validation};

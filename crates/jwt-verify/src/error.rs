@@ -20,7 +20,7 @@ pub enum Error {
     AlgorithmNotAllowed,
     /// Header `alg` does not suit the key (type, curve), or differs from the JWK's `alg`.
     AlgorithmKeyMismatch,
-    /// Header has `crit`: no extension is understood, so the token is rejected (RFC 7515 §4.1.11).
+    /// Header has `crit`: no extension is understood, so the token is rejected (RFC 7515 section 4.1.11).
     CritUnsupported,
     /// JWKS mode with [`crate::Validation::require_kid`], and the header has no (string) `kid`.
     MissingKid,

@@ -98,7 +98,7 @@ pub fn verify(
     })
 }
 
-/// Decodes unpadded base64url (RFC 7515 §2). Padding, whitespace and non-canonical trailing
+/// Decodes unpadded base64url (RFC 7515 section 2). Padding, whitespace and non-canonical trailing
 /// bits are rejected, so each byte string has exactly one encoding.
 pub(crate) fn b64url(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -230,7 +230,7 @@ fn verify_signature(key: &PublicKey, alg: Algorithm, msg: &[u8], sig: &[u8]) -> 
 }
 
 /// Whether `token` looks like a JWT: three `.`-separated non-empty base64url parts, padding
-/// optional (shield.md §5.1 step 2). No decoding beyond the alphabet check.
+/// optional (docs/shield.md, "Design: identity providers" step 2). No decoding beyond the alphabet check.
 pub fn looks_like_jwt(token: &str) -> bool {
     let parts: Vec<&str> = token.split('.').collect();
     parts.len() == 3

@@ -2,7 +2,7 @@
 
 use crate::error::KeyError;
 
-/// A JWS signature algorithm this crate verifies (RFC 7518 §3, RFC 8037).
+/// A JWS signature algorithm this crate verifies (RFC 7518 section 3, RFC 8037).
 #[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
@@ -90,7 +90,7 @@ impl std::fmt::Display for Algorithm {
     }
 }
 
-/// The `key_type` of a shield CUSTOM provider's PEM (shield.md §5.2).
+/// The `key_type` of a shield CUSTOM provider's PEM (docs/shield.md, "Design: identity providers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyType {
     /// RSA: RS256/384/512, PS256/384/512.
@@ -353,7 +353,7 @@ impl Jwk {
     }
 }
 
-/// A parsed JWKS document (RFC 7517 §5).
+/// A parsed JWKS document (RFC 7517 section 5).
 #[derive(Debug, Clone, Default)]
 pub struct Jwks {
     keys: Vec<Jwk>,

@@ -37,7 +37,7 @@ pub use jws::{Header, Keys, Verified, looks_like_jwt, verify};
 pub use keys::{Algorithm, Curve, Jwk, Jwks, KeyKind, KeyType, PublicKey};
 
 /// What [`verify`] checks beyond the signature. [`Validation::default`] is shield's rule set
-/// (shield.md §5.3); [`Validation::oidc_id_token`] is guardian's (guardian.md §4.2).
+/// (docs/shield.md, "Design: identity providers"); [`Validation::oidc_id_token`] is guardian's (docs/guardian.md, "OpenID Connect").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
     /// Header `alg` values accepted (on top of "must suit the key"). `None`: every supported
@@ -55,7 +55,7 @@ pub struct Validation {
     /// `aud` (a string, or an array of strings) must be or contain this.
     pub audience: Option<String>,
     /// With [`Validation::audience`] set and `aud` an array of more than one entry, `azp` must
-    /// equal the audience (OpenID Connect Core §3.1.3.7).
+    /// equal the audience (OpenID Connect Core section 3.1.3.7).
     pub azp_for_multiple_audiences: bool,
     /// JWKS mode: the header must carry a `kid` naming a key of the set. When `false`, a token
     /// without `kid` is verified with the sole key of the set that suits its `alg`.
@@ -78,7 +78,7 @@ pub enum IatCheck {
 }
 
 impl Default for Validation {
-    /// shield.md §5.3: any supported asymmetric `alg`; `exp`/`nbf` checked when present with no
+    /// docs/shield.md, "Design: identity providers": any supported asymmetric `alg`; `exp`/`nbf` checked when present with no
     /// leeway; `iat`, `iss`, `aud` ignored; JWKS mode needs a matching `kid`; RSA ≥ 2048 bits;
     /// tokens ≤ 16 KiB.
     fn default() -> Self {
@@ -98,7 +98,7 @@ impl Default for Validation {
 }
 
 impl Validation {
-    /// guardian.md §4.2 (OpenID Connect `id_token`): `alg` RS256 or ES256; `iss` == `issuer`;
+    /// docs/guardian.md, "OpenID Connect" (OpenID Connect `id_token`): `alg` RS256 or ES256; `iss` == `issuer`;
     /// `aud` is or contains `audience` (and `azp` == `audience` when `aud` has several entries);
     /// `exp` required, `iat` required, 60 s leeway; JWKS key by `kid`, else the sole suitable
     /// key; RSA ≥ 2048 bits; tokens ≤ 16 KiB.
