@@ -2,7 +2,7 @@
 //! section numbers of documents a reader of the repository cannot see.
 //!
 //! Two checks over every tracked `.rs` and `.toml` file:
-//! - no `§` character (a section-number citation of an outside document);
+//! - no section sign (U+00A7, how the code used to cite section numbers of outside documents);
 //! - every citation of the form `docs/<name>.md, "<Heading>"` (further headings may follow as
 //!   `, "<Heading>"` or ` and "<Heading>"`) names a file in `docs/` and a `#` heading in it
 //!   (a citation may shorten a heading to its leading words: "Outbound hosts" finds
@@ -11,6 +11,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Written as an escape so that this file passes its own check.
+const SECTION_SIGN: char = '\u{a7}';
+
+/// This file's parser test holds example citations of headings that do not exist.
+const THIS_FILE: &str = "tests/tests/docs_citations.rs";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -134,8 +140,11 @@ fn code_cites_docs_by_heading_not_section_number() {
         };
         for (n, line) in text.lines().enumerate() {
             let at = format!("{}:{}", file.display(), n + 1);
-            if line.contains('§') {
+            if line.contains(SECTION_SIGN) {
                 section_signs.push(format!("{at}: {}", line.trim()));
+            }
+            if file.as_path() == Path::new(THIS_FILE) {
+                continue;
             }
             for (doc, heading) in citations(line) {
                 cited += 1;
@@ -161,7 +170,7 @@ fn code_cites_docs_by_heading_not_section_number() {
     let mut report = String::new();
     if !section_signs.is_empty() {
         report.push_str(&format!(
-            "{} line(s) cite section numbers (§) of documents outside the repository; cite \
+            "{} line(s) cite section numbers (U+00A7) of documents outside the repository; cite \
              docs/<name>.md, \"<Heading>\" instead:\n",
             section_signs.len()
         ));
