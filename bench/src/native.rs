@@ -1,5 +1,5 @@
 //! The native baseline: a hyper server running the service crates' entry points directly
-//! (`keyservice-core`, `shield-service`, `guardian-service`, routed as `spin.toml` routes them to
+//! (`keyservice-service`, `shield-service`, `guardian-service`, routed as `spin.toml` routes them to
 //! components), over SQLite files opened like the host's embedded backend (WAL,
 //! `synchronous` as the host's, busy timeout), with a blocking loopback HTTP client where the components
 //! use wasi-http. Started by the bench as a child process of its own binary (`keyward-bench
@@ -190,7 +190,7 @@ async fn handle(
     for (name, value) in &parts.headers {
         request = request.with_header(name.as_str(), value.as_bytes());
     }
-    // What the host adds for every guest request (keyservice-core reads it).
+    // What the host adds for every guest request (keyservice-service reads it).
     request = request.with_header("spin-client-addr", peer.to_string());
     let resp = tokio::task::spawn_blocking(move || route(&state, request))
         .await
@@ -296,17 +296,17 @@ fn route(state: &State, req: Request) -> Response {
         Component::KeyserviceInit => state.db.with(|db| {
             state
                 .kv
-                .with(|kv| keyservice_core::handle_init(&env(db, Some(kv), &vars), req))
+                .with(|kv| keyservice_service::handle_init(&env(db, Some(kv), &vars), req))
         }),
         Component::KeyserviceConnect => state
             .db
-            .with(|db| keyservice_core::handle_connect(&env(db, None, &vars), req)),
+            .with(|db| keyservice_service::handle_connect(&env(db, None, &vars), req)),
         Component::KeyserviceKey => state
             .db
-            .with(|db| keyservice_core::handle_key(&env(db, None, &vars), req)),
+            .with(|db| keyservice_service::handle_key(&env(db, None, &vars), req)),
         Component::KeyserviceAdmin => state
             .db
-            .with(|db| keyservice_core::handle_admin(&env(db, None, &vars), req)),
+            .with(|db| keyservice_service::handle_admin(&env(db, None, &vars), req)),
         Component::Shield(group) => state.shield_db.with(|db| {
             let shares = |kv: Option<&dyn guest_kit::Kv>| {
                 let env = Env {

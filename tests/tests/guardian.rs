@@ -23,7 +23,7 @@ const ADDR2: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 fn vectors() -> Vec<Value> {
     serde_json::from_str(include_str!(
-        "../../crates/guardian-core/tests/vectors/guardian.json"
+        "../../crates/protocol/guardian-core/tests/vectors/guardian.json"
     ))
     .expect("vectors")
 }

@@ -11,7 +11,7 @@ fn rust_defaults_match_spin_toml() {
         .expect("workspace root")
         .to_path_buf();
     let manifest = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
-    let mut mismatches = default_mismatches(&manifest, keyservice_core::VARIABLES);
+    let mut mismatches = default_mismatches(&manifest, keyservice_service::VARIABLES);
     mismatches.extend(default_mismatches(&manifest, shield_service::VARIABLES));
     mismatches.extend(default_mismatches(
         &manifest,

@@ -2,7 +2,7 @@
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {
-    group: keyservice_core::ADMIN,
+    group: keyservice_service::ADMIN,
     sqlite: "keyservice",
     variables: true,
 }

@@ -2,7 +2,7 @@
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {
-    group: keyservice_core::CONNECT,
+    group: keyservice_service::CONNECT,
     sqlite: "keyservice",
     variables: true,
 }

@@ -3,7 +3,7 @@
 //! counters) and variables.
 
 guest_kit::component! {
-    group: keyservice_core::INIT,
+    group: keyservice_service::INIT,
     sqlite: "keyservice",
     key_value: "keyservice",
     variables: true,

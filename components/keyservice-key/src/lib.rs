@@ -2,7 +2,7 @@
 //! Grants: the `keyservice` database and variables; no key-value store.
 
 guest_kit::component! {
-    group: keyservice_core::KEY,
+    group: keyservice_service::KEY,
     sqlite: "keyservice",
     variables: true,
 }

@@ -20,7 +20,7 @@ const RAW: &str = "397ed6e91ab1a5f3274256aa514495d712f06db38de036ca24c5e5e5f9998
 
 fn vectors() -> Vec<Value> {
     serde_json::from_str(include_str!(
-        "../../guardian-core/tests/vectors/guardian.json"
+        "../../../protocol/guardian-core/tests/vectors/guardian.json"
     ))
     .expect("vectors")
 }

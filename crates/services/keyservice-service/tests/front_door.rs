@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use guest_kit::{Kv, Request};
-use keyservice_core::Group;
+use keyservice_service::Group;
 
 fn rate_keys(h: &Harness) -> Vec<String> {
     let mut keys: Vec<String> =

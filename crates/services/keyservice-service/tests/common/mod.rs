@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use guest_kit::native::SqliteDb;
 use guest_kit::{Db, MemoryKv, Request, Response, Rows, Value};
-use keyservice_core::{Env, Group};
+use keyservice_service::{Env, Group};
 
 pub const MASTER_KEY: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -100,8 +100,10 @@ pub struct Session {
 impl Harness {
     pub fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("keyservice-core-test-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "keyservice-service-test-{}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let db_path = dir.join("keyservice.db");
@@ -149,10 +151,10 @@ impl Harness {
         let lookup = move |name: &str| vars.get(name).cloned();
         let env = Env::new(&db, &lookup, self.now_ms.get()).with_kv(&self.kv);
         let resp = match group {
-            Group::Init => keyservice_core::handle_init(&env, req),
-            Group::Connect => keyservice_core::handle_connect(&env, req),
-            Group::Key => keyservice_core::handle_key(&env, req),
-            Group::Admin => keyservice_core::handle_admin(&env, req),
+            Group::Init => keyservice_service::handle_init(&env, req),
+            Group::Connect => keyservice_service::handle_connect(&env, req),
+            Group::Key => keyservice_service::handle_key(&env, req),
+            Group::Admin => keyservice_service::handle_admin(&env, req),
         };
         assert!(resp.header("date").is_some(), "every response carries Date");
         resp.into()

@@ -21,7 +21,7 @@ pub struct RouteGroup {
 ///
 /// ```ignore
 /// guest_kit::component! {
-///     group: keyservice_core::INIT,
+///     group: keyservice_service::INIT,
 ///     sqlite: "keyservice",
 ///     key_value: "keyservice",        // optional
 ///     variables: true,                // optional; `false` or absent: none read

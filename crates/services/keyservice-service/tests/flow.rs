@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use guest_kit::{Request, Value};
-use keyservice_core::Group;
+use keyservice_service::Group;
 
 fn is_token(s: &str) -> bool {
     s.len() == 43
@@ -440,8 +440,8 @@ fn concurrent_connects_yield_one_session() {
                 scope.spawn(move || {
                     let db = guest_kit::native::SqliteDb::open(&db_path).expect("db");
                     let vars = |n: &str| (n == "master_key").then(|| MASTER_KEY.to_owned());
-                    let env = keyservice_core::Env::new(&db, &vars, now);
-                    keyservice_core::handle_connect(&env, req).status
+                    let env = keyservice_service::Env::new(&db, &vars, now);
+                    keyservice_service::handle_connect(&env, req).status
                 })
             })
             .collect();
