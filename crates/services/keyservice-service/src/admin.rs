@@ -5,31 +5,14 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::connect::parse_json;
+use crate::body::{check_size, parse_json};
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
-use crate::init::check_size;
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, config, net, time};
 
-use crate::limits;
-
-/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (at most [`limits::NAMESPACE`] bytes). Namespaces never contain `|`, which
-/// keeps the envelope AADs unambiguous.
-pub fn valid_namespace(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    match bytes.split_first() {
-        Some((first, rest)) => {
-            first.is_ascii_alphanumeric()
-                && rest.len() < limits::NAMESPACE
-                && rest
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        }
-        None => false,
-    }
-}
+use crate::limits::{self, valid_namespace};
 
 enum Route<'p> {
     Collection,

@@ -4,12 +4,11 @@ use guest_kit::{Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admin::valid_namespace;
+use crate::body::{check_size, parse_json};
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
-use crate::init::check_size;
-use crate::limits;
+use crate::limits::{valid_namespace, valid_user_id};
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, auth, config, net};
 
@@ -34,36 +33,10 @@ pub fn handle(env: &Env<'_>, req: &Request) -> Response {
     respond(post(env, req))
 }
 
-/// Parses a JSON object body without echoing any of it back in the error.
-/// Only an object will do: serde's derived structs also accept a JSON array
-/// of the field values in order, which is not the documented body.
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let first = body
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
-        return Err(ApiError::bad_request("request body must be a JSON object"));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(match e.classify() {
-            serde_json::error::Category::Data => {
-                "request body has missing, unknown or mistyped fields"
-            }
-            _ => "request body is not valid JSON",
-        })
-    })
-}
-
-/// `userId`: 1–[`limits::USER_ID`] UTF-8 bytes, no control characters.
-fn valid_user_id(s: &str) -> bool {
-    (1..=limits::USER_ID).contains(&s.len()) && !s.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}')
-}
-
 fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     // 1. size, before anything else.
     check_size(req, SMALL_BODY_LIMIT)?;
     let keys = Keys::load(env)?;
-    let session_ttl = config::session_ttl_seconds(env)?;
     let store = Store::new(env.db);
 
     // 2. ss1 with keyid = namespace (unknown namespace fails at V6).
@@ -83,20 +56,7 @@ fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     })?;
 
     // 3. allow-list.
-    let cidrs: Vec<String> = serde_json::from_str(&cidrs_json)
-        .map_err(|_| ApiError::internal("ks_namespace.allowed_cidrs is not a JSON list"))?;
-    if !cidrs.is_empty() {
-        let header = config::client_addr_header(env);
-        let addr =
-            net::client_address(req, header.as_deref()).ok_or_else(ApiError::ip_not_allowed)?;
-        let inside = cidrs
-            .iter()
-            .filter_map(|c| net::parse_cidr(c))
-            .any(|c| c.contains(addr));
-        if !inside {
-            return Err(ApiError::ip_not_allowed());
-        }
-    }
+    check_allow_list(env, req, &cidrs_json)?;
 
     // 4.–7. body.
     let body: ConnectBody = parse_json(&req.body)?;
@@ -125,17 +85,55 @@ fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         &crypto::aad_init(&token_hash),
     )?;
 
+    let session_token = open_session(env, &store, &keys, &namespace, &body.user_id, &init_token)?;
+    Ok(
+        Response::json(200, &json!({ "sessionToken": session_token.as_str() }))
+            .with_header("cache-control", "no-store"),
+    )
+}
+
+/// A namespace with an allow-list accepts `/connect` only from an address inside it.
+fn check_allow_list(env: &Env<'_>, req: &Request, cidrs_json: &str) -> ApiResult<()> {
+    let cidrs: Vec<String> = serde_json::from_str(cidrs_json)
+        .map_err(|_| ApiError::internal("ks_namespace.allowed_cidrs is not a JSON list"))?;
+    if cidrs.is_empty() {
+        return Ok(());
+    }
+    let header = config::client_addr_header(env);
+    let addr = net::client_address(req, header.as_deref()).ok_or_else(ApiError::ip_not_allowed)?;
+    let inside = cidrs
+        .iter()
+        .filter_map(|c| net::parse_cidr(c))
+        .any(|c| c.contains(addr));
+    if inside {
+        Ok(())
+    } else {
+        Err(ApiError::ip_not_allowed())
+    }
+}
+
+/// Stores a new session bound to the consumed init token (sealed under the session's digest)
+/// and returns its token; now and then sweeps expired sessions and init tokens.
+fn open_session(
+    env: &Env<'_>,
+    store: &Store<'_>,
+    keys: &Keys,
+    namespace: &str,
+    user_id: &str,
+    init_token: &[u8],
+) -> ApiResult<zeroize::Zeroizing<String>> {
+    let session_ttl = config::session_ttl_seconds(env)?;
     let session_token = crypto::new_token()?;
     let token_digest = crypto::sha256_hex(&session_token);
     let init_token_ct = keys.seal(
         Purpose::Session,
-        &init_token,
+        init_token,
         &crypto::aad_session(&token_digest),
     )?;
     store.insert_session(
         &token_digest,
-        &namespace,
-        &body.user_id,
+        namespace,
+        user_id,
         &init_token_ct,
         env.now_ms,
         env.now_ms.saturating_add(config::ms(session_ttl)),
@@ -144,8 +142,5 @@ fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         store.sweep_sessions(env.now_ms)?;
         store.sweep_init_tokens(env.now_ms)?;
     }
-    Ok(
-        Response::json(200, &json!({ "sessionToken": session_token.as_str() }))
-            .with_header("cache-control", "no-store"),
-    )
+    Ok(session_token)
 }

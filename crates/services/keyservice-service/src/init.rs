@@ -1,9 +1,9 @@
 //! `POST /init` (docs/keyservice.md, "Design: init tokens") and the public OpenAPI document.
 
-use guest_kit::http::BodySizeError;
 use guest_kit::{Request, Response};
 use serde_json::json;
 
+use crate::body::check_size;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
@@ -39,14 +39,6 @@ fn openapi(req: &Request) -> ApiResult<Response> {
             .with_body(OPENAPI_JSON.as_bytes().to_vec())),
         _ => Err(ApiError::method_not_allowed("GET")),
     }
-}
-
-/// Size limit (413 before anything else) shared by the small-body routes.
-pub fn check_size(req: &Request, limit: usize) -> ApiResult<()> {
-    req.check_body_size(limit).map_err(|e| match e {
-        BodySizeError::TooLarge => ApiError::too_large(),
-        BodySizeError::InvalidContentLength => ApiError::bad_request("invalid Content-Length"),
-    })
 }
 
 fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {

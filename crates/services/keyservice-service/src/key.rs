@@ -3,10 +3,10 @@
 
 use guest_kit::{Request, Response};
 
+use crate::body::check_size;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult, respond};
-use crate::init::check_size;
 use crate::limits;
 use crate::store::Store;
 use crate::{Env, SMALL_BODY_LIMIT, auth, config, cors};

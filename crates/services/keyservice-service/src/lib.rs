@@ -14,6 +14,7 @@
 
 mod admin;
 mod auth;
+mod body;
 mod config;
 mod connect;
 mod cors;

@@ -10,3 +10,24 @@ pub const USER_ID: usize = 256;
 pub const CIDRS: usize = 64;
 /// The `Content-Type` stored with a key: 1–255 visible ASCII characters.
 pub const CONTENT_TYPE: usize = 255;
+
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (at most [`NAMESPACE`] bytes). Namespaces never contain `|`, which
+/// keeps the envelope AADs unambiguous.
+pub fn valid_namespace(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            first.is_ascii_alphanumeric()
+                && rest.len() < NAMESPACE
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
+        None => false,
+    }
+}
+
+/// `userId`: 1–[`USER_ID`] UTF-8 bytes, no control characters.
+pub fn valid_user_id(s: &str) -> bool {
+    (1..=USER_ID).contains(&s.len()) && !s.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}')
+}
