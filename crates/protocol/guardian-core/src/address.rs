@@ -1,6 +1,6 @@
 //! Ethereum addresses: derivation from a public key, EIP-55 checksums, strict parsing.
 
-use crate::keys::keccak256;
+use crate::keccak::keccak256;
 use core::fmt;
 use core::str::FromStr;
 

@@ -1,7 +1,8 @@
 //! EIP-191 version 0x45 ("personal_sign") hashing and signing (docs/guardian.md, "Design: signing routes").
 
 use crate::error::Error;
-use crate::keys::{PrivateKey, RecoverableSignature, keccak256};
+use crate::keccak::keccak256;
+use crate::keys::{PrivateKey, RecoverableSignature};
 
 /// keccak256("\x19Ethereum Signed Message:\n" ‖ decimal byte length ‖ message).
 pub fn personal_message_hash(message: &[u8]) -> [u8; 32] {

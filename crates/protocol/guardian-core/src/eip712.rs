@@ -16,7 +16,8 @@
 use crate::address::Address;
 use crate::error::Error;
 use crate::int::parse_int;
-use crate::keys::{PrivateKey, RecoverableSignature, keccak256};
+use crate::keccak::keccak256;
+use crate::keys::{PrivateKey, RecoverableSignature};
 use crate::u256::U256;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

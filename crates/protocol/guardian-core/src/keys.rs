@@ -10,13 +10,7 @@ use crate::address::Address;
 use crate::error::{Error, ErrorCode};
 use core::fmt;
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
-use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
-
-/// Keccak-256 (Ethereum's, not SHA3-256).
-pub fn keccak256(data: &[u8]) -> [u8; 32] {
-    Keccak256::digest(data).into()
-}
 
 /// A secp256k1 private key. The scalar is zeroised on drop (k256's `SigningKey` does it) and
 /// never printed: `Debug` shows only the address.

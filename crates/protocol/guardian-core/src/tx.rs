@@ -4,7 +4,8 @@
 use crate::address::Address;
 use crate::error::Error;
 use crate::int::{IntError, parse_u64, parse_u256};
-use crate::keys::{PrivateKey, keccak256};
+use crate::keccak::keccak256;
+use crate::keys::PrivateKey;
 use crate::rlp;
 use crate::u256::U256;
 use serde::Serialize;
