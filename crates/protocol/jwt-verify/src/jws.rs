@@ -1,9 +1,9 @@
 //! Compact JWS parsing and verification.
 
 use crate::Validation;
+use crate::b64::b64url;
 use crate::error::Error;
 use crate::keys::{Algorithm, Jwk, Jwks, KeyInner, KeyKind, PublicKey};
-use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::Digest as _;
 
@@ -96,14 +96,6 @@ pub fn verify(
         claims,
         signing_input_sha256: sha2::Sha256::digest(signing_input).into(),
     })
-}
-
-/// Decodes unpadded base64url (RFC 7515 section 2). Padding, whitespace and non-canonical trailing
-/// bits are rejected, so each byte string has exactly one encoding.
-pub(crate) fn b64url(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.as_bytes())
-        .ok()
 }
 
 fn json_object(bytes: &[u8]) -> Option<Map<String, Value>> {

@@ -182,14 +182,6 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// Parses a PEM public key of the given type: `PUBLIC KEY` (SPKI), `CERTIFICATE` (X.509, its
-    /// SPKI is used; validity dates and issuer are not checked), or for [`KeyType::Rsa`] also
-    /// `RSA PUBLIC KEY` (PKCS#1). The first PEM block is used; text around it is ignored.
-    /// Shield maps any error to 400 `Invalid PEM certificate`.
-    pub fn from_pem(pem: &str, key_type: KeyType) -> Result<PublicKey, KeyError> {
-        crate::pem::parse(pem, key_type)
-    }
-
     /// Parses one JWK (a JSON object) into a key, ignoring `kid`/`alg`/`use` (see
     /// [`Jwk::from_json`] for those). Supported: `RSA` (`n`, `e`), `EC` (`crv` P-256/P-384/P-521,
     /// `x`, `y`), `OKP` (`crv` Ed25519, `x`).
@@ -200,7 +192,7 @@ impl PublicKey {
                 .get(name)
                 .and_then(|v| v.as_str())
                 .ok_or(KeyError::InvalidKey)?;
-            crate::jws::b64url(s).ok_or(KeyError::InvalidKey)
+            crate::b64::b64url(s).ok_or(KeyError::InvalidKey)
         };
         let crv = obj.get("crv").and_then(|v| v.as_str());
         match obj.get("kty").and_then(|v| v.as_str()) {

@@ -23,6 +23,7 @@
 //!
 //! Nothing here panics on any input, and no error carries key material or token contents.
 
+mod b64;
 mod claims;
 mod error;
 mod jws;

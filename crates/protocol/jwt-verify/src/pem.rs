@@ -17,6 +17,18 @@ const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 /// Longest PEM text accepted (a certificate chain's first block is well under this).
 const MAX_PEM_LEN: usize = 64 * 1024;
 
+impl PublicKey {
+    /// Parses a PEM public key of the given type: `PUBLIC KEY` (SPKI), `CERTIFICATE` (X.509, its
+    /// SPKI is used; validity dates and issuer are not checked), or for [`KeyType::Rsa`] also
+    /// `RSA PUBLIC KEY` (PKCS#1). The first PEM block is used; text around it is ignored.
+    /// Shield maps any error to 400 `Invalid PEM certificate`.
+    ///
+    /// Defined here, beside the PEM parser, so that the key types never import this module.
+    pub fn from_pem(pem: &str, key_type: KeyType) -> Result<PublicKey, KeyError> {
+        parse(pem, key_type)
+    }
+}
+
 pub(crate) fn parse(pem: &str, key_type: KeyType) -> Result<PublicKey, KeyError> {
     let (label, der) = first_block(pem)?;
     let key = match label {
