@@ -24,6 +24,51 @@ pub mod variables;
 /// caps its store table: a guest that opens without closing gets an error, not unbounded memory.
 pub const MAX_OPEN_RESOURCES: usize = 256;
 
+/// One instance's open resources of one kind, at most [`MAX_OPEN_RESOURCES`] at a time.
+#[derive(Default)]
+pub struct OpenResources {
+    table: wasmtime::component::ResourceTable,
+    count: usize,
+}
+
+impl OpenResources {
+    /// Opens `value`, or `None` when the instance already holds as many as it may.
+    pub fn push<T: Send + 'static>(
+        &mut self,
+        value: T,
+    ) -> wasmtime::Result<Option<wasmtime::component::Resource<T>>> {
+        if self.count >= MAX_OPEN_RESOURCES {
+            return Ok(None);
+        }
+        let handle = self.table.push(value)?;
+        self.count += 1;
+        Ok(Some(handle))
+    }
+
+    pub fn get<T: 'static>(
+        &self,
+        handle: &wasmtime::component::Resource<T>,
+    ) -> wasmtime::Result<&T> {
+        Ok(self.table.get(handle)?)
+    }
+
+    pub fn get_mut<T: 'static>(
+        &mut self,
+        handle: &wasmtime::component::Resource<T>,
+    ) -> wasmtime::Result<&mut T> {
+        Ok(self.table.get_mut(handle)?)
+    }
+
+    pub fn close<T: 'static>(
+        &mut self,
+        handle: wasmtime::component::Resource<T>,
+    ) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        self.count = self.count.saturating_sub(1);
+        Ok(())
+    }
+}
+
 /// A backend could not be reached for this request.
 #[derive(Debug)]
 pub struct BackendUnavailable {

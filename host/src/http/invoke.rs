@@ -18,8 +18,8 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::front_door::connections::{QuotaGuard, Refusal};
 use super::front_door::{PeerKey, admission, authority};
-use super::json_error;
 use super::router::RouteMatch;
+use super::{json_error, retry_shortly};
 use crate::app::Runtime;
 use crate::capabilities::BackendUnavailable;
 use crate::wasm::engine::EPOCH_TICK;
@@ -131,7 +131,7 @@ fn door_refusal(status: StatusCode, code: &str, message: &str) -> Response<Hyper
 }
 
 fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
-    let mut r = match refusal {
+    retry_shortly(match refusal {
         Refusal::HostFull => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
@@ -142,10 +142,7 @@ fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
             "TOO_MANY_REQUESTS",
             "too many requests from your address are running at once; retry when one finishes",
         ),
-    };
-    r.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
+    })
 }
 
 /// A request the front door let in: its body read, its URI and `spin-*` headers set, and an
@@ -361,25 +358,19 @@ impl Failure {
             }
             Failure::MemoryBudget(e) => {
                 tracing::warn!(component, "host memory budget exhausted: {e:#}");
-                let mut r = json_error(
+                retry_shortly(json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
                     "the server is short of memory for requests right now; retry shortly",
-                );
-                r.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                r
+                ))
             }
             Failure::Guest(e) if e.downcast_ref::<BackendUnavailable>().is_some() => {
                 tracing::warn!(component, "{e:#}");
-                let mut r = json_error(
+                retry_shortly(json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
                     "a storage backend is unavailable; retry shortly",
-                );
-                r.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                r
+                ))
             }
             Failure::Guest(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 tracing::warn!(component, "request deadline exceeded");

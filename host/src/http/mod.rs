@@ -12,9 +12,14 @@ use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// The platform's error answer: `{"message","code"}` as JSON.
+/// The platform's error body: `{"message","code"}`.
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "message": message, "code": code }).to_string()
+}
+
+/// The platform's error answer: [`error_body`] as JSON.
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "message": message, "code": code }).to_string();
+    let body = error_body(code, message);
     let mut resp = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})
@@ -23,5 +28,12 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Hyp
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A transient refusal: the client may retry the same request after a second.
+pub fn retry_shortly(mut resp: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wasmtime_wasi_http::io::TokioIo;
 
+use super::error_body;
 use super::front_door::PeerKey;
 use super::front_door::connections::{ConnClock, QuotaGuard, Refusal, ThrottledLog, Watched};
 use super::invoke::handle;
@@ -113,7 +114,7 @@ fn refuse_connection(stream: &TcpStream, refusal: Refusal) {
             "too many open connections from your address; close some and retry",
         ),
     };
-    let body = serde_json::json!({ "message": message, "code": code }).to_string();
+    let body = error_body(code, message);
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()

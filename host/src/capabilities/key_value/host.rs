@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::redis::KvResult;
 use super::store::KvStore;
-use crate::capabilities::MAX_OPEN_RESOURCES;
+use crate::capabilities::OpenResources;
 use crate::capabilities::bindings::key_value;
 
 /// The labels a component was granted, each bound to its backend.
@@ -19,16 +19,14 @@ pub type KeyValueGrants = HashMap<String, KvStore>;
 /// One instance's key-value state: its grants and the stores it has open.
 pub struct KeyValueState {
     grants: Arc<KeyValueGrants>,
-    open: ResourceTable,
-    open_count: usize,
+    open: OpenResources,
 }
 
 impl KeyValueState {
     pub fn new(grants: Arc<KeyValueGrants>) -> Self {
         KeyValueState {
             grants,
-            open: ResourceTable::new(),
-            open_count: 0,
+            open: OpenResources::default(),
         }
     }
 
@@ -63,12 +61,10 @@ impl key_value::HostStore for KeyValueState {
         let Some(store) = self.grants.get(&label) else {
             return Ok(Err(key_value::Error::AccessDenied));
         };
-        if self.open_count >= MAX_OPEN_RESOURCES {
-            return Ok(Err(key_value::Error::StoreTableFull));
-        }
-        let handle = self.open.push(store.clone())?;
-        self.open_count += 1;
-        Ok(Ok(handle))
+        Ok(self
+            .open
+            .push(store.clone())?
+            .ok_or(key_value::Error::StoreTableFull))
     }
 
     async fn get(
@@ -112,8 +108,6 @@ impl key_value::HostStore for KeyValueState {
     }
 
     async fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
-        self.open.delete(store)?;
-        self.open_count = self.open_count.saturating_sub(1);
-        Ok(())
+        self.open.close(store)
     }
 }

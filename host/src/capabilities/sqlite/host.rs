@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::database::{SqlConn, SqlDatabase};
 use super::values::{Error, QueryResult, Value};
-use crate::capabilities::MAX_OPEN_RESOURCES;
 use crate::capabilities::bindings::sqlite;
+use crate::capabilities::{MAX_OPEN_RESOURCES, OpenResources};
 
 /// The databases a component was granted, each bound to its backend.
 pub type SqliteGrants = HashMap<String, SqlDatabase>;
@@ -18,16 +18,14 @@ pub type SqliteGrants = HashMap<String, SqlDatabase>;
 /// One instance's SQLite state: its grants and the connections it has open.
 pub struct SqliteState {
     grants: Arc<SqliteGrants>,
-    open: ResourceTable,
-    open_count: usize,
+    open: OpenResources,
 }
 
 impl SqliteState {
     pub fn new(grants: Arc<SqliteGrants>) -> Self {
         SqliteState {
             grants,
-            open: ResourceTable::new(),
-            open_count: 0,
+            open: OpenResources::default(),
         }
     }
 }
@@ -49,14 +47,11 @@ impl sqlite::HostConnection for SqliteState {
         let Some(db) = self.grants.get(&database) else {
             return Ok(Err(sqlite::Error::AccessDenied));
         };
-        if self.open_count >= MAX_OPEN_RESOURCES {
-            return Ok(Err(sqlite::Error::Io(format!(
+        Ok(self.open.push(db.connect())?.ok_or_else(|| {
+            sqlite::Error::Io(format!(
                 "too many open connections (at most {MAX_OPEN_RESOURCES} per request)"
-            ))));
-        }
-        let handle = self.open.push(db.connect())?;
-        self.open_count += 1;
-        Ok(Ok(handle))
+            ))
+        }))
     }
 
     async fn execute(
@@ -78,9 +73,7 @@ impl sqlite::HostConnection for SqliteState {
 
     async fn drop(&mut self, conn: Resource<SqlConn>) -> wasmtime::Result<()> {
         // Dropping the SqlConn hands its pooled connection back (rolled back if mid-transaction).
-        self.open.delete(conn)?;
-        self.open_count = self.open_count.saturating_sub(1);
-        Ok(())
+        self.open.close(conn)
     }
 }
 
