@@ -6,6 +6,8 @@
 //! - [`config`]: typed variables, one policy for invalid values (docs/configuration.md);
 //! - [`ratelimit`]: the fixed-window rate limiter, failing open or closed by parameter;
 //! - [`component!`]: a component's entry point from its [`RouteGroup`] and grants;
+//! - [`router`]: each service's route table and components table, and the one dispatch that
+//!   decides 404, 405, the preflight's place and 413 (docs/platform.md, "Design: route tables");
 //! - the storage seams ([`sql::Db`], [`kv::Kv`], [`Schema`], [`transaction`]) and plain HTTP
 //!   types ([`Request`], [`Response`], [`OutboundRequest`]).
 //!
@@ -22,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod kv;
 pub mod ratelimit;
+pub mod router;
 pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
