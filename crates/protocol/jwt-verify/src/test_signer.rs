@@ -83,6 +83,14 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// `signer`'s scalar as a signing key of `$curve` (the `p256`, `p384` or `p521` crate).
+macro_rules! ecdsa_key {
+    ($signer:expr, $curve:ident) => {
+        $curve::ecdsa::SigningKey::from_slice(&$signer.scalar())
+            .expect(concat!(stringify!($curve), " key"))
+    };
+}
+
 impl TestSigner {
     /// The primary fixed test key for `alg`, published under `kid`.
     pub fn new(alg: Algorithm, kid: impl Into<String>) -> TestSigner {
@@ -171,66 +179,49 @@ impl TestSigner {
         use rsa::signature::{SignatureEncoding as _, Signer as _};
         use sha2::{Sha256, Sha384, Sha512};
         let m = signing_input;
+        // One arm per (padding, digest) or curve; the macros keep the arms to their parameters.
+        macro_rules! rsa_sig {
+            ($padding:ident, $digest:ty) => {
+                rsa::$padding::SigningKey::<$digest>::new(self.rsa_key())
+                    .sign(m)
+                    .to_vec()
+            };
+        }
+        macro_rules! ecdsa_sig {
+            ($curve:ident) => {{
+                let s: $curve::ecdsa::Signature = ecdsa_key!(self, $curve).sign(m);
+                s.to_bytes().to_vec()
+            }};
+        }
         match self.alg {
-            Algorithm::RS256 => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::RS384 => rsa::pkcs1v15::SigningKey::<Sha384>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::RS512 => rsa::pkcs1v15::SigningKey::<Sha512>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::PS256 => rsa::pss::SigningKey::<Sha256>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::PS384 => rsa::pss::SigningKey::<Sha384>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::PS512 => rsa::pss::SigningKey::<Sha512>::new(self.rsa_key())
-                .sign(m)
-                .to_vec(),
-            Algorithm::ES256 => {
-                let k = p256::ecdsa::SigningKey::from_slice(&self.scalar()).expect("P-256 key");
-                let s: p256::ecdsa::Signature = k.sign(m);
-                s.to_bytes().to_vec()
-            }
-            Algorithm::ES384 => {
-                let k = p384::ecdsa::SigningKey::from_slice(&self.scalar()).expect("P-384 key");
-                let s: p384::ecdsa::Signature = k.sign(m);
-                s.to_bytes().to_vec()
-            }
-            Algorithm::ES512 => {
-                let k = p521::ecdsa::SigningKey::from_slice(&self.scalar()).expect("P-521 key");
-                let s: p521::ecdsa::Signature = k.sign(m);
-                s.to_bytes().to_vec()
-            }
+            Algorithm::RS256 => rsa_sig!(pkcs1v15, Sha256),
+            Algorithm::RS384 => rsa_sig!(pkcs1v15, Sha384),
+            Algorithm::RS512 => rsa_sig!(pkcs1v15, Sha512),
+            Algorithm::PS256 => rsa_sig!(pss, Sha256),
+            Algorithm::PS384 => rsa_sig!(pss, Sha384),
+            Algorithm::PS512 => rsa_sig!(pss, Sha512),
+            Algorithm::ES256 => ecdsa_sig!(p256),
+            Algorithm::ES384 => ecdsa_sig!(p384),
+            Algorithm::ES512 => ecdsa_sig!(p521),
             Algorithm::EdDSA => self.ed25519().sign(m).to_bytes().to_vec(),
         }
     }
 
     /// SEC1 uncompressed point (EC) or the 32-byte key (Ed25519); `None` for RSA.
     fn public_point(&self) -> Option<Vec<u8>> {
-        let s = self.scalar();
+        macro_rules! sec1_point {
+            ($curve:ident) => {
+                ecdsa_key!(self, $curve)
+                    .verifying_key()
+                    .to_sec1_point(false)
+                    .as_bytes()
+                    .to_vec()
+            };
+        }
         Some(match self.alg {
-            Algorithm::ES256 => p256::ecdsa::SigningKey::from_slice(&s)
-                .expect("P-256 key")
-                .verifying_key()
-                .to_sec1_point(false)
-                .as_bytes()
-                .to_vec(),
-            Algorithm::ES384 => p384::ecdsa::SigningKey::from_slice(&s)
-                .expect("P-384 key")
-                .verifying_key()
-                .to_sec1_point(false)
-                .as_bytes()
-                .to_vec(),
-            Algorithm::ES512 => p521::ecdsa::SigningKey::from_slice(&s)
-                .expect("P-521 key")
-                .verifying_key()
-                .to_sec1_point(false)
-                .as_bytes()
-                .to_vec(),
+            Algorithm::ES256 => sec1_point!(p256),
+            Algorithm::ES384 => sec1_point!(p384),
+            Algorithm::ES512 => sec1_point!(p521),
             Algorithm::EdDSA => self.ed25519().verifying_key().to_bytes().to_vec(),
             _ => return None,
         })

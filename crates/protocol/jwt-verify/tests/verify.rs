@@ -540,102 +540,90 @@ fn oidc_claims_with_leeway() {
     };
     let ok = check(&|_| {}).expect("valid");
     assert_eq!(ok.sub, "s-1");
-    check(&|c| c["exp"] = json!(NOW - 59)).expect("within leeway");
-    assert_eq!(
-        check(&|c| c["exp"] = json!(NOW - 60)).unwrap_err(),
-        Error::Expired
-    );
-    assert_eq!(
-        check(&|c| {
-            c.as_object_mut().unwrap().remove("exp");
-        })
-        .unwrap_err(),
-        Error::MissingClaim("exp")
-    );
-    check(&|c| c["nbf"] = json!(NOW + 60)).expect("nbf within leeway");
-    assert_eq!(
-        check(&|c| c["nbf"] = json!(NOW + 61)).unwrap_err(),
-        Error::NotYetValid
-    );
-    check(&|c| c["iat"] = json!(NOW + 60)).expect("iat within leeway");
-    assert_eq!(
-        check(&|c| c["iat"] = json!(NOW + 61)).unwrap_err(),
-        Error::IssuedInFuture
-    );
-    assert_eq!(
-        check(&|c| {
-            c.as_object_mut().unwrap().remove("iat");
-        })
-        .unwrap_err(),
-        Error::MissingClaim("iat")
-    );
-    // Issuer: exact match.
-    assert_eq!(
-        check(&|c| c["iss"] = json!("https://idp.example/")).unwrap_err(),
-        Error::WrongIssuer
-    );
-    assert_eq!(
-        check(&|c| c["iss"] = json!(["https://idp.example"])).unwrap_err(),
-        Error::InvalidClaim("iss")
-    );
-    assert_eq!(
-        check(&|c| {
-            c.as_object_mut().unwrap().remove("iss");
-        })
-        .unwrap_err(),
-        Error::MissingClaim("iss")
-    );
-    // Audience: string or array; azp with several audiences.
-    assert_eq!(
-        check(&|c| c["aud"] = json!("client-2")).unwrap_err(),
-        Error::WrongAudience
-    );
-    check(&|c| c["aud"] = json!(["client-1"])).expect("single-entry array");
-    assert_eq!(
-        check(&|c| c["aud"] = json!(["client-2"])).unwrap_err(),
-        Error::WrongAudience
-    );
-    assert_eq!(
-        check(&|c| c["aud"] = json!(["client-1", "other"])).unwrap_err(),
-        Error::MissingClaim("azp")
-    );
-    check(&|c| {
-        c["aud"] = json!(["other", "client-1"]);
-        c["azp"] = json!("client-1");
-    })
-    .expect("azp");
-    assert_eq!(
-        check(&|c| {
-            c["aud"] = json!(["client-1", "other"]);
-            c["azp"] = json!("other");
-        })
-        .unwrap_err(),
-        Error::WrongAudience
-    );
-    assert_eq!(
-        check(&|c| c["aud"] = json!(["client-1", 3])).unwrap_err(),
-        Error::InvalidClaim("aud")
-    );
-    assert_eq!(
-        check(&|c| c["aud"] = json!(1)).unwrap_err(),
-        Error::InvalidClaim("aud")
-    );
-    assert_eq!(
-        check(&|c| {
-            c.as_object_mut().unwrap().remove("aud");
-        })
-        .unwrap_err(),
-        Error::MissingClaim("aud")
-    );
-    // Expired and wrong issuer: the non-expiry failure wins (ID_TOKEN_INVALID).
-    assert_eq!(
-        check(&|c| {
-            c["exp"] = json!(NOW - 1000);
-            c["iss"] = json!("x");
-        })
-        .unwrap_err(),
-        Error::WrongIssuer
-    );
+    // Each case: the claims it changes (`None` removes the claim), then the outcome.
+    type Changes = Vec<(&'static str, Option<Value>)>;
+    let cases: Vec<(Changes, Result<(), Error>)> = vec![
+        // Time claims, with a minute's leeway.
+        (vec![("exp", Some(json!(NOW - 59)))], Ok(())),
+        (vec![("exp", Some(json!(NOW - 60)))], Err(Error::Expired)),
+        (vec![("exp", None)], Err(Error::MissingClaim("exp"))),
+        (vec![("nbf", Some(json!(NOW + 60)))], Ok(())),
+        (
+            vec![("nbf", Some(json!(NOW + 61)))],
+            Err(Error::NotYetValid),
+        ),
+        (vec![("iat", Some(json!(NOW + 60)))], Ok(())),
+        (
+            vec![("iat", Some(json!(NOW + 61)))],
+            Err(Error::IssuedInFuture),
+        ),
+        (vec![("iat", None)], Err(Error::MissingClaim("iat"))),
+        // Issuer: exact match.
+        (
+            vec![("iss", Some(json!("https://idp.example/")))],
+            Err(Error::WrongIssuer),
+        ),
+        (
+            vec![("iss", Some(json!(["https://idp.example"])))],
+            Err(Error::InvalidClaim("iss")),
+        ),
+        (vec![("iss", None)], Err(Error::MissingClaim("iss"))),
+        // Audience: string or array; azp with several audiences.
+        (
+            vec![("aud", Some(json!("client-2")))],
+            Err(Error::WrongAudience),
+        ),
+        (vec![("aud", Some(json!(["client-1"])))], Ok(())),
+        (
+            vec![("aud", Some(json!(["client-2"])))],
+            Err(Error::WrongAudience),
+        ),
+        (
+            vec![("aud", Some(json!(["client-1", "other"])))],
+            Err(Error::MissingClaim("azp")),
+        ),
+        (
+            vec![
+                ("aud", Some(json!(["other", "client-1"]))),
+                ("azp", Some(json!("client-1"))),
+            ],
+            Ok(()),
+        ),
+        (
+            vec![
+                ("aud", Some(json!(["client-1", "other"]))),
+                ("azp", Some(json!("other"))),
+            ],
+            Err(Error::WrongAudience),
+        ),
+        (
+            vec![("aud", Some(json!(["client-1", 3])))],
+            Err(Error::InvalidClaim("aud")),
+        ),
+        (
+            vec![("aud", Some(json!(1)))],
+            Err(Error::InvalidClaim("aud")),
+        ),
+        (vec![("aud", None)], Err(Error::MissingClaim("aud"))),
+        // Expired and wrong issuer: the non-expiry failure wins (ID_TOKEN_INVALID).
+        (
+            vec![("exp", Some(json!(NOW - 1000))), ("iss", Some(json!("x")))],
+            Err(Error::WrongIssuer),
+        ),
+    ];
+    for (changes, want) in cases {
+        let got = check(&|c| {
+            for (claim, value) in &changes {
+                match value {
+                    Some(v) => c[*claim] = v.clone(),
+                    None => {
+                        c.as_object_mut().unwrap().remove(*claim);
+                    }
+                }
+            }
+        });
+        assert_eq!(got.map(|_| ()), want, "{changes:?}");
+    }
     // IatCheck::NotInFuture tolerates a missing iat.
     let lax = Validation {
         iat: IatCheck::NotInFuture,

@@ -90,6 +90,13 @@ fn check(v: &Vector, header: &str, date: &str, now_ms: i64) -> Result<Authentica
     Server::new(&v.keyid, &v.secret).verify(&req, now_ms)
 }
 
+/// Vector `v`'s request without its body, authorized by `header` and dated `X-Date: x_date`.
+fn bodiless<'a>(v: &'a Vector, header: &'a str, x_date: &'a str) -> Request<'a> {
+    Request::new(&v.method, &v.path, b"")
+        .authorization(Some(header.as_bytes()))
+        .x_date(Some(x_date.as_bytes()))
+}
+
 fn resign(v: &Vector, date: &str) -> String {
     sign(
         &v.keyid,
@@ -303,9 +310,7 @@ fn date_window() {
 fn configurable_window() {
     let v = vector("flow-get-key");
     let at = date_ms(&v.date);
-    let req = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(v.header.as_bytes()))
-        .x_date(Some(v.date.as_bytes()));
+    let req = bodiless(&v, &v.header, &v.date);
     let one = Verifier::new(1).unwrap();
     assert!(one.begin(&req, at + 1000).is_ok());
     assert_eq!(
@@ -382,26 +387,17 @@ fn x_date_wins_over_date() {
 
     // Signed over X-Date; a different (or garbage) Date is ignored.
     for date in [other, "garbage"] {
-        let req = Request::new(&v.method, &v.path, b"")
-            .authorization(Some(v.header.as_bytes()))
-            .x_date(Some(v.date.as_bytes()))
-            .date(Some(date.as_bytes()));
+        let req = bodiless(&v, &v.header, &v.date).date(Some(date.as_bytes()));
         let mut fresh = Server::new(&v.keyid, &v.secret);
         fresh.verify(&req, now).unwrap();
     }
 
     // Signed over Date, but an X-Date is present: the X-Date string is what gets checked.
-    let req = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(v.header.as_bytes()))
-        .x_date(Some(other.as_bytes()))
-        .date(Some(v.date.as_bytes()));
+    let req = bodiless(&v, &v.header, other).date(Some(v.date.as_bytes()));
     assert_auth(server.verify(&req, now), Reason::HashMismatch);
 
     // A bad X-Date is not rescued by a good Date.
-    let req = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(v.header.as_bytes()))
-        .x_date(Some(b"not a date"))
-        .date(Some(v.date.as_bytes()));
+    let req = bodiless(&v, &v.header, "not a date").date(Some(v.date.as_bytes()));
     assert_date(server.verify(&req, now), Reason::UnparseableDate);
 }
 
@@ -410,9 +406,7 @@ fn x_date_wins_over_date() {
 fn replay_is_rejected_and_scoped_by_keyid() {
     let v = vector("flow-get-key");
     let now = date_ms(&v.date);
-    let req = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(v.header.as_bytes()))
-        .x_date(Some(v.date.as_bytes()));
+    let req = bodiless(&v, &v.header, &v.date);
     let mut server = Server::new(&v.keyid, &v.secret);
     server.verify(&req, now).unwrap();
     assert_auth(server.verify(&req, now + 1000), Reason::Replay);
@@ -429,16 +423,12 @@ fn replay_is_rejected_and_scoped_by_keyid() {
         &nonce_bytes(&v.nonce),
     )
     .unwrap();
-    let req2 = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(h.as_bytes()))
-        .x_date(Some(v.date.as_bytes()));
+    let req2 = bodiless(&v, &h, &v.date);
     server.verify(&req2, now).unwrap();
 
     // Changing the nonce's hex case does not dodge the replay cache.
     let upper = v.header.replace(&v.nonce, &v.nonce.to_uppercase());
-    let req3 = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(upper.as_bytes()))
-        .x_date(Some(v.date.as_bytes()));
+    let req3 = bodiless(&v, &upper, &v.date);
     assert_auth(server.verify(&req3, now), Reason::Replay);
 }
 
@@ -446,9 +436,7 @@ fn replay_is_rejected_and_scoped_by_keyid() {
 fn failed_hash_records_no_nonce() {
     let v = vector("flow-get-key");
     let now = date_ms(&v.date);
-    let req = Request::new(&v.method, &v.path, b"")
-        .authorization(Some(v.header.as_bytes()))
-        .x_date(Some(v.date.as_bytes()));
+    let req = bodiless(&v, &v.header, &v.date);
     let mut server = Server::new(&v.keyid, "wrong secret");
     assert_auth(server.verify(&req, now), Reason::HashMismatch);
     assert!(server.seen.is_empty());
