@@ -174,77 +174,10 @@ pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         return json(200, &json!({ "providers": list }));
     }
     let body: ProvidersBody = parse_body(&ctx.req.body)?;
-    let config = body.providers;
-    let openfort_pk = config
-        .as_ref()
-        .and_then(|c| c.openfort.as_ref())
-        .and_then(|o| non_empty(o.publishable_key.clone()));
-    let custom = config.as_ref().and_then(|c| c.custom.as_ref());
-    check_provider(
-        "publishable_key",
-        openfort_pk.as_deref(),
-        limits::PUBLISHABLE_KEY,
-    )?;
-    if let Some(c) = custom {
-        check_custom(
-            c.jwk.as_deref(),
-            c.pem.as_deref(),
-            c.cookie_field_name.as_deref(),
-        )?;
-    }
-    let jwk = custom.and_then(|c| non_empty(c.jwk.clone()));
-    let pem = custom.and_then(|c| non_empty(c.pem.clone()));
+    let asked = ProvidersAsked::from_body(body.providers.as_ref())?;
     let now = ctx.env.now_ms;
     let existing = ctx.store.providers(&project.id)?;
-    let has = |kind: &str| existing.iter().any(|p| p.kind == kind);
-    if openfort_pk.is_some() && has("OPENFORT") {
-        return Err(ApiError::provider_exists());
-    }
-    if jwk.is_some() && pem.is_some() {
-        return Err(ApiError::jwk_and_pem());
-    }
-    let custom_asked = jwk.is_some() || pem.is_some();
-    if custom_asked && has("CUSTOM") {
-        return Err(ApiError::provider_exists());
-    }
-    let key_type = custom.and_then(|c| non_empty(c.key_type.clone()));
-    if let Some(pem) = pem.as_deref() {
-        let kt = key_type
-            .as_deref()
-            .filter(|k| matches!(*k, "rsa" | "ecdsa" | "ed25519"))
-            .ok_or_else(|| ApiError::provider_config("Missing key type"))?;
-        if !crate::identity::pem_valid(pem, kt) {
-            return Err(ApiError::provider_config("Invalid PEM certificate"));
-        }
-    }
-    let mut new = Vec::new();
-    if let Some(pk) = openfort_pk {
-        new.push(Provider {
-            id: uuid_v4()?,
-            project_id: project.id.clone(),
-            kind: "OPENFORT".into(),
-            publishable_key: Some(pk),
-            jwk_url: None,
-            pem: None,
-            key_type: None,
-            cookie_field_name: None,
-        });
-    }
-    if custom_asked {
-        new.push(Provider {
-            id: uuid_v4()?,
-            project_id: project.id.clone(),
-            kind: "CUSTOM".into(),
-            publishable_key: None,
-            key_type: if pem.is_some() { key_type } else { None },
-            jwk_url: jwk,
-            pem,
-            cookie_field_name: custom.and_then(|c| non_empty(c.cookie_field_name.clone())),
-        });
-    }
-    if new.is_empty() {
-        return Err(ApiError::provider_missing());
-    }
+    let new = asked.into_providers(&project.id, &existing)?;
     ctx.store.tx(&project.id, now, || {
         for p in &new {
             if !ctx.store.insert_provider(p, now)? {
@@ -255,6 +188,109 @@ pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     })?;
     let list: Vec<Value> = new.iter().map(provider_summary).collect();
     json(200, &json!({ "providers": list }))
+}
+
+/// The providers a POST /project/providers body asks for, within the limits; `""` = absent.
+struct ProvidersAsked {
+    openfort_pk: Option<String>,
+    jwk: Option<String>,
+    pem: Option<String>,
+    key_type: Option<String>,
+    cookie_field_name: Option<String>,
+}
+
+impl ProvidersAsked {
+    fn from_body(config: Option<&ProvidersConfig>) -> ApiResult<Self> {
+        let openfort_pk = config
+            .and_then(|c| c.openfort.as_ref())
+            .and_then(|o| non_empty(o.publishable_key.clone()));
+        let custom = config.and_then(|c| c.custom.as_ref());
+        check_provider(
+            "publishable_key",
+            openfort_pk.as_deref(),
+            limits::PUBLISHABLE_KEY,
+        )?;
+        if let Some(c) = custom {
+            check_custom(
+                c.jwk.as_deref(),
+                c.pem.as_deref(),
+                c.cookie_field_name.as_deref(),
+            )?;
+        }
+        let field =
+            |f: fn(&CustomConfig) -> &Option<String>| custom.and_then(|c| non_empty(f(c).clone()));
+        Ok(Self {
+            openfort_pk,
+            jwk: field(|c| &c.jwk),
+            pem: field(|c| &c.pem),
+            key_type: field(|c| &c.key_type),
+            cookie_field_name: field(|c| &c.cookie_field_name),
+        })
+    }
+
+    /// The new providers, checked against the project's `existing` ones: at most one of each
+    /// type, a CUSTOM provider with a JWKS URL or a PEM key (with its type), not both.
+    fn into_providers(self, project_id: &str, existing: &[Provider]) -> ApiResult<Vec<Provider>> {
+        let has = |kind: &str| existing.iter().any(|p| p.kind == kind);
+        if self.openfort_pk.is_some() && has("OPENFORT") {
+            return Err(ApiError::provider_exists());
+        }
+        if self.jwk.is_some() && self.pem.is_some() {
+            return Err(ApiError::jwk_and_pem());
+        }
+        let custom_asked = self.jwk.is_some() || self.pem.is_some();
+        if custom_asked && has("CUSTOM") {
+            return Err(ApiError::provider_exists());
+        }
+        if let Some(pem) = self.pem.as_deref() {
+            valid_pem_key(pem, self.key_type.as_deref())?;
+        }
+        let mut new = Vec::new();
+        if let Some(pk) = self.openfort_pk {
+            new.push(Provider {
+                id: uuid_v4()?,
+                project_id: project_id.to_owned(),
+                kind: "OPENFORT".into(),
+                publishable_key: Some(pk),
+                jwk_url: None,
+                pem: None,
+                key_type: None,
+                cookie_field_name: None,
+            });
+        }
+        if custom_asked {
+            new.push(Provider {
+                id: uuid_v4()?,
+                project_id: project_id.to_owned(),
+                kind: "CUSTOM".into(),
+                publishable_key: None,
+                key_type: if self.pem.is_some() {
+                    self.key_type
+                } else {
+                    None
+                },
+                jwk_url: self.jwk,
+                pem: self.pem,
+                cookie_field_name: self.cookie_field_name,
+            });
+        }
+        if new.is_empty() {
+            return Err(ApiError::provider_missing());
+        }
+        Ok(new)
+    }
+}
+
+/// A PEM public key given with its key type: the type must be one shield verifies and the key
+/// must parse as that type.
+fn valid_pem_key<'k>(pem: &str, key_type: Option<&'k str>) -> ApiResult<&'k str> {
+    let kt = key_type
+        .filter(|k| matches!(*k, "rsa" | "ecdsa" | "ed25519"))
+        .ok_or_else(|| ApiError::provider_config("Missing key type"))?;
+    if !crate::identity::pem_valid(pem, kt) {
+        return Err(ApiError::provider_config("Invalid PEM certificate"));
+    }
+    Ok(kt)
 }
 
 #[derive(Deserialize)]
@@ -293,55 +329,61 @@ pub(crate) fn provider(ctx: &Ctx<'_, '_>, id: &str) -> ApiResult<Response> {
                 body.pem.as_deref(),
                 body.cookie_field_name.as_deref(),
             )?;
-            let pk = non_empty(body.publishable_key);
-            let jwk = non_empty(body.jwk);
-            let pem = non_empty(body.pem);
-            let key_type = non_empty(body.key_type);
             if p.kind == "OPENFORT" {
-                let foreign = jwk.is_some()
-                    || pem.is_some()
-                    || key_type.is_some()
-                    || body
-                        .cookie_field_name
-                        .as_deref()
-                        .is_some_and(|c| !c.is_empty());
-                if foreign {
-                    return Err(ApiError::provider_config("Invalid provider config"));
-                }
-                if let Some(pk) = pk {
-                    p.publishable_key = Some(pk);
-                }
+                update_openfort(&mut p, body)?;
             } else {
-                if pk.is_some() {
-                    return Err(ApiError::provider_config("Invalid provider config"));
-                }
-                if jwk.is_some() && pem.is_some() {
-                    return Err(ApiError::jwk_and_pem());
-                }
-                if let Some(jwk) = jwk {
-                    p.jwk_url = Some(jwk);
-                    p.pem = None;
-                    p.key_type = None;
-                }
-                if let Some(pem) = pem {
-                    let kt = key_type
-                        .filter(|k| matches!(k.as_str(), "rsa" | "ecdsa" | "ed25519"))
-                        .ok_or_else(|| ApiError::provider_config("Missing key type"))?;
-                    if !crate::identity::pem_valid(&pem, &kt) {
-                        return Err(ApiError::provider_config("Invalid PEM certificate"));
-                    }
-                    p.pem = Some(pem);
-                    p.key_type = Some(kt);
-                    p.jwk_url = None;
-                }
-                if let Some(c) = body.cookie_field_name {
-                    p.cookie_field_name = non_empty(Some(c));
-                }
+                update_custom(&mut p, body)?;
             }
             ctx.store.update_provider(&p, ctx.env.now_ms)?;
             empty(200)
         }
     }
+}
+
+/// PUT on an OPENFORT provider: only its publishable key may change.
+fn update_openfort(p: &mut Provider, body: ProviderUpdate) -> ApiResult<()> {
+    let foreign = non_empty(body.jwk).is_some()
+        || non_empty(body.pem).is_some()
+        || non_empty(body.key_type).is_some()
+        || body
+            .cookie_field_name
+            .as_deref()
+            .is_some_and(|c| !c.is_empty());
+    if foreign {
+        return Err(ApiError::provider_config("Invalid provider config"));
+    }
+    if let Some(pk) = non_empty(body.publishable_key) {
+        p.publishable_key = Some(pk);
+    }
+    Ok(())
+}
+
+/// PUT on a CUSTOM provider: a JWKS URL or a PEM key (with its type) replaces the other; the
+/// cookie field name when given (`""` clears it).
+fn update_custom(p: &mut Provider, body: ProviderUpdate) -> ApiResult<()> {
+    if non_empty(body.publishable_key).is_some() {
+        return Err(ApiError::provider_config("Invalid provider config"));
+    }
+    let jwk = non_empty(body.jwk);
+    let pem = non_empty(body.pem);
+    if jwk.is_some() && pem.is_some() {
+        return Err(ApiError::jwk_and_pem());
+    }
+    if let Some(jwk) = jwk {
+        p.jwk_url = Some(jwk);
+        p.pem = None;
+        p.key_type = None;
+    }
+    if let Some(pem) = pem {
+        let kt = valid_pem_key(&pem, non_empty(body.key_type).as_deref())?.to_owned();
+        p.pem = Some(pem);
+        p.key_type = Some(kt);
+        p.jwk_url = None;
+    }
+    if let Some(c) = body.cookie_field_name {
+        p.cookie_field_name = non_empty(Some(c));
+    }
+    Ok(())
 }
 
 /// POST /project/encryption-key.
