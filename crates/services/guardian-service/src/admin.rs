@@ -10,13 +10,6 @@ use crate::error::ApiError;
 use crate::error::Guardian as _;
 use crate::{Env, store};
 
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    match run(env, req) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
 fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     if req.header_count("authorization") != 1 {
         return false;
@@ -35,17 +28,8 @@ fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
-    if req.path() != "/guardian/authorize" {
-        return Err(ApiError::not_found());
-    }
-    if req.method != "POST" {
-        return Err(ApiError::method_not_allowed("POST"));
-    }
-    let limit = config::max_body_bytes(env)?;
-    if req.check_body_size(limit).is_err() {
-        return Err(ApiError::too_large(limit));
-    }
+/// Path, method and body size were checked by the router.
+pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     let Some(admin_token) = config::var(env, "admin_token") else {
         return Err(ApiError::new(
             403,

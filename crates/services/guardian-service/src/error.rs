@@ -8,7 +8,7 @@ pub use guest_kit::ApiError;
 pub(crate) trait Guardian {
     fn auth_invalid() -> Self;
     fn not_found() -> Self;
-    fn method_not_allowed(allow: &'static str) -> Self;
+    fn method_not_allowed(allow: &str) -> Self;
     fn too_large(limit: usize) -> Self;
     fn internal(message: impl Into<String>) -> Self;
     fn idp_unavailable(message: impl Into<String>) -> Self;
@@ -29,7 +29,7 @@ impl Guardian for ApiError {
         Self::new(404, "NOT_FOUND", "no such route")
     }
 
-    fn method_not_allowed(allow: &'static str) -> Self {
+    fn method_not_allowed(allow: &str) -> Self {
         Self::new(405, "METHOD_NOT_ALLOWED", "method not allowed").with_header("allow", allow)
     }
 

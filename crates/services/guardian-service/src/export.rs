@@ -7,24 +7,8 @@ use crate::error::ApiError;
 use crate::error::Guardian as _;
 use crate::{Env, config, keys, store, tokens};
 
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    match run(env, req) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
-    if req.path() != "/guardian/export" {
-        return Err(ApiError::not_found());
-    }
-    if req.method != "POST" {
-        return Err(ApiError::method_not_allowed("POST"));
-    }
-    let limit = config::max_body_bytes(env)?;
-    if req.check_body_size(limit).is_err() {
-        return Err(ApiError::too_large(limit));
-    }
+/// Path, method and body size were checked by the router.
+pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     if !config::ALLOW_EXPORT.read(env)? {
         return Err(ApiError::new(
             403,

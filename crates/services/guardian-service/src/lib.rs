@@ -29,9 +29,11 @@ pub mod store;
 mod tokens;
 pub mod url;
 
-use guest_kit::{Request, Response, RouteGroup};
+use guest_kit::router::{self, Component, Params, Refusal, Route, Service};
+use guest_kit::{ApiResult, Request, Response, RouteGroup};
 
 pub use error::ApiError;
+use error::Guardian as _;
 
 /// The OpenAPI 3.1 description of the guardian routes, served by `guardian-login` at
 /// [`OPENAPI_PATH`].
@@ -52,22 +54,22 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
 /// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, and the 404 for any
 /// other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
-    finish(login::handle(env, &req))
+    handle(env, Group::Login, &req)
 }
 
 /// The enduser routes (docs/guardian.md, "Design: signing routes").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
-    finish(sign::handle(env, &req))
+    handle(env, Group::Sign, &req)
 }
 
 /// `POST /guardian/authorize` (docs/guardian.md, "Design: authorize").
 pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
-    finish(admin::handle(env, &req))
+    handle(env, Group::Authorize, &req)
 }
 
 /// `POST /guardian/export` (docs/guardian.md, "Design: export").
 pub fn handle_export(env: &Env<'_>, req: Request) -> Response {
-    finish(export::handle(env, &req))
+    handle(env, Group::Export, &req)
 }
 
 /// The route groups as components declare them (`guest_kit::component!`).
@@ -83,10 +85,160 @@ const fn group(handle: fn(&Env<'_>, Request) -> Response) -> RouteGroup {
     }
 }
 
-/// Largest identity-provider answer read (JWKS documents, Okta transactions).
-pub const OUTBOUND_BODY_LIMIT: usize = 1024 * 1024;
+/// guardian's components as `spin.toml` declares them: their routes and route groups
+/// (docs/platform.md, "Design: route tables").
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        id: "guardian-login",
+        routes: &[
+            "/guardian",
+            "/guardian/login",
+            OPENAPI_PATH,
+            "/guardian/...",
+        ],
+        group: LOGIN,
+    },
+    Component {
+        id: "guardian-sign",
+        routes: &[
+            "/guardian/sign",
+            "/guardian/sign-tx",
+            "/guardian/sign-message",
+            "/guardian/sign-typed-data",
+            "/guardian/address",
+        ],
+        group: SIGN,
+    },
+    Component {
+        id: "guardian-admin",
+        routes: &["/guardian/authorize"],
+        group: AUTHORIZE,
+    },
+    Component {
+        id: "guardian-export",
+        routes: &["/guardian/export"],
+        group: EXPORT,
+    },
+];
+
+/// The route groups, one component each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Login,
+    Sign,
+    Authorize,
+    Export,
+}
+
+/// A route's code and the group whose component runs it.
+#[derive(Clone, Copy)]
+pub(crate) struct Handler {
+    group: Group,
+    run: fn(&Env<'_>, &Request) -> Result<Response, ApiError>,
+}
+
+/// A route of `group` whose body may be up to the `max_body_bytes` variable.
+const fn route(
+    pattern: &'static str,
+    methods: &'static [&'static str],
+    group: Group,
+    run: fn(&Env<'_>, &Request) -> Result<Response, ApiError>,
+) -> Route<Handler> {
+    Route::new(pattern, methods, Handler { group, run }).limit(|env, _| config::max_body_bytes(env))
+}
+
+/// A signing route (docs/guardian.md, "Design: signing routes").
+macro_rules! sign {
+    ($route:ident) => {
+        |env, req| Ok(sign::handle(env, req, sign::Route::$route))
+    };
+}
+
+/// Every guardian route (docs/platform.md, "Design: route tables"), by group; a component
+/// matches only its own group's, so another group's path is a plain 404 there.
+const ROUTES: &[Route<Handler>] = &[
+    // guardian-login
+    route("/guardian", &["POST"], Group::Login, login::run),
+    route("/guardian/login", &["POST"], Group::Login, login::run),
+    Route::new(
+        OPENAPI_PATH,
+        &["GET"],
+        Handler {
+            group: Group::Login,
+            run: |_, _| Ok(openapi()),
+        },
+    ),
+    // guardian-sign
+    route("/guardian/sign", &["GET"], Group::Sign, sign!(SignGet)),
+    route("/guardian/sign", &["POST"], Group::Sign, sign!(SignPost)),
+    route("/guardian/address", &["GET"], Group::Sign, sign!(Address)),
+    route("/guardian/sign-tx", &["POST"], Group::Sign, sign!(SignTx)),
+    route(
+        "/guardian/sign-message",
+        &["POST"],
+        Group::Sign,
+        sign!(SignMessage),
+    ),
+    route(
+        "/guardian/sign-typed-data",
+        &["POST"],
+        Group::Sign,
+        sign!(SignTypedData),
+    ),
+    // guardian-admin
+    route(
+        "/guardian/authorize",
+        &["POST"],
+        Group::Authorize,
+        admin::run,
+    ),
+    // guardian-export
+    route("/guardian/export", &["POST"], Group::Export, export::run),
+];
+
+/// guardian's part in dispatch: the routes of one group, and guardian's words for 404, 405
+/// (with `Allow`) and 413.
+struct Guardian(Group);
+
+impl Service for Guardian {
+    type Handler = Handler;
+
+    fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
+        let group = self.0;
+        ROUTES.iter().filter(move |r| r.handler.group == group)
+    }
+
+    fn call(
+        &self,
+        env: &Env<'_>,
+        req: &Request,
+        handler: &Handler,
+        _: &Params,
+    ) -> ApiResult<Response> {
+        (handler.run)(env, req)
+    }
+
+    fn refuse(&self, _env: &Env<'_>, refusal: Refusal<'_, Handler>) -> ApiError {
+        match refusal {
+            Refusal::NotFound => ApiError::not_found(),
+            Refusal::MethodNotAllowed { allow, .. } => ApiError::method_not_allowed(&allow),
+            Refusal::TooLarge { limit } | Refusal::InvalidContentLength { limit } => {
+                ApiError::too_large(limit)
+            }
+        }
+    }
+}
 
 /// docs/guardian.md, "Design: conventions": every response is `Cache-Control: no-store`.
-fn finish(resp: Response) -> Response {
-    resp.with_header("cache-control", "no-store")
+fn handle(env: &Env<'_>, group: Group, req: &Request) -> Response {
+    router::dispatch(&Guardian(group), env, req).with_header("cache-control", "no-store")
 }
+
+fn openapi() -> Response {
+    Response::new(200)
+        .with_header("content-type", "application/json")
+        .with_body(OPENAPI_JSON.as_bytes().to_vec())
+}
+
+/// Largest identity-provider answer read (JWKS documents, Okta transactions).
+pub const OUTBOUND_BODY_LIMIT: usize = 1024 * 1024;

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::error::Guardian as _;
 use crate::okta::Okta;
 use crate::url::Url;
-use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, keys, limits, oidc, ratelimit, store, tokens};
+use crate::{Env, keys, limits, oidc, ratelimit, store, tokens};
 
 enum Credentials {
     Okta {
@@ -23,33 +23,9 @@ enum Credentials {
     IdToken(String),
 }
 
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    match run(env, req) {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
-    match req.path() {
-        "/guardian" | "/guardian/login" => {}
-        p if p == OPENAPI_PATH => {
-            if req.method != "GET" {
-                return Err(ApiError::method_not_allowed("GET"));
-            }
-            return Ok(Response::new(200)
-                .with_header("content-type", "application/json")
-                .with_body(OPENAPI_JSON.as_bytes().to_vec()));
-        }
-        _ => return Err(ApiError::not_found()),
-    }
-    if req.method != "POST" {
-        return Err(ApiError::method_not_allowed("POST"));
-    }
-    let limit = config::max_body_bytes(env)?;
-    if req.check_body_size(limit).is_err() {
-        return Err(ApiError::too_large(limit));
-    }
+/// `POST /guardian` and `POST /guardian/login`; path, method and body size were checked by the
+/// router.
+pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     let (creds, get_address) = parse(&req.body)?;
     let master = config::master_key(env)?;
     let idp = config::effective_idp(env, &master)?;

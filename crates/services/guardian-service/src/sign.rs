@@ -9,8 +9,9 @@ use crate::error::ApiError;
 use crate::error::Guardian as _;
 use crate::{Env, config, keys, tokens};
 
+/// The signing routes, as guardian's route table names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     SignPost,
     SignGet,
     Address,
@@ -19,44 +20,8 @@ enum Route {
     SignTypedData,
 }
 
-fn route(req: &Request) -> Result<Route, ApiError> {
-    let m = req.method.as_str();
-    match req.path() {
-        "/guardian/sign" => match m {
-            "POST" => Ok(Route::SignPost),
-            "GET" => Ok(Route::SignGet),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
-        "/guardian/address" => match m {
-            "GET" => Ok(Route::Address),
-            _ => Err(ApiError::method_not_allowed("GET")),
-        },
-        "/guardian/sign-tx" | "/guardian/sign-message" | "/guardian/sign-typed-data" => {
-            if m != "POST" {
-                return Err(ApiError::method_not_allowed("POST"));
-            }
-            Ok(match req.path() {
-                "/guardian/sign-tx" => Route::SignTx,
-                "/guardian/sign-message" => Route::SignMessage,
-                _ => Route::SignTypedData,
-            })
-        }
-        _ => Err(ApiError::not_found()),
-    }
-}
-
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    let route = match route(req) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let limit = match config::max_body_bytes(env) {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    if req.check_body_size(limit).is_err() {
-        return ApiError::too_large(limit).into_response();
-    }
+/// One signing route; its path, method and body size were checked by the router.
+pub(crate) fn handle(env: &Env<'_>, req: &Request, route: Route) -> Response {
     // Fail closed before touching the token when the deployment cannot sign at all.
     let master = match config::master_key(env) {
         Ok(m) => m,
