@@ -22,6 +22,14 @@ fn alloys(td: &Value) -> [u8; 32] {
     parsed.eip712_signing_hash().unwrap().0
 }
 
+/// A struct type's member list, `[{"name", "type"}, …]`, from (name, type) pairs.
+fn fields(members: &[(&str, &str)]) -> Value {
+    members
+        .iter()
+        .map(|(name, ty)| json!({"name": name, "type": ty}))
+        .collect()
+}
+
 fn check(td: Value) {
     assert_eq!(hex::encode(&ours(&td)), hex::encode(&alloys(&td)), "{td}");
 }
@@ -30,32 +38,19 @@ fn check(td: Value) {
 fn rich_types_match_alloy() {
     check(json!({
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-                {"name": "salt", "type": "bytes32"}
-            ],
-            "Person": [
-                {"name": "name", "type": "string"},
-                {"name": "wallets", "type": "address[]"},
-                {"name": "age", "type": "uint8"},
-                {"name": "balance", "type": "int256"}
-            ],
-            "Mail": [
-                {"name": "from", "type": "Person"},
-                {"name": "to", "type": "Person[]"},
-                {"name": "contents", "type": "string"},
-                {"name": "attachment", "type": "bytes"},
-                {"name": "tag", "type": "bytes4"},
-                {"name": "urgent", "type": "bool"},
-                {"name": "grid", "type": "uint16[2][]"},
-                {"name": "delta", "type": "int32"},
-                {"name": "group", "type": "Group"}
-            ],
-            "Group": [
-                {"name": "name", "type": "string"},
-                {"name": "members", "type": "Person[2]"}
-            ]
+            "EIP712Domain": fields(&[
+                ("name", "string"), ("version", "string"), ("chainId", "uint256"),
+                ("verifyingContract", "address"), ("salt", "bytes32"),
+            ]),
+            "Person": fields(&[
+                ("name", "string"), ("wallets", "address[]"), ("age", "uint8"), ("balance", "int256"),
+            ]),
+            "Mail": fields(&[
+                ("from", "Person"), ("to", "Person[]"), ("contents", "string"),
+                ("attachment", "bytes"), ("tag", "bytes4"), ("urgent", "bool"),
+                ("grid", "uint16[2][]"), ("delta", "int32"), ("group", "Group"),
+            ]),
+            "Group": fields(&[("name", "string"), ("members", "Person[2]")])
         },
         "primaryType": "Mail",
         "domain": {

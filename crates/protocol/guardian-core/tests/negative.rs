@@ -362,11 +362,15 @@ fn typed_data_rejections() {
         f(&mut v);
         cases.push(v);
     };
-    push(&|v| v["domain"]["chainId"] = json!(-1));
-    push(&|v| v["domain"]["chainId"] = json!(format!("0x1{}", "0".repeat(64))));
-    push(&|v| v["domain"]["chainId"] = json!(1.5));
-    push(&|v| v["domain"]["chainId"] = json!("1e3"));
-    push(&|v| v["domain"]["chainId"] = json!(9007199254740992u64));
+    for chain_id in [
+        json!(-1),
+        json!(format!("0x1{}", "0".repeat(64))),
+        json!(1.5),
+        json!("1e3"),
+        json!(9007199254740992u64),
+    ] {
+        push(&|v| v["domain"]["chainId"] = chain_id.clone());
+    }
     push(&|v| {
         v["domain"]["verifyingContract"] = json!("0xcCCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC")
     });
@@ -383,30 +387,28 @@ fn typed_data_rejections() {
     push(&|v| v["message"]["from"] = json!("Cow"));
     push(&|v| v["message"]["from"]["wallet"] = json!(null));
     push(&|v| v["primaryType"] = json!("Letter"));
-    push(&|v| {
-        v.as_object_mut().unwrap().remove("primaryType");
-    });
-    push(&|v| {
-        v.as_object_mut().unwrap().remove("message");
-    });
-    push(&|v| {
-        v.as_object_mut().unwrap().remove("domain");
-    });
-    push(&|v| {
-        v.as_object_mut().unwrap().remove("types");
-    });
+    for field in ["primaryType", "message", "domain", "types"] {
+        push(&|v| {
+            v.as_object_mut().unwrap().remove(field);
+        });
+    }
     push(&|v| v["extra"] = json!(1));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("addr"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("uint"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("uint7"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("uint264"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("bytes33"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("bytes0"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("address[0]"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("address]"));
-    push(&|v| v["types"]["Person"][1]["type"] = json!("address[01]"));
-    push(&|v| v["types"]["Person"][1]["name"] = json!("name"));
-    push(&|v| v["types"]["Person"][1]["name"] = json!("bad name"));
+    for ty in [
+        "addr",
+        "uint",
+        "uint7",
+        "uint264",
+        "bytes33",
+        "bytes0",
+        "address[0]",
+        "address]",
+        "address[01]",
+    ] {
+        push(&|v| v["types"]["Person"][1]["type"] = json!(ty));
+    }
+    for name in ["name", "bad name"] {
+        push(&|v| v["types"]["Person"][1]["name"] = json!(name));
+    }
     push(&|v| v["types"]["Person"][1]["extra"] = json!("x"));
     push(&|v| v["types"]["Person"] = json!({}));
     push(&|v| v["types"]["uint256"] = json!([]));

@@ -64,6 +64,19 @@ fn rejects(input: &ShareInput, want: E) {
     assert_eq!(validate_share(input), Err(want), "{input:?}");
 }
 
+/// Project and passkey shares live on Shield: storage methods 1 and 2 are refused before any
+/// other rule of those entropies.
+#[track_caller]
+fn rejects_off_shield_storage(input: ShareInput, want: E) {
+    for storage in [1, 2] {
+        let off_shield = ShareInput {
+            storage_method_id: Some(storage),
+            ..input.clone()
+        };
+        rejects(&off_shield, want);
+    }
+}
+
 #[test]
 fn every_message_is_exact() {
     let expected = [
@@ -251,17 +264,14 @@ fn user_entropy_ignores_encryption_and_passkey_fields() {
 
 #[test]
 fn project_entropy_rules_in_order() {
-    for storage in [1, 2] {
-        rejects(
-            &ShareInput {
-                storage_method_id: Some(storage),
-                salt: t("salt"),
-                encryption_part: None,
-                ..project()
-            },
-            E::ProjectRequiresShield,
-        );
-    }
+    rejects_off_shield_storage(
+        ShareInput {
+            salt: t("salt"),
+            encryption_part: None,
+            ..project()
+        },
+        E::ProjectRequiresShield,
+    );
     let with_param: [fn(ShareInput) -> ShareInput; 4] = [
         |i| ShareInput { salt: t("s"), ..i },
         |i| ShareInput {
@@ -324,17 +334,14 @@ fn project_entropy_ignores_passkey_reference() {
 
 #[test]
 fn passkey_entropy_rules_in_order() {
-    for storage in [1, 2] {
-        rejects(
-            &ShareInput {
-                storage_method_id: Some(storage),
-                reference: None,
-                passkey_reference: None,
-                ..passkey()
-            },
-            E::PasskeyRequiresShield,
-        );
-    }
+    rejects_off_shield_storage(
+        ShareInput {
+            reference: None,
+            passkey_reference: None,
+            ..passkey()
+        },
+        E::PasskeyRequiresShield,
+    );
     for reference in [None, t(""), t("default")] {
         rejects(
             &ShareInput {
