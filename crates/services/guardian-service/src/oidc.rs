@@ -1,8 +1,8 @@
 //! docs/guardian.md, "OpenID Connect": OpenID Connect `id_token` login, verified with `jwt-verify` against the
 //! issuer's JWKS (fetched through [`guest_kit::Fetch`], cached in the key-value store).
 
-use jwt_verify::{Jwks, Keys, Validation, verify};
-use serde_json::{Value, json};
+use jwt_verify::{Jwks, Keys, Validation, Verified, verify};
+use serde_json::{Map, Value, json};
 
 use crate::Env;
 use crate::config::IdpConfig;
@@ -78,6 +78,43 @@ pub fn verify_id_token(
     cfg: &IdpConfig,
     token: &str,
 ) -> Result<String, ApiError> {
+    let verified = verified_token(env, out, cfg, token)?;
+    let claims = &verified.claims;
+    let exp_ms = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("exp missing"))?
+        .saturating_mul(1000);
+    let email = verified_email(claims);
+
+    // Checked before the token is remembered: a refused token may be fixed and sent again.
+    crate::limits::check(
+        "the id_token's sub",
+        &verified.sub,
+        crate::limits::OIDC_SUBJECT,
+    )?;
+    let user_id = if cfg.user_claim_email() {
+        let email = email.clone().ok_or_else(|| invalid("no verified email"))?;
+        format!("email:{email}")
+    } else {
+        format!("oidc:{}#{}", cfg.oidc_issuer, verified.sub)
+    };
+
+    if crate::config::OIDC_SINGLE_USE.read(env)? {
+        spend(env, token, exp_ms)?;
+    }
+    check_domain(cfg, email.as_deref())?;
+    Ok(user_id)
+}
+
+/// The token's signature and claims, checked against the issuer's JWKS (cached; fetched again
+/// for an unknown `kid`, at most once per [`REFETCH_MIN_MS`]).
+fn verified_token(
+    env: &Env<'_>,
+    out: &dyn Fetch,
+    cfg: &IdpConfig,
+    token: &str,
+) -> Result<Verified, ApiError> {
     if token.is_empty() || token.len() > MAX_ID_TOKEN {
         return Err(invalid("not a compact JWS of at most 16 KiB"));
     }
@@ -95,67 +132,55 @@ pub fn verify_id_token(
         keys = fetch(env, out, &cfg.oidc_jwks_url)?;
         result = verify(token, Keys::Jwks(&keys.jwks), &validation, now_s);
     }
-    let verified = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         jwt_verify::Error::Expired => {
             ApiError::new(401, "ID_TOKEN_EXPIRED", "the id_token has expired")
         }
         other => invalid(&other.to_string()),
-    })?;
-    let claims = &verified.claims;
-    let exp_ms = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid("exp missing"))?
-        .saturating_mul(1000);
+    })
+}
 
-    // A verified email (email_verified true or "true").
+/// A verified email (email_verified true or "true"), lowercased.
+fn verified_email(claims: &Map<String, Value>) -> Option<String> {
     let email_verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)))
         || claims.get("email_verified").and_then(Value::as_str) == Some("true");
-    let email = claims
+    claims
         .get("email")
         .and_then(Value::as_str)
         .filter(|e| email_verified && e.contains('@') && e.len() <= 320)
-        .map(str::to_lowercase);
+        .map(str::to_lowercase)
+}
 
-    // Checked before the token is remembered: a refused token may be fixed and sent again.
-    crate::limits::check(
-        "the id_token's sub",
-        &verified.sub,
-        crate::limits::OIDC_SUBJECT,
-    )?;
-    let user_id = if cfg.user_claim_email() {
-        let email = email.clone().ok_or_else(|| invalid("no verified email"))?;
-        format!("email:{email}")
-    } else {
-        format!("oidc:{}#{}", cfg.oidc_issuer, verified.sub)
-    };
-
-    if crate::config::OIDC_SINGLE_USE.read(env)? {
-        store::ensure_schema(env.db)?;
-        let until = exp_ms.saturating_add(LEEWAY_MS);
-        if !store::remember_id_token(env.db, &digest_hex(token), until)? {
-            return Err(invalid("already used"));
-        }
+/// Single use: remembers the token until it expires; a token seen before is refused.
+fn spend(env: &Env<'_>, token: &str, exp_ms: i64) -> Result<(), ApiError> {
+    store::ensure_schema(env.db)?;
+    let until = exp_ms.saturating_add(LEEWAY_MS);
+    if !store::remember_id_token(env.db, &digest_hex(token), until)? {
+        return Err(invalid("already used"));
     }
+    Ok(())
+}
 
+/// With allowed domains configured, the verified email must be in one of them.
+fn check_domain(cfg: &IdpConfig, email: Option<&str>) -> Result<(), ApiError> {
     let domains: Vec<String> = cfg
         .oidc_allowed_domains
         .split(',')
         .map(|d| d.trim().to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .collect();
-    if !domains.is_empty() {
-        let domain = email
-            .as_deref()
-            .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, d)| d.to_owned());
-        if !domain.is_some_and(|d| domains.contains(&d)) {
-            return Err(ApiError::new(
-                403,
-                "USER_NOT_IN_ORG",
-                "the account's email domain is not allowed",
-            ));
-        }
+    if domains.is_empty() {
+        return Ok(());
     }
-    Ok(user_id)
+    let domain = email
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned());
+    if !domain.is_some_and(|d| domains.contains(&d)) {
+        return Err(ApiError::new(
+            403,
+            "USER_NOT_IN_ORG",
+            "the account's email domain is not allowed",
+        ));
+    }
+    Ok(())
 }

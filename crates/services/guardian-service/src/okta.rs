@@ -94,114 +94,103 @@ impl Okta<'_> {
         )?;
         let mut mfa_deadline: Option<u64> = None;
         for _ in 0..MAX_STEPS {
-            let status = answer
-                .get("status")
-                .and_then(Value::as_str)
-                .ok_or_else(|| unavailable("answer without status"))?
-                .to_owned();
-            let state_token = answer
-                .get("stateToken")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let state = || {
-                state_token
-                    .clone()
-                    .ok_or_else(|| unavailable("no stateToken"))
-            };
-            match status.as_str() {
-                "SUCCESS" => {
-                    return answer
-                        .pointer("/_embedded/user/id")
-                        .and_then(Value::as_str)
-                        .filter(|id| !id.is_empty() && id.len() <= 128)
-                        .map(str::to_owned)
-                        .ok_or_else(|| unavailable("SUCCESS without a user id"));
-                }
-                "PASSWORD_WARN" => {
-                    let href = link(&answer, "/_links/skip/href")?;
-                    answer = self.post_state(&href, &state()?)?;
-                }
-                "MFA_REQUIRED" => {
-                    let factors = answer
-                        .pointer("/_embedded/factors")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let push = factors.iter().find(|f| {
-                        f.get("factorType").and_then(Value::as_str) == Some("push")
-                            && f.get("provider").and_then(Value::as_str) == Some("OKTA")
-                    });
-                    let Some(push) = push else {
-                        return Err(err(
-                            403,
-                            "MFA_FACTOR_UNSUPPORTED",
-                            "the account has no Okta Verify push factor",
-                        ));
-                    };
-                    let href = link(push, "/_links/verify/href")?;
-                    mfa_deadline.get_or_insert(
-                        self.clock
-                            .monotonic_ms()
-                            .saturating_add(self.mfa_timeout_ms),
-                    );
-                    answer = self.post_state(&href, &state()?)?;
-                }
-                "MFA_CHALLENGE" => {
-                    let result = answer
-                        .get("factorResult")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    match result {
-                        "WAITING" => {
-                            let deadline = *mfa_deadline.get_or_insert(
-                                self.clock
-                                    .monotonic_ms()
-                                    .saturating_add(self.mfa_timeout_ms),
-                            );
-                            let now = self.clock.monotonic_ms();
-                            if now >= deadline {
-                                self.cancel(&answer, state_token.as_deref());
-                                return Err(mfa_timeout());
-                            }
-                            self.clock
-                                .sleep_ms(self.poll_interval_ms.min(deadline - now));
-                            if self.clock.monotonic_ms() >= deadline {
-                                self.cancel(&answer, state_token.as_deref());
-                                return Err(mfa_timeout());
-                            }
-                            let href = link(&answer, "/_links/next/href")?;
-                            answer = self.post_state(&href, &state()?)?;
-                        }
-                        "REJECTED" => {
-                            return Err(err(401, "MFA_REJECTED", "the push was rejected"));
-                        }
-                        "TIMEOUT" => return Err(mfa_timeout()),
-                        other => {
-                            return Err(unsupported(&format!("MFA_CHALLENGE/{}", other)));
-                        }
-                    }
-                }
-                "LOCKED_OUT" => {
-                    return Err(err(403, "IDP_ACCOUNT_LOCKED", "the account is locked"));
-                }
-                "PASSWORD_EXPIRED" => {
-                    return Err(err(
-                        403,
-                        "IDP_PASSWORD_EXPIRED",
-                        "the password has expired; change it with the identity provider",
-                    ));
-                }
-                "MFA_ENROLL" | "MFA_ENROLL_ACTIVATE" => {
-                    return Err(err(
-                        403,
-                        "MFA_ENROLL_REQUIRED",
-                        "enrol Okta Verify push with the identity provider first",
-                    ));
-                }
-                other => return Err(unsupported(other)),
+            match self.step(&answer, &mut mfa_deadline)? {
+                Step::Done(user_id) => return Ok(user_id),
+                Step::Next(next) => answer = next,
             }
         }
         Err(unavailable("too many authentication steps"))
+    }
+
+    /// One state of the transaction: its user id at SUCCESS, the next answer for the states
+    /// guardian walks through, the error for every other state.
+    fn step(&self, answer: &Value, mfa_deadline: &mut Option<u64>) -> Result<Step, ApiError> {
+        let status = answer
+            .get("status")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unavailable("answer without status"))?;
+        match status {
+            "SUCCESS" => success_user_id(answer).map(Step::Done),
+            "PASSWORD_WARN" => {
+                let href = link(answer, "/_links/skip/href")?;
+                self.advance(answer, &href).map(Step::Next)
+            }
+            "MFA_REQUIRED" => self.start_push(answer, mfa_deadline).map(Step::Next),
+            "MFA_CHALLENGE" => self.poll_push(answer, mfa_deadline).map(Step::Next),
+            other => Err(refused(other)),
+        }
+    }
+
+    /// Posts the transaction's `stateToken` to `href`, a link of (or under) `answer`.
+    fn advance(&self, answer: &Value, href: &str) -> Result<Value, ApiError> {
+        let state = state_token(answer).ok_or_else(|| unavailable("no stateToken"))?;
+        self.post_state(href, state)
+    }
+
+    /// When the push poll gives up, from the first MFA state of the login on.
+    fn push_deadline(&self) -> u64 {
+        self.clock
+            .monotonic_ms()
+            .saturating_add(self.mfa_timeout_ms)
+    }
+
+    /// MFA_REQUIRED: asks for an Okta Verify push, the only factor guardian supports.
+    fn start_push(
+        &self,
+        answer: &Value,
+        mfa_deadline: &mut Option<u64>,
+    ) -> Result<Value, ApiError> {
+        let factors = answer
+            .pointer("/_embedded/factors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let push = factors.iter().find(|f| {
+            f.get("factorType").and_then(Value::as_str) == Some("push")
+                && f.get("provider").and_then(Value::as_str) == Some("OKTA")
+        });
+        let Some(push) = push else {
+            return Err(err(
+                403,
+                "MFA_FACTOR_UNSUPPORTED",
+                "the account has no Okta Verify push factor",
+            ));
+        };
+        let href = link(push, "/_links/verify/href")?;
+        mfa_deadline.get_or_insert(self.push_deadline());
+        self.advance(answer, &href)
+    }
+
+    /// MFA_CHALLENGE: polls the push until it is answered, within the deadline.
+    fn poll_push(&self, answer: &Value, mfa_deadline: &mut Option<u64>) -> Result<Value, ApiError> {
+        match answer
+            .get("factorResult")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+        {
+            "WAITING" => {}
+            "REJECTED" => return Err(err(401, "MFA_REJECTED", "the push was rejected")),
+            "TIMEOUT" => return Err(mfa_timeout()),
+            other => return Err(unsupported(&format!("MFA_CHALLENGE/{}", other))),
+        }
+        let deadline = *mfa_deadline.get_or_insert(self.push_deadline());
+        let now = self.clock.monotonic_ms();
+        if now >= deadline {
+            return Err(self.give_up(answer));
+        }
+        self.clock
+            .sleep_ms(self.poll_interval_ms.min(deadline - now));
+        if self.clock.monotonic_ms() >= deadline {
+            return Err(self.give_up(answer));
+        }
+        let href = link(answer, "/_links/next/href")?;
+        self.advance(answer, &href)
+    }
+
+    /// The push was not answered in time: the transaction is cancelled.
+    fn give_up(&self, answer: &Value) -> ApiError {
+        self.cancel(answer, state_token(answer));
+        mfa_timeout()
     }
 
     /// Best effort: tell Okta to drop the transaction.
@@ -231,6 +220,47 @@ impl Okta<'_> {
         Ok(groups
             .iter()
             .any(|g| g.pointer("/profile/name").and_then(Value::as_str) == Some(group)))
+    }
+}
+
+/// Where one state of the transaction leads.
+enum Step {
+    /// SUCCESS: the Okta user id.
+    Done(String),
+    /// Okta's answer to the next call.
+    Next(Value),
+}
+
+fn state_token(answer: &Value) -> Option<&str> {
+    answer.get("stateToken").and_then(Value::as_str)
+}
+
+/// SUCCESS: the user id, at most 128 bytes.
+fn success_user_id(answer: &Value) -> Result<String, ApiError> {
+    answer
+        .pointer("/_embedded/user/id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .map(str::to_owned)
+        .ok_or_else(|| unavailable("SUCCESS without a user id"))
+}
+
+/// The states that end a login without a user: the account must be fixed with Okta first, or
+/// the state is one guardian does not handle.
+fn refused(status: &str) -> ApiError {
+    match status {
+        "LOCKED_OUT" => err(403, "IDP_ACCOUNT_LOCKED", "the account is locked"),
+        "PASSWORD_EXPIRED" => err(
+            403,
+            "IDP_PASSWORD_EXPIRED",
+            "the password has expired; change it with the identity provider",
+        ),
+        "MFA_ENROLL" | "MFA_ENROLL_ACTIVATE" => err(
+            403,
+            "MFA_ENROLL_REQUIRED",
+            "enrol Okta Verify push with the identity provider first",
+        ),
+        other => unsupported(other),
     }
 }
 
