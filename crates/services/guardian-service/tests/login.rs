@@ -37,6 +37,37 @@ fn success() -> Value {
     json!({"status": "SUCCESS", "sessionToken": "x", "_embedded": {"user": {"id": "00uPUSH"}}})
 }
 
+/// Okta asking for MFA (its factors' links at `base`) and answering every verify call with `verify`.
+fn mfa_then(h: &Harness, base: &'static str, verify: Value) {
+    h.idp(move |req, _| {
+        if req.url.ends_with("/api/v1/authn") {
+            ok(mfa_required(base))
+        } else {
+            ok(verify.clone())
+        }
+    });
+}
+
+/// Okta answering `/authn` with `authn` (and a skip link with MFA), then the push `waits` times
+/// WAITING before SUCCESS.
+fn push_succeeds_after(h: &Harness, authn: Value, waits: u32) {
+    h.idp(move |req, fake| {
+        if req.url.ends_with("/api/v1/authn") {
+            return ok(authn.clone());
+        }
+        if req.url.ends_with("/skip") {
+            return ok(mfa_required(OKTA));
+        }
+        let n = fake.counter.get();
+        fake.counter.set(n + 1);
+        if n < waits {
+            ok(challenge(OKTA, "WAITING"))
+        } else {
+            ok(success())
+        }
+    });
+}
+
 #[test]
 fn first_and_second_login() {
     let h = Harness::new();
@@ -95,18 +126,7 @@ fn bad_password_creates_nothing() {
 #[test]
 fn push_waiting_then_success() {
     let h = Harness::new();
-    h.idp(|req, fake| {
-        if req.url.ends_with("/api/v1/authn") {
-            return ok(mfa_required(OKTA));
-        }
-        let n = fake.counter.get();
-        fake.counter.set(n + 1);
-        if n < 3 {
-            ok(challenge(OKTA, "WAITING"))
-        } else {
-            ok(success())
-        }
-    });
+    push_succeeds_after(&h, mfa_required(OKTA), 3);
     let r = h.login(creds());
     assert_eq!(r.status, 200, "{}", json(&r));
     assert_eq!(*h.fake.sleeps.borrow(), vec![500, 500, 500]);
@@ -119,33 +139,15 @@ fn push_waiting_then_success() {
 #[test]
 fn push_rejected_timeout_and_bound() {
     let h = Harness::new();
-    h.idp(|req, _| {
-        if req.url.ends_with("/api/v1/authn") {
-            ok(mfa_required(OKTA))
-        } else {
-            ok(challenge(OKTA, "REJECTED"))
-        }
-    });
+    mfa_then(&h, OKTA, challenge(OKTA, "REJECTED"));
     assert_error(&h.login(creds()), 401, "MFA_REJECTED");
-    h.idp(|req, _| {
-        if req.url.ends_with("/api/v1/authn") {
-            ok(mfa_required(OKTA))
-        } else {
-            ok(challenge(OKTA, "TIMEOUT"))
-        }
-    });
+    mfa_then(&h, OKTA, challenge(OKTA, "TIMEOUT"));
     assert_error(&h.login(creds()), 401, "MFA_TIMEOUT");
     // Never answered: bounded by okta_mfa_timeout_seconds, then cancel.
     h.set_var("okta_mfa_timeout_seconds", "3");
     h.set_var("login_user_rate_limit_per_minute", "100");
     h.fake.requests.borrow_mut().clear();
-    h.idp(|req, _| {
-        if req.url.ends_with("/api/v1/authn") {
-            ok(mfa_required(OKTA))
-        } else {
-            ok(challenge(OKTA, "WAITING"))
-        }
-    });
+    mfa_then(&h, OKTA, challenge(OKTA, "WAITING"));
     assert_error(&h.login(creds()), 401, "MFA_TIMEOUT");
     let total: u64 = h.fake.sleeps.borrow().iter().sum();
     assert!(total <= 3000, "{total}");
@@ -216,13 +218,7 @@ fn statuses_map_to_codes() {
     assert_error(&h.login(creds()), 502, "IDP_UNAVAILABLE");
     // A foreign-origin href is never followed.
     h.fake.requests.borrow_mut().clear();
-    h.idp(|req, _| {
-        if req.url.ends_with("/api/v1/authn") {
-            ok(mfa_required("https://evil.example"))
-        } else {
-            ok(success())
-        }
-    });
+    mfa_then(&h, "https://evil.example", success());
     assert_error(&h.login(creds()), 502, "IDP_UNAVAILABLE");
     assert_eq!(h.fake.requests.borrow().len(), 1);
     assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 0);
@@ -231,22 +227,9 @@ fn statuses_map_to_codes() {
 #[test]
 fn password_warn_skips_but_still_requires_mfa() {
     let h = Harness::new();
-    h.idp(|req, fake| {
-        if req.url.ends_with("/api/v1/authn") {
-            return ok(json!({"status": "PASSWORD_WARN", "stateToken": "st0",
-                "_links": {"skip": {"href": format!("{OKTA}/api/v1/authn/skip")}}}));
-        }
-        if req.url.ends_with("/skip") {
-            return ok(mfa_required(OKTA));
-        }
-        let n = fake.counter.get();
-        fake.counter.set(n + 1);
-        if n < 1 {
-            ok(challenge(OKTA, "WAITING"))
-        } else {
-            ok(success())
-        }
-    });
+    let warn = json!({"status": "PASSWORD_WARN", "stateToken": "st0",
+        "_links": {"skip": {"href": format!("{OKTA}/api/v1/authn/skip")}}});
+    push_succeeds_after(&h, warn, 1);
     let r = h.login(creds());
     assert_eq!(r.status, 200, "{}", json(&r));
     let urls: Vec<String> = h

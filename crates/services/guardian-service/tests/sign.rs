@@ -39,74 +39,60 @@ fn hardhat() -> (Harness, String) {
     (h, t)
 }
 
+/// One call in a token chain: made with `t`, expected to succeed; `t` moves on to the fresh
+/// token and the body is returned.
+#[track_caller]
+fn chained(h: &Harness, t: &mut String, method: &str, path: &str, body: Option<Value>) -> Value {
+    let r = h.call(method, path, t, body);
+    assert_eq!(r.status, 200, "{}", json(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    *t = fresh(&r);
+    json(&r)
+}
+
 #[test]
 fn hardhat_vectors_over_every_route() {
     let (h, mut t) = hardhat();
+    let mut post = |path: &str, body: Value| chained(&h, &mut t, "POST", path, Some(body));
     // /sign, indices 0 and 2.
     for name in ["hardhat-0-sign", "hardhat-2-sign"] {
         let v = vector(name);
-        let r = h.call(
-            "POST",
-            "/guardian/sign",
-            &t,
-            Some(json!({"raw_data": v["raw_data"], "address_index": v["address_index"]})),
-        );
-        assert_eq!(r.status, 200, "{}", json(&r));
-        assert_eq!(json(&r)["signature"], v["signature"]);
-        assert_eq!(r.header("cache-control"), Some("no-store"));
-        t = fresh(&r);
+        let body = json!({"raw_data": v["raw_data"], "address_index": v["address_index"]});
+        assert_eq!(post("/guardian/sign", body)["signature"], v["signature"]);
     }
     let v = vector("hardhat-0-eip191-hello");
-    let r = h.call(
-        "POST",
-        "/guardian/sign-message",
-        &t,
-        Some(json!({"message": "hello"})),
+    let j = post("/guardian/sign-message", json!({"message": "hello"}));
+    assert_eq!(j["signature"], v["signature"]);
+    assert_eq!(j["message_hash"], v["message_hash"]);
+    assert_eq!(j["address"], ADDR0);
+    let hex = json!({"message": "0x68656c6c6f", "encoding": "hex"});
+    assert_eq!(
+        post("/guardian/sign-message", hex)["signature"],
+        v["signature"]
     );
-    assert_eq!(json(&r)["signature"], v["signature"]);
-    assert_eq!(json(&r)["message_hash"], v["message_hash"]);
-    assert_eq!(json(&r)["address"], ADDR0);
-    t = fresh(&r);
-    let r = h.call(
-        "POST",
-        "/guardian/sign-message",
-        &t,
-        Some(json!({"message": "0x68656c6c6f", "encoding": "hex"})),
-    );
-    assert_eq!(json(&r)["signature"], v["signature"]);
-    t = fresh(&r);
     for name in ["hardhat-0-eip155", "hardhat-2-eip1559"] {
         let v = vector(name);
-        let r = h.call("POST", "/guardian/sign-tx", &t, Some(v["request"].clone()));
-        assert_eq!(r.status, 200, "{}", json(&r));
-        let j = json(&r);
+        let j = post("/guardian/sign-tx", v["request"].clone());
         assert_eq!(j["signed_tx_rlp"], v["signed_tx_rlp"]);
         assert_eq!(j["tx_hash"], v["tx_hash"]);
         assert_eq!(j["from"], v["from"]);
         let parsed: Value =
             serde_json::from_str(j["signed_tx_json"].as_str().expect("string")).expect("json");
         assert_eq!(parsed, v["signed_tx_json"]);
-        t = fresh(&r);
     }
     let v = vector("hardhat-0-eip712-mail");
-    let r = h.call(
-        "POST",
+    let j = post(
         "/guardian/sign-typed-data",
-        &t,
-        Some(json!({"typed_data": v["typed_data"]})),
+        json!({"typed_data": v["typed_data"]}),
     );
-    assert_eq!(json(&r)["signature"], v["signature"]);
-    assert_eq!(json(&r)["digest"], v["digest"]);
-    t = fresh(&r);
-    let r = h.call("GET", "/guardian/address?address_index=2", &t, None);
-    assert_eq!(json(&r)["address"], ADDR2);
-    assert_eq!(json(&r)["address_index"], 2);
-    t = fresh(&r);
-    let r = h.call("GET", "/guardian/sign", &t, None);
-    assert_eq!(json(&r)["public_address"], ADDR0);
-    t = fresh(&r);
-    let r = h.call("GET", "/guardian/address", &t, None);
-    assert_eq!(json(&r)["address"], ADDR0);
+    assert_eq!(j["signature"], v["signature"]);
+    assert_eq!(j["digest"], v["digest"]);
+    let mut get = |path: &str| chained(&h, &mut t, "GET", path, None);
+    let j = get("/guardian/address?address_index=2");
+    assert_eq!(j["address"], ADDR2);
+    assert_eq!(j["address_index"], 2);
+    assert_eq!(get("/guardian/sign")["public_address"], ADDR0);
+    assert_eq!(get("/guardian/address")["address"], ADDR0);
 }
 
 #[test]
