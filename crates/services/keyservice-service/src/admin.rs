@@ -5,71 +5,48 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::body::{check_size, parse_json};
+use crate::body::parse_json;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
-use crate::error::{ApiError, ApiResult, respond};
+use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
-use crate::{Env, SMALL_BODY_LIMIT, config, net, time};
+use crate::{Env, config, net, time};
 
 use crate::limits::{self, valid_namespace};
 
-enum Route<'p> {
-    Collection,
-    Namespace(&'p str),
-    AllowedCidrs(&'p str),
-    RotateSecret(&'p str),
+/// The operator operations, as keyservice's route table names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    List,
+    Create,
+    Delete,
+    SetCidrs,
+    Rotate,
 }
 
-fn route(path: &str) -> Option<Route<'_>> {
-    if path == "/admin/namespaces" {
-        return Some(Route::Collection);
-    }
-    let rest = path.strip_prefix("/admin/namespaces/")?;
-    let mut parts = rest.split('/');
-    let ns = parts.next().filter(|s| !s.is_empty())?;
-    let sub = parts.next();
-    if parts.next().is_some() {
-        return None;
-    }
-    match sub {
-        None => Some(Route::Namespace(ns)),
-        Some("allowed-cidrs") => Some(Route::AllowedCidrs(ns)),
-        Some("rotate-secret") => Some(Route::RotateSecret(ns)),
-        Some(_) => None,
-    }
+/// While `admin_token` is unset the operator API answers 403 to everything, before routing.
+pub(crate) fn enabled(env: &Env<'_>) -> ApiResult<zeroize::Zeroizing<String>> {
+    config::admin_token(env).ok_or_else(ApiError::admin_disabled)
 }
 
-/// Order: disabled (403, whatever is sent) → route (404/405) → size (413,
-/// before authentication) → bearer (401) → operation.
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    let Some(admin_token) = config::admin_token(env) else {
-        return ApiError::admin_disabled().into_response();
-    };
-    let Some(route) = route(req.path()) else {
-        return ApiError::not_found().into_response();
-    };
-    let allow = match route {
-        Route::Collection => "GET, POST",
-        Route::Namespace(_) => "DELETE",
-        Route::AllowedCidrs(_) => "PUT",
-        Route::RotateSecret(_) => "POST",
-    };
-    if !allow.split(", ").any(|m| m == req.method) {
-        return ApiError::method_not_allowed(allow).into_response();
+/// Order: disabled (403, whatever is sent) → route (404/405) → size (413, before
+/// authentication): all three before this; then bearer (401) → operation. `namespace` is the
+/// path segment exactly as received.
+pub(crate) fn operate(
+    env: &Env<'_>,
+    req: &Request,
+    op: Op,
+    namespace: &str,
+) -> ApiResult<Response> {
+    check_bearer(req, &enabled(env)?)?;
+    let store = Store::new(env.db);
+    match op {
+        Op::List => list(&store),
+        Op::Create => create(env, &store, req),
+        Op::Delete => delete(&store, namespace),
+        Op::SetCidrs => set_cidrs(&store, req, namespace),
+        Op::Rotate => rotate(env, &store, namespace),
     }
-    respond((|| {
-        check_size(req, SMALL_BODY_LIMIT)?;
-        check_bearer(req, &admin_token)?;
-        let store = Store::new(env.db);
-        match route {
-            Route::Collection if req.method == "GET" => list(&store),
-            Route::Collection => create(env, &store, req),
-            Route::Namespace(ns) => delete(&store, ns),
-            Route::AllowedCidrs(ns) => set_cidrs(&store, req, ns),
-            Route::RotateSecret(ns) => rotate(env, &store, ns),
-        }
-    })())
 }
 
 /// Compares SHA-256 digests in constant time, so neither the token's length

@@ -1,19 +1,8 @@
 //! The request-body rules of keyservice's small-body routes (`/init`, `/connect`, the operator
-//! API): the size check comes first (413), then a JSON object decoded straight into its struct.
+//! API): the size check comes first (413, the router's: docs/platform.md, "Design: route
+//! tables"), then a JSON object decoded straight into its struct.
 
-use guest_kit::Request;
-use guest_kit::http::BodySizeError;
-
-use crate::error::Keyservice as _;
 use crate::error::{ApiError, ApiResult};
-
-/// Size limit (413 before anything else) shared by the small-body routes.
-pub fn check_size(req: &Request, limit: usize) -> ApiResult<()> {
-    req.check_body_size(limit).map_err(|e| match e {
-        BodySizeError::TooLarge => ApiError::too_large(),
-        BodySizeError::InvalidContentLength => ApiError::bad_request("invalid Content-Length"),
-    })
-}
 
 /// Parses a JSON object body without echoing any of it back in the error.
 /// Only an object will do: serde's derived structs also accept a JSON array

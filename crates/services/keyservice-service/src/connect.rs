@@ -4,13 +4,13 @@ use guest_kit::{Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::body::{check_size, parse_json};
+use crate::body::parse_json;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
-use crate::error::{ApiError, ApiResult, respond};
+use crate::error::{ApiError, ApiResult};
 use crate::limits::{valid_namespace, valid_user_id};
 use crate::store::Store;
-use crate::{Env, SMALL_BODY_LIMIT, auth, config, net};
+use crate::{Env, auth, config, net};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,20 +22,9 @@ struct ConnectBody {
     init_token_hash: String,
 }
 
-/// `/connect` never sends CORS headers: the Real Service is not a browser.
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    if req.path() != "/connect" {
-        return ApiError::not_found().into_response();
-    }
-    if req.method != "POST" {
-        return ApiError::method_not_allowed("POST").into_response();
-    }
-    respond(post(env, req))
-}
-
-fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
-    // 1. size, before anything else.
-    check_size(req, SMALL_BODY_LIMIT)?;
+/// `/connect` never sends CORS headers: the Real Service is not a browser. Step 1 (the size,
+/// before anything else) is the router's.
+pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     let keys = Keys::load(env)?;
     let store = Store::new(env.db);
 

@@ -43,7 +43,8 @@ pub fn apply(env: &Env<'_>, req: &Request, resp: Response) -> Response {
     }
 }
 
-/// `OPTIONS` preflight: 204 with the allowed methods and headers.
+/// `OPTIONS` preflight: 204 with the allowed methods and headers (the route table's preflight
+/// hook calls it for the CORS routes).
 pub fn preflight(methods: &str) -> Response {
     Response::new(204)
         .with_header("access-control-allow-methods", methods)

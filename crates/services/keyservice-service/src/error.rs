@@ -2,7 +2,7 @@
 //! the platform's [`guest_kit::ApiError`], the codes and messages are keyservice's
 //! (listed in its `openapi.json`).
 
-pub(crate) use guest_kit::{ApiError, ApiResult, respond};
+pub(crate) use guest_kit::{ApiError, ApiResult};
 
 /// keyservice's codes and messages.
 pub(crate) trait Keyservice {

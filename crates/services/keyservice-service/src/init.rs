@@ -1,48 +1,17 @@
-//! `POST /init` (docs/keyservice.md, "Design: init tokens") and the public OpenAPI document.
+//! `POST /init` (docs/keyservice.md, "Design: init tokens").
 
 use guest_kit::{Request, Response};
 use serde_json::json;
 
-use crate::body::check_size;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
-use crate::error::{ApiError, ApiResult, respond};
+use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
-use crate::{Env, OPENAPI_JSON, OPENAPI_PATH, SMALL_BODY_LIMIT, config, cors, net};
+use crate::{Env, config, net};
 use guest_kit::ratelimit::{FixedWindow, KvCounters, OnStoreFailure, Refusal};
 
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    let path = req.path();
-    if path == OPENAPI_PATH {
-        return respond(openapi(req));
-    }
-    if path != "/init" {
-        return ApiError::not_found().into_response();
-    }
-    let cors_on = cors::enabled(env);
-    let result = match req.method.as_str() {
-        "POST" => post(env, req),
-        "OPTIONS" if cors_on => Ok(cors::preflight("POST")),
-        _ => Err(ApiError::method_not_allowed(if cors_on {
-            "POST, OPTIONS"
-        } else {
-            "POST"
-        })),
-    };
-    cors::apply(env, req, respond(result))
-}
-
-fn openapi(req: &Request) -> ApiResult<Response> {
-    match req.method.as_str() {
-        "GET" => Ok(Response::new(200)
-            .with_header("content-type", "application/json")
-            .with_body(OPENAPI_JSON.as_bytes().to_vec())),
-        _ => Err(ApiError::method_not_allowed("GET")),
-    }
-}
-
-fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
-    check_size(req, SMALL_BODY_LIMIT)?;
+/// Path, method and body size were checked by the router.
+pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     let keys = Keys::load(env)?;
     let ttl = config::init_token_ttl_seconds(env)?;
     rate_limit(env, req)?;

@@ -3,31 +3,23 @@
 
 use guest_kit::{Request, Response};
 
-use crate::body::check_size;
 use crate::crypto::{self, Keys, Purpose};
 use crate::error::Keyservice as _;
-use crate::error::{ApiError, ApiResult, respond};
+use crate::error::{ApiError, ApiResult};
 use crate::limits;
 use crate::store::Store;
-use crate::{Env, SMALL_BODY_LIMIT, auth, config, cors};
+use crate::{Env, SMALL_BODY_LIMIT, auth, config};
 
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
-pub fn handle(env: &Env<'_>, req: &Request) -> Response {
-    if req.path() != "/key" {
-        return ApiError::not_found().into_response();
+/// A `PUT` body may be a key (up to the `max_key_bytes` variable); other methods take the small
+/// limit.
+pub(crate) fn body_limit(env: &Env<'_>, req: &Request) -> ApiResult<usize> {
+    if req.method == "PUT" {
+        config::max_key_bytes(env)
+    } else {
+        Ok(SMALL_BODY_LIMIT)
     }
-    let cors_on = cors::enabled(env);
-    let result = match req.method.as_str() {
-        "GET" | "PUT" | "DELETE" => authenticated(env, req),
-        "OPTIONS" if cors_on => Ok(cors::preflight("GET, PUT, DELETE")),
-        _ => Err(ApiError::method_not_allowed(if cors_on {
-            "GET, PUT, DELETE, OPTIONS"
-        } else {
-            "GET, PUT, DELETE"
-        })),
-    };
-    cors::apply(env, req, respond(result))
 }
 
 /// `Content-Type` to store: ≤ 255 printable ASCII characters (spaces allowed
@@ -57,13 +49,8 @@ struct Session {
     user_id: String,
 }
 
-fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
-    let limit = if req.method == "PUT" {
-        config::max_key_bytes(env)?
-    } else {
-        SMALL_BODY_LIMIT
-    };
-    check_size(req, limit)?;
+/// `GET`, `PUT` and `DELETE /key`; path, method and body size were checked by the router.
+pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     let keys = Keys::load(env)?;
     let idle_ms = config::ms(config::session_idle_seconds(env)?);
     let store = Store::new(env.db);

@@ -27,7 +27,11 @@ mod net;
 mod store;
 mod time;
 
+use guest_kit::router::{self, Component, Params, Refusal, Route};
 use guest_kit::{Request, Response, RouteGroup};
+
+use crate::error::Keyservice as _;
+use crate::error::{ApiError, ApiResult};
 
 pub use config::{DEFAULT_MAX_KEY_BYTES, SMALL_BODY_LIMIT, VARIABLES};
 pub use net::{Cidr, client_address, parse_cidr};
@@ -64,22 +68,22 @@ pub enum Group {
 
 /// `POST /init` (and `OPTIONS /init`, `GET /keyservice/openapi.json`).
 pub fn handle_init(env: &Env<'_>, req: Request) -> Response {
-    finish(env, transactional(env, || init::handle(env, &req)))
+    handle(env, Group::Init, &req)
 }
 
 /// `POST /connect`.
 pub fn handle_connect(env: &Env<'_>, req: Request) -> Response {
-    finish(env, transactional(env, || connect::handle(env, &req)))
+    handle(env, Group::Connect, &req)
 }
 
 /// `PUT/GET/DELETE /key` (and `OPTIONS /key`).
 pub fn handle_key(env: &Env<'_>, req: Request) -> Response {
-    finish(env, transactional(env, || key::handle(env, &req)))
+    handle(env, Group::Key, &req)
 }
 
 /// `/admin/namespaces` and `/admin/namespaces/...`.
 pub fn handle_admin(env: &Env<'_>, req: Request) -> Response {
-    finish(env, transactional(env, || admin::handle(env, &req)))
+    handle(env, Group::Admin, &req)
 }
 
 /// The route groups as components declare them (`guest_kit::component!`).
@@ -97,6 +101,200 @@ const fn small(handle: fn(&Env<'_>, Request) -> Response) -> RouteGroup {
         body_limit: |_| SMALL_BODY_LIMIT,
         handle,
     }
+}
+
+/// keyservice's components as `spin.toml` declares them: their routes and route groups
+/// (docs/platform.md, "Design: route tables").
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        id: "keyservice-init",
+        routes: &["/init", OPENAPI_PATH],
+        group: INIT,
+    },
+    Component {
+        id: "keyservice-connect",
+        routes: &["/connect"],
+        group: CONNECT,
+    },
+    Component {
+        id: "keyservice-key",
+        routes: &["/key"],
+        group: KEY,
+    },
+    Component {
+        id: "keyservice-admin",
+        routes: &["/admin/namespaces", "/admin/namespaces/..."],
+        group: ADMIN,
+    },
+];
+
+/// A route's code, its group, and whether it is browser-facing (CORS: docs/keyservice.md,
+/// "Design: CORS").
+#[derive(Clone, Copy)]
+pub(crate) struct Handler {
+    group: Group,
+    cors: bool,
+    run: fn(&Env<'_>, &Request, &Params) -> ApiResult<Response>,
+}
+
+/// A route of `group` whose body may be up to [`SMALL_BODY_LIMIT`].
+const fn route(
+    pattern: &'static str,
+    methods: &'static [&'static str],
+    group: Group,
+    run: fn(&Env<'_>, &Request, &Params) -> ApiResult<Response>,
+) -> Route<Handler> {
+    let cors = false;
+    Route::new(pattern, methods, Handler { group, cors, run }).limit(|_, _| Ok(SMALL_BODY_LIMIT))
+}
+
+/// The same route, browser-facing.
+const fn cors(route: Route<Handler>) -> Route<Handler> {
+    let handler = Handler {
+        cors: true,
+        ..route.handler
+    };
+    Route { handler, ..route }
+}
+
+/// An operator operation on the namespace the path names, as received.
+macro_rules! admin {
+    ($op:ident) => {
+        |env, req, params| {
+            let namespace = params.get("namespace").unwrap_or_default();
+            admin::operate(env, req, admin::Op::$op, namespace)
+        }
+    };
+}
+
+/// Every keyservice route (docs/platform.md, "Design: route tables"), by group; a component
+/// matches only its own group's. Namespaces are taken as received (`=namespace`): their own
+/// validation refuses anything encoded.
+const ROUTES: &[Route<Handler>] = &[
+    // keyservice-init
+    Route::new(
+        OPENAPI_PATH,
+        &["GET"],
+        Handler {
+            group: Group::Init,
+            cors: false,
+            run: |_, _, _| Ok(openapi()),
+        },
+    ),
+    cors(route("/init", &["POST"], Group::Init, |env, req, _| {
+        init::post(env, req)
+    })),
+    // keyservice-connect
+    route("/connect", &["POST"], Group::Connect, |env, req, _| {
+        connect::post(env, req)
+    }),
+    // keyservice-key
+    cors(route(
+        "/key",
+        &["GET", "PUT", "DELETE"],
+        Group::Key,
+        |env, req, _| key::authenticated(env, req),
+    ))
+    .limit(key::body_limit),
+    // keyservice-admin
+    route("/admin/namespaces", &["GET"], Group::Admin, admin!(List)),
+    route("/admin/namespaces", &["POST"], Group::Admin, admin!(Create)),
+    route(
+        "/admin/namespaces/=namespace",
+        &["DELETE"],
+        Group::Admin,
+        admin!(Delete),
+    ),
+    route(
+        "/admin/namespaces/=namespace/allowed-cidrs",
+        &["PUT"],
+        Group::Admin,
+        admin!(SetCidrs),
+    ),
+    route(
+        "/admin/namespaces/=namespace/rotate-secret",
+        &["POST"],
+        Group::Admin,
+        admin!(Rotate),
+    ),
+];
+
+/// keyservice's part in dispatch: one group's routes, keyservice's words for 404, 405 and 413,
+/// and CORS on the browser-facing routes (docs/keyservice.md, "Design: CORS").
+struct Keyservice(Group);
+
+impl router::Service for Keyservice {
+    type Handler = Handler;
+
+    fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
+        let group = self.0;
+        ROUTES.iter().filter(move |r| r.handler.group == group)
+    }
+
+    fn call(&self, env: &Env<'_>, req: &Request, h: &Handler, p: &Params) -> ApiResult<Response> {
+        (h.run)(env, req, p)
+    }
+
+    fn refuse(&self, env: &Env<'_>, refusal: Refusal<'_, Handler>) -> ApiError {
+        match refusal {
+            Refusal::NotFound => ApiError::not_found(),
+            Refusal::MethodNotAllowed { route, allow } if cors_on(env, Some(route)) => {
+                ApiError::method_not_allowed(&format!("{allow}, OPTIONS"))
+            }
+            Refusal::MethodNotAllowed { allow, .. } => ApiError::method_not_allowed(&allow),
+            Refusal::TooLarge { .. } => ApiError::too_large(),
+            Refusal::InvalidContentLength { .. } => ApiError::bad_request("invalid Content-Length"),
+        }
+    }
+
+    fn preflight(
+        &self,
+        env: &Env<'_>,
+        _: &Request,
+        route: Option<&Route<Handler>>,
+    ) -> Option<Response> {
+        let route = route.filter(|r| cors_on(env, Some(r)))?;
+        Some(cors::preflight(&route.methods.join(", ")))
+    }
+
+    fn finish(
+        &self,
+        env: &Env<'_>,
+        req: &Request,
+        route: Option<&Route<Handler>>,
+        resp: Response,
+    ) -> Response {
+        if route.is_some_and(|r| r.handler.cors) {
+            cors::apply(env, req, resp)
+        } else {
+            resp
+        }
+    }
+}
+
+/// Whether a browser-facing route answers preflights: CORS is configured.
+fn cors_on(env: &Env<'_>, route: Option<&Route<Handler>>) -> bool {
+    route.is_some_and(|r| r.handler.cors) && cors::enabled(env)
+}
+
+/// One request of `group`, in one transaction, with the server's `Date`. The operator API is
+/// refused whole while it is disabled, before routing.
+fn handle(env: &Env<'_>, group: Group, req: &Request) -> Response {
+    let resp = transactional(env, || {
+        if group == Group::Admin
+            && let Err(e) = admin::enabled(env)
+        {
+            return e.into_response();
+        }
+        router::dispatch(&Keyservice(group), env, req)
+    });
+    finish(env, resp)
+}
+
+fn openapi() -> Response {
+    Response::new(200)
+        .with_header("content-type", "application/json")
+        .with_body(OPENAPI_JSON.as_bytes().to_vec())
 }
 
 /// Every request's statements form one transaction: a `PUT /key` (nonce, session touch, value)
