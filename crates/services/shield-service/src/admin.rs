@@ -14,14 +14,28 @@ use crate::auth::{auth_provider, project_auth};
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
-use crate::shares::{EnvBody, create_share, passkey_reference_json};
-use crate::store::{NewShare, Share};
+use crate::shares::{
+    EnvBody, create_share, passkey_reference_json, set_stored_passkey, set_stored_user_params,
+};
+use crate::store::{NewShare, Share, ShareContent};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
 
 const MAX_BULK: usize = 100;
 
 fn too_many() -> ApiError {
     ApiError::bad_request("Requests with more than 100 elements are not allowed")
+}
+
+/// A bulk request's list (absent = empty): at most [`MAX_BULK`] elements, each within `max`.
+fn bulk_list(list: Option<Vec<String>>, field: &str, max: usize) -> ApiResult<Vec<String>> {
+    let list = list.unwrap_or_default();
+    if list.len() > MAX_BULK {
+        return Err(too_many());
+    }
+    for item in &list {
+        check(field, Some(item), max)?;
+    }
+    Ok(list)
 }
 
 fn found(share: &Share) -> Value {
@@ -49,13 +63,7 @@ struct ReferenceBulk {
 pub(crate) fn bulk_reference(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let body: ReferenceBulk = parse_body(&ctx.req.body)?;
-    let refs = body.references.unwrap_or_default();
-    if refs.len() > MAX_BULK {
-        return Err(too_many());
-    }
-    for r in &refs {
-        check("references", Some(r), limits::REFERENCE)?;
-    }
+    let refs = bulk_list(body.references, "references", limits::REFERENCE)?;
     let mut out = BTreeMap::new();
     for r in refs {
         if out.contains_key(&r) {
@@ -83,13 +91,7 @@ struct UserBulk {
 pub(crate) fn bulk_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let project = project_auth(ctx)?;
     let body: UserBulk = parse_body(&ctx.req.body)?;
-    let ids = body.user_ids.unwrap_or_default();
-    if ids.len() > MAX_BULK {
-        return Err(too_many());
-    }
-    for id in &ids {
-        check("user_ids", Some(id), limits::USER_ID)?;
-    }
+    let ids = bulk_list(body.user_ids, "user_ids", limits::USER_ID)?;
     check("reference", body.reference.as_deref(), limits::REFERENCE)?;
     let reference = non_empty(body.reference);
     let mut out = BTreeMap::new();
@@ -130,25 +132,8 @@ pub(crate) fn export(ctx: &Ctx<'_, '_>, reference: &str) -> ApiResult<Response> 
         "reference": share.reference,
         "storage_method_id": share.storage_method_id,
     });
-    if let Some(s) = share.salt.as_deref().filter(|s| !s.is_empty()) {
-        crate::util::set(&mut v, "salt", s);
-    }
-    if let Some(i) = share.iterations.filter(|i| *i != 0) {
-        crate::util::set(&mut v, "iterations", i);
-    }
-    if let Some(l) = share.length.filter(|l| *l != 0) {
-        crate::util::set(&mut v, "length", l);
-    }
-    if let Some(d) = share.digest.as_deref().filter(|d| !d.is_empty()) {
-        crate::util::set(&mut v, "digest", d);
-    }
-    if let Some(id) = share.passkey_id.as_deref() {
-        crate::util::set(
-            &mut v,
-            "passkey_reference",
-            passkey_reference_json(id, share.passkey_env.as_deref()),
-        );
-    }
+    set_stored_user_params(&mut v, &share);
+    set_stored_passkey(&mut v, &share);
     Ok(Response::json(200, &v))
 }
 
@@ -220,15 +205,17 @@ pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         user_id: &user_id,
         keychain_id: &keychain,
         reference: &reference,
-        entropy: entropy.as_str(),
-        data: &secret,
-        salt: salt.as_deref(),
-        iterations: body.iterations.filter(|i| *i != 0),
-        length: body.length.filter(|l| *l != 0),
-        digest: digest.as_deref(),
         storage_method_id: storage,
-        passkey_id: passkey_id.as_deref(),
-        passkey_env: passkey_env.as_deref(),
+        content: ShareContent {
+            entropy: entropy.as_str(),
+            data: &secret,
+            salt: salt.as_deref(),
+            iterations: body.iterations.filter(|i| *i != 0),
+            length: body.length.filter(|l| *l != 0),
+            digest: digest.as_deref(),
+            passkey_id: passkey_id.as_deref(),
+            passkey_env: passkey_env.as_deref(),
+        },
     };
     if !ctx.store.insert_share(&new, ctx.env.now_ms)? {
         return Err(ApiError::share_exists());

@@ -17,7 +17,7 @@ use crate::auth::{Caller, user_auth};
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
-use crate::store::{NewShare, Share};
+use crate::store::{NewShare, Share, ShareContent};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
 
 // ---- the project key ----
@@ -292,29 +292,56 @@ pub(crate) fn share_json(share: &Share, secret: &str) -> Value {
         "reference": share.reference,
         "keychain_id": share.keychain_id,
     });
-    if let Some(s) = share.salt.as_deref().filter(|s| !s.is_empty()) {
-        crate::util::set(&mut v, "salt", s);
-    }
-    if let Some(i) = share.iterations.filter(|i| *i != 0) {
-        crate::util::set(&mut v, "iterations", i);
-    }
-    if let Some(l) = share.length.filter(|l| *l != 0) {
-        crate::util::set(&mut v, "length", l);
-    }
-    if let Some(d) = share.digest.as_deref().filter(|d| !d.is_empty()) {
-        crate::util::set(&mut v, "digest", d);
-    }
+    set_stored_user_params(&mut v, share);
     if share.storage_method_id != 0 {
         crate::util::set(&mut v, "storage_method_id", share.storage_method_id);
     }
+    set_stored_passkey(&mut v, share);
+    v
+}
+
+/// Sets the user-entropy parameters that are given, in wire order.
+fn set_user_params(
+    v: &mut Value,
+    salt: Option<&str>,
+    iterations: Option<i64>,
+    length: Option<i64>,
+    digest: Option<&str>,
+) {
+    if let Some(s) = salt {
+        crate::util::set(v, "salt", s);
+    }
+    if let Some(i) = iterations {
+        crate::util::set(v, "iterations", i);
+    }
+    if let Some(l) = length {
+        crate::util::set(v, "length", l);
+    }
+    if let Some(d) = digest {
+        crate::util::set(v, "digest", d);
+    }
+}
+
+/// A stored share's user-entropy parameters on the wire: `""` and 0 are omitted.
+pub(crate) fn set_stored_user_params(v: &mut Value, share: &Share) {
+    set_user_params(
+        v,
+        share.salt.as_deref().filter(|s| !s.is_empty()),
+        share.iterations.filter(|i| *i != 0),
+        share.length.filter(|l| *l != 0),
+        share.digest.as_deref().filter(|d| !d.is_empty()),
+    );
+}
+
+/// A stored share's `passkey_reference`, when it has a passkey.
+pub(crate) fn set_stored_passkey(v: &mut Value, share: &Share) {
     if let Some(id) = share.passkey_id.as_deref() {
         crate::util::set(
-            &mut v,
+            v,
             "passkey_reference",
             passkey_reference_json(id, share.passkey_env.as_deref()),
         );
     }
-    v
 }
 
 pub(crate) fn passkey_reference_json(id: &str, stored_env: Option<&str>) -> Value {
@@ -350,22 +377,15 @@ pub(crate) fn create_share(
     }
     let data = share_data(ctx, project_id, &w)?;
     let id = uuid_v4()?;
-    let env = w.passkey.as_ref().map(|(_, e)| e.to_stored());
+    let env = w.stored_env();
     let new = NewShare {
         id: &id,
         project_id,
         user_id,
         keychain_id: &keychain,
         reference: &w.reference,
-        entropy: w.entropy.as_str(),
-        data: &data,
-        salt: user_param(&w, w.input.salt.as_deref()),
-        iterations: w.input.iterations.filter(|_| w.entropy == Entropy::User),
-        length: w.input.length.filter(|_| w.entropy == Entropy::User),
-        digest: user_param(&w, w.input.digest.as_deref()),
         storage_method_id: w.input.storage_method_id.unwrap_or(0),
-        passkey_id: w.passkey.as_ref().map(|(id, _)| id.as_str()),
-        passkey_env: env.as_deref(),
+        content: w.content(&data, env.as_deref()),
     };
     if !ctx.store.insert_share(&new, ctx.env.now_ms)? {
         return Err(ApiError::share_exists());
@@ -373,8 +393,27 @@ pub(crate) fn create_share(
     empty(201)
 }
 
-fn user_param<'w>(w: &ShareWrite, v: Option<&'w str>) -> Option<&'w str> {
-    v.filter(|_| w.entropy == Entropy::User)
+impl ShareWrite {
+    /// The passkey environment as the share row stores it.
+    fn stored_env(&self) -> Option<String> {
+        self.passkey.as_ref().map(|(_, e)| e.to_stored())
+    }
+
+    /// What the share holds after this write: `data` (see [`share_data`]), the user parameters
+    /// only with `user` entropy, the passkey only with `passkey` entropy.
+    fn content<'a>(&'a self, data: &'a str, stored_env: Option<&'a str>) -> ShareContent<'a> {
+        let user = self.entropy == Entropy::User;
+        ShareContent {
+            entropy: self.entropy.as_str(),
+            data,
+            salt: self.input.salt.as_deref().filter(|_| user),
+            iterations: self.input.iterations.filter(|_| user),
+            length: self.input.length.filter(|_| user),
+            digest: self.input.digest.as_deref().filter(|_| user),
+            passkey_id: self.passkey.as_ref().map(|(id, _)| id.as_str()),
+            passkey_env: stored_env,
+        }
+    }
 }
 
 /// What is stored: the secret, or for `project` entropy its AES-GCM encryption under K.
@@ -427,43 +466,24 @@ fn update_share(ctx: &Ctx<'_, '_>, caller: &Caller) -> ApiResult<Response> {
         .user_share(&caller.user_id, &w.reference)?
         .ok_or_else(ApiError::share_not_found)?;
     let data = share_data(ctx, &caller.project.id, &w)?;
-    let env = w.passkey.as_ref().map(|(_, e)| e.to_stored());
-    let upd = NewShare {
-        id: &existing.id,
-        project_id: &caller.project.id,
-        user_id: &caller.user_id,
-        keychain_id: &existing.keychain_id,
-        reference: &existing.reference,
-        entropy: w.entropy.as_str(),
-        data: &data,
-        salt: user_param(&w, w.input.salt.as_deref()),
-        iterations: w.input.iterations.filter(|_| w.entropy == Entropy::User),
-        length: w.input.length.filter(|_| w.entropy == Entropy::User),
-        digest: user_param(&w, w.input.digest.as_deref()),
-        storage_method_id: existing.storage_method_id,
-        passkey_id: w.passkey.as_ref().map(|(id, _)| id.as_str()),
-        passkey_env: env.as_deref(),
-    };
-    if !ctx.store.update_share(&upd, ctx.env.now_ms)? {
+    let env = w.stored_env();
+    let content = w.content(&data, env.as_deref());
+    if !ctx
+        .store
+        .update_share(&existing.id, &content, ctx.env.now_ms)?
+    {
         return Err(ApiError::share_not_found());
     }
     // The parsed request echoed (docs/shield.md, "Design: share routes").
     let secret = w.input.secret.as_deref().map(String::as_str).unwrap_or("");
     let mut v = json!({"secret": secret, "entropy": w.entropy.as_str()});
-    if w.entropy == Entropy::User {
-        if let Some(s) = w.input.salt.as_deref() {
-            crate::util::set(&mut v, "salt", s);
-        }
-        if let Some(i) = w.input.iterations {
-            crate::util::set(&mut v, "iterations", i);
-        }
-        if let Some(l) = w.input.length {
-            crate::util::set(&mut v, "length", l);
-        }
-        if let Some(d) = w.input.digest.as_deref() {
-            crate::util::set(&mut v, "digest", d);
-        }
-    }
+    set_user_params(
+        &mut v,
+        content.salt,
+        content.iterations,
+        content.length,
+        content.digest,
+    );
     if let Some(r) = w.input.reference.as_deref() {
         crate::util::set(&mut v, "reference", r);
     }
@@ -506,18 +526,13 @@ pub(crate) fn share_encryption(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         .ok_or_else(ApiError::share_not_found)?;
     let mut v = json!({"entropy": share.entropy});
     if share.entropy == Entropy::User.as_str() {
-        if let Some(s) = share.salt.as_deref() {
-            crate::util::set(&mut v, "salt", s);
-        }
-        if let Some(i) = share.iterations {
-            crate::util::set(&mut v, "iterations", i);
-        }
-        if let Some(l) = share.length {
-            crate::util::set(&mut v, "length", l);
-        }
-        if let Some(d) = share.digest.as_deref() {
-            crate::util::set(&mut v, "digest", d);
-        }
+        set_user_params(
+            &mut v,
+            share.salt.as_deref(),
+            share.iterations,
+            share.length,
+            share.digest.as_deref(),
+        );
     }
     Ok(Response::json(200, &v))
 }

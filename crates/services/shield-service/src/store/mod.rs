@@ -27,7 +27,7 @@ mod users;
 
 pub(crate) use projects::Project;
 pub(crate) use providers::Provider;
-pub(crate) use shares::{NewShare, Share};
+pub(crate) use shares::{NewShare, Share, ShareContent};
 
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.
 const SEAL_INFO: &[u8] = b"keyward/shield/at-rest/v1";

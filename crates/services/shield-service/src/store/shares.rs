@@ -24,20 +24,26 @@ pub(crate) struct Share {
     pub passkey_env: Option<String>,
 }
 
-/// A share to insert or to write over an existing one.
+/// A share to insert: where it belongs and what it holds.
 pub(crate) struct NewShare<'a> {
     pub id: &'a str,
     pub project_id: &'a str,
     pub user_id: &'a str,
     pub keychain_id: &'a str,
     pub reference: &'a str,
+    pub storage_method_id: i64,
+    pub content: ShareContent<'a>,
+}
+
+/// What a share holds, the part an update writes over: the entropy, the unsealed data and the
+/// parameters that go with them.
+pub(crate) struct ShareContent<'a> {
     pub entropy: &'a str,
     pub data: &'a str,
     pub salt: Option<&'a str>,
     pub iterations: Option<i64>,
     pub length: Option<i64>,
     pub digest: Option<&'a str>,
-    pub storage_method_id: i64,
     pub passkey_id: Option<&'a str>,
     pub passkey_env: Option<&'a str>,
 }
@@ -133,7 +139,8 @@ impl Store<'_> {
 
     /// Inserts a share; `false` when a uniqueness constraint (a racing duplicate) refused it.
     pub fn insert_share(&self, s: &NewShare<'_>, now_ms: i64) -> ApiResult<bool> {
-        let sealed = self.seal("shares", s.id, s.data)?;
+        let c = &s.content;
+        let sealed = self.seal("shares", s.id, c.data)?;
         let rows = self.run(
             "INSERT INTO shares (id, project_id, user_id, keychain_id, reference, entropy, data, salt, \
              iterations, length, digest, storage_method_id, passkey_id, passkey_env, created_at, updated_at) \
@@ -144,15 +151,15 @@ impl Store<'_> {
                 s.user_id.into(),
                 s.keychain_id.into(),
                 s.reference.into(),
-                s.entropy.into(),
+                c.entropy.into(),
                 sealed.into(),
-                opt_str(s.salt),
-                s.iterations.into(),
-                s.length.into(),
-                opt_str(s.digest),
+                opt_str(c.salt),
+                c.iterations.into(),
+                c.length.into(),
+                opt_str(c.digest),
                 s.storage_method_id.into(),
-                opt_str(s.passkey_id),
-                opt_str(s.passkey_env),
+                opt_str(c.passkey_id),
+                opt_str(c.passkey_env),
                 now_ms.into(),
                 now_ms.into(),
             ],
@@ -160,23 +167,23 @@ impl Store<'_> {
         Ok(!rows.is_empty())
     }
 
-    /// Replaces entropy, data and parameters of an existing share (`s.id`).
-    pub fn update_share(&self, s: &NewShare<'_>, now_ms: i64) -> ApiResult<bool> {
-        let sealed = self.seal("shares", s.id, s.data)?;
+    /// Replaces what the share `id` holds; `false` when there is no such share.
+    pub fn update_share(&self, id: &str, c: &ShareContent<'_>, now_ms: i64) -> ApiResult<bool> {
+        let sealed = self.seal("shares", id, c.data)?;
         let rows = self.run(
             "UPDATE shares SET entropy = ?, data = ?, salt = ?, iterations = ?, length = ?, digest = ?, \
              passkey_id = ?, passkey_env = ?, updated_at = ? WHERE id = ? RETURNING id",
             &[
-                s.entropy.into(),
+                c.entropy.into(),
                 sealed.into(),
-                opt_str(s.salt),
-                s.iterations.into(),
-                s.length.into(),
-                opt_str(s.digest),
-                opt_str(s.passkey_id),
-                opt_str(s.passkey_env),
+                opt_str(c.salt),
+                c.iterations.into(),
+                c.length.into(),
+                opt_str(c.digest),
+                opt_str(c.passkey_id),
+                opt_str(c.passkey_env),
                 now_ms.into(),
-                s.id.into(),
+                id.into(),
             ],
         )?;
         Ok(!rows.is_empty())
