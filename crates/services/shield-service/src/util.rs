@@ -40,19 +40,6 @@ pub(crate) fn uuid_v7_hex(now_ms: i64) -> String {
     hex::encode(b)
 }
 
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil_from_days).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -63,18 +50,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// RFC 3339 UTC, second precision.
-pub(crate) fn rfc3339(now_ms: i64) -> String {
-    let secs = now_ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
+pub(crate) use guest_kit::time::rfc3339;
 
 /// Parses an RFC 3339 timestamp (`2026-11-22T20:00:00.123Z`, `…+02:00`) to unix ms.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -136,23 +112,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     secs.checked_mul(1000)?.checked_add(frac_ms)
 }
 
-/// Percent-decodes one path segment; `None` if malformed or not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+pub(crate) use guest_kit::http::percent_decode;
 
 /// A query parameter (first occurrence, `+` as space, percent-decoded).
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
