@@ -35,26 +35,41 @@ fn kv_error(e: &spin_sdk::key_value::Error) -> KvError {
     }
 }
 
-/// A Spin SQLite database, opened on first use so that requests that never
-/// touch storage (404, 405, 413, ...) do not open it.
-pub struct SpinDb {
+/// A resource a component reaches by label, opened on first use so that requests that never
+/// touch storage (404, 405, 413, ...) do not open it. A failed open is kept: every later call in
+/// the same request gets the same error without asking the host again.
+struct OpenOnce<T, E> {
     label: String,
-    conn: OnceCell<Result<Connection, DbError>>,
+    opened: OnceCell<Result<T, E>>,
 }
 
-impl SpinDb {
-    pub fn new(label: &str) -> Self {
+impl<T, E: Clone> OpenOnce<T, E> {
+    fn new(label: &str) -> Self {
         Self {
             label: label.to_owned(),
-            conn: OnceCell::new(),
+            opened: OnceCell::new(),
         }
     }
 
-    fn conn(&self) -> Result<&Connection, DbError> {
-        self.conn
-            .get_or_init(|| Connection::open(&self.label).map_err(|e| db_error(&e)))
+    fn get(&self, open: impl FnOnce(&str) -> Result<T, E>) -> Result<&T, E> {
+        self.opened
+            .get_or_init(|| open(&self.label))
             .as_ref()
             .map_err(Clone::clone)
+    }
+}
+
+/// A Spin SQLite database, opened on first use.
+pub struct SpinDb(OpenOnce<Connection, DbError>);
+
+impl SpinDb {
+    pub fn new(label: &str) -> Self {
+        Self(OpenOnce::new(label))
+    }
+
+    fn conn(&self) -> Result<&Connection, DbError> {
+        self.0
+            .get(|label| Connection::open(label).map_err(|e| db_error(&e)))
     }
 }
 
@@ -99,24 +114,16 @@ impl Db for SpinDb {
 }
 
 /// A Spin key-value store, opened on first use.
-pub struct SpinKv {
-    label: String,
-    store: OnceCell<Result<Store, KvError>>,
-}
+pub struct SpinKv(OpenOnce<Store, KvError>);
 
 impl SpinKv {
     pub fn new(label: &str) -> Self {
-        Self {
-            label: label.to_owned(),
-            store: OnceCell::new(),
-        }
+        Self(OpenOnce::new(label))
     }
 
     fn store(&self) -> Result<&Store, KvError> {
-        self.store
-            .get_or_init(|| Store::open(&self.label).map_err(|e| kv_error(&e)))
-            .as_ref()
-            .map_err(Clone::clone)
+        self.0
+            .get(|label| Store::open(label).map_err(|e| kv_error(&e)))
     }
 }
 
@@ -271,6 +278,29 @@ mod outbound {
         req: &OutboundRequest,
         max_body: usize,
     ) -> Result<OutboundResponse, FetchError> {
+        let out = outgoing_request(req)?;
+        let body = out.body().map_err(|()| err("request body"))?;
+        let future = outgoing_handler::handle(out, request_options(req.timeout_ms))
+            .map_err(|e| err(refusal(&e)))?;
+        write_body(body, &req.body)?;
+        // The host's timeouts bound each phase; the deadline bounds the whole exchange, so a
+        // peer that trickles bytes cannot hold the request past `timeout_ms`.
+        let deadline = (req.timeout_ms > 0).then(|| {
+            monotonic_clock::now().saturating_add(req.timeout_ms.saturating_mul(1_000_000))
+        });
+        let response = wait_for_response(&future, deadline)?;
+        let status = response.status();
+        let headers = response.headers().entries();
+        let body = read_body(response, deadline, max_body)?;
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The request line and headers, with a declared length.
+    fn outgoing_request(req: &OutboundRequest) -> Result<wt::OutgoingRequest, FetchError> {
         let (scheme, authority, path) = split_url(&req.url).ok_or_else(|| err("invalid url"))?;
         let fields = wt::Fields::new();
         for (name, value) in &req.headers {
@@ -297,40 +327,61 @@ mod outbound {
             .map_err(|()| err("invalid authority"))?;
         out.set_path_with_query(Some(path))
             .map_err(|()| err("invalid path"))?;
-        let body = out.body().map_err(|()| err("request body"))?;
-        let options = if req.timeout_ms > 0 {
-            let ns = req.timeout_ms.saturating_mul(1_000_000);
-            let o = wt::RequestOptions::new();
-            // A host may refuse some timeouts; it then applies its own.
-            let _ = o.set_connect_timeout(Some(ns));
-            let _ = o.set_first_byte_timeout(Some(ns));
-            let _ = o.set_between_bytes_timeout(Some(ns));
-            Some(o)
-        } else {
-            None
-        };
-        let future = outgoing_handler::handle(out, options).map_err(|e| {
-            FetchError(match e {
-                wt::ErrorCode::HttpRequestDenied => {
-                    "request denied by allowed_outbound_hosts".into()
-                }
-                _ => "request refused".into(),
-            })
-        })?;
+        Ok(out)
+    }
+
+    /// `timeout_ms` (0: none) as the host's per-phase timeouts.
+    fn request_options(timeout_ms: u64) -> Option<wt::RequestOptions> {
+        if timeout_ms == 0 {
+            return None;
+        }
+        let ns = timeout_ms.saturating_mul(1_000_000);
+        let o = wt::RequestOptions::new();
+        // A host may refuse some timeouts; it then applies its own.
+        let _ = o.set_connect_timeout(Some(ns));
+        let _ = o.set_first_byte_timeout(Some(ns));
+        let _ = o.set_between_bytes_timeout(Some(ns));
+        Some(o)
+    }
+
+    const DENIED: &str = "request denied by allowed_outbound_hosts";
+
+    /// Why the host refused to start the exchange.
+    fn refusal(e: &wt::ErrorCode) -> &'static str {
+        match e {
+            wt::ErrorCode::HttpRequestDenied => DENIED,
+            _ => "request refused",
+        }
+    }
+
+    /// Why the exchange brought no response.
+    fn no_response(e: &wt::ErrorCode) -> &'static str {
+        match e {
+            wt::ErrorCode::ConnectionTimeout
+            | wt::ErrorCode::ConnectionReadTimeout
+            | wt::ErrorCode::ConnectionWriteTimeout => "timeout",
+            wt::ErrorCode::HttpRequestDenied => DENIED,
+            _ => "no response",
+        }
+    }
+
+    fn write_body(body: wt::OutgoingBody, data: &[u8]) -> Result<(), FetchError> {
         {
             let stream = body.write().map_err(|()| err("request body"))?;
-            for chunk in req.body.chunks(4096) {
+            for chunk in data.chunks(4096) {
                 stream
                     .blocking_write_and_flush(chunk)
                     .map_err(|_| err("writing request body"))?;
             }
         }
-        wt::OutgoingBody::finish(body, None).map_err(|_| err("finishing request body"))?;
-        // The host's timeouts bound each phase; the deadline bounds the whole exchange, so a
-        // peer that trickles bytes cannot hold the request past `timeout_ms`.
-        let deadline = (req.timeout_ms > 0).then(|| {
-            monotonic_clock::now().saturating_add(req.timeout_ms.saturating_mul(1_000_000))
-        });
+        wt::OutgoingBody::finish(body, None).map_err(|_| err("finishing request body"))
+    }
+
+    /// Blocks until the response head arrives or `deadline` passes.
+    fn wait_for_response(
+        future: &wt::FutureIncomingResponse,
+        deadline: Option<u64>,
+    ) -> Result<wt::IncomingResponse, FetchError> {
         let response = loop {
             if let Some(r) = future.get() {
                 break r;
@@ -347,21 +398,17 @@ mod outbound {
                 None => ready.block(),
             }
         };
-        let response = response
+        response
             .map_err(|()| err("response already taken"))?
-            .map_err(|e| {
-                FetchError(match e {
-                    wt::ErrorCode::ConnectionTimeout
-                    | wt::ErrorCode::ConnectionReadTimeout
-                    | wt::ErrorCode::ConnectionWriteTimeout => "timeout".into(),
-                    wt::ErrorCode::HttpRequestDenied => {
-                        "request denied by allowed_outbound_hosts".into()
-                    }
-                    _ => "no response".into(),
-                })
-            })?;
-        let status = response.status();
-        let headers = response.headers().entries();
+            .map_err(|e| err(no_response(&e)))
+    }
+
+    /// The response body, refused once longer than `max_body` or past `deadline`.
+    fn read_body(
+        response: wt::IncomingResponse,
+        deadline: Option<u64>,
+        max_body: usize,
+    ) -> Result<Vec<u8>, FetchError> {
         let incoming = response.consume().map_err(|()| err("response body"))?;
         let stream = incoming.stream().map_err(|()| err("response body"))?;
         let mut data = Vec::new();
@@ -380,10 +427,6 @@ mod outbound {
                 Err(_) => return Err(err("reading response body")),
             }
         }
-        Ok(OutboundResponse {
-            status,
-            headers,
-            body: data,
-        })
+        Ok(data)
     }
 }
