@@ -150,14 +150,16 @@ impl Backends<'_> {
     /// Exactly what `spec` was granted: its labels bound to their backends, its variables
     /// rendered, its outbound hosts parsed.
     fn grants(&mut self, spec: &ComponentSpec) -> Result<Grants> {
-        let mut key_value_stores = KeyValueGrants::new();
-        for label in &spec.key_value_stores {
-            key_value_stores.insert(label.clone(), self.kv_store(label)?);
-        }
-        let mut sqlite_databases = SqliteGrants::new();
-        for label in &spec.sqlite_databases {
-            sqlite_databases.insert(label.clone(), self.database(label)?);
-        }
+        let key_value_stores = spec
+            .key_value_stores
+            .iter()
+            .map(|label| Ok((label.clone(), self.kv_store(label)?)))
+            .collect::<Result<KeyValueGrants>>()?;
+        let sqlite_databases = spec
+            .sqlite_databases
+            .iter()
+            .map(|label| Ok((label.clone(), self.database(label)?)))
+            .collect::<Result<SqliteGrants>>()?;
         let variables = spec
             .variables
             .iter()
@@ -177,25 +179,17 @@ impl Backends<'_> {
     }
 
     fn kv_store(&mut self, label: &str) -> Result<KvStore> {
-        validate_label(label)?;
-        if let Some(store) = self.kv_stores.get(label) {
-            return Ok(store.clone());
-        }
-        let backend = self.config.key_value_stores.get(label);
-        let store = KvBackend::open(backend, label, self.state_dir, &mut self.files)?;
-        self.kv_stores.insert(label.to_owned(), store.clone());
-        Ok(store)
+        let section = self.config.key_value_stores.get(label);
+        opened_once(&mut self.kv_stores, label, || {
+            KvBackend::open(section, label, self.state_dir, &mut self.files)
+        })
     }
 
     fn database(&mut self, label: &str) -> Result<SqlDatabase> {
-        validate_label(label)?;
-        if let Some(db) = self.databases.get(label) {
-            return Ok(db.clone());
-        }
-        let backend = self.config.sqlite_databases.get(label);
-        let db = SqlBackend::open(backend, label, self.state_dir, &mut self.files)?;
-        self.databases.insert(label.to_owned(), db.clone());
-        Ok(db)
+        let section = self.config.sqlite_databases.get(label);
+        opened_once(&mut self.databases, label, || {
+            SqlBackend::open(section, label, self.state_dir, &mut self.files)
+        })
     }
 
     fn allowed_hosts(&self, spec: &ComponentSpec) -> Result<Vec<AllowedHost>> {
@@ -237,6 +231,22 @@ impl Backends<'_> {
             .count() as u64;
         MARGIN + self.files.max_descriptors() + postgres + redis
     }
+}
+
+/// `label`'s backend from `opened`, or opened now and kept there, so that every component granted
+/// a label shares one backend (one pool, one file).
+fn opened_once<B: Clone>(
+    opened: &mut HashMap<String, B>,
+    label: &str,
+    open: impl FnOnce() -> Result<B>,
+) -> Result<B> {
+    validate_label(label)?;
+    if let Some(backend) = opened.get(label) {
+        return Ok(backend.clone());
+    }
+    let backend = open()?;
+    opened.insert(label.to_owned(), backend.clone());
+    Ok(backend)
 }
 
 fn validate_label(label: &str) -> Result<()> {

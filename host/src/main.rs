@@ -12,6 +12,7 @@ mod capabilities;
 mod http;
 mod manifest;
 mod runtime_config;
+mod toml_file;
 mod wasm;
 
 use std::io::Write;

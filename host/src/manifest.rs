@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::capabilities::variables::{Template, VariableDecl, validate_variable_name};
+use crate::toml_file::first_set;
 
 /// The application as keyward will run it: every path is resolved, every route parsed.
 #[derive(Debug, Clone)]
@@ -120,10 +121,7 @@ struct RawComponent {
 
 /// Reads and validates a manifest; relative `source` paths resolve against its directory.
 pub fn load(path: &Path) -> Result<App> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read manifest {}", path.display()))?;
-    let base = path.parent().unwrap_or_else(|| Path::new("."));
-    parse(&text, base).with_context(|| format!("invalid manifest {}", path.display()))
+    crate::toml_file::load(path, "manifest", parse)
 }
 
 pub fn parse(text: &str, base: &Path) -> Result<App> {
@@ -205,13 +203,12 @@ fn component(
     base: &Path,
     app_vars: &BTreeMap<String, VariableDecl>,
 ) -> Result<ComponentSpec> {
-    let unsupported = [
+    if let Some(field) = first_set(&[
         ("files", rc.files.is_some()),
         ("ai_models", rc.ai_models.is_some()),
         ("dependencies", rc.dependencies.is_some()),
         ("allowed_http_hosts", rc.allowed_http_hosts.is_some()),
-    ];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
+    ]) {
         bail!("component `{id}`: field `{field}` is not supported by the keyward host");
     }
     let source = match rc.source {

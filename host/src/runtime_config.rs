@@ -9,13 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 
 use crate::capabilities::key_value::KvBackend;
 use crate::capabilities::sqlite::SqlBackend;
 use crate::capabilities::variables::Provider;
 use crate::capabilities::variables::config::RawProvider;
+use crate::toml_file::first_set;
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
@@ -45,21 +46,17 @@ struct Raw {
 }
 
 pub fn load(path: &Path) -> Result<RuntimeConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read runtime config {}", path.display()))?;
-    let base = path.parent().unwrap_or_else(|| Path::new("."));
-    parse(&text, base).with_context(|| format!("invalid runtime config {}", path.display()))
+    crate::toml_file::load(path, "runtime config", parse)
 }
 
 pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
     let raw: Raw = toml::from_str(text)?;
-    let unsupported = [
+    if let Some(section) = first_set(&[
         ("[[config_provider]]", raw.config_provider.is_some()),
         ("[llm_compute]", raw.llm_compute.is_some()),
         ("[client_tls]", raw.client_tls.is_some()),
         ("[outbound_networking]", raw.outbound_networking.is_some()),
-    ];
-    if let Some((section, _)) = unsupported.iter().find(|(_, present)| *present) {
+    ]) {
         bail!("{section} is not supported by the keyward host");
     }
     let mut sqlite_databases = BTreeMap::new();
@@ -146,32 +143,39 @@ prefix = "KW"
     #[test]
     fn unsupported_types_are_clear_errors() {
         let err = |text: &str| format!("{:#}", parse(text, Path::new(".")).unwrap_err());
-        assert!(
-            err("[key_value_store.x]\ntype = \"azure_cosmos\"")
-                .contains("unknown variant `azure_cosmos`, expected `spin` or `redis`")
-        );
-        assert!(
-            err("[sqlite_database.x]\ntype = \"libsql\"")
-                .contains("unknown variant `libsql`, expected `spin` or `postgres`")
-        );
-        assert!(err("[key_value_store.x]\ntype = \"redis\"").contains("missing field `url`"));
-        assert!(
-            err(
-                "[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\npool_size = 0"
-            )
-            .contains("pool_size")
-        );
-        assert!(
-            err("[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\nssl = true")
-                .contains("unknown field `ssl`")
-        );
-        assert!(err("[llm_compute]\ntype = \"spin\"").contains("not supported"));
-        assert!(
-            err("[key_value_stor.x]\ntype = \"spin\"").contains("unknown field `key_value_stor`")
-        );
-        assert!(
-            err("[[variables_provider]]\ntype = \"env\"\nprefx = \"A\"")
-                .contains("unknown field `prefx`")
-        );
+        for (text, expected) in [
+            (
+                "[key_value_store.x]\ntype = \"azure_cosmos\"",
+                "unknown variant `azure_cosmos`, expected `spin` or `redis`",
+            ),
+            (
+                "[sqlite_database.x]\ntype = \"libsql\"",
+                "unknown variant `libsql`, expected `spin` or `postgres`",
+            ),
+            (
+                "[key_value_store.x]\ntype = \"redis\"",
+                "missing field `url`",
+            ),
+            (
+                "[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\npool_size = 0",
+                "pool_size",
+            ),
+            (
+                "[sqlite_database.x]\ntype = \"postgres\"\nurl = \"postgres://h/d\"\nssl = true",
+                "unknown field `ssl`",
+            ),
+            ("[llm_compute]\ntype = \"spin\"", "not supported"),
+            (
+                "[key_value_stor.x]\ntype = \"spin\"",
+                "unknown field `key_value_stor`",
+            ),
+            (
+                "[[variables_provider]]\ntype = \"env\"\nprefx = \"A\"",
+                "unknown field `prefx`",
+            ),
+        ] {
+            let message = err(text);
+            assert!(message.contains(expected), "{text:?}: {message}");
+        }
     }
 }

@@ -20,6 +20,11 @@ pub mod outbound_http;
 pub mod sqlite;
 pub mod variables;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+
 /// Open resources (key-value stores, SQLite connections) one instance may hold at once, as Spin
 /// caps its store table: a guest that opens without closing gets an error, not unbounded memory.
 pub const MAX_OPEN_RESOURCES: usize = 256;
@@ -67,6 +72,56 @@ impl OpenResources {
         self.count = self.count.saturating_sub(1);
         Ok(())
     }
+}
+
+/// The labels a component was granted (key-value stores, SQLite databases), each bound to its
+/// backend.
+pub type LabelGrants<B> = HashMap<String, B>;
+
+/// One instance's state for a capability reached by label: what its component was granted and
+/// the resources it has open.
+pub struct Granted<B> {
+    grants: Arc<LabelGrants<B>>,
+    open: OpenResources,
+}
+
+/// Why `open_label` gave the guest no resource.
+pub enum Refused {
+    /// The component was not granted the label.
+    NotGranted,
+    /// The instance already holds [`MAX_OPEN_RESOURCES`].
+    TooManyOpen,
+}
+
+impl<B> Granted<B> {
+    pub fn new(grants: Arc<LabelGrants<B>>) -> Self {
+        Granted {
+            grants,
+            open: OpenResources::default(),
+        }
+    }
+
+    /// Opens `label` as a resource that `connect` makes from its backend. Access is decided here,
+    /// as Spin decides it: a label the component was not granted is refused whether or not it
+    /// exists anywhere, so a bug in one component cannot reach another service's data.
+    pub fn open_label<T: Send + 'static>(
+        &mut self,
+        label: &str,
+        connect: impl FnOnce(&B) -> T,
+    ) -> wasmtime::Result<Result<Resource<T>, Refused>> {
+        let Some(backend) = self.grants.get(label) else {
+            return Ok(Err(Refused::NotGranted));
+        };
+        Ok(self
+            .open
+            .push(connect(backend))?
+            .ok_or(Refused::TooManyOpen))
+    }
+}
+
+/// `Debug` for a scale-out backend: its label only, since its URL may carry a password.
+pub fn debug_label(f: &mut std::fmt::Formatter<'_>, kind: &str, label: &str) -> std::fmt::Result {
+    f.debug_struct(kind).field("label", &label).finish()
 }
 
 /// A backend could not be reached for this request.

@@ -131,18 +131,14 @@ fn door_refusal(status: StatusCode, code: &str, message: &str) -> Response<Hyper
 }
 
 fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
-    retry_shortly(match refusal {
-        Refusal::HostFull => json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "the server is at capacity, retry shortly",
-        ),
-        Refusal::PeerFull => json_error(
+    match refusal {
+        Refusal::HostFull => unavailable("the server is at capacity, retry shortly"),
+        Refusal::PeerFull => retry_shortly(json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "too many requests from your address are running at once; retry when one finishes",
-        ),
-    })
+        )),
+    }
 }
 
 /// A request the front door let in: its body read, its URI and `spin-*` headers set, and an
@@ -358,19 +354,11 @@ impl Failure {
             }
             Failure::MemoryBudget(e) => {
                 tracing::warn!(component, "host memory budget exhausted: {e:#}");
-                retry_shortly(json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "the server is short of memory for requests right now; retry shortly",
-                ))
+                unavailable("the server is short of memory for requests right now; retry shortly")
             }
             Failure::Guest(e) if e.downcast_ref::<BackendUnavailable>().is_some() => {
                 tracing::warn!(component, "{e:#}");
-                retry_shortly(json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "a storage backend is unavailable; retry shortly",
-                ))
+                unavailable("a storage backend is unavailable; retry shortly")
             }
             Failure::Guest(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 tracing::warn!(component, "request deadline exceeded");
@@ -378,22 +366,33 @@ impl Failure {
             }
             Failure::Guest(e) => {
                 tracing::warn!(component, "guest trapped: {e:#}");
-                json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "the component failed",
-                )
+                component_failed()
             }
             Failure::NoResponse => {
                 tracing::warn!(component, "guest returned without setting a response");
-                json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "the component failed",
-                )
+                component_failed()
             }
         }
     }
+}
+
+/// 503 for a shortage that passes: the client may retry the same request shortly.
+fn unavailable(message: &str) -> Response<HyperOutgoingBody> {
+    retry_shortly(json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        message,
+    ))
+}
+
+/// 500 for a component that trapped or returned without a response: nothing the client can fix,
+/// and nothing of the guest's failure is shown to it.
+fn component_failed() -> Response<HyperOutgoingBody> {
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "the component failed",
+    )
 }
 
 fn deadline_response() -> Response<HyperOutgoingBody> {

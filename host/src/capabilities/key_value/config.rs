@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use super::redis::RedisKv;
-use super::store::{self, KvStore};
+use super::store::{EmbeddedKv, KvStore};
 use embedded_sqlite::EmbeddedFiles;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -47,12 +47,10 @@ impl KvBackend {
         files: &mut EmbeddedFiles,
     ) -> Result<KvStore> {
         let embedded = |path: PathBuf, files: &mut EmbeddedFiles| -> Result<KvStore> {
-            let pool = files.open(path)?;
-            store::init_sqlite(&pool)?;
-            Ok(KvStore::Sqlite {
-                pool,
-                label: label.to_owned(),
-            })
+            Ok(KvStore::Sqlite(Arc::new(EmbeddedKv::new(
+                files.open(path)?,
+                label,
+            )?)))
         };
         match backend {
             Some(KvBackend::Spin { path: Some(path) }) => embedded(path.clone(), files),

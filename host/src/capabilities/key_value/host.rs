@@ -3,33 +3,20 @@
 //! one component cannot reach another service's data); every granted label exists, `default`
 //! included; a missing key is `none`; deleting a missing key is ok.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::redis::KvResult;
 use super::store::KvStore;
-use crate::capabilities::OpenResources;
 use crate::capabilities::bindings::key_value;
+use crate::capabilities::{Granted, LabelGrants, Refused};
 
 /// The labels a component was granted, each bound to its backend.
-pub type KeyValueGrants = HashMap<String, KvStore>;
+pub type KeyValueGrants = LabelGrants<KvStore>;
 
 /// One instance's key-value state: its grants and the stores it has open.
-pub struct KeyValueState {
-    grants: Arc<KeyValueGrants>,
-    open: OpenResources,
-}
+pub type KeyValueState = Granted<KvStore>;
 
 impl KeyValueState {
-    pub fn new(grants: Arc<KeyValueGrants>) -> Self {
-        KeyValueState {
-            grants,
-            open: OpenResources::default(),
-        }
-    }
-
     fn store(&self, store: &Resource<KvStore>) -> wasmtime::Result<KvStore> {
         Ok(self.open.get(store)?.clone())
     }
@@ -58,13 +45,12 @@ impl key_value::HostStore for KeyValueState {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<KvStore>, key_value::Error>> {
-        let Some(store) = self.grants.get(&label) else {
-            return Ok(Err(key_value::Error::AccessDenied));
-        };
         Ok(self
-            .open
-            .push(store.clone())?
-            .ok_or(key_value::Error::StoreTableFull))
+            .open_label(&label, KvStore::clone)?
+            .map_err(|refused| match refused {
+                Refused::NotGranted => key_value::Error::AccessDenied,
+                Refused::TooManyOpen => key_value::Error::StoreTableFull,
+            }))
     }
 
     async fn get(

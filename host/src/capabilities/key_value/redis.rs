@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-use crate::capabilities::BackendUnavailable;
+use crate::capabilities::{BackendUnavailable, debug_label};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,10 +25,7 @@ pub struct RedisKv {
 
 impl std::fmt::Debug for RedisKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password: never print it.
-        f.debug_struct("RedisKv")
-            .field("label", &self.label)
-            .finish()
+        debug_label(f, "RedisKv", &self.label)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::redis::{KvResult, RedisKv};
 use embedded_sqlite::SqlitePool;
@@ -13,123 +13,136 @@ use embedded_sqlite::SqlitePool;
 /// `key-value.store` resource.
 #[derive(Debug, Clone)]
 pub enum KvStore {
-    Sqlite {
-        pool: Arc<SqlitePool>,
-        label: String,
-    },
+    Sqlite(Arc<EmbeddedKv>),
     Redis(Arc<RedisKv>),
-}
-
-/// Embedded-store errors (disk, corruption) are reported to the guest as `other`.
-fn local<T>(r: Result<T>) -> KvResult<T> {
-    Ok(r.map_err(|e| format!("{e:#}")))
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
     store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))";
 
-/// Creates the table once per file at start, so request paths never run DDL.
-pub fn init_sqlite(pool: &SqlitePool) -> Result<()> {
-    let conn = pool.checkout()?;
-    let r = conn.execute_batch(SCHEMA);
-    pool.checkin(conn);
-    Ok(r?)
-}
-
 impl KvStore {
     pub async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
         match self {
             KvStore::Redis(r) => r.get(&key).await,
-            KvStore::Sqlite { pool, label } => {
-                let label = label.clone();
-                let r = pool
-                    .run(move |c| {
-                        let mut st = c.prepare_cached(
-                            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?;
-                        Ok(st.query_row(params![label, key], |r| r.get(0)).optional()?)
-                    })
-                    .await;
-                local(r)
-            }
+            KvStore::Sqlite(s) => s.get(key).await,
         }
     }
 
     pub async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
         match self {
             KvStore::Redis(r) => r.set(&key, &value).await,
-            KvStore::Sqlite { pool, label } => {
-                let label = label.clone();
-                let r = pool
-                    .run_write(move |c| {
-                        let mut st = c.prepare_cached(
-                            "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                        )?;
-                        st.execute(params![label, key, value])?;
-                        Ok(())
-                    })
-                    .await;
-                local(r)
-            }
+            KvStore::Sqlite(s) => s.set(key, value).await,
         }
     }
 
     pub async fn delete(&self, key: String) -> KvResult<()> {
         match self {
             KvStore::Redis(r) => r.delete(&key).await,
-            KvStore::Sqlite { pool, label } => {
-                let label = label.clone();
-                let r = pool
-                    .run_write(move |c| {
-                        let mut st = c.prepare_cached(
-                            "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?;
-                        st.execute(params![label, key])?;
-                        Ok(())
-                    })
-                    .await;
-                local(r)
-            }
+            KvStore::Sqlite(s) => s.delete(key).await,
         }
     }
 
     pub async fn exists(&self, key: String) -> KvResult<bool> {
         match self {
             KvStore::Redis(r) => r.exists(&key).await,
-            KvStore::Sqlite { pool, label } => {
-                let label = label.clone();
-                let r = pool
-                    .run(move |c| {
-                        let mut st = c.prepare_cached(
-                            "SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?;
-                        Ok(st.exists(params![label, key])?)
-                    })
-                    .await;
-                local(r)
-            }
+            KvStore::Sqlite(s) => s.exists(key).await,
         }
     }
 
     pub async fn get_keys(&self) -> KvResult<Vec<String>> {
         match self {
             KvStore::Redis(r) => r.get_keys().await,
-            KvStore::Sqlite { pool, label } => {
-                let label = label.clone();
-                let r = pool
-                    .run(move |c| {
-                        let mut st = c.prepare_cached(
-                            "SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key",
-                        )?;
-                        let keys = st
-                            .query_map(params![label], |r| r.get(0))?
-                            .collect::<rusqlite::Result<Vec<String>>>()?;
-                        Ok(keys)
-                    })
-                    .await;
-                local(r)
-            }
+            KvStore::Sqlite(s) => s.get_keys().await,
         }
+    }
+}
+
+/// One label's rows in an embedded SQLite file.
+#[derive(Debug)]
+pub struct EmbeddedKv {
+    pool: Arc<SqlitePool>,
+    label: String,
+}
+
+impl EmbeddedKv {
+    /// Creates the table once per file at start, so request paths never run DDL.
+    pub fn new(pool: Arc<SqlitePool>, label: &str) -> Result<Self> {
+        let conn = pool.checkout()?;
+        let r = conn.execute_batch(SCHEMA);
+        pool.checkin(conn);
+        r?;
+        Ok(EmbeddedKv {
+            pool,
+            label: label.to_owned(),
+        })
+    }
+
+    /// Runs `f` with this label on a pooled connection (a write queues behind the file's write
+    /// lock). Embedded-store errors (disk, corruption) are reported to the guest as `other`.
+    async fn run<T, F>(&self, write: bool, f: F) -> KvResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> Result<T> + Send + 'static,
+    {
+        let label = self.label.clone();
+        let work = move |c: &Connection| f(c, &label);
+        let r = if write {
+            self.pool.run_write(work).await
+        } else {
+            self.pool.run(work).await
+        };
+        Ok(r.map_err(|e| format!("{e:#}")))
+    }
+
+    async fn get(&self, key: String) -> KvResult<Option<Vec<u8>>> {
+        self.run(false, move |c, label| {
+            let mut st =
+                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            Ok(st.query_row(params![label, key], |r| r.get(0)).optional()?)
+        })
+        .await
+    }
+
+    async fn set(&self, key: String, value: Vec<u8>) -> KvResult<()> {
+        self.run(true, move |c, label| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?;
+            st.execute(params![label, key, value])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, key: String) -> KvResult<()> {
+        self.run(true, move |c, label| {
+            let mut st =
+                c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            st.execute(params![label, key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn exists(&self, key: String) -> KvResult<bool> {
+        self.run(false, move |c, label| {
+            let mut st =
+                c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            Ok(st.exists(params![label, key])?)
+        })
+        .await
+    }
+
+    async fn get_keys(&self) -> KvResult<Vec<String>> {
+        self.run(false, |c, label| {
+            let mut st =
+                c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+            let keys = st
+                .query_map(params![label], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(keys)
+        })
+        .await
     }
 }

@@ -2,33 +2,18 @@
 //! component was not granted is `access-denied`); a guest's connection stays on one backend
 //! connection until dropped, so `BEGIN … COMMIT` works.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::database::{SqlConn, SqlDatabase};
 use super::values::{Error, QueryResult, Value};
 use crate::capabilities::bindings::sqlite;
-use crate::capabilities::{MAX_OPEN_RESOURCES, OpenResources};
+use crate::capabilities::{Granted, LabelGrants, MAX_OPEN_RESOURCES, Refused};
 
 /// The databases a component was granted, each bound to its backend.
-pub type SqliteGrants = HashMap<String, SqlDatabase>;
+pub type SqliteGrants = LabelGrants<SqlDatabase>;
 
 /// One instance's SQLite state: its grants and the connections it has open.
-pub struct SqliteState {
-    grants: Arc<SqliteGrants>,
-    open: OpenResources,
-}
-
-impl SqliteState {
-    pub fn new(grants: Arc<SqliteGrants>) -> Self {
-        SqliteState {
-            grants,
-            open: OpenResources::default(),
-        }
-    }
-}
+pub type SqliteState = Granted<SqlDatabase>;
 
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
@@ -44,14 +29,14 @@ impl sqlite::HostConnection for SqliteState {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<SqlConn>, sqlite::Error>> {
-        let Some(db) = self.grants.get(&database) else {
-            return Ok(Err(sqlite::Error::AccessDenied));
-        };
-        Ok(self.open.push(db.connect())?.ok_or_else(|| {
-            sqlite::Error::Io(format!(
-                "too many open connections (at most {MAX_OPEN_RESOURCES} per request)"
-            ))
-        }))
+        Ok(self
+            .open_label(&database, SqlDatabase::connect)?
+            .map_err(|refused| match refused {
+                Refused::NotGranted => sqlite::Error::AccessDenied,
+                Refused::TooManyOpen => sqlite::Error::Io(format!(
+                    "too many open connections (at most {MAX_OPEN_RESOURCES} per request)"
+                )),
+            }))
     }
 
     async fn execute(

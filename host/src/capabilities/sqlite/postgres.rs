@@ -12,7 +12,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
-use crate::capabilities::BackendUnavailable;
+use crate::capabilities::{BackendUnavailable, debug_label};
 
 /// How long a request waits for a pooled connection or a new one before the backend counts as
 /// unavailable for it.
@@ -26,10 +26,7 @@ pub struct PgDatabase {
 
 impl std::fmt::Debug for PgDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password: never print it.
-        f.debug_struct("PgDatabase")
-            .field("label", &self.label)
-            .finish()
+        debug_label(f, "PgDatabase", &self.label)
     }
 }
 
@@ -92,9 +89,7 @@ pub struct PgConn {
 
 impl std::fmt::Debug for PgConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgConn")
-            .field("label", &self.db.label)
-            .finish()
+        debug_label(f, "PgConn", &self.db.label)
     }
 }
 

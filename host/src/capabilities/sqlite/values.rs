@@ -2,15 +2,9 @@
 //! interface's, kept here so that the backends do not depend on the generated bindings (the
 //! conversion is a move per value, in `host`).
 
-/// A statement parameter or a column value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
-    Null,
-}
+/// A statement parameter or a column value: the guest kit's, since both sides speak the value
+/// model of the `sqlite` interface.
+pub use guest_kit::sql::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowResult {
