@@ -134,6 +134,40 @@ impl ServiceDb {
         }
     }
 
+    /// [`ServiceDb::rows`] in the services' own value type, for the test kit's `Driver`.
+    pub fn guest_rows(&mut self, sql: &str, params: &[guest_kit::Value]) -> guest_kit::Rows {
+        use guest_kit::Value as G;
+        let params: Vec<Val> = params
+            .iter()
+            .map(|p| match p {
+                G::Integer(i) => Val::Int(*i),
+                G::Real(r) => Val::Real(*r),
+                G::Text(t) => Val::Text(t.clone()),
+                G::Blob(b) => Val::Blob(b.clone()),
+                G::Null => Val::Null,
+            })
+            .collect();
+        let rows = self
+            .rows(sql, &params)
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| match v {
+                        Val::Int(i) => G::Integer(i),
+                        Val::Real(r) => G::Real(r),
+                        Val::Text(t) => G::Text(t),
+                        Val::Blob(b) => G::Blob(b),
+                        Val::Null => G::Null,
+                    })
+                    .collect()
+            })
+            .collect();
+        guest_kit::Rows {
+            columns: Vec::new(),
+            rows,
+        }
+    }
+
     pub fn rows(&mut self, sql: &str, params: &[Val]) -> Vec<Vec<Val>> {
         let label = self.label.clone();
         self.try_rows(sql, params)
@@ -352,6 +386,28 @@ fn pg_placeholders(sql: &str) -> String {
             out.push(c);
         }
     }
+    out
+}
+
+/// The database `label` as stored: on the embedded backend `<label>.db` plus its `-wal` (recent
+/// writes live there before a checkpoint), on PostgreSQL every row of its tables.
+pub fn database_bytes(state_dir: &Path, label: &str) -> Vec<u8> {
+    if Backend::from_env() != Backend::Embedded {
+        let out = ServiceDb::open(state_dir, label).dump();
+        assert!(!out.is_empty(), "nothing in the {label} database");
+        return out;
+    }
+    let mut out = Vec::new();
+    for name in [format!("{label}.db"), format!("{label}.db-wal")] {
+        if let Ok(b) = std::fs::read(state_dir.join(name)) {
+            out.extend_from_slice(&b);
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no {label}.db under {}",
+        state_dir.display()
+    );
     out
 }
 

@@ -4,7 +4,7 @@
 
 use crate::{HostBuilder, Resp, TEST_MASTER_KEY, json, product_manifest, request};
 
-pub const ADMIN_TOKEN: &str = "e2e-admin-token-with-enough-entropy-0123456789";
+pub use keyward_test_kit::secrets::ADMIN_TOKEN;
 
 /// The product manifest with the secrets the keyservice needs.
 pub fn host() -> HostBuilder {

@@ -58,8 +58,8 @@ pub fn product_manifest() -> String {
         .join("\n")
 }
 
-/// A fixed test master key (32 bytes, base64).
-pub const TEST_MASTER_KEY: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
+/// The fixed test master key (the test kit's, as every harness uses).
+pub const TEST_MASTER_KEY: &str = keyward_test_kit::secrets::MASTER_KEY;
 
 /// The host binary, built by `cargo xtask test` in the test profile.
 pub fn keyward_bin() -> PathBuf {
@@ -203,26 +203,7 @@ fn create_database(pg_url: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `f(0)` … `f(n - 1)` on `n` threads released together (a barrier), for races; the
-/// results in order.
-pub fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let barrier = std::sync::Barrier::new(n);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                let (f, barrier) = (&f, &barrier);
-                scope.spawn(move || {
-                    barrier.wait();
-                    f(i)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
+pub use keyward_test_kit::race;
 
 /// A running host. Killed when dropped.
 pub struct Host {
@@ -436,42 +417,43 @@ impl Drop for Host {
     }
 }
 
-/// A response, fully read.
-#[derive(Debug, Clone)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// The HTTP driver: the test kit's scenarios, spoken over HTTP on 127.0.0.1 to this host.
+impl keyward_test_kit::Driver for Host {
+    fn send(&self, req: guest_kit::Request) -> Resp {
+        let headers: Vec<(&str, &[u8])> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        try_request_bytes(
+            &req.method,
+            &self.url(&req.path_and_query),
+            &headers,
+            Some(&req.body),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn now_ms(&self) -> i64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock");
+        i64::try_from(since.as_millis()).expect("millis")
+    }
+
+    fn sql(&self, label: &str, sql: &str, params: &[guest_kit::Value]) -> guest_kit::Rows {
+        db::ServiceDb::open(&self.state_dir, label).guest_rows(sql, params)
+    }
+
+    fn at_rest(&self, label: &str) -> Vec<u8> {
+        let mut out = db::database_bytes(&self.state_dir, label);
+        out.extend(db::at_rest(&self.state_dir));
+        out
+    }
 }
 
-impl Resp {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    /// Asserts the platform's error shape and returns the code.
-    pub fn error_code(&self) -> String {
-        let j = self.json();
-        assert!(j["message"].is_string(), "error body without message: {j}");
-        j["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("error body without code: {j}"))
-            .to_string()
-    }
-}
+/// A response, fully read: the test kit's one response wrapper.
+pub use keyward_test_kit::Reply as Resp;
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -494,9 +476,21 @@ pub fn try_request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<Resp, String> {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    try_request_bytes(method, url, &headers, body)
+}
+
+/// [`try_request`] with header values as bytes (which need not be UTF-8).
+pub fn try_request_bytes(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<&[u8]>,
+) -> Result<Resp, String> {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
-        builder = builder.header(*k, *v);
+        let value = ureq::http::HeaderValue::from_bytes(v).map_err(|e| format!("{k}: {e}"))?;
+        builder = builder.header(*k, value);
     }
     let req = builder
         .body(body.map(<[u8]>::to_vec).unwrap_or_default())

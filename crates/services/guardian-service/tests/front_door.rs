@@ -11,20 +11,13 @@
 mod common;
 
 use common::*;
-use guest_kit::{Kv, Request};
+use guest_kit::Request;
 use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, jwks_json};
 use serde_json::json;
 
 fn rate_keys(h: &Harness) -> Vec<String> {
-    let mut keys: Vec<String> =
-        h.kv.get_keys()
-            .expect("keys")
-            .into_iter()
-            .filter(|k| k.starts_with("gd:rl:"))
-            .collect();
-    keys.sort();
-    keys
+    h.sandbox.kv_keys("gd:rl:")
 }
 
 #[test]

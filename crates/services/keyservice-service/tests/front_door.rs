@@ -11,19 +11,8 @@
 mod common;
 
 use common::*;
-use guest_kit::{Kv, Request};
+use guest_kit::Request;
 use keyservice_service::Group;
-
-fn rate_keys(h: &Harness) -> Vec<String> {
-    let mut keys: Vec<String> =
-        h.kv.get_keys()
-            .expect("keys")
-            .into_iter()
-            .filter(|k| k.starts_with("keyservice:init-rate:"))
-            .collect();
-    keys.sort();
-    keys
-}
 
 #[test]
 fn stale_init_rate_entries_of_every_address_are_removed() {
@@ -35,15 +24,16 @@ fn stale_init_rate_entries_of_every_address_are_removed() {
             Request::new("POST", "/init").with_header("spin-client-addr", addr),
         )
     };
+    let rate_keys = || h.kv_keys("keyservice:init-rate:");
     for i in 1..=5 {
         assert_eq!(from(&format!("192.0.2.{i}:1000")).status, 200);
     }
     assert_eq!(from("[2001:db8::1]:1000").status, 200);
-    assert_eq!(rate_keys(&h).len(), 6);
+    assert_eq!(rate_keys().len(), 6);
     // Two minutes on, one new address: every other address's counter is gone.
     h.advance_secs(120);
     assert_eq!(from("198.51.100.7:1000").status, 200);
-    let keys = rate_keys(&h);
+    let keys = rate_keys();
     assert_eq!(keys.len(), 1, "{keys:?}");
     // The limit itself still holds within a minute.
     for _ in 0..2 {

@@ -23,19 +23,8 @@ fn a_1_mib_body_costs_a_few_mib_at_most() {
     let h = Harness::new();
     // Warm up: schema, statement caches.
     h.call(Request::new("GET", "/storage-methods")).ok(200);
-    // `{}` is the cheapest JSON text that becomes a heap object in a generic value.
-    let mut body = String::from(r#"{"name":"p","junk":["#);
-    while body.len() < BODY_LIMIT - 8 {
-        body.push_str("{},");
-    }
-    body.push_str("{}]}");
-    assert!(body.len() <= BODY_LIMIT);
+    let body = keyward_test_kit::object_flood(r#"{"name":"p","junk":["#, BODY_LIMIT);
     let req = Request::new("POST", "/register").with_body(body);
-    let (r, peak) = peak_alloc::peak_during(|| h.call(req));
+    let r = keyward_test_kit::assert_peak_below(4 << 20, "decoding a 1 MiB body", || h.call(req));
     r.ok(201);
-    assert!(
-        peak < 4 * 1024 * 1024,
-        "decoding a 1 MiB body took {} KiB",
-        peak / 1024
-    );
 }

@@ -1,22 +1,22 @@
-//! Shared harness for guardian-service's native tests: real SQLite, in-memory KV, variables,
-//! a fake clock and a scripted identity provider behind guest-kit's `Fetch` and `Clock`.
-#![allow(dead_code)]
+//! guardian's native harness: the test kit's sandbox (real SQLite file, in-memory key-value
+//! store, variables) and secrets, a fake clock, and a scripted identity provider behind
+//! guest-kit's `Fetch` and `Clock`.
+#![allow(dead_code, unused_imports)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::path::PathBuf;
 
 use envelope::{MasterKey, Sealer};
 use guardian_service::Env;
 use guest_kit::native::SqliteDb;
 use guest_kit::{
-    Clock, Db, Fetch, FetchError, MemoryKv, OutboundRequest, OutboundResponse, Request, Response,
+    Clock, Db, Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response,
 };
 use serde_json::Value;
 
-pub const MASTER: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
-pub const HARDHAT: &str = "test test test test test test test test test test test junk";
-pub const OKTA: &str = "https://dev-1.okta.com";
+pub use keyward_test_kit::secrets::{
+    HARDHAT_MNEMONIC as HARDHAT, MASTER_KEY as MASTER, OKTA_BASE_URL as OKTA,
+};
+use keyward_test_kit::{FakeClock, Sandbox};
 
 pub type Handler = Box<dyn Fn(&OutboundRequest, &Fake) -> Result<OutboundResponse, FetchError>>;
 
@@ -54,47 +54,31 @@ impl Clock for Fake {
 }
 
 pub fn ok(v: Value) -> Result<OutboundResponse, FetchError> {
-    Ok(OutboundResponse {
-        status: 200,
-        headers: Vec::new(),
-        body: v.to_string().into_bytes(),
-    })
+    keyward_test_kit::outbound_json(200, &v)
 }
 
 pub fn status(code: u16, v: Value) -> Result<OutboundResponse, FetchError> {
-    Ok(OutboundResponse {
-        status: code,
-        headers: Vec::new(),
-        body: v.to_string().into_bytes(),
-    })
+    keyward_test_kit::outbound_json(code, &v)
 }
 
 pub struct Harness {
+    pub sandbox: Sandbox,
+    /// One connection held for the test's own reads and writes.
     pub db: SqliteDb,
-    pub path: PathBuf,
-    pub kv: MemoryKv,
-    pub vars: RefCell<HashMap<String, String>>,
-    pub now: Cell<i64>,
+    /// guardian's wall clock (unix ms); `fake` is its monotonic clock.
+    pub now: FakeClock,
     pub fake: Fake,
 }
 
 impl Harness {
     pub fn new() -> Harness {
-        let path = std::env::temp_dir().join(format!(
-            "guardian-svc-{}-{}.db",
-            std::process::id(),
-            rand_suffix()
-        ));
-        let db = SqliteDb::open(&path).expect("open db");
-        let mut vars = HashMap::new();
-        vars.insert("master_key".to_owned(), MASTER.to_owned());
-        vars.insert("okta_base_url".to_owned(), OKTA.to_owned());
+        let sandbox = Sandbox::new("guardian");
+        sandbox.set_var("okta_base_url", OKTA);
+        let db = sandbox.db();
         Harness {
+            sandbox,
             db,
-            path,
-            kv: MemoryKv::new(),
-            vars: RefCell::new(vars),
-            now: Cell::new(1_800_000_000_000),
+            now: FakeClock::new(1_800_000_000_000),
             fake: Fake {
                 clock: Cell::new(0),
                 sleeps: RefCell::new(Vec::new()),
@@ -106,11 +90,11 @@ impl Harness {
     }
 
     pub fn set_var(&self, k: &str, v: &str) {
-        self.vars.borrow_mut().insert(k.to_owned(), v.to_owned());
+        self.sandbox.set_var(k, v);
     }
 
     pub fn unset_var(&self, k: &str) {
-        self.vars.borrow_mut().remove(k);
+        self.sandbox.unset_var(k);
     }
 
     pub fn advance_secs(&self, s: i64) {
@@ -125,10 +109,10 @@ impl Harness {
     }
 
     fn with_env<R>(&self, f: impl FnOnce(&Env<'_>) -> R) -> R {
-        let vars = self.vars.borrow().clone();
+        let vars = self.sandbox.vars.snapshot();
         let lookup = move |name: &str| vars.get(name).cloned();
         let env = Env::new(&self.db, &lookup, self.now.get())
-            .with_kv(&self.kv)
+            .with_kv(&self.sandbox.kv)
             .with_fetch(&self.fake)
             .with_clock(&self.fake);
         f(&env)
@@ -185,12 +169,7 @@ impl Harness {
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        self.db
-            .execute(sql, &[])
-            .expect("count")
-            .first()
-            .and_then(|r| r.integer(0))
-            .expect("integer")
+        self.sandbox.count(sql)
     }
 
     /// Okta answers SUCCESS for `user` with any password except "bad".
@@ -214,34 +193,25 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).expect("rng");
-    u64::from_le_bytes(b)
-}
-
+/// The body as JSON (through the kit's response wrapper).
+#[track_caller]
 pub fn json(r: &Response) -> Value {
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&r.body)))
+    keyward_test_kit::Reply::from(r.clone()).json()
 }
 
+/// The status, the error code and message (guardian's errors may add a `fresh_client_token`, so
+/// not the kit's exact two-field shape), `Cache-Control: no-store`; returns the body.
 #[track_caller]
 pub fn assert_error(r: &Response, status: u16, code: &str) -> Value {
-    let j = json(r);
+    let reply = keyward_test_kit::Reply::from(r.clone());
     assert_eq!(
-        (r.status, j["code"].as_str().unwrap_or("")),
-        (status, code),
-        "{j}"
+        (r.status, reply.error_code()),
+        (status, code.to_owned()),
+        "{}",
+        reply.text()
     );
-    assert!(j["message"].is_string());
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    j
+    reply.json()
 }
 
 pub fn fresh(r: &Response) -> String {

@@ -1,106 +1,57 @@
-//! Native harness: drives `shield_service::handle` with a real SQLite file, an in-memory
-//! key-value store, variables, a fake clock and an in-memory outbound HTTP handler. Every call
-//! opens a fresh connection, like a fresh component instance.
+//! shield's native harness: the test kit's sandbox (real SQLite file, in-memory key-value
+//! store, variables, fake clock; a fresh connection per call, like a fresh component instance)
+//! and its scripted outbound HTTP, plus shield's own helpers (projects, user requests).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use guest_kit::native::SqliteDb;
-use guest_kit::{Fetch, FetchError, MemoryKv, OutboundRequest, OutboundResponse, Request};
+use guest_kit::{FetchError, OutboundRequest, OutboundResponse, Request};
+pub use keyward_test_kit::secrets::{MASTER_KEY, T0_MS};
+use keyward_test_kit::{Component, RouteTable, Sandbox, ScriptedFetch};
 use serde_json::{Value, json};
-use shield_service::{Env, Group};
 
-pub const MASTER_KEY: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
-/// 2026-12-01T10:00:00Z.
-pub const T0_MS: i64 = 1_796_119_200_000;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-type Handler = Box<dyn Fn(&OutboundRequest) -> Result<OutboundResponse, FetchError>>;
-
-pub struct MockFetch {
-    pub handler: RefCell<Option<Handler>>,
-    pub seen: Mutex<Vec<OutboundRequest>>,
-}
-
-impl Fetch for MockFetch {
-    fn fetch(&self, req: &OutboundRequest) -> Result<OutboundResponse, FetchError> {
-        if let Ok(mut s) = self.seen.lock() {
-            s.push(req.clone());
-        }
-        match self.handler.borrow().as_ref() {
-            Some(h) => h(req),
-            None => Err(FetchError("no handler".into())),
-        }
-    }
-}
+/// The outbound HTTP stand-in (the kit's, under the name these tests know).
+pub type MockFetch = ScriptedFetch;
 
 pub struct Harness {
-    pub dir: PathBuf,
-    pub db_path: PathBuf,
-    pub kv: MemoryKv,
-    pub vars: RefCell<HashMap<String, String>>,
-    pub now_ms: Cell<i64>,
+    pub sandbox: Sandbox,
     pub fetch: MockFetch,
+    routes: RouteTable,
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Harness {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
     }
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// The kit's response wrapper; shield's errors are also asserted by their message.
+pub struct Reply(pub keyward_test_kit::Reply);
+
+impl std::ops::Deref for Reply {
+    type Target = keyward_test_kit::Reply;
+    fn deref(&self) -> &keyward_test_kit::Reply {
+        &self.0
+    }
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
+    /// The body as JSON, `Null` when it is not (shield's tests read empty bodies this way).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+        self.0.json_or_null()
     }
-    pub fn code(&self) -> String {
-        self.json()["code"].as_str().unwrap_or_default().to_owned()
-    }
-    pub fn message(&self) -> String {
-        self.json()["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str, message: &str) {
-        assert_eq!(
-            (self.status, self.code(), self.message()),
-            (status, code.to_owned(), message.to_owned()),
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        assert_eq!(self.json().as_object().map(|o| o.len()), Some(2));
-    }
+
+    /// The status and a JSON content type; the body as [`Reply::json`] reads it.
     #[track_caller]
     pub fn ok(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status,
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
+        assert_eq!(self.status, status, "body: {}", self.text());
         assert_eq!(self.header("content-type"), Some("application/json"));
         self.json()
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, message: &str) {
+        self.0.assert_error_message(status, code, message);
     }
 }
 
@@ -113,72 +64,30 @@ pub struct Project {
 
 impl Harness {
     pub fn new() -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("shield-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp dir");
-        let mut vars = HashMap::new();
-        vars.insert("master_key".to_owned(), MASTER_KEY.to_owned());
         Harness {
-            db_path: dir.join("shield.db"),
-            dir,
-            kv: MemoryKv::new(),
-            vars: RefCell::new(vars),
-            now_ms: Cell::new(T0_MS),
-            fetch: MockFetch {
-                handler: RefCell::new(None),
-                seen: Mutex::new(Vec::new()),
-            },
+            sandbox: Sandbox::new("shield"),
+            fetch: MockFetch::default(),
+            routes: RouteTable::product(),
         }
-    }
-
-    pub fn set_var(&self, k: &str, v: &str) {
-        self.vars.borrow_mut().insert(k.to_owned(), v.to_owned());
     }
 
     pub fn on_fetch(
         &self,
         f: impl Fn(&OutboundRequest) -> Result<OutboundResponse, FetchError> + 'static,
     ) {
-        *self.fetch.handler.borrow_mut() = Some(Box::new(f));
+        self.fetch.set(Box::new(f));
     }
 
-    pub fn db(&self) -> SqliteDb {
-        SqliteDb::open(&self.db_path).expect("open db")
-    }
-
-    /// The one integer a `SELECT COUNT(*) …` answers.
-    pub fn count(&self, sql: &str) -> i64 {
-        use guest_kit::Db;
-        self.db()
-            .execute(sql, &[])
-            .expect("query")
-            .first()
-            .and_then(|r| r.integer(0))
-            .expect("count")
-    }
-
+    /// One request through the component `spin.toml` routes its path to.
     pub fn call(&self, req: Request) -> Reply {
-        let group = match req.path() {
-            p if p.starts_with("/shares/encryption/") || p.starts_with("/shares/migration/") => {
-                Group::Admin
-            }
-            "/admin/preregister" => Group::Admin,
-            p if p.starts_with("/shares") || p == "/keychain" => Group::Shares,
-            _ => Group::Project,
-        };
-        let db = self.db();
-        let vars = self.vars.borrow().clone();
-        let lookup = move |name: &str| vars.get(name).cloned();
-        let env = Env::new(&db, &lookup, self.now_ms.get())
-            .with_kv(&self.kv)
-            .with_fetch(&self.fetch);
-        let resp = shield_service::handle(&env, group, req);
-        Reply {
-            status: resp.status,
-            headers: resp.headers,
-            body: resp.body,
-        }
+        let component = self
+            .routes
+            .route(req.path())
+            .unwrap_or(Component::Shield(shield_service::Group::Project));
+        let resp = self
+            .sandbox
+            .with_env(Some(&self.fetch), |env, _| component.call(env, req));
+        Reply(resp.into())
     }
 
     pub fn register(&self, with_key: bool) -> Project {

@@ -1,0 +1,4 @@
+//! Scenarios written once, run by the native driver and over HTTP.
+
+#[cfg(feature = "keyservice")]
+pub mod keyservice;
