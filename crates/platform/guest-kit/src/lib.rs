@@ -26,6 +26,7 @@ pub mod kv;
 pub mod ratelimit;
 pub mod router;
 pub mod sql;
+pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
