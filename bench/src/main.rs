@@ -277,6 +277,16 @@ fn json_req(
     r
 }
 
+/// A JSON POST carrying `token` as its bearer credential.
+fn bearer_post(path: &str, token: &str, body: &Value) -> Req {
+    json_req(
+        "POST",
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+        body,
+    )
+}
+
 /// Sends `r` on a fresh connection; panics unless the status is `expect`; returns the body.
 async fn call(addr: SocketAddr, r: Req, expect: u16) -> Vec<u8> {
     let what = format!("{} {}", r.method, r.path);
@@ -297,10 +307,9 @@ type Session = (String, String);
 async fn setup_keyservice(addr: SocketAddr) -> Vec<Session> {
     let body = call(
         addr,
-        json_req(
-            "POST",
+        bearer_post(
             "/admin/namespaces",
-            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            ADMIN_TOKEN,
             &json!({ "namespace": NAMESPACE }),
         ),
         201,
@@ -440,10 +449,9 @@ async fn setup_guardian(addr: SocketAddr) -> Vec<String> {
             let digest = [0x42u8; 32];
             let body = call(
                 addr,
-                json_req(
-                    "POST",
+                bearer_post(
                     "/guardian/sign",
-                    &[("authorization", &format!("Bearer {token}"))],
+                    &token,
                     &json!({"raw_data": "42".repeat(32), "address_index": 0}),
                 ),
                 200,
@@ -543,10 +551,9 @@ async fn drive(
             let mut digest = [0x11u8; 32];
             digest[..8].copy_from_slice(&seq.to_le_bytes());
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            json_req(
-                "POST",
+            bearer_post(
                 "/guardian/sign",
-                &[("authorization", &format!("Bearer {token}"))],
+                &token,
                 &json!({"raw_data": hex, "address_index": 0}),
             )
         }
