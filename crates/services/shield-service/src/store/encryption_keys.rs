@@ -30,16 +30,15 @@ impl Store<'_> {
     }
 
     pub fn encryption_key(&self, project_id: &str) -> ApiResult<Option<EncryptionKey>> {
-        let rows = self.run(
+        self.first(
             "SELECT db_part, key_check FROM encryption_keys WHERE project_id = ?",
             &[project_id.into()],
-        )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some(EncryptionKey {
-            db_part: self.open("encryption_keys", project_id, &text(&row, 0)?)?,
-            key_check: opt_text(&row, 1)?,
-        }))
+            |row| {
+                Ok(EncryptionKey {
+                    db_part: self.open("encryption_keys", project_id, &text(row, 0)?)?,
+                    key_check: opt_text(row, 1)?,
+                })
+            },
+        )
     }
 }

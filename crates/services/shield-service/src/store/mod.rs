@@ -81,6 +81,16 @@ impl<'a> Store<'a> {
         self.db.execute(sql, params).map_err(storage)
     }
 
+    /// Runs `sql` and reads its first row with `read`; `None` when there is no row.
+    fn first<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: impl FnOnce(&Row<'_>) -> ApiResult<T>,
+    ) -> ApiResult<Option<T>> {
+        self.run(sql, params)?.first().map(|r| read(&r)).transpose()
+    }
+
     /// Runs `f` in a transaction whose first statement write-locks the project row (so SQLite
     /// takes the write lock at once and PostgreSQL serialises per project). Rolled back on error.
     pub fn tx<T>(

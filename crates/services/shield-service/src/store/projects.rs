@@ -29,18 +29,17 @@ impl Store<'_> {
     }
 
     pub fn project_by_api_key(&self, api_key: &str) -> ApiResult<Option<Project>> {
-        let rows = self.run(
+        self.first(
             "SELECT id, name, api_secret_sha256, enable_2fa FROM projects WHERE api_key = ?",
             &[api_key.into()],
-        )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some(Project {
-            id: text(&row, 0)?,
-            name: text(&row, 1)?,
-            api_secret_sha256: text(&row, 2)?,
-            enable_2fa: row.integer(3).unwrap_or(0) != 0,
-        }))
+            |row| {
+                Ok(Project {
+                    id: text(row, 0)?,
+                    name: text(row, 1)?,
+                    api_secret_sha256: text(row, 2)?,
+                    enable_2fa: row.integer(3).unwrap_or(0) != 0,
+                })
+            },
+        )
     }
 }

@@ -17,6 +17,18 @@ pub(crate) struct Provider {
     pub cookie_field_name: Option<String>,
 }
 
+/// The provider's settings, as the columns `publishable_key, jwk_url, pem, key_type,
+/// cookie_field_name` take them.
+fn settings(p: &Provider) -> [Value; 5] {
+    [
+        opt_str(p.publishable_key.as_deref()),
+        opt_str(p.jwk_url.as_deref()),
+        opt_str(p.pem.as_deref()),
+        opt_str(p.key_type.as_deref()),
+        opt_str(p.cookie_field_name.as_deref()),
+    ]
+}
+
 const PROVIDER_COLUMNS: &str =
     "id, project_id, type, publishable_key, jwk_url, pem, key_type, cookie_field_name";
 
@@ -73,17 +85,16 @@ impl Store<'_> {
              cookie_field_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (project_id, type) DO NOTHING RETURNING id",
             &[
-                p.id.as_str().into(),
-                p.project_id.as_str().into(),
-                p.kind.as_str().into(),
-                opt_str(p.publishable_key.as_deref()),
-                opt_str(p.jwk_url.as_deref()),
-                opt_str(p.pem.as_deref()),
-                opt_str(p.key_type.as_deref()),
-                opt_str(p.cookie_field_name.as_deref()),
-                now_ms.into(),
-                now_ms.into(),
-            ],
+                [
+                    p.id.as_str().into(),
+                    p.project_id.as_str().into(),
+                    p.kind.as_str().into(),
+                ]
+                .as_slice(),
+                &settings(p),
+                &[now_ms.into(), now_ms.into()],
+            ]
+            .concat(),
         )?;
         Ok(!rows.is_empty())
     }
@@ -93,15 +104,14 @@ impl Store<'_> {
             "UPDATE providers SET publishable_key = ?, jwk_url = ?, pem = ?, key_type = ?, \
              cookie_field_name = ?, updated_at = ? WHERE id = ? AND project_id = ?",
             &[
-                opt_str(p.publishable_key.as_deref()),
-                opt_str(p.jwk_url.as_deref()),
-                opt_str(p.pem.as_deref()),
-                opt_str(p.key_type.as_deref()),
-                opt_str(p.cookie_field_name.as_deref()),
-                now_ms.into(),
-                p.id.as_str().into(),
-                p.project_id.as_str().into(),
-            ],
+                settings(p).as_slice(),
+                &[
+                    now_ms.into(),
+                    p.id.as_str().into(),
+                    p.project_id.as_str().into(),
+                ],
+            ]
+            .concat(),
         )?;
         Ok(())
     }

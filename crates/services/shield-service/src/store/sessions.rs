@@ -44,18 +44,11 @@ impl Store<'_> {
         project_id: &str,
         now_ms: i64,
     ) -> ApiResult<Option<Zeroizing<String>>> {
-        let rows = self.run(
+        self.first(
             "DELETE FROM encryption_sessions WHERE id = ? AND project_id = ? AND expires_at > ? \
              RETURNING encryption_part",
             &[id.into(), project_id.into(), now_ms.into()],
-        )?;
-        match rows.first() {
-            Some(row) => Ok(Some(self.open(
-                "encryption_sessions",
-                id,
-                &text(&row, 0)?,
-            )?)),
-            None => Ok(None),
-        }
+            |row| self.open("encryption_sessions", id, &text(row, 0)?),
+        )
     }
 }

@@ -139,54 +139,55 @@ impl Store<'_> {
 
     /// Inserts a share; `false` when a uniqueness constraint (a racing duplicate) refused it.
     pub fn insert_share(&self, s: &NewShare<'_>, now_ms: i64) -> ApiResult<bool> {
-        let c = &s.content;
-        let sealed = self.seal("shares", s.id, c.data)?;
         let rows = self.run(
-            "INSERT INTO shares (id, project_id, user_id, keychain_id, reference, entropy, data, salt, \
-             iterations, length, digest, storage_method_id, passkey_id, passkey_env, created_at, updated_at) \
+            "INSERT INTO shares (id, project_id, user_id, keychain_id, reference, storage_method_id, \
+             entropy, data, salt, iterations, length, digest, passkey_id, passkey_env, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
             &[
-                s.id.into(),
-                s.project_id.into(),
-                s.user_id.into(),
-                s.keychain_id.into(),
-                s.reference.into(),
-                c.entropy.into(),
-                sealed.into(),
-                opt_str(c.salt),
-                c.iterations.into(),
-                c.length.into(),
-                opt_str(c.digest),
-                s.storage_method_id.into(),
-                opt_str(c.passkey_id),
-                opt_str(c.passkey_env),
-                now_ms.into(),
-                now_ms.into(),
-            ],
+                [
+                    s.id.into(),
+                    s.project_id.into(),
+                    s.user_id.into(),
+                    s.keychain_id.into(),
+                    s.reference.into(),
+                    s.storage_method_id.into(),
+                ]
+                .as_slice(),
+                &self.content_values(s.id, &s.content)?,
+                &[now_ms.into(), now_ms.into()],
+            ]
+            .concat(),
         )?;
         Ok(!rows.is_empty())
     }
 
     /// Replaces what the share `id` holds; `false` when there is no such share.
     pub fn update_share(&self, id: &str, c: &ShareContent<'_>, now_ms: i64) -> ApiResult<bool> {
-        let sealed = self.seal("shares", id, c.data)?;
         let rows = self.run(
             "UPDATE shares SET entropy = ?, data = ?, salt = ?, iterations = ?, length = ?, digest = ?, \
              passkey_id = ?, passkey_env = ?, updated_at = ? WHERE id = ? RETURNING id",
             &[
-                c.entropy.into(),
-                sealed.into(),
-                opt_str(c.salt),
-                c.iterations.into(),
-                c.length.into(),
-                opt_str(c.digest),
-                opt_str(c.passkey_id),
-                opt_str(c.passkey_env),
-                now_ms.into(),
-                id.into(),
-            ],
+                self.content_values(id, c)?.as_slice(),
+                &[now_ms.into(), id.into()],
+            ]
+            .concat(),
         )?;
         Ok(!rows.is_empty())
+    }
+
+    /// What share `id` holds, its data sealed, as the columns `entropy, data, salt, iterations,
+    /// length, digest, passkey_id, passkey_env` take it.
+    fn content_values(&self, id: &str, c: &ShareContent<'_>) -> ApiResult<[Value; 8]> {
+        Ok([
+            c.entropy.into(),
+            self.seal("shares", id, c.data)?.into(),
+            opt_str(c.salt),
+            c.iterations.into(),
+            c.length.into(),
+            opt_str(c.digest),
+            opt_str(c.passkey_id),
+            opt_str(c.passkey_env),
+        ])
     }
 
     pub fn convert_to_project(&self, share_id: &str, data: &str, now_ms: i64) -> ApiResult<()> {

@@ -10,11 +10,11 @@ impl Store<'_> {
         provider_id: &str,
         external_id: &str,
     ) -> ApiResult<Option<String>> {
-        let rows = self.run(
+        self.first(
             "SELECT user_id FROM external_users WHERE provider_id = ? AND external_user_id = ?",
             &[provider_id.into(), external_id.into()],
-        )?;
-        rows.first().map(|r| text(&r, 0)).transpose()
+            |r| text(r, 0),
+        )
     }
 
     /// Get-or-create the internal user (with its keychain) for (provider, external id).
@@ -77,11 +77,11 @@ impl Store<'_> {
     }
 
     pub fn keychain_of(&self, user_id: &str) -> ApiResult<Option<String>> {
-        let rows = self.run(
+        self.first(
             "SELECT id FROM keychains WHERE user_id = ?",
             &[user_id.into()],
-        )?;
-        rows.first().map(|r| text(&r, 0)).transpose()
+            |r| text(r, 0),
+        )
     }
 
     /// The external ids linked to an internal user.
