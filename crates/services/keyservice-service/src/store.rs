@@ -109,13 +109,7 @@ impl<'a> Store<'a> {
             "SELECT secret_ct, allowed_cidrs FROM ks_namespace WHERE namespace = ?",
             &[namespace.into()],
         )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        match (row.text(0), row.text(1)) {
-            (Some(ct), Some(cidrs)) => Ok(Some((ct.to_owned(), cidrs.to_owned()))),
-            _ => Err(ApiError::internal("ks_namespace row shape")),
-        }
+        text_pair(&rows, "ks_namespace row shape")
     }
 
     /// Inserts a namespace; `false` if it already exists.
@@ -318,13 +312,7 @@ impl<'a> Store<'a> {
             "SELECT value_ct, content_type FROM ks_key WHERE namespace = ? AND user_id = ?",
             &[namespace.into(), user_id.into()],
         )?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        match (row.text(0), row.text(1)) {
-            (Some(ct), Some(t)) => Ok(Some((ct.to_owned(), t.to_owned()))),
-            _ => Err(ApiError::internal("ks_key row shape")),
-        }
+        text_pair(&rows, "ks_key row shape")
     }
 
     pub fn delete_key(&self, namespace: &str, user_id: &str) -> ApiResult<()> {
@@ -343,6 +331,18 @@ fn text_cell(rows: &Rows) -> ApiResult<Option<String>> {
             .text(0)
             .map(|s| Some(s.to_owned()))
             .ok_or_else(|| ApiError::internal("unexpected column type")),
+    }
+}
+
+/// The first row's two text columns; `None` without a row, `shape` (naming the table) when a
+/// column is not text.
+fn text_pair(rows: &Rows, shape: &'static str) -> ApiResult<Option<(String, String)>> {
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    match (row.text(0), row.text(1)) {
+        (Some(a), Some(b)) => Ok(Some((a.to_owned(), b.to_owned()))),
+        _ => Err(ApiError::internal(shape)),
     }
 }
 
