@@ -220,7 +220,8 @@ impl TxRequest {
             None if max_fee.is_some() || max_priority.is_some() => TxType::Eip1559,
             None => TxType::Legacy,
         };
-        let tx = match tx_type {
+        // The fee fields of each type; the other type's must be absent.
+        let (gas_price, max_fee_per_gas, max_priority_fee_per_gas, access_list) = match tx_type {
             TxType::Legacy => {
                 if max_fee.is_some() || max_priority.is_some() {
                     return Err(Error::invalid_tx(
@@ -230,19 +231,12 @@ impl TxRequest {
                 if access_list.is_some() {
                     return Err(field_err("access_list", "is only allowed with tx_type 2"));
                 }
-                TxRequest {
-                    tx_type,
-                    chain_id,
-                    nonce,
-                    gas_limit,
-                    to,
-                    amount,
-                    data,
-                    gas_price: gas_price.unwrap_or(U256::ZERO),
-                    max_fee_per_gas: U256::ZERO,
-                    max_priority_fee_per_gas: U256::ZERO,
-                    access_list: Vec::new(),
-                }
+                (
+                    gas_price.unwrap_or(U256::ZERO),
+                    U256::ZERO,
+                    U256::ZERO,
+                    Vec::new(),
+                )
             }
             TxType::Eip1559 => {
                 if gas_price.is_some() {
@@ -251,23 +245,29 @@ impl TxRequest {
                         "is only allowed with tx_type 0; use max_fee_per_gas",
                     ));
                 }
-                TxRequest {
-                    tx_type,
-                    chain_id,
-                    nonce,
-                    gas_limit,
-                    to,
-                    amount,
-                    data,
-                    gas_price: U256::ZERO,
-                    max_fee_per_gas: max_fee
+                (
+                    U256::ZERO,
+                    max_fee
                         .ok_or_else(|| field_err("max_fee_per_gas", "is required for tx_type 2"))?,
-                    max_priority_fee_per_gas: max_priority.ok_or_else(|| {
+                    max_priority.ok_or_else(|| {
                         field_err("max_priority_fee_per_gas", "is required for tx_type 2")
                     })?,
-                    access_list: access_list.unwrap_or_default(),
-                }
+                    access_list.unwrap_or_default(),
+                )
             }
+        };
+        let tx = TxRequest {
+            tx_type,
+            chain_id,
+            nonce,
+            gas_limit,
+            to,
+            amount,
+            data,
+            gas_price,
+            max_fee_per_gas,
+            max_priority_fee_per_gas,
+            access_list,
         };
         tx.validate()?;
         Ok(tx)
