@@ -15,9 +15,9 @@ use bytes::Bytes;
 use embedded_sqlite::Synchronous;
 use guest_kit::Env;
 use guest_kit::native::{SqliteDb, SqliteKv};
-use guest_kit::{Db, Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
+use guest_kit::router::spin_component;
+use guest_kit::{Fetch, FetchError, OutboundRequest, OutboundResponse, Request, Response};
 use http_body_util::{BodyExt, Full};
-use shield_service::Group;
 use tokio::net::TcpListener;
 
 use crate::io::Io;
@@ -203,64 +203,6 @@ async fn handle(
         .expect("response")
 }
 
-fn env<'a>(
-    db: &'a dyn Db,
-    kv: Option<&'a dyn guest_kit::Kv>,
-    vars: &'a dyn Fn(&str) -> Option<String>,
-) -> Env<'a> {
-    Env {
-        kv,
-        ..Env::new(db, vars, guest_kit::unix_now_ms())
-    }
-}
-
-/// The component `spin.toml` routes a path to.
-#[derive(Clone, Copy)]
-enum Component {
-    KeyserviceInit,
-    KeyserviceConnect,
-    KeyserviceKey,
-    KeyserviceAdmin,
-    Shield(Group),
-    GuardianLogin,
-    GuardianSign,
-    GuardianAdmin,
-    GuardianExport,
-    Noop,
-}
-
-fn component(path: &str) -> Option<Component> {
-    use Component::*;
-    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    Some(match path {
-        "/bench/noop" => Noop,
-        "/init" | "/keyservice/openapi.json" => KeyserviceInit,
-        "/connect" => KeyserviceConnect,
-        "/key" => KeyserviceKey,
-        _ if under("/admin/namespaces") => KeyserviceAdmin,
-        "/shares/encryption/reference/bulk" | "/shares/encryption/user/bulk" => {
-            Shield(Group::Admin)
-        }
-        "/admin/preregister" => Shield(Group::Admin),
-        _ if under("/shares/migration") => Shield(Group::Admin),
-        "/keychain" => Shield(Group::Shares),
-        _ if under("/shares") => Shield(Group::Shares),
-        "/register" | "/storage-methods" | "/user" | "/shield/openapi.json" => {
-            Shield(Group::Project)
-        }
-        _ if under("/project") => Shield(Group::Project),
-        "/guardian/sign"
-        | "/guardian/sign-tx"
-        | "/guardian/sign-message"
-        | "/guardian/sign-typed-data"
-        | "/guardian/address" => GuardianSign,
-        "/guardian/authorize" => GuardianAdmin,
-        "/guardian/export" => GuardianExport,
-        _ if under("/guardian") => GuardianLogin,
-        _ => return None,
-    })
-}
-
 /// shield-shares' outbound HTTP (JWKS documents) and guardian-login's (Okta), natively; the
 /// Okta poll's clock is guest-kit's `SystemClock`, as in the components.
 struct Net;
@@ -283,59 +225,35 @@ impl Fetch for Net {
     }
 }
 
-/// Each component's grants as in `spin.toml`: its database, and the key-value store and the
-/// network only where granted.
+/// Routed as Spin routes, by the services' components tables (docs/platform.md, "Design: route
+/// tables"); each component gets its grants as in `spin.toml`: its service's database, and the
+/// key-value store and the network only where granted.
 fn route(state: &State, req: Request) -> Response {
-    let Some(component) = component(req.path()) else {
+    if req.path() == "/bench/noop" {
+        return Response::new(200).with_body(b"ok".to_vec());
+    }
+    let components = keyservice_service::COMPONENTS
+        .iter()
+        .chain(shield_service::COMPONENTS)
+        .chain(guardian_service::COMPONENTS);
+    let Some(component) = spin_component(components, req.path()) else {
         return Response::new(404);
     };
     let vars = |name: &str| state.vars.get(name).cloned();
-    let now_ms = guest_kit::unix_now_ms();
-    match component {
-        Component::Noop => Response::new(200).with_body(b"ok".to_vec()),
-        Component::KeyserviceInit => state.db.with(|db| {
-            state
-                .kv
-                .with(|kv| keyservice_service::handle_init(&env(db, Some(kv), &vars), req))
-        }),
-        Component::KeyserviceConnect => state
-            .db
-            .with(|db| keyservice_service::handle_connect(&env(db, None, &vars), req)),
-        Component::KeyserviceKey => state
-            .db
-            .with(|db| keyservice_service::handle_key(&env(db, None, &vars), req)),
-        Component::KeyserviceAdmin => state
-            .db
-            .with(|db| keyservice_service::handle_admin(&env(db, None, &vars), req)),
-        Component::Shield(group) => state.shield_db.with(|db| {
-            let shares = |kv: Option<&dyn guest_kit::Kv>| {
-                let env = Env {
-                    kv,
-                    fetch: kv.map(|_| &Net as &dyn Fetch),
-                    ..Env::new(db, &vars, now_ms)
-                };
-                shield_service::handle(&env, group, req)
-            };
-            match group {
-                Group::Shares => state.shield_kv.with(|kv| shares(Some(kv))),
-                _ => shares(None),
+    let (db, kv) = match component.id.split('-').next() {
+        Some("keyservice") => (&state.db, &state.kv),
+        Some("shield") => (&state.shield_db, &state.shield_kv),
+        _ => (&state.guardian_db, &state.guardian_kv),
+    };
+    let handle = component.group.handle;
+    db.with(|db| {
+        let env = Env::new(db, &vars, guest_kit::unix_now_ms());
+        match component.id {
+            "keyservice-init" => kv.with(|kv| handle(&env.with_kv(kv), req)),
+            "shield-shares" | "guardian-login" => {
+                kv.with(|kv| handle(&env.with_kv(kv).with_fetch(&Net), req))
             }
-        }),
-        Component::GuardianLogin => state.guardian_db.with(|db| {
-            state.guardian_kv.with(|kv| {
-                let env = Env::new(db, &vars, now_ms).with_kv(kv).with_fetch(&Net);
-                guardian_service::handle_login(&env, req)
-            })
-        }),
-        Component::GuardianSign | Component::GuardianAdmin | Component::GuardianExport => {
-            state.guardian_db.with(|db| {
-                let env = Env::new(db, &vars, now_ms);
-                match component {
-                    Component::GuardianSign => guardian_service::handle_sign(&env, req),
-                    Component::GuardianAdmin => guardian_service::handle_authorize(&env, req),
-                    _ => guardian_service::handle_export(&env, req),
-                }
-            })
+            _ => handle(&env, req),
         }
-    }
+    })
 }
