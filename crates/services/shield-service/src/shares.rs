@@ -17,7 +17,7 @@ use crate::auth::{Caller, user_auth};
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
-use crate::store::{NewShare, Share, ShareContent};
+use crate::store::{EncryptionKey, NewShare, Share, ShareContent};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
 
 // ---- the project key ----
@@ -32,6 +32,13 @@ fn combine(db_part: &str, part: &str, kcv: Option<&str>) -> ApiResult<Key> {
     })
 }
 
+/// The project's stored key half; none → 409.
+fn stored_key(ctx: &Ctx<'_, '_>, project_id: &str) -> ApiResult<EncryptionKey> {
+    ctx.store
+        .encryption_key(project_id)?
+        .ok_or_else(ApiError::encryption_not_configured)
+}
+
 /// K from an explicit part (`/project/encrypt`, session creation): no key → 409, absent or
 /// wrong part → 400.
 pub(crate) fn key_from_part(
@@ -39,10 +46,7 @@ pub(crate) fn key_from_part(
     project_id: &str,
     part: Option<String>,
 ) -> ApiResult<Key> {
-    let stored = ctx
-        .store
-        .encryption_key(project_id)?
-        .ok_or_else(ApiError::encryption_not_configured)?;
+    let stored = stored_key(ctx, project_id)?;
     let part = part.ok_or_else(ApiError::invalid_part)?;
     combine(&stored.db_part, &part, stored.key_check.as_deref())
 }
@@ -55,10 +59,7 @@ pub(crate) fn obtain_key(
     part: Option<String>,
     session: Option<String>,
 ) -> ApiResult<Key> {
-    let stored = ctx
-        .store
-        .encryption_key(project_id)?
-        .ok_or_else(ApiError::encryption_not_configured)?;
+    let stored = stored_key(ctx, project_id)?;
     if let Some(part) = part {
         return combine(&stored.db_part, &part, stored.key_check.as_deref());
     }

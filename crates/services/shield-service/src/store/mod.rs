@@ -25,6 +25,7 @@ mod sessions;
 mod shares;
 mod users;
 
+pub(crate) use encryption_keys::EncryptionKey;
 pub(crate) use projects::Project;
 pub(crate) use providers::Provider;
 pub(crate) use shares::{NewShare, Share, ShareContent};
