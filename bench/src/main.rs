@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use load::{Outcome, Req};
+// `native` reaches the repository root through the crate root.
+pub(crate) use loopback_stub::{repo_root, target_dir};
 use serde_json::{Value, json};
 
 const MASTER_KEY: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
@@ -45,17 +47,6 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(bench());
-}
-
-pub(crate) fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 fn need(path: PathBuf) -> PathBuf {

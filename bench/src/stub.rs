@@ -13,12 +13,13 @@
 //! Also the native baseline's outbound HTTP client ([`send`]), a blocking HTTP/1.1 client for
 //! `http://` URLs, used where the components use wasi-http.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, jwks_json};
+use loopback_stub::{Stub, StubReply, StubRequest, read_message};
 use serde_json::{Value, json};
 
 /// The custom provider's signing key (RS256, as most hosted identity providers use).
@@ -29,33 +30,15 @@ pub fn signer() -> TestSigner {
 /// Starts the stub on 127.0.0.1; returns its base URL (`http://127.0.0.1:PORT`). Runs until the
 /// process ends.
 pub fn start() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub");
-    let base = format!(
-        "http://127.0.0.1:{}",
-        listener.local_addr().expect("stub addr").port()
-    );
     let jwks = jwks_json(&[&signer()]).into_bytes();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let jwks = jwks.clone();
-            std::thread::spawn(move || serve_one(stream, &jwks));
-        }
-    });
-    base
+    Stub::start(move |req| answer(req, &jwks)).base_url()
 }
 
-fn serve_one(mut stream: TcpStream, jwks: &[u8]) {
-    let Some((head, body)) = read_message(&mut stream) else {
-        return;
-    };
-    let mut first = head.lines().next().unwrap_or_default().split(' ');
-    let method = first.next().unwrap_or_default();
-    let target = first.next().unwrap_or_default();
-    let (status, reply) = match (method, target) {
+fn answer(req: &StubRequest, jwks: &[u8]) -> StubReply {
+    let (status, reply) = match (req.method.as_str(), req.target.as_str()) {
         ("GET", "/jwks.json") => (200, jwks.to_vec()),
         ("POST", "/api/v1/authn") => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
             let user = v["username"].as_str().unwrap_or_default();
             let answer = json!({"status": "SUCCESS", "sessionToken": "s",
                 "_embedded": {"user": {"id": format!("00u{user}")}}});
@@ -63,43 +46,7 @@ fn serve_one(mut stream: TcpStream, jwks: &[u8]) {
         }
         _ => (404, b"{}".to_vec()),
     };
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n",
-        reply.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&reply);
-}
-
-/// Reads one HTTP/1.1 message with a `content-length` body (or none): (head, body).
-fn read_message(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let len: usize = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-        }
-    }
-    Some((head, body))
+    (status, "application/json", reply)
 }
 
 /// Blocking HTTP/1.1 request to an `http://host:port/path` URL; returns (status, body).
@@ -141,11 +88,12 @@ pub fn send(
         .write_all(req.as_bytes())
         .and_then(|()| stream.write_all(body))
         .map_err(|e| e.to_string())?;
-    let (head, body) = read_message(&mut stream).ok_or_else(|| "no response".to_string())?;
-    let status = head
+    let reply = read_message(&mut stream).ok_or_else(|| "no response".to_string())?;
+    let status = reply
+        .start_line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| "bad status line".to_string())?;
-    Ok((status, body))
+    Ok((status, reply.body))
 }
