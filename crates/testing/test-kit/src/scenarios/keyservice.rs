@@ -188,3 +188,478 @@ pub fn assert_401(r: &Reply, message: &str) {
     r.assert_error_message(401, "AUTH_INVALID", message);
     assert_eq!(r.header("www-authenticate"), Some("ss1"));
 }
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn sealer(info: &str) -> envelope::Sealer {
+    let master = envelope::MasterKey::parse(crate::secrets::MASTER_KEY).expect("master");
+    envelope::Sealer::new(&master, info.as_bytes()).expect("sealer")
+}
+
+/// An envelope v1 (docs/keyservice.md, "Design: storage and sealing"): base64 of
+/// 0x01 ‖ nonce(12) ‖ ct ‖ tag(16).
+#[track_caller]
+fn assert_envelope(ct: &str, plaintext_len: usize) {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(ct)
+        .expect("envelope is base64");
+    assert_eq!(raw[0], 0x01, "envelope version");
+    assert_eq!(raw.len(), 1 + 12 + plaintext_len + 16);
+}
+
+/// Asserts that no plaintext form of `secret` (raw, hex, base64, base64url) is kept at rest.
+#[track_caller]
+fn assert_not_stored(d: &dyn Driver, what: &str, secret: &[u8]) {
+    use base64::Engine as _;
+    let all = d.at_rest(DB);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    for (form, needle) in [
+        ("raw", secret.to_vec()),
+        ("base64", b64.encode(secret).into_bytes()),
+        ("base64url", b64url.encode(secret).into_bytes()),
+        ("hex", hex::encode(secret).into_bytes()),
+    ] {
+        assert!(!contains(&all, &needle), "{what} ({form}) at rest");
+    }
+}
+
+/// `hex(SHA-256(token))`: how the session row is keyed (docs/keyservice.md, "Design: storage and
+/// sealing").
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 35 and friends: the whole flow with live tokens
+
+/// The worked flow (docs/keyservice.md, "Design: test vectors") with live tokens: operator,
+/// client, Real Service, and what the database holds meanwhile.
+pub fn whole_flow(d: &dyn Driver) {
+    let ns = unique("flow");
+    let ns_secret = create_namespace(d, &ns, &[]);
+
+    // Client: /init (checklist 10); a body is ignored.
+    let r = d.post("/init", b"ignored body");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.header("date").is_some(), "every response carries Date");
+    let init_token = r.json()["initToken"]
+        .as_str()
+        .expect("initToken")
+        .to_owned();
+    assert_token(&init_token);
+    let hash = init_hash(&init_token);
+    assert_eq!(hash.len(), 88);
+
+    // Real Service: /connect (checklist 12).
+    let r = connect(d, &ns, &ns_secret, "347", &hash);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.header("date").is_some());
+    assert!(r.header("access-control-allow-origin").is_none());
+    let session_token = r.json()["sessionToken"]
+        .as_str()
+        .expect("sessionToken")
+        .to_owned();
+    assert_token(&session_token);
+    let s = Session {
+        namespace: ns.clone(),
+        user_id: "347".into(),
+        init_token: init_token.clone(),
+        session_token: session_token.clone(),
+    };
+
+    // Client: nothing stored yet (checklist 20).
+    key(d, &s, "GET", b"", None).assert_error_message(404, "KEY_NOT_FOUND", "no key stored");
+
+    // PUT / GET (checklist 18, 33).
+    let value =
+        br#"{"kty":"oct","alg":"A256GCM","k":"_86LpU8FeJ9ahn-47_AuRnKuiGM2HsyzalBj4KOlTs8"}"#;
+    assert_eq!(value.len(), 79);
+    let r = key(d, &s, "PUT", value, Some("application/json"));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.body.is_empty());
+
+    // GET, then the identical request again (docs/keyservice.md, "Design: test vectors" step 5).
+    let get = key_request(d, &s, "GET", b"");
+    let r = d.send(get.clone());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, value);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_401(&d.send(get), AUTH_FAILED);
+
+    // While a value is stored: the database holds envelopes only (checklist 25).
+    let row = d.text_row(
+        DB,
+        "SELECT value_ct, content_type FROM ks_key WHERE namespace = ? AND user_id = '347'",
+        &[ns.as_str().into()],
+    );
+    let (value_ct, ctype) = (row[0].clone(), row[1].clone());
+    assert_eq!(ctype, "application/json");
+    assert_envelope(&value_ct, value.len());
+    let values = sealer("keyward/keyservice/value/v1");
+    assert_eq!(
+        values
+            .open(&value_ct, format!("keyservice|{ns}|347").as_bytes())
+            .expect("value opens with its AAD"),
+        value
+    );
+    assert!(
+        values
+            .open(&value_ct, format!("keyservice|{ns}|348").as_bytes())
+            .is_err()
+    );
+    let secret_ct = d.text_row(
+        DB,
+        "SELECT secret_ct FROM ks_namespace WHERE namespace = ?",
+        &[ns.as_str().into()],
+    );
+    assert_envelope(&secret_ct[0], 43);
+    assert_eq!(
+        sealer("keyward/keyservice/namespace-secret/v1")
+            .open(
+                &secret_ct[0],
+                format!("keyservice|namespace|{ns}").as_bytes()
+            )
+            .expect("namespace secret opens"),
+        ns_secret.as_bytes()
+    );
+    let digest = sha256_hex(&session_token);
+    let row = d.text_row(
+        DB,
+        "SELECT namespace, user_id, init_token_ct FROM ks_session WHERE token_digest = ?",
+        &[digest.as_str().into()],
+    );
+    assert_eq!((row[0].as_str(), row[1].as_str()), (ns.as_str(), "347"));
+    assert_envelope(&row[2], 43);
+    assert_eq!(
+        sealer("keyward/keyservice/session/v1")
+            .open(&row[2], format!("keyservice|session|{digest}").as_bytes())
+            .expect("session's init token opens"),
+        init_token.as_bytes()
+    );
+    assert_not_stored(d, "key value", value);
+    assert_not_stored(d, "init token", init_token.as_bytes());
+    assert_not_stored(d, "session token", session_token.as_bytes());
+    assert_not_stored(d, "namespace secret", ns_secret.as_bytes());
+
+    // Arbitrary bytes without Content-Type; a second PUT replaces (checklist 18, 19).
+    let binary = [0x00, 0xff, 0xfe, 0x80, b'\n', 0x00, 0xc3, 0x28];
+    assert_eq!(key(d, &s, "PUT", &binary, None).status, 204);
+    let r = key(d, &s, "GET", b"", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, binary);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+
+    // Limits (checklist 19): exactly max_key_bytes is fine, one more is 413, empty is 400, and
+    // a Content-Type must be a short printable string.
+    let max = vec![b'k'; 65_536];
+    assert_eq!(
+        key(d, &s, "PUT", &max, Some("text/plain; charset=utf-8")).status,
+        204
+    );
+    let r = key(d, &s, "GET", b"", None);
+    assert_eq!((r.status, r.body.len()), (200, 65_536));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    key(d, &s, "PUT", &vec![b'k'; 65_537], None).assert_error(413, "PAYLOAD_TOO_LARGE");
+    key(d, &s, "PUT", b"", None).assert_error(400, "BAD_REQUEST");
+    // (Control characters and non-UTF-8 cannot be sent over HTTP: native key_values test.)
+    for bad_ct in ["", &"a".repeat(256)] {
+        key(d, &s, "PUT", b"x", Some(bad_ct)).assert_error(400, "BAD_REQUEST");
+    }
+
+    // DELETE erases; idempotent (checklist 20).
+    let r = key(d, &s, "DELETE", b"", None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    key(d, &s, "GET", b"", None).assert_error(404, "KEY_NOT_FOUND");
+    assert_eq!(key(d, &s, "DELETE", b"", None).status, 204);
+    let rows = d.int(
+        DB,
+        "SELECT count(*) FROM ks_key WHERE namespace = ?",
+        &[ns.as_str().into()],
+    );
+    assert_eq!(rows, 0, "DELETE removes the row");
+
+    // The session survives DELETE /key.
+    assert_eq!(key(d, &s, "PUT", b"again", None).status, 204);
+
+    // An init token yields one session, ever (checklist 12).
+    connect(d, &ns, &ns_secret, "347", &hash).assert_error_message(
+        409,
+        "INIT_TOKEN_INVALID",
+        "init token unknown, expired or already used",
+    );
+    assert_not_stored(d, "key value", value);
+    assert_not_stored(d, "key value", &binary);
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 10, 25: init tokens
+
+/// 1 000 calls from 8 threads → 1 000 distinct tokens, each stored as its SHA-512 hex and an
+/// envelope that opens to it under its AAD, never in plaintext.
+pub fn init_tokens_are_distinct_and_sealed(d: &dyn Driver) {
+    let tokens: Vec<String> = crate::race(8, |_| (0..125).map(|_| init(d)).collect::<Vec<_>>())
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(tokens.len(), 1000);
+    let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 1000, "1 000 calls → 1 000 distinct tokens");
+
+    let stored: std::collections::HashSet<String> = d
+        .sql(DB, "SELECT token_hash FROM ks_init_token", &[])
+        .iter()
+        .filter_map(|r| r.text(0).map(str::to_owned))
+        .collect();
+    let sealer = sealer("keyward/keyservice/init-token/v1");
+    for (i, t) in tokens.iter().enumerate() {
+        let token_hash = hex::encode(sessionist::init_token_digest(t));
+        assert!(stored.contains(&token_hash), "no row for token {i}");
+        if i < 20 {
+            let ct = d.text_row(
+                DB,
+                "SELECT token_ct FROM ks_init_token WHERE token_hash = ?",
+                &[token_hash.as_str().into()],
+            );
+            assert_envelope(&ct[0], 43);
+            assert_eq!(
+                sealer
+                    .open(&ct[0], format!("keyservice|init|{token_hash}").as_bytes())
+                    .expect("opens with its AAD"),
+                t.as_bytes()
+            );
+        }
+    }
+    let all = d.at_rest(DB);
+    for t in tokens.iter().step_by(10) {
+        assert!(!contains(&all, t.as_bytes()), "init token at rest");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 13: single use under concurrency
+
+/// 20 concurrent /connect with one init token hash: exactly one session.
+pub fn concurrent_connects_one_wins(d: &dyn Driver) {
+    const N: usize = 20;
+    let ns = unique("race");
+    let ns_secret = create_namespace(d, &ns, &[]);
+    let hash = init_hash(&init(d));
+    // Signed up front so the requests leave together; each goes over its own connection.
+    let reqs: Vec<Request> = (0..N)
+        .map(|i| connect_request(d, &ns, &ns_secret, &format!("u{i}"), &hash))
+        .collect();
+    let statuses: Vec<(u16, String)> = crate::race(N, |i| {
+        let r = d.send(reqs[i].clone());
+        let code = if r.status == 200 {
+            String::new()
+        } else {
+            r.error_code()
+        };
+        (r.status, code)
+    });
+    let wins = statuses.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(wins, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, c)| *s == 200 || (*s == 409 && c == "INIT_TOKEN_INVALID")),
+        "{statuses:?}"
+    );
+    let sessions = d.int(
+        DB,
+        "SELECT count(*) FROM ks_session WHERE namespace = ?",
+        &[ns.as_str().into()],
+    );
+    assert_eq!(sessions, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 11, 12, 14, 17: /connect validation
+
+/// The hash encodings, the body's shape and userId, never-issued tokens, and namespace
+/// mismatches; none of the failures uses the init token up.
+pub fn connect_validation(d: &dyn Driver) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let ns = unique("connect");
+    let ns_secret = create_namespace(d, &ns, &[]);
+    let other_ns = unique("connect-other");
+    let other_secret = create_namespace(d, &other_ns, &[]);
+    let raw = |body: &[u8]| signed(d, &ns, &ns_secret, "POST", "/connect", body, &[]);
+
+    // checklist 11: the 88-char padded base64 and the 86-char base64url forms are accepted.
+    let t = init(d);
+    let padded = STANDARD.encode(sessionist::init_token_digest(&t));
+    assert_eq!(padded.len(), 88);
+    let r = connect(d, &ns, &ns_secret, "u", &padded);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = init(d);
+    let url = URL_SAFE_NO_PAD.encode(sessionist::init_token_digest(&t));
+    assert_eq!(url.len(), 86);
+    let r = connect(d, &ns, &ns_secret, "u", &url);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Hex, unpadded standard base64, a 63-byte digest → 400 (and the token stays pending).
+    // Unpadded standard base64 differs from base64url only where it has `+` or `/` (about 1 in
+    // 15 digests has neither, and is then a valid base64url hash), so pick a token whose has.
+    let t = loop {
+        let t = init(d);
+        if STANDARD
+            .encode(sessionist::init_token_digest(&t))
+            .contains(['+', '/'])
+        {
+            break t;
+        }
+    };
+    let digest = sessionist::init_token_digest(&t);
+    for bad in [
+        hex::encode(digest),
+        STANDARD.encode(digest).trim_end_matches('=').to_owned(),
+        STANDARD.encode(&digest[..63]),
+        URL_SAFE_NO_PAD.encode(&digest[..63]),
+        String::new(),
+    ] {
+        connect(d, &ns, &ns_secret, "u", &bad).assert_error(400, "BAD_REQUEST");
+    }
+    // checklist 17: userId and body shape.
+    let hash = init_hash(&t);
+    let long = "é".repeat(128) + "x"; // 257 bytes
+    for body in [
+        json!({"namespace": ns, "userId": 347, "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "", "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": long, "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "x".repeat(257), "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "a\u{7f}b", "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "a\nb", "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "u", "initTokenHash": hash, "extra": 1}),
+        json!({"namespace": ns, "initTokenHash": hash}),
+        json!({"namespace": ns, "userId": "u", "initTokenHash": null}),
+        // The field values as a JSON array: not an object, 400 (serde alone would take it).
+        json!([ns, "u", hash]),
+        json!("a string"),
+    ] {
+        raw(body.to_string().as_bytes()).assert_error(400, "BAD_REQUEST");
+    }
+    raw(b"{not json").assert_error(400, "BAD_REQUEST");
+    let duplicate =
+        format!(r#"{{"namespace":"{ns}","namespace":"{ns}","userId":"u","initTokenHash":"x"}}"#);
+    raw(duplicate.as_bytes()).assert_error(400, "BAD_REQUEST");
+    // 256 bytes exactly is fine, and the token was not used up by the failures above.
+    let r = connect(d, &ns, &ns_secret, &"é".repeat(128), &hash);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // checklist 12: never issued → 409.
+    connect(d, &ns, &ns_secret, "u", &init_hash("never-issued-token"))
+        .assert_error(409, "INIT_TOKEN_INVALID");
+
+    // checklist 14: signed for A with body namespace B → 403; unknown namespace keyid → 401.
+    let t = init(d);
+    let body = json!({"namespace": other_ns, "userId": "u", "initTokenHash": init_hash(&t)});
+    raw(body.to_string().as_bytes()).assert_error(403, "NAMESPACE_MISMATCH");
+    let unknown = unique("nobody");
+    let body = json!({"namespace": unknown, "userId": "u", "initTokenHash": init_hash(&t)});
+    let r = signed(
+        d,
+        &unknown,
+        &ns_secret,
+        "POST",
+        "/connect",
+        body.to_string().as_bytes(),
+        &[],
+    );
+    assert_401(&r, AUTH_FAILED);
+    // Another namespace's secret does not sign for this one.
+    assert_401(
+        &connect(d, &ns, &other_secret, "u", &init_hash(&t)),
+        AUTH_FAILED,
+    );
+    // The token is still pending after all that.
+    assert_eq!(connect(d, &ns, &ns_secret, "u", &init_hash(&t)).status, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 31, docs/keyservice.md, "Design: conventions": route and size errors
+
+/// 404 and 405 (with `Allow`), and 413 before authentication.
+pub fn routing_and_body_limits(d: &dyn Driver) {
+    for path in [
+        "/nope",
+        "/keys",
+        "/key/extra",
+        "/init/x",
+        "/connect/",
+        "/admin/namespaces/a/b/c",
+        "/admin/namespaces/a/nope",
+        "/admin/namespaces/",
+    ] {
+        d.get(path).assert_error(404, "NOT_FOUND");
+    }
+    // With CORS configured the browser routes' `Allow` also names OPTIONS (the exact lists
+    // without CORS are a native test).
+    for (method, path, allow) in [
+        ("PATCH", "/key", "GET, PUT, DELETE"),
+        ("OPTIONS", "/connect", "POST"),
+        ("GET", "/init", "POST"),
+        ("GET", "/connect", "POST"),
+        ("GET", "/connect?x", "POST"),
+        ("PATCH", "/admin/namespaces", "GET, POST"),
+        ("GET", "/admin/namespaces/x", "DELETE"),
+        ("GET", "/admin/namespaces/x/rotate-secret", "POST"),
+    ] {
+        let r = admin(d, method, path, "");
+        r.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert!(
+            r.header("allow").is_some_and(|a| a.starts_with(allow)),
+            "{method} {path}: {:?}",
+            r.header("allow")
+        );
+    }
+    // 413 before authentication: no credentials at all.
+    let big = vec![b'x'; 16 * 1024 + 1];
+    for (method, path) in [
+        ("POST", "/init"),
+        ("POST", "/connect"),
+        ("POST", "/admin/namespaces"),
+        ("GET", "/key"),
+    ] {
+        d.call(method, path, &[], &big)
+            .assert_error(413, "PAYLOAD_TOO_LARGE");
+    }
+    d.call("PUT", "/key", &[], &vec![0u8; 65_537])
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    // At the limit the request gets as far as authentication.
+    let at_limit = vec![b'x'; 16 * 1024];
+    assert_401(&d.call("POST", "/connect", &[], &at_limit), AUTH_FAILED);
+    assert_401(&d.call("PUT", "/key", &[], &vec![0u8; 65_536]), AUTH_FAILED);
+}
+
+/// The public OpenAPI document.
+pub fn openapi_is_served(d: &dyn Driver) {
+    let r = d.get("/keyservice/openapi.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json();
+    assert_eq!(v["openapi"], "3.1.0");
+    for path in [
+        "/init",
+        "/connect",
+        "/key",
+        "/admin/namespaces",
+        "/admin/namespaces/{ns}",
+        "/admin/namespaces/{ns}/allowed-cidrs",
+        "/admin/namespaces/{ns}/rotate-secret",
+    ] {
+        assert!(v["paths"][path].is_object(), "{path}");
+    }
+    d.post("/keyservice/openapi.json", b"")
+        .assert_error(405, "METHOD_NOT_ALLOWED");
+}

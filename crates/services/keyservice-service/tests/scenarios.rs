@@ -1,0 +1,25 @@
+//! The keyservice scenarios of the test kit, run natively: the service crate in-process with a
+//! real SQLite file and a fake clock (keyward-e2e runs the same ones over HTTP).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test reports by failing
+
+use keyward_test_kit::NativeDriver;
+use keyward_test_kit::scenarios::keyservice::{DB, SETTINGS};
+
+fn driver() -> Box<NativeDriver> {
+    Box::new(NativeDriver::new(DB, SETTINGS))
+}
+
+keyward_test_kit::scenario_tests!(keyservice, driver();
+    whole_flow,
+    init_tokens_are_distinct_and_sealed,
+    concurrent_connects_one_wins,
+    connect_validation,
+    routing_and_body_limits,
+    openapi_is_served,
+);
