@@ -35,43 +35,52 @@ fn kv_error(e: &spin_sdk::key_value::Error) -> KvError {
     }
 }
 
-/// A resource a component reaches by label, opened on first use so that requests that never
-/// touch storage (404, 405, 413, ...) do not open it. A failed open is kept: every later call in
-/// the same request gets the same error without asking the host again.
-struct OpenOnce<T, E> {
-    label: String,
-    opened: OnceCell<Result<T, E>>,
+/// A Spin resource a component reaches by label.
+pub trait OpenByLabel: Sized {
+    type Error: Clone;
+    fn open(label: &str) -> Result<Self, Self::Error>;
 }
 
-impl<T, E: Clone> OpenOnce<T, E> {
-    fn new(label: &str) -> Self {
+impl OpenByLabel for Connection {
+    type Error = DbError;
+    fn open(label: &str) -> Result<Self, DbError> {
+        Connection::open(label).map_err(|e| db_error(&e))
+    }
+}
+
+impl OpenByLabel for Store {
+    type Error = KvError;
+    fn open(label: &str) -> Result<Self, KvError> {
+        Store::open(label).map_err(|e| kv_error(&e))
+    }
+}
+
+/// A resource opened on first use, so that requests that never touch storage (404, 405, 413,
+/// ...) do not open it. A failed open is kept: every later call in the same request gets the
+/// same error without asking the host again.
+pub struct OpenOnce<T: OpenByLabel> {
+    label: String,
+    opened: OnceCell<Result<T, T::Error>>,
+}
+
+impl<T: OpenByLabel> OpenOnce<T> {
+    pub fn new(label: &str) -> Self {
         Self {
             label: label.to_owned(),
             opened: OnceCell::new(),
         }
     }
 
-    fn get(&self, open: impl FnOnce(&str) -> Result<T, E>) -> Result<&T, E> {
+    fn opened(&self) -> Result<&T, T::Error> {
         self.opened
-            .get_or_init(|| open(&self.label))
+            .get_or_init(|| T::open(&self.label))
             .as_ref()
             .map_err(Clone::clone)
     }
 }
 
 /// A Spin SQLite database, opened on first use.
-pub struct SpinDb(OpenOnce<Connection, DbError>);
-
-impl SpinDb {
-    pub fn new(label: &str) -> Self {
-        Self(OpenOnce::new(label))
-    }
-
-    fn conn(&self) -> Result<&Connection, DbError> {
-        self.0
-            .get(|label| Connection::open(label).map_err(|e| db_error(&e)))
-    }
-}
+pub type SpinDb = OpenOnce<Connection>;
 
 fn to_spin(v: &Value) -> spin_sdk::sqlite::Value {
     use spin_sdk::sqlite::Value as S;
@@ -99,7 +108,7 @@ impl Db for SpinDb {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         let params: Vec<_> = params.iter().map(to_spin).collect();
         let result = self
-            .conn()?
+            .opened()?
             .execute(sql, &params)
             .map_err(|e| db_error(&e))?;
         Ok(Rows {
@@ -114,38 +123,27 @@ impl Db for SpinDb {
 }
 
 /// A Spin key-value store, opened on first use.
-pub struct SpinKv(OpenOnce<Store, KvError>);
-
-impl SpinKv {
-    pub fn new(label: &str) -> Self {
-        Self(OpenOnce::new(label))
-    }
-
-    fn store(&self) -> Result<&Store, KvError> {
-        self.0
-            .get(|label| Store::open(label).map_err(|e| kv_error(&e)))
-    }
-}
+pub type SpinKv = OpenOnce<Store>;
 
 impl Kv for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.store()?.get(key).map_err(|e| kv_error(&e))
+        self.opened()?.get(key).map_err(|e| kv_error(&e))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.store()?.set(key, value).map_err(|e| kv_error(&e))
+        self.opened()?.set(key, value).map_err(|e| kv_error(&e))
     }
 
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.store()?.delete(key).map_err(|e| kv_error(&e))
+        self.opened()?.delete(key).map_err(|e| kv_error(&e))
     }
 
     fn exists(&self, key: &str) -> Result<bool, KvError> {
-        self.store()?.exists(key).map_err(|e| kv_error(&e))
+        self.opened()?.exists(key).map_err(|e| kv_error(&e))
     }
 
     fn get_keys(&self) -> Result<Vec<String>, KvError> {
-        self.store()?.get_keys().map_err(|e| kv_error(&e))
+        self.opened()?.get_keys().map_err(|e| kv_error(&e))
     }
 }
 
