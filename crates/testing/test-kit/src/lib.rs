@@ -23,4 +23,4 @@ pub use driver::Driver;
 pub use native::{FakeClock, NativeDriver, Sandbox, ScriptedFetch, Vars, outbound_json};
 pub use reply::Reply;
 pub use routes::{Component, RouteTable};
-pub use support::{assert_peak_below, iso_utc, object_flood, race};
+pub use support::{assert_peak_below, object_flood, race};

@@ -47,38 +47,3 @@ pub fn assert_peak_below<R>(max_bytes: usize, what: &str, f: impl FnOnce() -> R)
     );
     r
 }
-
-/// `2026-12-01T10:00:00Z` for a unix time in milliseconds (whole seconds, UTC), as the services
-/// write timestamps in JSON.
-pub fn iso_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_utc_of_t0() {
-        assert_eq!(
-            super::iso_utc(crate::secrets::T0_MS),
-            "2026-12-01T10:00:00Z"
-        );
-        assert_eq!(super::iso_utc(951_782_400_000), "2000-02-29T00:00:00Z");
-    }
-}
