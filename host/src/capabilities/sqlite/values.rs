@@ -2,9 +2,17 @@
 //! interface's, kept here so that the backends do not depend on the generated bindings (the
 //! conversion is a move per value, in `host`).
 
-/// A statement parameter or a column value: the guest kit's, since both sides speak the value
-/// model of the `sqlite` interface.
-pub use guest_kit::sql::Value;
+/// A statement parameter or a column value. The guest kit has the same five cases on the
+/// other side of the `sqlite` interface; the host keeps its own so that it never depends on a
+/// guest crate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowResult {
