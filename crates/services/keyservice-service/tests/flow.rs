@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use guest_kit::{Request, Value};
-use keyservice_service::Group;
+use keyservice_service::{ADMIN, CONNECT, INIT, KEY};
 
 fn is_token(s: &str) -> bool {
     s.len() == 43
@@ -50,7 +50,7 @@ fn header_variants_are_accepted() {
         req.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
         let req = req.with_header("Authorization", new);
-        let r = h.call(Group::Key, req);
+        let r = h.call(KEY, req);
         assert_eq!(r.status, 404, "variant {variant}: {}", r.message());
     }
 }
@@ -81,16 +81,16 @@ fn malformed_headers_are_401() {
         let req = Request::new("GET", "/key")
             .with_header("Authorization", &v)
             .with_header("X-Date", &date);
-        let r = h.call(Group::Key, req);
+        let r = h.call(KEY, req);
         r.assert_error(401, "AUTH_INVALID");
         assert_eq!(r.message(), "authentication failed");
         assert_eq!(r.header("www-authenticate"), Some("ss1"));
     }
     // No header at all.
-    h.call(Group::Key, Request::new("GET", "/key"))
+    h.call(KEY, Request::new("GET", "/key"))
         .assert_error(401, "AUTH_INVALID");
     // The untouched request still works (none of the above consumed its nonce).
-    assert_eq!(h.call(Group::Key, good).status, 404);
+    assert_eq!(h.call(KEY, good).status, 404);
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn date_window() {
         let req = Request::new("GET", "/key")
             .with_header("Authorization", signed.authorization)
             .with_header("X-Date", signed.date);
-        let r = h.call(Group::Key, req);
+        let r = h.call(KEY, req);
         if ok {
             assert_eq!(r.status, 404, "offset {offset}");
         } else {
@@ -134,7 +134,7 @@ fn date_window() {
         let req = Request::new("GET", "/key")
             .with_header("Authorization", auth)
             .with_header("X-Date", bad);
-        let r = h.call(Group::Key, req);
+        let r = h.call(KEY, req);
         r.assert_error(401, "AUTH_INVALID");
         assert_eq!(r.message(), date_msg, "{bad}");
     }
@@ -160,7 +160,7 @@ fn date_window() {
         let req = Request::new("GET", "/key")
             .with_header("Authorization", auth)
             .with_header("Date", *d);
-        assert_eq!(h.call(Group::Key, req).status, 404, "{d}");
+        assert_eq!(h.call(KEY, req).status, 404, "{d}");
     }
     // With both headers only X-Date is signed and checked.
     let nonce = [9u8; 64];
@@ -179,7 +179,7 @@ fn date_window() {
         .with_header("Authorization", &auth)
         .with_header("Date", "Mon, 01 Jan 2001 00:00:00 GMT")
         .with_header("X-Date", xdate);
-    assert_eq!(h.call(Group::Key, req).status, 404);
+    assert_eq!(h.call(KEY, req).status, 404);
 }
 
 #[test]
@@ -198,19 +198,19 @@ fn replay_and_identical_401_bodies() {
             .with_header("Authorization", auth)
             .with_header("X-Date", &date)
     };
-    assert_eq!(h.call(Group::Key, req_for(&a, &a.init_token)).status, 404);
+    assert_eq!(h.call(KEY, req_for(&a, &a.init_token)).status, 404);
     // Each call opens a new connection: the replay cache survives restarts.
-    let replay = h.call(Group::Key, req_for(&a, &a.init_token));
+    let replay = h.call(KEY, req_for(&a, &a.init_token));
     // The same nonce under another keyid is fine.
-    assert_eq!(h.call(Group::Key, req_for(&b, &b.init_token)).status, 404);
+    assert_eq!(h.call(KEY, req_for(&b, &b.init_token)).status, 404);
 
     // Wrong secret (the hash instead of the init token).
     let bad_hash = h.call(
-        Group::Key,
+        KEY,
         req_for(&b, &sessionist::init_token_hash(&b.init_token)),
     );
     let unknown = h.call(
-        Group::Key,
+        KEY,
         req_for(
             &Session {
                 namespace: "ns".into(),
@@ -281,7 +281,7 @@ fn allow_lists() {
         if let Some((name, value)) = addr_header {
             req = req.with_header(name, value);
         }
-        h.call(Group::Connect, req)
+        h.call(CONNECT, req)
     };
     let peer = "spin-client-addr";
     assert_eq!(
@@ -351,7 +351,7 @@ fn key_values() {
     let put = h
         .key_req(&s2, "PUT", b"v2")
         .with_header("Content-Type", "text/plain; charset=utf-8");
-    assert_eq!(h.call(Group::Key, put).status, 204);
+    assert_eq!(h.call(KEY, put).status, 204);
     let r = h.key(&s1, "GET", b"");
     assert_eq!(r.body, b"v2");
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -364,12 +364,12 @@ fn key_values() {
         let req = h
             .key_req(&s1, "PUT", b"x")
             .with_header("Content-Type", bad_ct);
-        h.call(Group::Key, req).assert_error(400, "BAD_REQUEST");
+        h.call(KEY, req).assert_error(400, "BAD_REQUEST");
     }
     let req = h
         .key_req(&s1, "PUT", b"x")
         .with_header("Content-Type", [0xc3u8, 0xa9]);
-    h.call(Group::Key, req).assert_error(400, "BAD_REQUEST");
+    h.call(KEY, req).assert_error(400, "BAD_REQUEST");
 
     assert_eq!(h.key(&s1, "DELETE", b"").status, 204);
     h.key(&s2, "GET", b"").assert_error(404, "KEY_NOT_FOUND");
@@ -382,8 +382,7 @@ fn size_limit_comes_before_auth() {
     // declared length without the body cannot be sent over HTTP.
     let h = Harness::new();
     let req = Request::new("PUT", "/key").with_header("Content-Length", "65537");
-    h.call(Group::Key, req)
-        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    h.call(KEY, req).assert_error(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[test]
@@ -532,7 +531,7 @@ fn operator_api() {
     h.unset_var("admin_token");
     let r = h.admin("GET", "/admin/namespaces", "");
     r.assert_error(403, "ADMIN_DISABLED");
-    h.call(Group::Admin, Request::new("PATCH", "/admin/nothing"))
+    h.call(ADMIN, Request::new("PATCH", "/admin/nothing"))
         .assert_error(403, "ADMIN_DISABLED");
     h.set_var("admin_token", "");
     h.admin("GET", "/admin/namespaces", "")
@@ -549,13 +548,13 @@ fn operator_api() {
         if let Some(a) = auth {
             req = req.with_header("Authorization", a);
         }
-        let r = h.call(Group::Admin, req);
+        let r = h.call(ADMIN, req);
         r.assert_error(401, "AUTH_INVALID");
         assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     }
     let lower = Request::new("GET", "/admin/namespaces")
         .with_header("authorization", format!("bearer {ADMIN_TOKEN}"));
-    assert_eq!(h.call(Group::Admin, lower).status, 200);
+    assert_eq!(h.call(ADMIN, lower).status, 200);
 
     let r = h.admin(
         "POST",
@@ -722,7 +721,7 @@ fn init_rate_limit() {
     h.now_ms.set(T0_MS + 15_000);
     let from = |addr: &str| {
         h.call(
-            Group::Init,
+            INIT,
             Request::new("POST", "/init").with_header("spin-client-addr", addr),
         )
     };
@@ -742,18 +741,18 @@ fn routing_errors() {
     // checklist 31 without CORS: the exact `Allow` lists (404s and the rest run on both drivers,
     // the kit's routing_and_body_limits, where CORS is configured).
     let h = Harness::new();
-    let r = h.call(Group::Key, Request::new("PATCH", "/key"));
+    let r = h.call(KEY, Request::new("PATCH", "/key"));
     r.assert_error(405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.header("allow"), Some("GET, PUT, DELETE"));
-    let r = h.call(Group::Init, Request::new("GET", "/init"));
+    let r = h.call(INIT, Request::new("GET", "/init"));
     r.assert_error(405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.header("allow"), Some("POST"));
-    let r = h.call(Group::Connect, Request::new("GET", "/connect?x"));
+    let r = h.call(CONNECT, Request::new("GET", "/connect?x"));
     r.assert_error(405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.header("allow"), Some("POST"));
     // A bad Content-Length (a client library would not send one over HTTP).
     h.call(
-        Group::Init,
+        INIT,
         Request::new("POST", "/init").with_header("Content-Length", "abc"),
     )
     .assert_error(400, "BAD_REQUEST");
@@ -775,7 +774,7 @@ fn not_configured() {
             None => h.unset_var("master_key"),
             Some(m) => h.set_var("master_key", m),
         }
-        h.call(Group::Init, Request::new("POST", "/init"))
+        h.call(INIT, Request::new("POST", "/init"))
             .assert_error(503, "NOT_CONFIGURED");
         h.connect("ns", &secret, "u", &sessionist::init_token_hash("x"))
             .assert_error(503, "NOT_CONFIGURED");
@@ -796,7 +795,7 @@ fn not_configured() {
     // Other invalid settings are deployment errors too.
     let h = Harness::new();
     h.set_var("init_token_ttl_seconds", "soon");
-    h.call(Group::Init, Request::new("POST", "/init"))
+    h.call(INIT, Request::new("POST", "/init"))
         .assert_error(503, "NOT_CONFIGURED");
 }
 
@@ -804,7 +803,7 @@ fn not_configured() {
 fn cors() {
     // checklist 34.
     let h = Harness::new();
-    let r = h.call(Group::Key, Request::new("OPTIONS", "/key"));
+    let r = h.call(KEY, Request::new("OPTIONS", "/key"));
     r.assert_error(405, "METHOD_NOT_ALLOWED");
 
     h.set_var(
@@ -812,7 +811,7 @@ fn cors() {
         "https://app.example, https://other.example",
     );
     let r = h.call(
-        Group::Key,
+        KEY,
         Request::new("OPTIONS", "/key").with_header("Origin", "https://app.example"),
     );
     assert_eq!(r.status, 204);
@@ -832,7 +831,7 @@ fn cors() {
     assert_eq!(r.header("access-control-max-age"), Some("600"));
 
     let r = h.call(
-        Group::Init,
+        INIT,
         Request::new("OPTIONS", "/init").with_header("Origin", "https://other.example"),
     );
     assert_eq!(r.status, 204);
@@ -843,14 +842,14 @@ fn cors() {
     );
 
     let r = h.call(
-        Group::Init,
+        INIT,
         Request::new("POST", "/init").with_header("Origin", "https://evil.example"),
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
 
     let r = h.call(
-        Group::Init,
+        INIT,
         Request::new("POST", "/init").with_header("Origin", "https://app.example"),
     );
     assert_eq!(
@@ -864,7 +863,7 @@ fn cors() {
     let req = h
         .connect_req("ns", &secret, "u", &sessionist::init_token_hash(&t))
         .with_header("Origin", "https://app.example");
-    let r = h.call(Group::Connect, req);
+    let r = h.call(CONNECT, req);
     assert_eq!(r.status, 200);
     assert!(
         r.headers
@@ -872,7 +871,7 @@ fn cors() {
             .all(|(n, _)| !n.starts_with("access-control"))
     );
     let r = h.call(
-        Group::Connect,
+        CONNECT,
         Request::new("OPTIONS", "/connect").with_header("Origin", "https://app.example"),
     );
     assert_eq!(r.status, 405);
@@ -884,7 +883,7 @@ fn cors() {
 
     h.set_var("cors_allowed_origins", "*");
     let r = h.call(
-        Group::Key,
+        KEY,
         Request::new("GET", "/key").with_header("Origin", "https://any.example"),
     );
     r.assert_error(401, "AUTH_INVALID");
@@ -901,13 +900,13 @@ fn signed_query_string_and_method_matter() {
     let secret = h.create_namespace("ns", &[]);
     let s = h.session("ns", &secret, "u");
     let req = h.signed(&s.session_token, &s.init_token, "GET", "/key?x=%20", b"");
-    assert_eq!(h.call(Group::Key, req).status, 404);
+    assert_eq!(h.call(KEY, req).status, 404);
     let mut req = h.signed(&s.session_token, &s.init_token, "GET", "/key?x=%20", b"");
     req.path_and_query = "/key?x=+".into();
-    h.call(Group::Key, req).assert_error(401, "AUTH_INVALID");
+    h.call(KEY, req).assert_error(401, "AUTH_INVALID");
     let mut req = h.signed(&s.session_token, &s.init_token, "GET", "/key", b"");
     req.method = "DELETE".into();
-    h.call(Group::Key, req).assert_error(401, "AUTH_INVALID");
+    h.call(KEY, req).assert_error(401, "AUTH_INVALID");
 }
 
 #[test]
@@ -971,7 +970,7 @@ fn worked_example_with_vector_headers() {
         .with_header("X-Date", "Tue, 01 Dec 2026 10:00:00 GMT")
         .with_header("spin-client-addr", "203.0.113.10:51000")
         .with_body(connect_body.clone().into_bytes());
-    let r = h.call(Group::Connect, req);
+    let r = h.call(CONNECT, req);
     assert_eq!(r.status, 200, "{}", r.message());
 
     // Bind the published session token to the consumed init token.
@@ -1004,23 +1003,23 @@ fn worked_example_with_vector_headers() {
         .with_header("X-Date", "Tue, 01 Dec 2026 10:00:05 GMT")
         .with_header("Content-Type", "application/json")
         .with_body(jwk.to_vec());
-    assert_eq!(h.call(Group::Key, put).status, 204);
+    assert_eq!(h.call(KEY, put).status, 204);
 
     h.now_ms.set(T0_MS + 6_000);
     let get = Request::new("GET", "/key")
         .with_header("Authorization", GET_AUTH)
         .with_header("X-Date", "Tue, 01 Dec 2026 10:00:06 GMT");
-    let r = h.call(Group::Key, get.clone());
+    let r = h.call(KEY, get.clone());
     assert_eq!(r.status, 200);
     assert_eq!(r.body, jwk.to_vec());
     assert_eq!(r.header("content-type"), Some("application/json"));
-    h.call(Group::Key, get).assert_error(401, "AUTH_INVALID");
+    h.call(KEY, get).assert_error(401, "AUTH_INVALID");
 
     h.now_ms.set(T0_MS + 7_000);
     let del = Request::new("DELETE", "/key")
         .with_header("Authorization", DELETE_AUTH)
         .with_header("X-Date", "Tue, 01 Dec 2026 10:00:07 GMT");
-    assert_eq!(h.call(Group::Key, del).status, 204);
+    assert_eq!(h.call(KEY, del).status, 204);
     let s = Session {
         namespace: "my_cool_website".into(),
         user_id: "347".into(),

@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use guest_kit::Request;
-use keyservice_service::Group;
+use keyservice_service::INIT;
 
 #[test]
 fn stale_init_rate_entries_of_every_address_are_removed() {
@@ -20,7 +20,7 @@ fn stale_init_rate_entries_of_every_address_are_removed() {
     h.set_var("init_rate_limit_per_minute", "3");
     let from = |addr: &str| {
         h.call(
-            Group::Init,
+            INIT,
             Request::new("POST", "/init").with_header("spin-client-addr", addr),
         )
     };

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use guest_kit::native::SqliteDb;
 use guest_kit::{
     Db, Env, Fetch, FetchError, MemoryKv, OutboundRequest, OutboundResponse, Request, Response,
-    Rows, Value,
+    RouteGroup, Rows, Value,
 };
 
 use crate::driver::Driver;
@@ -226,7 +226,8 @@ pub fn outbound_json(status: u16, v: &serde_json::Value) -> Result<OutboundRespo
     })
 }
 
-/// Runs the service crates in-process for the component `spin.toml` routes each path to, with the
+/// Runs the service crates in-process for the component their `COMPONENTS` tables (the same as
+/// `spin.toml`'s) route each path to, with the
 /// platform's part done as the host does it: unrouted paths are a JSON 404, and
 /// `spin-client-addr` is the driver's peer address whatever the client sent.
 pub struct NativeDriver {
@@ -252,8 +253,13 @@ impl NativeDriver {
 
     /// One request through one component, as the host invokes it.
     pub fn invoke(&self, component: Component, req: Request) -> Response {
+        self.invoke_group(component.group, req)
+    }
+
+    /// One request through a route group's entry point, as its component calls it.
+    pub fn invoke_group(&self, group: RouteGroup, req: Request) -> Response {
         self.sandbox
-            .with_env(None, |env, _| component.call(env, req))
+            .with_env(None, |env, _| (group.handle)(env, req))
     }
 }
 

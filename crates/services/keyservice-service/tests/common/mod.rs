@@ -6,11 +6,11 @@
 #![allow(dead_code, unused_imports)]
 
 use guest_kit::Request;
-use keyservice_service::Group;
+use guest_kit::RouteGroup;
+use keyward_test_kit::NativeDriver;
 pub use keyward_test_kit::Reply;
 pub use keyward_test_kit::scenarios::keyservice::{self as ks, Session};
 pub use keyward_test_kit::secrets::{ADMIN_TOKEN, MASTER_KEY, T0_MS};
-use keyward_test_kit::{Component, NativeDriver};
 
 /// The platform address the "host" reports for routed requests (inside the allow-lists the
 /// tests create).
@@ -34,9 +34,9 @@ impl Harness {
         Harness { driver }
     }
 
-    /// One request through one component, exactly as written.
-    pub fn call(&self, group: Group, req: Request) -> Reply {
-        let resp = self.driver.invoke(Component::Keyservice(group), req);
+    /// One request through one route group (`keyservice_service::KEY`, …), exactly as written.
+    pub fn call(&self, group: RouteGroup, req: Request) -> Reply {
+        let resp = self.driver.invoke_group(group, req);
         assert!(resp.header("date").is_some(), "every response carries Date");
         resp.into()
     }

@@ -6,7 +6,7 @@
 
 use guest_kit::{FetchError, OutboundRequest, OutboundResponse, Request};
 pub use keyward_test_kit::secrets::{MASTER_KEY, T0_MS};
-use keyward_test_kit::{Component, RouteTable, Sandbox, ScriptedFetch};
+use keyward_test_kit::{RouteTable, Sandbox, ScriptedFetch};
 use serde_json::{Value, json};
 
 /// The outbound HTTP stand-in (the kit's, under the name these tests know).
@@ -78,15 +78,16 @@ impl Harness {
         self.fetch.set(Box::new(f));
     }
 
-    /// One request through the component `spin.toml` routes its path to.
+    /// One request through the component `spin.toml` routes its path to (an unrouted path goes
+    /// to the project component, so its router words the 404).
     pub fn call(&self, req: Request) -> Reply {
-        let component = self
+        let group = self
             .routes
             .route(req.path())
-            .unwrap_or(Component::Shield(shield_service::Group::Project));
+            .map_or(shield_service::PROJECT, |c| c.group);
         let resp = self
             .sandbox
-            .with_env(Some(&self.fetch), |env, _| component.call(env, req));
+            .with_env(Some(&self.fetch), |env, _| (group.handle)(env, req));
         Reply(resp.into())
     }
 
