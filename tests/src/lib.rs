@@ -15,17 +15,7 @@ pub mod guardian;
 pub mod keyservice;
 pub mod shield;
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
-}
+pub use loopback_stub::{Stub, StubReply, StubRequest, repo_root, target_dir};
 
 /// A component built by `cargo xtask build-wasm`.
 pub fn wasm(crate_name: &str) -> PathBuf {
@@ -518,107 +508,6 @@ pub fn try_request_bytes(
         headers,
         body,
     })
-}
-
-/// A parsed request as a stub server sees it.
-#[derive(Debug, Clone)]
-pub struct StubRequest {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl StubRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What a stub answers: status, content type, body.
-pub type StubReply = (u16, &'static str, Vec<u8>);
-
-/// A minimal HTTP/1.1 server on 127.0.0.1 standing in for an external service (identity
-/// providers, JWKS endpoints). One request per connection; runs until the process ends.
-pub struct Stub {
-    pub port: u16,
-    pub requests: Arc<Mutex<Vec<StubRequest>>>,
-}
-
-impl Stub {
-    pub fn start(handler: impl Fn(&StubRequest) -> StubReply + Send + Sync + 'static) -> Stub {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind stub");
-        let port = listener.local_addr().expect("stub addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        let handler = Arc::new(handler);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let handler = handler.clone();
-                let seen = seen.clone();
-                std::thread::spawn(move || {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    let head_end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                    let mut lines = head.split("\r\n");
-                    let mut first = lines.next().unwrap_or_default().split(' ');
-                    let method = first.next().unwrap_or_default().to_string();
-                    let target = first.next().unwrap_or_default().to_string();
-                    let headers: Vec<(String, String)> = lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                        .collect();
-                    let len: usize = headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = buf[head_end..].to_vec();
-                    while body.len() < len {
-                        match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => body.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let req = StubRequest {
-                        method,
-                        target,
-                        headers,
-                        body,
-                    };
-                    let (status, content_type, reply) = handler(&req);
-                    if let Ok(mut s) = seen.lock() {
-                        s.push(req);
-                    }
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        reply.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes());
-                    let _ = stream.write_all(&reply);
-                });
-            }
-        });
-        Stub { port, requests }
-    }
-
-    pub fn requests(&self) -> Vec<StubRequest> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
 }
 
 /// `node` or `npm`, failing the test with a clear message when it is not on PATH (the upstream

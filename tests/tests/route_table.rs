@@ -1,36 +1,37 @@
 //! Each service declares its components as `spin.toml` does: every component's `[[trigger.http]]`
-//! routes and its route group (docs/platform.md, "Design: route tables"). The native bench routes
-//! by those tables, so they must be `spin.toml`'s routes exactly, both ways.
+//! routes and its route group (docs/platform.md, "Design: route tables"). The native bench and
+//! the test kit's native driver route by those tables, so they must be `spin.toml`'s routes
+//! exactly, both ways.
 
 use std::collections::BTreeSet;
 
+use keyward_e2e::repo_root;
+
 /// `(route, component)` of every `[[trigger.http]]` in the manifest.
 fn manifest_routes(manifest: &str) -> BTreeSet<(String, String)> {
-    let quoted = |line: &str, key: &str| -> Option<String> {
-        let (k, v) = line.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
-    };
-    let mut out = BTreeSet::new();
-    for block in manifest.split("[[trigger.http]]").skip(1) {
-        // A trigger's keys end at the next table header.
-        let body = block.split("\n[").next().unwrap_or_default();
-        let route = body.lines().find_map(|l| quoted(l, "route"));
-        let component = body.lines().find_map(|l| quoted(l, "component"));
-        let (Some(route), Some(component)) = (route, component) else {
-            panic!("a [[trigger.http]] without route or component: {body}");
-        };
-        out.insert((route, component));
-    }
-    out
+    let manifest: toml::Table = manifest.parse().expect("spin.toml is TOML");
+    let triggers = manifest["trigger"]["http"]
+        .as_array()
+        .expect("[[trigger.http]] tables");
+    triggers
+        .iter()
+        .map(|t| {
+            let text = |key: &str| {
+                t.get(key)
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or_else(|| {
+                        panic!("a [[trigger.http]] whose {key} is not a string: {t}")
+                    })
+                    .to_owned()
+            };
+            (text("route"), text("component"))
+        })
+        .collect()
 }
 
 #[test]
 fn components_tables_equal_spin_toml() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf();
-    let manifest = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
+    let manifest = std::fs::read_to_string(repo_root().join("spin.toml")).expect("spin.toml");
     let declared = manifest_routes(&manifest);
     let tables: BTreeSet<(String, String)> = keyservice_service::COMPONENTS
         .iter()
