@@ -300,3 +300,26 @@ impl Driver for NativeDriver {
         self.sandbox.at_rest()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A harness leaves nothing in the temporary directory: its database, the `-wal` and `-shm`
+    /// files beside it and anything else under its directory go when it drops.
+    #[test]
+    fn a_sandbox_removes_its_directory() {
+        let sandbox = Sandbox::new("leak-check");
+        let dir = sandbox.dir.clone();
+        {
+            let db = sandbox.db();
+            db.execute("CREATE TABLE t (x INTEGER)", &[])
+                .expect("create");
+            db.execute("INSERT INTO t VALUES (1)", &[]).expect("insert");
+            assert!(sandbox.db_path.exists());
+        }
+        std::fs::write(dir.join("extra"), b"x").expect("write");
+        drop(sandbox);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}

@@ -62,9 +62,11 @@ pub fn status(code: u16, v: Value) -> Result<OutboundResponse, FetchError> {
 }
 
 pub struct Harness {
-    pub sandbox: Sandbox,
-    /// One connection held for the test's own reads and writes.
+    /// One connection held for the test's own reads and writes. Declared before the sandbox so
+    /// it is closed first (fields drop in order): closing the last connection checkpoints and
+    /// removes the `-wal` and `-shm` files, and only then is the sandbox's directory removed.
     pub db: SqliteDb,
+    pub sandbox: Sandbox,
     /// guardian's wall clock (unix ms); `fake` is its monotonic clock.
     pub now: FakeClock,
     pub fake: Fake,
@@ -76,8 +78,8 @@ impl Harness {
         sandbox.set_var("okta_base_url", OKTA);
         let db = sandbox.db();
         Harness {
-            sandbox,
             db,
+            sandbox,
             now: FakeClock::new(1_800_000_000_000),
             fake: Fake {
                 clock: Cell::new(0),
