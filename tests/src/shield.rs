@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, jwks_json};
 
+use keyward_test_kit::scenarios::shield::Done as _;
+
 use crate::{Host, HostBuilder, Resp, Stub, TEST_MASTER_KEY, Value, json, product_manifest};
 
 pub const PK: &str = "pk_test_e2e";
@@ -29,24 +31,9 @@ pub fn now_s() -> u64 {
         .as_secs()
 }
 
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+/// `secs` (unix) as RFC 3339, as Openfort writes a session's expiry.
+fn rfc3339(secs: u64) -> String {
+    guest_kit::time::rfc3339(i64::try_from(secs).expect("secs") * 1000)
 }
 
 /// Openfort and JWKS stand-in: `/jwks/{rsa,es,ed}.json`, Openfort's `/iam/v1/{pk}/jwks.json`
@@ -94,70 +81,16 @@ pub fn builder() -> HostBuilder {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Clients
+// Clients: the test kit's shield clients, under the names the multi-instance tests use.
 
-pub struct Project {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
-    pub part: Option<String>,
-}
+pub use keyward_test_kit::scenarios::shield::{Project, project_share, register};
 
-pub fn register(h: &Host, with_key: bool) -> Project {
-    let r = h.req(
-        "POST",
-        "/register",
-        &[],
-        Some(
-            json!({"name": "e2e", "generate_encryption_key": with_key})
-                .to_string()
-                .as_bytes(),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let j = r.json();
-    Project {
-        id: j["id"].as_str().expect("id").into(),
-        key: j["api_key"].as_str().expect("key").into(),
-        secret: j["api_secret"].as_str().expect("secret").into(),
-        part: j["encryption_part"].as_str().map(str::to_owned),
-    }
-}
-
+/// A project request to `h` (the project may come from another host on the same database).
 pub fn ps(h: &Host, p: &Project, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let b = body.map(|b| b.to_string());
-    h.req(
-        method,
-        path,
-        &[("X-API-Key", &p.key), ("X-API-Secret", &p.secret)],
-        b.as_deref().map(str::as_bytes),
-    )
+    p.on(h).send(method, path, body.as_ref())
 }
 
-// One argument per part of the request line, as the call sites read.
-#[allow(clippy::too_many_arguments)]
-pub fn user(
-    h: &Host,
-    p: &Project,
-    provider: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    extra: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![
-        ("X-API-Key", p.key.as_str()),
-        ("X-Auth-Provider", provider),
-        ("Authorization", auth.as_str()),
-    ];
-    headers.extend_from_slice(extra);
-    let b = body.map(|b| b.to_string());
-    h.req(method, path, &headers, b.as_deref().map(str::as_bytes))
-}
-
-/// Custom-provider user request (the common case).
+/// A custom-provider user request to `h`; `extra` headers after the identity ones.
 pub fn cu(
     h: &Host,
     p: &Project,
@@ -167,46 +100,29 @@ pub fn cu(
     extra: &[(&str, &str)],
     body: Option<Value>,
 ) -> Resp {
-    user(h, p, "custom", token, method, path, extra, body)
+    let user = p.on(h);
+    user.custom(token)
+        .headers(extra)
+        .send(method, path, body.as_ref())
 }
 
-#[track_caller]
-pub fn err(r: &Resp, status: u16, code: &str, message: &str) {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    let j = r.json();
-    assert_eq!(
-        (j["code"].as_str(), j["message"].as_str()),
-        (Some(code), Some(message)),
-        "{j}"
-    );
-}
-
+/// A JSON success with `status` (`Null` for an empty body).
 #[track_caller]
 pub fn ok(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
+    r.done(status)
 }
 
+/// Configures `p`'s CUSTOM provider in PEM mode with `signer`'s key; returns its id.
 pub fn pem_provider(h: &Host, p: &Project, signer: &TestSigner, key_type: &str) -> String {
-    let r = ok(
-        &ps(
-            h,
-            p,
-            "POST",
-            "/project/providers",
-            Some(
-                json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": key_type}}}),
-            ),
-        ),
-        200,
+    let custom = json!({"pem": signer.public_pem(), "key_type": key_type});
+    let r = ps(
+        h,
+        p,
+        "POST",
+        "/project/providers",
+        Some(json!({"providers": {"custom": custom}})),
     );
-    r["providers"][0]["provider_id"]
+    r.done(200)["providers"][0]["provider_id"]
         .as_str()
         .expect("id")
         .to_owned()
@@ -216,37 +132,7 @@ pub fn tok(s: &TestSigner, sub: &str) -> String {
     s.sign(&json!({"sub": sub, "exp": now_s() + 600}))
 }
 
-pub fn user_share(reference: Option<&str>) -> Value {
-    let mut v = json!({"secret": "user-secret", "entropy": "user", "salt": "salt", "iterations": 1000, "length": 32, "digest": "SHA-256"});
-    if let Some(r) = reference {
-        v["reference"] = r.into();
-    }
-    v
-}
-
-pub fn project_share(reference: &str, part: Option<&str>, session: Option<&str>) -> Value {
-    let mut v = json!({"secret": format!("secret-{reference}"), "entropy": "project", "reference": reference});
-    if let Some(x) = part {
-        v["encryption_part"] = x.into();
-    }
-    if let Some(x) = session {
-        v["encryption_session"] = x.into();
-    }
-    v
-}
-
+/// A new encryption session for `part`.
 pub fn session(h: &Host, p: &Project, part: &str) -> String {
-    ok(
-        &ps(
-            h,
-            p,
-            "POST",
-            "/project/encryption-session",
-            Some(json!({"encryption_part": part})),
-        ),
-        200,
-    )["session_id"]
-        .as_str()
-        .expect("session")
-        .to_owned()
+    p.on(h).session(part)
 }

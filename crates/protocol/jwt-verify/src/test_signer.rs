@@ -294,6 +294,33 @@ impl TestSigner {
     }
 }
 
+/// The fixed test signer named by its JWS `alg` ("RS256", "PS256", "ES256", "EdDSA", …), with
+/// `-alt` appended for [`TestSigner::alt`]'s key, published under the `kid` "test". For callers
+/// that cannot name [`Algorithm`] (the test kit's shield scenarios take [`sign_as`] and
+/// [`public_pem_of`] from their runners).
+pub fn by_name(name: &str) -> TestSigner {
+    let (alg, alt) = match name.strip_suffix("-alt") {
+        Some(alg) => (alg, true),
+        None => (name, false),
+    };
+    let alg = Algorithm::from_name(alg).unwrap_or_else(|| panic!("no algorithm {alg}"));
+    if alt {
+        TestSigner::alt(alg, "test")
+    } else {
+        TestSigner::new(alg, "test")
+    }
+}
+
+/// A token over `claims` from [`by_name`]`(name)`.
+pub fn sign_as(name: &str, claims: &Value) -> String {
+    by_name(name).sign(claims)
+}
+
+/// The public key PEM of [`by_name`]`(name)`.
+pub fn public_pem_of(name: &str) -> String {
+    by_name(name).public_pem()
+}
+
 /// `{"keys":[…]}` with each signer's [`TestSigner::jwk`].
 pub fn jwks_json(signers: &[&TestSigner]) -> String {
     let keys: Vec<Value> = signers.iter().map(|s| s.jwk()).collect();

@@ -3,7 +3,8 @@
 #[cfg(feature = "keyservice")]
 pub mod keyservice;
 
-#[cfg(feature = "shield")]
+// Speak only to a `Driver`, so they need no service crate (and no feature).
+pub mod guardian;
 pub mod shield;
 
 /// One `#[test]` per scenario: `scenario_tests!(keyservice, driver(); whole_flow, …)`, where

@@ -139,6 +139,18 @@ fn json_body(body: Option<&Value>) -> Vec<u8> {
 }
 
 impl<'a> Project<'a> {
+    /// The same project reached through another deployment `d` (a second host on the same
+    /// database).
+    pub fn on<'b>(&self, d: &'b dyn Driver) -> Project<'b> {
+        Project {
+            d,
+            id: self.id.clone(),
+            key: self.key.clone(),
+            secret: self.secret.clone(),
+            part: self.part.clone(),
+        }
+    }
+
     /// A project request (API key and secret).
     pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
         let auth = [
@@ -177,29 +189,25 @@ impl<'a> Project<'a> {
     #[track_caller]
     pub fn user_id(&self, external: &str, provider_id: &str) -> String {
         let body = json!({"external_user_id": external, "provider_id": provider_id});
-        self.post("/user", &body).done(201)["user_id"]
-            .as_str()
-            .expect("user_id")
-            .to_owned()
+        text_field(&self.post("/user", &body), 201, "user_id")
     }
 
     /// A new encryption session for `part`.
     #[track_caller]
     pub fn session(&self, part: &str) -> String {
         let body = json!({"encryption_part": part, "otp_code": null});
-        self.post("/project/encryption-session", &body).done(200)["session_id"]
-            .as_str()
-            .expect("session")
-            .to_owned()
+        text_field(
+            &self.post("/project/encryption-session", &body),
+            200,
+            "session_id",
+        )
     }
 
     /// Creates the project key; returns the encryption part.
     #[track_caller]
     pub fn encryption_key(&self) -> String {
-        self.send("POST", "/project/encryption-key", None).done(200)["encryption_part"]
-            .as_str()
-            .expect("part")
-            .to_owned()
+        let r = self.send("POST", "/project/encryption-key", None);
+        text_field(&r, 200, "encryption_part")
     }
 
     /// User requests with the API key and exactly these headers.
@@ -312,6 +320,15 @@ impl Done for Reply {
             self.json()
         }
     }
+}
+
+/// The text `field` of a `status` success.
+#[track_caller]
+pub fn text_field(r: &Reply, status: u16, field: &str) -> String {
+    r.done(status)[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text {field}: {}", r.text()))
+        .to_owned()
 }
 
 /// A response without a body.
