@@ -15,25 +15,10 @@ use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token};
 use keyward_e2e::db::ServiceDb;
 use keyward_e2e::guardian::*;
-use keyward_e2e::{HostBuilder, Resp, TEST_MASTER_KEY, Value, json};
-
-const HARDHAT: &str = "test test test test test test test test test test test junk";
-const ADDR0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const ADDR2: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-
-fn vectors() -> Vec<Value> {
-    serde_json::from_str(include_str!(
-        "../../crates/protocol/guardian-core/tests/vectors/guardian.json"
-    ))
-    .expect("vectors")
-}
-
-fn vector(name: &str) -> Value {
-    vectors()
-        .into_iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no vector {name}"))
-}
+use keyward_e2e::{Host, HostBuilder, Resp, TEST_MASTER_KEY, Value, json};
+use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
+use keyward_test_kit::scenarios::shield::assert_one_winner;
+use keyward_test_kit::secrets::HARDHAT_MNEMONIC as HARDHAT;
 
 /// guardian's database, on whichever backend this pass runs (embedded SQLite or PostgreSQL).
 fn db(dir: &Path) -> ServiceDb {
@@ -125,6 +110,22 @@ fn alloy_check_tx(raw: &str, tx_hash: &str, expected: &str) {
     );
 }
 
+/// `POST /guardian/sign-tx` with `t`, expected to succeed: alloy decodes the signed
+/// transaction, checks its hash and recovers `from`; `t` moves on to the fresh token.
+#[track_caller]
+fn sign_tx(h: &Host, t: &mut String, body: &Value, from: &str) -> Value {
+    let r = post(h, "/guardian/sign-tx", Some(t), body);
+    let j = r.json();
+    assert_eq!(r.status, 200, "{j}");
+    alloy_check_tx(
+        j["signed_tx_rlp"].as_str().expect("rlp"),
+        j["tx_hash"].as_str().expect("hash"),
+        from,
+    );
+    *t = fresh(&r);
+    j
+}
+
 // ---- tests --------------------------------------------------------------------------------
 
 /// docs/guardian.md, "Conformance checklist" items 2, 13, 16–24 (hardhat vectors), 27: a user written straight into the database
@@ -185,21 +186,13 @@ fn hardhat_user_signs_every_vector_over_http() {
 
     for name in ["hardhat-0-eip155", "hardhat-2-eip1559"] {
         let v = vector(name);
-        let r = post(&h, "/guardian/sign-tx", Some(&t), &v["request"]);
-        let j = r.json();
-        assert_eq!(r.status, 200, "{j}");
+        let j = sign_tx(&h, &mut t, &v["request"], v["from"].as_str().expect("from"));
         assert_eq!(j["signed_tx_rlp"], v["signed_tx_rlp"]);
         assert_eq!(j["tx_hash"], v["tx_hash"]);
         assert_eq!(j["from"], v["from"]);
         let parsed: Value =
             serde_json::from_str(j["signed_tx_json"].as_str().expect("string")).expect("json");
         assert_eq!(parsed, v["signed_tx_json"]);
-        alloy_check_tx(
-            j["signed_tx_rlp"].as_str().expect("rlp"),
-            j["tx_hash"].as_str().expect("hash"),
-            v["from"].as_str().expect("from"),
-        );
-        t = fresh(&r);
     }
 
     let v = vector("hardhat-0-eip712-mail");
@@ -313,51 +306,28 @@ fn hardhat_user_signs_every_vector_over_http() {
         expect_error(&r, 400, "INVALID_TX");
         t = fresh(&r);
     }
-    let r = post(
+    sign_tx(
         &h,
-        "/guardian/sign-tx",
-        Some(&t),
+        &mut t,
         &json!({"nonce": 0, "gas_limit": 21000, "to": to, "chain_id": 31337,
         "amount": "115792089237316195423570985008687907853269984665640564039457584007913129639935"}),
-    );
-    let j = r.json();
-    assert_eq!(r.status, 200, "{j}");
-    alloy_check_tx(
-        j["signed_tx_rlp"].as_str().expect("rlp"),
-        j["tx_hash"].as_str().expect("hash"),
         ADDR0,
     );
-    t = fresh(&r);
     // Contract creation (legacy) and an EIP-1559 transaction with an access list, via alloy.
-    let r = post(
+    sign_tx(
         &h,
-        "/guardian/sign-tx",
-        Some(&t),
+        &mut t,
         &json!({"nonce": 1, "gas_limit": 100000, "data": "0x6080604052", "chain_id": 11155111, "gas_price": "1000000000"}),
-    );
-    let j = r.json();
-    alloy_check_tx(
-        j["signed_tx_rlp"].as_str().expect("rlp"),
-        j["tx_hash"].as_str().expect("hash"),
         ADDR0,
     );
-    t = fresh(&r);
-    let r = post(
+    sign_tx(
         &h,
-        "/guardian/sign-tx",
-        Some(&t),
+        &mut t,
         &json!({"nonce": 2, "gas_limit": 60000, "to": to, "data": "0xa9059cbb",
         "max_fee_per_gas": "0x6fc23ac00", "max_priority_fee_per_gas": 1000000000, "address_index": 2,
         "access_list": [{"address": to, "storageKeys": [format!("0x{}", "00".repeat(31) + "01")]}]}),
-    );
-    let j = r.json();
-    assert_eq!(r.status, 200, "{j}");
-    alloy_check_tx(
-        j["signed_tx_rlp"].as_str().expect("rlp"),
-        j["tx_hash"].as_str().expect("hash"),
         ADDR2,
     );
-    t = fresh(&r);
 
     // Item 17: X-Vault-Token like Bearer; two different tokens → 401.
     let r = h.req("GET", "/guardian/sign", &[("x-vault-token", &t)], None);
@@ -785,15 +755,7 @@ fn concurrency() {
         .into_iter()
         .map(|j| j.join().expect("join"))
         .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
-    );
+    assert_one_winner(&statuses, 200, 401);
 }
 
 fn claims(now: u64) -> Value {

@@ -12,25 +12,10 @@ mod common;
 use common::*;
 use guardian_core::recover_address;
 use guest_kit::{Db, Request};
+use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
 use serde_json::{Value, json};
 
-const ADDR0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const ADDR2: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const RAW: &str = "397ed6e91ab1a5f3274256aa514495d712f06db38de036ca24c5e5e5f999868d";
-
-fn vectors() -> Vec<Value> {
-    serde_json::from_str(include_str!(
-        "../../../protocol/guardian-core/tests/vectors/guardian.json"
-    ))
-    .expect("vectors")
-}
-
-fn vector(name: &str) -> Value {
-    vectors()
-        .into_iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no vector {name}"))
-}
 
 fn hardhat() -> (Harness, String) {
     let h = Harness::new();
