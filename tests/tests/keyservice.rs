@@ -5,7 +5,6 @@
 //! themselves by namespace; tests that need other variables or a restart start their own.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +12,10 @@ use base64::Engine as _;
 use keyward_e2e::db::{ServiceDb, Val};
 use keyward_e2e::{Host, HostBuilder, Resp, TEST_MASTER_KEY, Value, json, product_manifest};
 
-const ADMIN_TOKEN: &str = "e2e-admin-token-with-enough-entropy-0123456789";
-const ORIGIN: &str = "https://app.example";
+use keyward_test_kit::scenarios::keyservice::{
+    AUTH_FAILED, assert_token, http_date, init_hash, nonce, unique,
+};
+use keyward_test_kit::secrets::{ADMIN_TOKEN, CORS_ORIGIN as ORIGIN};
 
 // ---------------------------------------------------------------------------------------------
 // Hosts
@@ -68,17 +69,6 @@ fn main_host() -> Arc<KsHost> {
     host
 }
 
-/// A namespace name unique within this process.
-fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{n}-{t:x}")
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -110,15 +100,6 @@ fn create_namespace(h: &Host, ns: &str, cidrs: &[&str]) -> String {
     secret
 }
 
-fn assert_token(t: &str) {
-    assert_eq!(t.len(), 43, "{t}");
-    assert!(
-        t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-        "{t}"
-    );
-}
-
 /// Client: `POST /init`.
 fn init(h: &Host) -> String {
     let r = h.post("/init", b"");
@@ -130,22 +111,6 @@ fn init(h: &Host) -> String {
         .to_string();
     assert_token(&t);
     t
-}
-
-/// Client: what it sends to the Real Service (docs/keyservice.md, "Design: init tokens").
-fn init_hash(init_token: &str) -> String {
-    sessionist::init_token_hash(init_token)
-}
-
-/// A fresh, unique 64-byte nonce for hand-built headers (tests only; the library's own signer
-/// draws CSPRNG nonces).
-fn nonce() -> [u8; sessionist::NONCE_BYTES] {
-    static N: AtomicU64 = AtomicU64::new(1);
-    let mut out = [0u8; sessionist::NONCE_BYTES];
-    out[..8].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    out[8..24].copy_from_slice(&u128::from(now_ms()).to_be_bytes());
-    out[24..28].copy_from_slice(&std::process::id().to_be_bytes());
-    out
 }
 
 /// A signed request as the sessionist client sends it (`X-Date`, fresh nonce, date = now).
@@ -209,9 +174,6 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
         r.headers
     );
 }
-
-const AUTH_FAILED: &str = "authentication failed";
-const DATE_MESSAGE: &str = "request date missing, unparseable or outside the allowed window";
 
 fn assert_401(r: &Resp, message: &str) {
     assert_error(r, 401, "AUTH_INVALID");
@@ -291,299 +253,6 @@ fn open_db(dir: &Path) -> ServiceDb {
 // ---------------------------------------------------------------------------------------------
 // checklist 10: init tokens
 
-// ---------------------------------------------------------------------------------------------
-// checklist 2–7, 9, 22: the ss1 header over HTTP
-
-/// Signs GET /key for `s` with a given date string; returns (hash hex, nonce hex).
-fn sign_parts(
-    keyid: &str,
-    secret: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    date: &str,
-) -> (String, String) {
-    let n = nonce();
-    let header = sessionist::sign(keyid, secret, method, path, body, date, &n).expect("sign");
-    let hash = header
-        .split("hash=")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .expect("hash")
-        .to_string();
-    (hash, hex::encode(n))
-}
-
-fn http_date(unix_secs: u64) -> String {
-    sessionist::format_http_date(unix_secs).expect("date")
-}
-
-/// `Tue, 01 Dec 2026 10:00:00 GMT` → (`Tuesday, 01-Dec-26 10:00:00 GMT`, `Tue Dec  1 10:00:00 2026`).
-fn other_date_forms(imf: &str) -> (String, String) {
-    let p: Vec<&str> = imf.split(' ').collect();
-    let (wd, day, mon, year, time) = (p[0].trim_end_matches(','), p[1], p[2], p[3], p[4]);
-    let long = match wd {
-        "Mon" => "Monday",
-        "Tue" => "Tuesday",
-        "Wed" => "Wednesday",
-        "Thu" => "Thursday",
-        "Fri" => "Friday",
-        "Sat" => "Saturday",
-        _ => "Sunday",
-    };
-    let rfc850 = format!("{long}, {day}-{mon}-{} {time} GMT", &year[2..]);
-    let asctime = format!(
-        "{wd} {mon} {:>2} {time} {year}",
-        day.trim_start_matches('0')
-    );
-    (rfc850, asctime)
-}
-
-#[test]
-fn ss1_header_rules_over_http() {
-    let h = main_host();
-    let ns = unique("ss1");
-    let ns_secret = create_namespace(&h, &ns, &[]);
-    let s = session(&h, &ns, &ns_secret, "u1");
-    assert_eq!(key(&h, &s, "PUT", b"v", None).status, 204);
-    let (sid, itok) = (s.0.as_str(), s.1.as_str());
-
-    // GET /key with a hand-built Authorization and X-Date.
-    let get = |auth: &str, date: &str| {
-        h.req(
-            "GET",
-            "/key",
-            &[("authorization", auth), ("x-date", date)],
-            None,
-        )
-    };
-    let ok = |r: Resp| {
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.body, b"v");
-    };
-    let now = || now_ms() / 1000;
-
-    // Baseline, then the checklist 3 variants that must pass.
-    let d = http_date(now());
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(&format!("ss1 keyid={sid}, hash={hash}, nonce={n}"), &d));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(
-        &format!("ss1 keyid={sid}, hash={}, nonce={n}", hash.to_uppercase()),
-        &d,
-    ));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(&format!("SS1 keyid={sid}, hash={hash}, nonce={n}"), &d));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(&format!("ss1 nonce={n}, keyid={sid}, hash={hash}"), &d));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(&format!("ss1 keyid={sid},hash={hash},nonce={n}"), &d));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    ok(get(
-        &format!("ss1 keyid={sid}, hash={hash}, nonce={}", n.to_uppercase()),
-        &d,
-    ));
-
-    // checklist 4, 2: malformed headers.
-    let mut bad = Vec::new();
-    for shape in [
-        "ss1 keyid={sid}, hash={hash}, nonce={n}, realm=x",
-        "ss1 keyid={sid}, hash={hash}",
-        "ss1 keyid={sid}, keyid={sid}, hash={hash}, nonce={n}",
-        "ss1 keyid={sid}, hash={hash}, nonce={n},",
-        "Authorization: ss1 keyid={sid}, hash={hash}, nonce={n}",
-        "ss1keyid={sid}, hash={hash}, nonce={n}",
-        "Basic keyid={sid}, hash={hash}, nonce={n}",
-    ] {
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-        let header = shape
-            .replace("{sid}", sid)
-            .replace("{hash}", &hash)
-            .replace("{n}", &n);
-        let r = get(&header, &d);
-        assert_401(&r, AUTH_FAILED);
-        bad.push(r.body);
-    }
-    // checklist 5: nonces of the wrong length or alphabet (signed with what is sent where possible).
-    for nonce_hex in [
-        "ab".repeat(63),
-        "ab".repeat(65),
-        format!("{}zz", "ab".repeat(63)),
-        String::new(),
-    ] {
-        let (hash, _) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-        assert_401(
-            &get(
-                &format!("ss1 keyid={sid}, hash={hash}, nonce={nonce_hex}"),
-                &d,
-            ),
-            AUTH_FAILED,
-        );
-    }
-    // No Authorization at all.
-    assert_401(&h.req("GET", "/key", &[("x-date", &d)], None), AUTH_FAILED);
-
-    // checklist 6: the date window (±301 s refused, 299 s accepted, other formats refused). Rounding
-    // is chosen so that request latency can only make the accepted cases safer.
-    let t = now_ms();
-    let floor = t / 1000;
-    let ceil = t.div_ceil(1000);
-    for date in [http_date(floor - 301), http_date(ceil + 301)] {
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &date);
-        assert_401(
-            &get(&format!("ss1 keyid={sid}, hash={hash}, nonce={n}"), &date),
-            DATE_MESSAGE,
-        );
-    }
-    for date in [http_date(ceil - 299), http_date(floor + 299)] {
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &date);
-        ok(get(
-            &format!("ss1 keyid={sid}, hash={hash}, nonce={n}"),
-            &date,
-        ));
-    }
-    let imf = http_date(now());
-    let iso = {
-        // 2026-12-01T10:00:00Z from the IMF form's pieces is not needed: any ISO string for now.
-        let p: Vec<&str> = imf.split(' ').collect();
-        let months = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let m = months.iter().position(|m| *m == p[2]).expect("month") + 1;
-        format!("{}-{m:02}-{}T{}Z", p[3], p[1], p[4])
-    };
-    for date in [
-        "not a date".to_string(),
-        iso,
-        imf.replace("GMT", "+0000"),
-        String::new(),
-    ] {
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &date);
-        assert_401(
-            &get(&format!("ss1 keyid={sid}, hash={hash}, nonce={n}"), &date),
-            DATE_MESSAGE,
-        );
-    }
-
-    // checklist 7: RFC 850 and asctime are accepted.
-    let (rfc850, asctime) = other_date_forms(&http_date(now()));
-    for date in [rfc850, asctime] {
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &date);
-        ok(get(
-            &format!("ss1 keyid={sid}, hash={hash}, nonce={n}"),
-            &date,
-        ));
-    }
-    // With both headers only X-Date is signed and checked.
-    let d = http_date(now());
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    let auth = format!("ss1 keyid={sid}, hash={hash}, nonce={n}");
-    ok(h.req(
-        "GET",
-        "/key",
-        &[
-            ("authorization", &auth),
-            ("x-date", &d),
-            ("date", "garbage"),
-        ],
-        None,
-    ));
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    let auth = format!("ss1 keyid={sid}, hash={hash}, nonce={n}");
-    let other = http_date(now() - 5);
-    assert_401(
-        &h.req(
-            "GET",
-            "/key",
-            &[("authorization", &auth), ("x-date", &other), ("date", &d)],
-            None,
-        ),
-        AUTH_FAILED,
-    );
-    // Date alone (non-browser clients) works.
-    let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-    let auth = format!("ss1 keyid={sid}, hash={hash}, nonce={n}");
-    ok(h.req(
-        "GET",
-        "/key",
-        &[("authorization", &auth), ("date", &d)],
-        None,
-    ));
-
-    // Tampering: method, path+query, body and date are all covered by the hash.
-    let d = http_date(now());
-    let (hash, n) = sign_parts(sid, itok, "PUT", "/key", b"new value", &d);
-    let auth = format!("ss1 keyid={sid}, hash={hash}, nonce={n}");
-    for (method, path, body) in [
-        ("PUT", "/key", &b"new valuf"[..]),
-        ("PUT", "/key?x=1", &b"new value"[..]),
-        ("DELETE", "/key", &b""[..]),
-    ] {
-        assert_401(
-            &h.req(
-                method,
-                path,
-                &[("authorization", &auth), ("x-date", &d)],
-                Some(body),
-            ),
-            AUTH_FAILED,
-        );
-    }
-    let later = http_date(now() + 1);
-    assert_401(
-        &h.req(
-            "PUT",
-            "/key",
-            &[("authorization", &auth), ("x-date", &later)],
-            Some(b"new value"),
-        ),
-        AUTH_FAILED,
-    );
-    ok(key(&h, &s, "GET", b"", None)); // nothing of the above was stored
-
-    // checklist 22: signed with a wrong secret (the hash instead of the init token, or the namespace
-    // secret) → 401.
-    for wrong in [init_hash(itok), ns_secret.clone()] {
-        assert_401(
-            &signed(&h, sid, &wrong, "GET", "/key", b"", &[]),
-            AUTH_FAILED,
-        );
-    }
-
-    // checklist 9: unknown keyid, bad hash and replay look alike, byte for byte.
-    let unknown = signed(
-        &h,
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        itok,
-        "GET",
-        "/key",
-        b"",
-        &[],
-    );
-    let bad_hash = {
-        let d = http_date(now());
-        let (hash, n) = sign_parts(sid, "wrong", "GET", "/key", b"", &d);
-        get(&format!("ss1 keyid={sid}, hash={hash}, nonce={n}"), &d)
-    };
-    let replay = {
-        let d = http_date(now());
-        let (hash, n) = sign_parts(sid, itok, "GET", "/key", b"", &d);
-        let auth = format!("ss1 keyid={sid}, hash={hash}, nonce={n}");
-        ok(get(&auth, &d));
-        get(&auth, &d)
-    };
-    for r in [&unknown, &bad_hash, &replay] {
-        assert_401(r, AUTH_FAILED);
-        assert_eq!(r.body, unknown.body);
-    }
-    for b in &bad {
-        assert_eq!(b, &unknown.body);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// checklist 8: replay, also across a restart; the same nonce under another keyid is fine
-
 #[test]
 fn replay_is_rejected_also_after_a_restart() {
     let state = tempfile::tempdir().expect("tempdir");
@@ -596,7 +265,7 @@ fn replay_is_rejected_also_after_a_restart() {
 
     // A GET and a /connect, each sent once.
     let d = http_date(now_ms() / 1000);
-    let n = nonce();
+    let n = nonce(&h);
     let get_auth = sessionist::sign(&a.0, &a.1, "GET", "/key", b"", &d, &n).expect("sign");
     let get_headers = [("authorization", get_auth.as_str()), ("x-date", d.as_str())];
     let r = h.req("GET", "/key", &get_headers, None);
@@ -616,7 +285,7 @@ fn replay_is_rejected_also_after_a_restart() {
     let init_token = init(&h);
     let body = json!({"namespace": ns, "userId": "carol", "initTokenHash": init_hash(&init_token)})
         .to_string();
-    let cn = nonce();
+    let cn = nonce(&h);
     let connect_auth = sessionist::sign(
         &ns,
         &ns_secret,

@@ -34,4 +34,5 @@ keyward_test_kit::scenario_tests!(keyservice, keyservice_host();
     connect_validation,
     routing_and_body_limits,
     openapi_is_served,
+    ss1_header_rules,
 );

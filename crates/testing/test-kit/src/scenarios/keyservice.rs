@@ -663,3 +663,253 @@ pub fn openapi_is_served(d: &dyn Driver) {
     d.post("/keyservice/openapi.json", b"")
         .assert_error(405, "METHOD_NOT_ALLOWED");
 }
+
+// ---------------------------------------------------------------------------------------------
+// checklist 2–7, 9, 22: the ss1 header
+
+/// A 64-byte nonce for hand-built headers, unique within the process and, through the driver's
+/// clock, across processes (the library's own signer draws CSPRNG nonces).
+pub fn nonce(d: &dyn Driver) -> [u8; sessionist::NONCE_BYTES] {
+    static N: AtomicU64 = AtomicU64::new(1);
+    let mut out = [0u8; sessionist::NONCE_BYTES];
+    out[..8].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    out[8..16].copy_from_slice(&d.now_ms().to_be_bytes());
+    out[16..20].copy_from_slice(&std::process::id().to_be_bytes());
+    out
+}
+
+/// An ss1 `Authorization` for a request signed with `date` and a fresh nonce, its parameters
+/// filled into `shape` (`{sid}`, `{hash}`, `{HASH}`, `{n}`, `{N}`: upper-case hex).
+#[allow(clippy::too_many_arguments)]
+fn ss1_header(
+    d: &dyn Driver,
+    shape: &str,
+    (keyid, secret): (&str, &str),
+    method: &str,
+    path: &str,
+    body: &[u8],
+    date: &str,
+) -> String {
+    let n = nonce(d);
+    let header = sessionist::sign(keyid, secret, method, path, body, date, &n).expect("sign");
+    let hash = header
+        .split("hash=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .expect("hash");
+    let n = hex::encode(n);
+    shape
+        .replace("{sid}", keyid)
+        .replace("{hash}", hash)
+        .replace("{HASH}", &hash.to_uppercase())
+        .replace("{n}", &n)
+        .replace("{N}", &n.to_uppercase())
+}
+
+const SS1: &str = "ss1 keyid={sid}, hash={hash}, nonce={n}";
+
+pub fn http_date(unix_secs: u64) -> String {
+    sessionist::format_http_date(unix_secs).expect("date")
+}
+
+/// `Tue, 01 Dec 2026 10:00:00 GMT` → (`Tuesday, 01-Dec-26 10:00:00 GMT`,
+/// `Tue Dec  1 10:00:00 2026`, `2026-12-01T10:00:00Z`).
+fn other_date_forms(imf: &str) -> (String, String, String) {
+    let p: Vec<&str> = imf.split(' ').collect();
+    let (wd, day, mon, year, time) = (p[0].trim_end_matches(','), p[1], p[2], p[3], p[4]);
+    let long = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ]
+    .into_iter()
+    .find(|l| l.starts_with(wd))
+    .expect("weekday");
+    let rfc850 = format!("{long}, {day}-{mon}-{} {time} GMT", &year[2..]);
+    let asctime = format!(
+        "{wd} {mon} {:>2} {time} {year}",
+        day.trim_start_matches('0')
+    );
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = months.iter().position(|m| *m == mon).expect("month") + 1;
+    (rfc850, asctime, format!("{year}-{m:02}-{day}T{time}Z"))
+}
+
+/// The header's grammar, nonces, the date window and formats, what the hash covers, and that
+/// every authentication failure looks alike, byte for byte.
+pub fn ss1_header_rules(d: &dyn Driver) {
+    let ns = unique("ss1");
+    let ns_secret = create_namespace(d, &ns, &[]);
+    let s = session(d, &ns, &ns_secret, "u1");
+    assert_eq!(key(d, &s, "PUT", b"v", None).status, 204);
+    let (sid, itok) = (s.session_token.as_str(), s.init_token.as_str());
+    let creds = (sid, itok);
+    let get = |headers: &[(&str, &str)]| d.call("GET", "/key", headers, b"");
+    let get_signed = |shape: &str, date: &str| {
+        let auth = ss1_header(d, shape, creds, "GET", "/key", b"", date);
+        get(&[("authorization", &auth), ("x-date", date)])
+    };
+    let ok = |r: Reply| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body, b"v");
+    };
+    let now = || d.now_secs();
+
+    // Baseline, then the checklist 3 variants that must pass: upper-case hash, `SS1`, reordered
+    // parameters, no space after the commas, upper-case nonce.
+    let date = http_date(now());
+    for shape in [
+        SS1,
+        "ss1 keyid={sid}, hash={HASH}, nonce={n}",
+        "SS1 keyid={sid}, hash={hash}, nonce={n}",
+        "ss1 nonce={n}, keyid={sid}, hash={hash}",
+        "ss1 keyid={sid},hash={hash},nonce={n}",
+        "ss1 keyid={sid}, hash={hash}, nonce={N}",
+    ] {
+        ok(get_signed(shape, &date));
+    }
+
+    // checklist 2, 4, 5: malformed headers and nonces of the wrong length or alphabet, all made
+    // from one good header; none of them uses its nonce up.
+    let good = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+    let n = good.rsplit("nonce=").next().expect("nonce").to_owned();
+    let mut bad = Vec::new();
+    for header in [
+        format!("{good}, realm=x"),
+        good.replace(&format!(", nonce={n}"), ""),
+        format!("{good}, keyid={sid}"),
+        good.replacen("keyid=", &format!("keyid={sid}, keyid="), 1),
+        format!("{good},"),
+        format!("Authorization: {good}"),
+        good.replacen("ss1 ", "ss1", 1),
+        good.replacen("ss1 ", "Basic ", 1),
+        good.replace(&n, &n[..126]),
+        good.replace(&n, &format!("{n}00")),
+        good.replace(&n, &format!("{}zz", &n[..126])),
+        good.replace(&format!("nonce={n}"), "nonce="),
+        String::new(),
+    ] {
+        let r = get(&[("authorization", &header), ("x-date", &date)]);
+        assert_401(&r, AUTH_FAILED);
+        bad.push(r.body);
+    }
+    assert_401(&get(&[("x-date", &date)]), AUTH_FAILED);
+    ok(get(&[("authorization", &good), ("x-date", &date)]));
+
+    // checklist 6: the date window (±301 s refused, ±299 s accepted). Rounding is chosen so that
+    // request latency can only make the accepted cases safer.
+    let t = u64::try_from(d.now_ms()).expect("clock");
+    let (floor, ceil) = (t / 1000, t.div_ceil(1000));
+    for date in [http_date(floor - 301), http_date(ceil + 301)] {
+        assert_401(&get_signed(SS1, &date), DATE_MESSAGE);
+    }
+    for date in [http_date(ceil - 299), http_date(floor + 299)] {
+        ok(get_signed(SS1, &date));
+    }
+    // Other formats are refused (ISO 8601, a numeric zone), as is no date at all.
+    let imf = http_date(now());
+    let (rfc850, asctime, iso) = other_date_forms(&imf);
+    for date in [
+        "not a date".to_owned(),
+        iso,
+        imf.replace("GMT", "+0000"),
+        String::new(),
+    ] {
+        assert_401(&get_signed(SS1, &date), DATE_MESSAGE);
+    }
+    // checklist 7: RFC 850 and asctime are accepted, in X-Date and in Date.
+    for date in [rfc850, asctime] {
+        ok(get_signed(SS1, &date));
+        let auth = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+        ok(get(&[("authorization", &auth), ("date", &date)]));
+    }
+    // With both headers only X-Date is signed and checked.
+    let date = http_date(now());
+    for other in ["garbage", "Mon, 01 Jan 2001 00:00:00 GMT"] {
+        let auth = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+        ok(get(&[
+            ("authorization", &auth),
+            ("date", other),
+            ("x-date", &date),
+        ]));
+    }
+    let auth = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+    let earlier = http_date(now() - 5);
+    assert_401(
+        &get(&[
+            ("authorization", &auth),
+            ("x-date", &earlier),
+            ("date", &date),
+        ]),
+        AUTH_FAILED,
+    );
+    // Date alone (non-browser clients) works.
+    let auth = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+    ok(get(&[("authorization", &auth), ("date", &date)]));
+
+    // What the hash covers: method, path and query (exactly as sent), body and date.
+    let sent = |method: &str, path: &str, body: &[u8], auth: &str, date: &str| {
+        d.call(
+            method,
+            path,
+            &[("authorization", auth), ("x-date", date)],
+            body,
+        )
+    };
+    let auth = ss1_header(d, SS1, creds, "PUT", "/key", b"new value", &date);
+    for (method, path, body) in [
+        ("PUT", "/key", &b"new valuf"[..]),
+        ("PUT", "/key?x=1", &b"new value"[..]),
+        ("DELETE", "/key", &b""[..]),
+    ] {
+        assert_401(&sent(method, path, body, &auth, &date), AUTH_FAILED);
+    }
+    let later = http_date(now() + 1);
+    assert_401(
+        &sent("PUT", "/key", b"new value", &auth, &later),
+        AUTH_FAILED,
+    );
+    let auth = ss1_header(d, SS1, creds, "GET", "/key?x=%20", b"", &date);
+    assert_401(&sent("GET", "/key?x=+", b"", &auth, &date), AUTH_FAILED);
+    assert_401(
+        &sent("DELETE", "/key?x=%20", b"", &auth, &date),
+        AUTH_FAILED,
+    );
+    ok(sent("GET", "/key?x=%20", b"", &auth, &date)); // a signed query string is fine
+    ok(key(d, &s, "GET", b"", None)); // nothing of the above was stored
+
+    // checklist 22: signed with a wrong secret (the hash instead of the init token, or the
+    // namespace secret).
+    for wrong in [init_hash(itok), ns_secret.clone()] {
+        assert_401(
+            &signed(d, sid, &wrong, "GET", "/key", b"", &[]),
+            AUTH_FAILED,
+        );
+    }
+
+    // checklist 9: unknown keyid, bad hash, replay and malformed headers look alike.
+    let unknown = signed(d, &"A".repeat(43), itok, "GET", "/key", b"", &[]);
+    let date = http_date(now());
+    let bad_hash = {
+        let auth = ss1_header(d, SS1, (sid, "wrong"), "GET", "/key", b"", &date);
+        get(&[("authorization", &auth), ("x-date", &date)])
+    };
+    let replay = {
+        let auth = ss1_header(d, SS1, creds, "GET", "/key", b"", &date);
+        ok(get(&[("authorization", &auth), ("x-date", &date)]));
+        get(&[("authorization", &auth), ("x-date", &date)])
+    };
+    for r in [&unknown, &bad_hash, &replay] {
+        assert_401(r, AUTH_FAILED);
+        assert_eq!(r.body, unknown.body);
+    }
+    for b in &bad {
+        assert_eq!(b, &unknown.body);
+    }
+}
