@@ -16,7 +16,7 @@ use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token};
 use keyward_e2e::db::ServiceDb;
 use keyward_e2e::guardian::*;
 use keyward_e2e::{Host, HostBuilder, Resp, TEST_MASTER_KEY, Value, json};
-use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
+use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, assert_signed_tx, vector};
 use keyward_test_kit::scenarios::shield::assert_one_winner;
 use keyward_test_kit::secrets::HARDHAT_MNEMONIC as HARDHAT;
 
@@ -126,6 +126,13 @@ fn sign_tx(h: &Host, t: &mut String, body: &Value, from: &str) -> Value {
     j
 }
 
+/// The Hardhat user's Okta login at `path` (`/guardian` is the same handler as
+/// `/guardian/login`), asking for the address.
+fn hardhat_login(h: &Host, path: &str) -> Resp {
+    let creds = json!({"okta_username": "hardhat", "okta_password": "pw", "get_address": true});
+    post(h, path, None, &creds)
+}
+
 // ---- tests --------------------------------------------------------------------------------
 
 /// docs/guardian.md, "Conformance checklist" items 2, 13, 16–24 (hardhat vectors), 27: a user written straight into the database
@@ -139,12 +146,7 @@ fn hardhat_user_signs_every_vector_over_http() {
         &[("login_user_rate_limit_per_minute", "1000")],
     );
     insert_user(&h.state_dir, "okta:00uhardhat", HARDHAT, ADDR0);
-    let r = post(
-        &h,
-        "/guardian",
-        None,
-        &json!({"okta_username": "hardhat", "okta_password": "pw", "get_address": true}),
-    );
+    let r = hardhat_login(&h, "/guardian");
     assert_eq!(r.json()["created"], false);
     assert_eq!(r.json()["address"], ADDR0);
     let mut t = token_of(&r);
@@ -187,12 +189,7 @@ fn hardhat_user_signs_every_vector_over_http() {
     for name in ["hardhat-0-eip155", "hardhat-2-eip1559"] {
         let v = vector(name);
         let j = sign_tx(&h, &mut t, &v["request"], v["from"].as_str().expect("from"));
-        assert_eq!(j["signed_tx_rlp"], v["signed_tx_rlp"]);
-        assert_eq!(j["tx_hash"], v["tx_hash"]);
-        assert_eq!(j["from"], v["from"]);
-        let parsed: Value =
-            serde_json::from_str(j["signed_tx_json"].as_str().expect("string")).expect("json");
-        assert_eq!(parsed, v["signed_tx_json"]);
+        assert_signed_tx(&j, &v);
     }
 
     let v = vector("hardhat-0-eip712-mail");
@@ -353,12 +350,7 @@ fn hardhat_user_signs_every_vector_over_http() {
     expect_error(&get(&h, "/guardian/sign", &f), 401, "AUTH_INVALID");
 
     // Item 27: re-login never changes the address; a maintainer bearer is no enduser token.
-    let r = post(
-        &h,
-        "/guardian/login",
-        None,
-        &json!({"okta_username": "hardhat", "okta_password": "pw", "get_address": true}),
-    );
+    let r = hardhat_login(&h, "/guardian/login");
     assert_eq!(r.json()["address"], ADDR0);
     expect_error(
         &get(&h, "/guardian/sign", "admin-token-is-not-a-user-token"),

@@ -50,11 +50,13 @@ fn tok(d: &dyn Driver, signer: &TestSigner, sub: &str) -> String {
     signer.sign(&json!({"sub": sub, "exp": d.now_secs() + 600}))
 }
 
-/// Configures `providers` for `p`.
+/// A new project with `providers` configured.
 #[track_caller]
-fn providers(p: &Project, providers: Value) {
+fn project_with(d: &dyn Driver, providers: Value) -> Project<'_> {
+    let p = register(d, false);
     p.post("/project/providers", &json!({ "providers": providers }))
         .done(200);
+    p
 }
 
 // docs/shield.md, "Design: authentication", checklist 5
@@ -82,9 +84,8 @@ fn jwks_and_openfort_identity_providers() {
     let h = main_host();
     let d: &dyn Driver = &*h;
     // JWKS mode: the first request of a user creates it; RS256, ES256 and EdDSA keys by kid.
-    let pr = register(d, false);
-    providers(
-        &pr,
+    let pr = project_with(
+        d,
         json!({"custom": {"jwk": format!("{}/jwks/rsa.json", stub_base())}}),
     );
     let alice = tok(d, &rsa(), "alice");
@@ -92,9 +93,8 @@ fn jwks_and_openfort_identity_providers() {
         pr.custom(&alice).get("/keychain").done(200),
         json!({"shares": []})
     );
-    let pj = register(d, false);
-    providers(
-        &pj,
+    let pj = project_with(
+        d,
         json!({"custom": {"jwk": format!("{}/jwks/ed.json", stub_base())}}),
     );
     pj.custom(&tok(d, &ed(), "j1")).get("/keychain").done(200);
@@ -102,8 +102,7 @@ fn jwks_and_openfort_identity_providers() {
     let unknown_kid = TestSigner::new(Algorithm::ES256, "unknown-kid").sign(&json!({"sub": "x"}));
     refused(&pj.custom(&unknown_kid).get("/keychain"), INVALID_TOKEN);
     // Openfort.
-    let po = register(d, false);
-    providers(&po, json!({"openfort": {"publishable_key": PK}}));
+    let po = project_with(d, json!({"openfort": {"publishable_key": PK}}));
     let third_party = [
         ("X-Openfort-Provider", "firebase"),
         ("X-Openfort-Token-Type", "idToken"),
@@ -157,9 +156,8 @@ fn jwks_and_openfort_identity_providers() {
 fn shares_by_reference_across_providers() {
     let h = main_host();
     let d: &dyn Driver = &*h;
-    let p = register(d, false);
-    providers(
-        &p,
+    let p = project_with(
+        d,
         json!({"custom": {"pem": rsa().public_pem(), "key_type": "rsa"}, "openfort": {"publishable_key": PK}}),
     );
     let third_party = [
@@ -255,12 +253,9 @@ fn healthz_unhealthy() {
         .start();
     let r = h.get("/healthz");
     assert_eq!(r.status, 503, "{}", r.text());
-    let j = r.json();
-    assert_eq!(j["status"], "unhealthy");
-    assert_eq!(
-        j["checks"],
-        json!([{"name": "database", "status": "unhealthy"}])
-    );
+    let (j, unhealthy) = (r.json(), json!("unhealthy"));
+    let checks = json!([{"name": "database", "status": "unhealthy"}]);
+    assert_eq!((&j["status"], &j["checks"]), (&unhealthy, &checks));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,9 +313,8 @@ fn identity_provider_timeout() {
     let h = builder()
         .env("SPIN_VARIABLE_SHIELD_JWKS_HOSTS", &slow_base)
         .start();
-    let p = register(&h, false);
-    providers(
-        &p,
+    let p = project_with(
+        &h,
         json!({"custom": {"jwk": format!("{slow_base}/jwks.json")}}),
     );
     let started = std::time::Instant::now();

@@ -208,31 +208,38 @@ fn certificates_and_pkcs1_fixtures() {
 #[test]
 fn pem_errors() {
     let rsa_pem = fixture("rsa2048-a.pub.pem");
-    assert_eq!(
-        PublicKey::from_pem(&rsa_pem, KeyType::Ecdsa).unwrap_err(),
-        KeyError::KeyTypeMismatch
-    );
-    assert_eq!(
-        PublicKey::from_pem(&rsa_pem, KeyType::Ed25519).unwrap_err(),
-        KeyError::KeyTypeMismatch
-    );
-    let ec_cert = fixture("ec-p256-a.cert.pem");
-    assert_eq!(
-        PublicKey::from_pem(&ec_cert, KeyType::Rsa).unwrap_err(),
-        KeyError::KeyTypeMismatch
-    );
-    // PKCS#1 is RSA-only.
-    let pkcs1 = fixture("rsa2048-a.pkcs1.pem");
-    assert_eq!(
-        PublicKey::from_pem(&pkcs1, KeyType::Ecdsa).unwrap_err(),
-        KeyError::UnsupportedPemLabel
-    );
-    // A private key is not a public key.
-    let private = fixture("rsa2048-a.key.pem");
-    assert_eq!(
-        PublicKey::from_pem(&private, KeyType::Rsa).unwrap_err(),
-        KeyError::UnsupportedPemLabel
-    );
+    for (file, key_type, want) in [
+        (
+            "rsa2048-a.pub.pem",
+            KeyType::Ecdsa,
+            KeyError::KeyTypeMismatch,
+        ),
+        (
+            "rsa2048-a.pub.pem",
+            KeyType::Ed25519,
+            KeyError::KeyTypeMismatch,
+        ),
+        (
+            "ec-p256-a.cert.pem",
+            KeyType::Rsa,
+            KeyError::KeyTypeMismatch,
+        ),
+        // PKCS#1 is RSA-only.
+        (
+            "rsa2048-a.pkcs1.pem",
+            KeyType::Ecdsa,
+            KeyError::UnsupportedPemLabel,
+        ),
+        // A private key is not a public key.
+        (
+            "rsa2048-a.key.pem",
+            KeyType::Rsa,
+            KeyError::UnsupportedPemLabel,
+        ),
+    ] {
+        let got = PublicKey::from_pem(&fixture(file), key_type).unwrap_err();
+        assert_eq!(got, want, "{file} as {key_type:?}");
+    }
     for bad in [
         "",
         "not a pem",
@@ -265,7 +272,7 @@ fn pem_errors() {
     let one_line = format!("-----BEGIN PUBLIC KEY-----{body}-----END PUBLIC KEY-----");
     PublicKey::from_pem(&one_line, KeyType::Rsa).expect("one line");
     // Errors never echo key material.
-    let e = PublicKey::from_pem(&private, KeyType::Rsa)
+    let e = PublicKey::from_pem(&fixture("rsa2048-a.key.pem"), KeyType::Rsa)
         .unwrap_err()
         .to_string();
     assert!(!e.contains("MII"), "{e}");

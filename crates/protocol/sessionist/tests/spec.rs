@@ -39,6 +39,13 @@ fn vector(name: &str) -> Vector {
     vectors().into_iter().find(|v| v.name == name).unwrap()
 }
 
+/// Vector `name` and its date, as unix milliseconds (the "now" its signature is fresh at).
+fn vector_at(name: &str) -> (Vector, i64) {
+    let v = vector(name);
+    let now = date_ms(&v.date);
+    (v, now)
+}
+
 fn nonce_bytes(hex_str: &str) -> [u8; NONCE_BYTES] {
     let mut n = [0u8; NONCE_BYTES];
     hex::decode_to_slice(hex_str, &mut n).unwrap();
@@ -176,8 +183,7 @@ fn buggy_0_1_8_hash_is_rejected() {
 
 #[test]
 fn authorization_prefix_is_rejected() {
-    let v = vector("upstream-1");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("upstream-1");
     for prefix in ["Authorization: ", "authorization:", "AUTHORIZATION: "] {
         let header = format!("{prefix}{}", v.header);
         assert_auth(check(&v, &header, &v.date, now), Reason::HeaderNamePrefix);
@@ -187,8 +193,7 @@ fn authorization_prefix_is_rejected() {
 // Checklist 3.
 #[test]
 fn lenient_but_valid_forms_are_accepted() {
-    let v = vector("upstream-2");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("upstream-2");
     let hash = &v.header[v.header.find("hash=").unwrap() + 5..][..128];
     let forms = [
         v.header.replace(hash, &hash.to_uppercase()),
@@ -210,8 +215,7 @@ fn lenient_but_valid_forms_are_accepted() {
 // Checklist 4.
 #[test]
 fn parameter_errors_are_rejected() {
-    let v = vector("upstream-1");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("upstream-1");
     let hash = &v.header[v.header.find("hash=").unwrap() + 5..][..128];
     let n = &v.nonce;
     let cases = [
@@ -257,8 +261,7 @@ fn parameter_errors_are_rejected() {
 // Checklist 5.
 #[test]
 fn bad_nonces_are_rejected() {
-    let v = vector("upstream-2");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("upstream-2");
     let n = &v.nonce;
     let bad = [
         n[..126].to_owned(),
@@ -326,8 +329,7 @@ fn configurable_window() {
 
 #[test]
 fn non_http_dates_are_rejected() {
-    let v = vector("derived-get-empty");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("derived-get-empty");
     let bad = [
         "not a date",
         "2018-03-22T06:02:38Z",
@@ -361,8 +363,7 @@ fn non_http_dates_are_rejected() {
 // Checklist 7.
 #[test]
 fn rfc850_and_asctime_are_accepted() {
-    let v = vector("derived-put-json");
-    let now = date_ms(&v.date); // Thu, 22 Mar 2018 06:02:38 GMT
+    let (v, now) = vector_at("derived-put-json"); // Thu, 22 Mar 2018 06:02:38 GMT
     for d in [
         "Thursday, 22-Mar-18 06:02:38 GMT",
         "Thu Mar 22 06:02:38 2018",
@@ -380,8 +381,7 @@ fn rfc850_and_asctime_are_accepted() {
 
 #[test]
 fn x_date_wins_over_date() {
-    let v = vector("flow-delete-key");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-delete-key");
     let other = "Tue, 01 Dec 2026 10:00:08 GMT";
     let mut server = Server::new(&v.keyid, &v.secret);
 
@@ -404,8 +404,7 @@ fn x_date_wins_over_date() {
 // Checklist 8 (the in-process half: replay keys and V8 ordering).
 #[test]
 fn replay_is_rejected_and_scoped_by_keyid() {
-    let v = vector("flow-get-key");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-get-key");
     let req = bodiless(&v, &v.header, &v.date);
     let mut server = Server::new(&v.keyid, &v.secret);
     server.verify(&req, now).unwrap();
@@ -434,8 +433,7 @@ fn replay_is_rejected_and_scoped_by_keyid() {
 
 #[test]
 fn failed_hash_records_no_nonce() {
-    let v = vector("flow-get-key");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-get-key");
     let req = bodiless(&v, &v.header, &v.date);
     let mut server = Server::new(&v.keyid, "wrong secret");
     assert_auth(server.verify(&req, now), Reason::HashMismatch);
@@ -463,8 +461,7 @@ fn nonce_replay_key_is_unambiguous() {
 // Checklist 9 (the library half): every non-date failure has the same public text.
 #[test]
 fn auth_failures_look_alike() {
-    let v = vector("flow-put-key");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-put-key");
     let req = Request::new(&v.method, &v.path, v.body.as_bytes())
         .authorization(Some(v.header.as_bytes()))
         .x_date(Some(v.date.as_bytes()));
@@ -504,8 +501,7 @@ fn auth_failures_look_alike() {
 
 #[test]
 fn body_path_and_method_are_covered() {
-    let v = vector("flow-put-key");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-put-key");
     let mut tampered = [
         (v.method.as_str(), v.path.as_str(), format!("{} ", v.body)),
         (v.method.as_str(), "/key?x=1", v.body.clone()),
@@ -561,8 +557,7 @@ fn sign_now_round_trips() {
 /// Random byte edits of a valid header and date never panic, and an edited date never verifies.
 #[test]
 fn random_mutations_never_panic() {
-    let v = vector("flow-connect");
-    let now = date_ms(&v.date);
+    let (v, now) = vector_at("flow-connect");
     let alphabet = b"ss1SkeyidhashnoncE=, \t0123456789abcdefABCDEFxyz\x00\x7f\xc3\xa9:";
     let mut rnd = [0u8; 4096];
     for round in 0..2000 {

@@ -165,33 +165,16 @@ fn push_rejected_timeout_and_bound() {
 fn statuses_map_to_codes() {
     let h = Harness::new();
     h.set_var("login_user_rate_limit_per_minute", "100");
+    // An Okta answer in `status` (with a state token, as Okta sends for a transaction).
+    let answer = |status: &str| json!({"status": status, "stateToken": "s"});
+    let sms_only = json!({"status": "MFA_REQUIRED", "stateToken": "s", "_embedded": {"factors": [{"factorType": "sms", "provider": "OKTA"}]}});
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({"status": "LOCKED_OUT"}), 403, "IDP_ACCOUNT_LOCKED"),
-        (
-            json!({"status": "PASSWORD_EXPIRED", "stateToken": "s"}),
-            403,
-            "IDP_PASSWORD_EXPIRED",
-        ),
-        (
-            json!({"status": "MFA_ENROLL", "stateToken": "s"}),
-            403,
-            "MFA_ENROLL_REQUIRED",
-        ),
-        (
-            json!({"status": "MFA_ENROLL_ACTIVATE", "stateToken": "s"}),
-            403,
-            "MFA_ENROLL_REQUIRED",
-        ),
-        (
-            json!({"status": "RECOVERY", "stateToken": "s"}),
-            401,
-            "IDP_STATUS_UNSUPPORTED",
-        ),
-        (
-            json!({"status": "MFA_REQUIRED", "stateToken": "s", "_embedded": {"factors": [{"factorType": "sms", "provider": "OKTA"}]}}),
-            403,
-            "MFA_FACTOR_UNSUPPORTED",
-        ),
+        (answer("PASSWORD_EXPIRED"), 403, "IDP_PASSWORD_EXPIRED"),
+        (answer("MFA_ENROLL"), 403, "MFA_ENROLL_REQUIRED"),
+        (answer("MFA_ENROLL_ACTIVATE"), 403, "MFA_ENROLL_REQUIRED"),
+        (answer("RECOVERY"), 401, "IDP_STATUS_UNSUPPORTED"),
+        (sms_only, 403, "MFA_FACTOR_UNSUPPORTED"),
         (json!({"nothing": true}), 502, "IDP_UNAVAILABLE"),
     ];
     for (answer, st, code) in cases {

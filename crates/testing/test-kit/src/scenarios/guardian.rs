@@ -23,3 +23,17 @@ pub fn vector(name: &str) -> Value {
         .find(|v| v["name"] == name)
         .unwrap_or_else(|| panic!("no vector {name}"))
 }
+
+/// A `/guardian/sign-tx` answer `j` is the transaction vector `v`'s: raw, hash, sender and the
+/// signed transaction as JSON.
+#[track_caller]
+pub fn assert_signed_tx(j: &Value, v: &Value) {
+    assert_eq!(j["signed_tx_rlp"], v["signed_tx_rlp"]);
+    assert_eq!(j["tx_hash"], v["tx_hash"]);
+    assert_eq!(j["from"], v["from"]);
+    let text = j["signed_tx_json"]
+        .as_str()
+        .expect("signed_tx_json is a string");
+    let parsed: Value = serde_json::from_str(text).expect("signed_tx_json is JSON");
+    assert_eq!(parsed, v["signed_tx_json"]);
+}
