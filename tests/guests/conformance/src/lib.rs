@@ -202,12 +202,16 @@ fn busy() -> Response {
     reply(200, json!({"never": x}))
 }
 
-fn alloc(req: &Request) -> Response {
-    let mib: usize = req
-        .query()
-        .strip_prefix("mib=")
+/// The number a query of exactly `key` and a value gives (`mib=4`), else `default`.
+fn query_number<T: std::str::FromStr>(req: &Request, key: &str, default: T) -> T {
+    req.query()
+        .strip_prefix(key)
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(default)
+}
+
+fn alloc(req: &Request) -> Response {
+    let mib: usize = query_number(req, "mib=", 1);
     let mut v: Vec<u8> = Vec::new();
     // Touch every page so the memory is really grown.
     v.resize(mib * 1024 * 1024, 1);
@@ -218,11 +222,7 @@ fn alloc(req: &Request) -> Response {
 }
 
 fn sleep(req: &Request) -> Response {
-    let ms: u64 = req
-        .query()
-        .strip_prefix("ms=")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100);
+    let ms: u64 = query_number(req, "ms=", 100);
     std::thread::sleep(std::time::Duration::from_millis(ms));
     reply(200, json!({"slept_ms": ms}))
 }
