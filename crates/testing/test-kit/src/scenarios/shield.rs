@@ -702,7 +702,9 @@ pub fn user_authentication(d: &dyn Driver) {
         INVALID_TOKEN,
     );
     for auth in ["", "Bearer", &good, &format!("{bearer} x")] {
-        refused(&with_auth(auth).get("/shares"), INVALID_TOKEN);
+        for path in ["/shares", "/keychain"] {
+            refused(&with_auth(auth).get(path), INVALID_TOKEN);
+        }
     }
     let now = d.now_secs();
     let refused_tokens = [
@@ -827,12 +829,14 @@ pub fn user_shares(d: &dyn Driver) {
     assert_eq!(kc["shares"][0]["reference"], "encryption");
     assert_eq!(alice.get("/shares/encryption").done(200)["entropy"], "user");
     // PUT with reference "" updates default and echoes (checklist 20); the ignored fields vary.
-    for (secret, ignored) in [("new", "encryption_part"), ("updated", "keychain_id")] {
-        let mut upd = json!({"secret": secret, "entropy": "user", "salt": "s2", "iterations": 7, "length": 16, "digest": "d", "reference": ""});
+    for (secret, iterations, ignored) in
+        [("new", 5, "encryption_part"), ("updated", 7, "keychain_id")]
+    {
+        let mut upd = json!({"secret": secret, "entropy": "user", "salt": "s2", "iterations": iterations, "length": 16, "digest": "d", "reference": ""});
         upd[ignored] = "".into();
         assert_eq!(
             alice.put("/shares", &upd).done(200),
-            json!({"secret": secret, "entropy": "user", "salt": "s2", "iterations": 7, "length": 16, "digest": "d"})
+            json!({"secret": secret, "entropy": "user", "salt": "s2", "iterations": iterations, "length": 16, "digest": "d"})
         );
         assert_eq!(alice.get("/shares").done(200)["secret"], secret);
         upd["reference"] = "missing".into();
@@ -1361,8 +1365,10 @@ pub fn passkeys_bulk_and_preregister(d: &dyn Driver) {
     assert_eq!((&b["default"], &b["nope"]), (&not_found, &not_found));
     assert_eq!(b.as_object().map(|o| o.len()), Some(3));
     let q = register(d, false);
-    let b = bulk(&q, "reference", json!({"references": ["pk-ref"]})).done(200);
-    assert_eq!(b["encryption_types"]["pk-ref"]["status"], "not-found");
+    for reference in ["pk-ref", "pk1"] {
+        let b = bulk(&q, "reference", json!({"references": [reference]})).done(200);
+        assert_eq!(b["encryption_types"][reference]["status"], "not-found");
+    }
     let b = bulk(&p, "user", json!({"user_ids": ["pat", "nobody"]})).done(200)["encryption_types"]
         .clone();
     assert_eq!(
