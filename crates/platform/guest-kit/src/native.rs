@@ -239,8 +239,12 @@ mod tests {
 
     #[test]
     fn sqlite_kv() {
+        // A directory of its own, removed as a whole once the connection is closed, so the
+        // database's `-wal` and `-shm` files go with it.
         let dir = std::env::temp_dir().join(format!("guest-kit-kv-{}", std::process::id()));
-        let kv = SqliteKv::open(&dir).expect("open");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kv = SqliteKv::open(dir.join("kv.db")).expect("open");
         kv.set("a", &[0, 255]).expect("set");
         assert_eq!(kv.get("a"), Ok(Some(vec![0, 255])));
         kv.set("a", &[1]).expect("set");
@@ -250,6 +254,6 @@ mod tests {
         assert_eq!(kv.get("a"), Ok(None));
         assert_eq!(kv.get_keys(), Ok(vec!["b".to_owned()]));
         drop(kv);
-        let _ = std::fs::remove_file(&dir);
+        std::fs::remove_dir_all(&dir).expect("remove the test's directory");
     }
 }
