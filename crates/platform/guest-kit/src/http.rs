@@ -279,16 +279,9 @@ pub struct OutboundResponse {
 
 /// Why an outbound request got no response (denied by the host, network,
 /// timeout, body too large). The text never contains request data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("outbound request failed: {0}")]
 pub struct FetchError(pub String);
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "outbound request failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 /// Sends outbound HTTP requests synchronously.
 pub trait Fetch {

@@ -1,29 +1,19 @@
 //! Key-value access (short-lived data: rate-limit counters and the like).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
+    #[error("no such store")]
     NoSuchStore,
+    #[error("access denied")]
     AccessDenied,
+    #[error("store table full")]
     StoreTableFull,
+    #[error("key-value error: {0}")]
     Other(String),
 }
-
-impl fmt::Display for KvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KvError::NoSuchStore => f.write_str("no such store"),
-            KvError::AccessDenied => f.write_str("access denied"),
-            KvError::StoreTableFull => f.write_str("store table full"),
-            KvError::Other(msg) => write!(f, "key-value error: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for KvError {}
 
 /// Spin key-value semantics: `get` of a missing key is `Ok(None)`, deleting a
 /// missing key is ok.

@@ -1,8 +1,6 @@
 //! Portable SQL access: the value model of Spin's `sqlite` interface, which the
 //! keyward host also maps onto PostgreSQL.
 
-use std::fmt;
-
 /// One SQL value, as in `fermyon:spin/sqlite@2.0.0`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -125,28 +123,19 @@ impl<'a> Row<'a> {
 
 /// Why a statement failed. Messages never carry parameter values: parameters
 /// may be secret material (ciphertexts, digests).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
+    #[error("no such database")]
     NoSuchDatabase,
+    #[error("access denied")]
     AccessDenied,
+    #[error("invalid connection")]
     InvalidConnection,
+    #[error("database full")]
     DatabaseFull,
+    #[error("database error: {0}")]
     Io(String),
 }
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::NoSuchDatabase => f.write_str("no such database"),
-            DbError::AccessDenied => f.write_str("access denied"),
-            DbError::InvalidConnection => f.write_str("invalid connection"),
-            DbError::DatabaseFull => f.write_str("database full"),
-            DbError::Io(msg) => write!(f, "database error: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
 
 /// A database the service may run statements on (`?` placeholders).
 pub trait Db {

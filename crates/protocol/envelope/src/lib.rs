@@ -95,47 +95,31 @@ impl fmt::Debug for MasterKey {
 
 /// `master_key` is absent from the string or not 32 bytes of base64. Carries no detail, so the
 /// key (or part of it) can never reach a log through this error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("master_key must be 32 bytes encoded as base64")]
 pub struct MasterKeyError;
-
-impl fmt::Display for MasterKeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("master_key must be 32 bytes encoded as base64")
-    }
-}
-
-impl std::error::Error for MasterKeyError {}
 
 /// Why sealing or opening failed. Deliberately coarse: a caller answers 500 `INTERNAL` for all of
 /// them and must not tell a client which check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvelopeError {
     /// Not base64, too short, or an unknown version byte.
+    #[error("envelope is malformed")]
     Malformed,
     /// Authentication failed: wrong key, wrong AAD, or tampered data.
+    #[error("envelope failed authentication")]
     Decrypt,
     /// The plaintext exceeds AES-GCM's limit.
+    #[error("plaintext too large to seal")]
     TooLarge,
     /// The system CSPRNG failed, so no nonce could be drawn.
+    #[error("the system random number generator failed")]
     Random,
     /// Key derivation failed (not expected for a 32-byte output).
+    #[error("key derivation failed")]
     KeyDerivation,
 }
-
-impl fmt::Display for EnvelopeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EnvelopeError::Malformed => "envelope is malformed",
-            EnvelopeError::Decrypt => "envelope failed authentication",
-            EnvelopeError::TooLarge => "plaintext too large to seal",
-            EnvelopeError::Random => "the system random number generator failed",
-            EnvelopeError::KeyDerivation => "key derivation failed",
-        })
-    }
-}
-
-impl std::error::Error for EnvelopeError {}
 
 /// Seals and opens envelopes under the key derived from a master key and an `info` string.
 #[derive(Clone)]

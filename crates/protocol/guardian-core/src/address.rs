@@ -9,24 +9,15 @@ use core::str::FromStr;
 pub struct Address(pub [u8; 20]);
 
 /// Why a string is not an acceptable address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     /// Not 40 hex digits (after an optional `0x`).
+    #[error("must be 40 hex digits (0x optional)")]
     Malformed,
     /// Mixed case that does not match the EIP-55 checksum (a likely typo).
+    #[error("has mixed case that fails the EIP-55 checksum")]
     BadChecksum,
 }
-
-impl fmt::Display for AddressError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressError::Malformed => "must be 40 hex digits (0x optional)",
-            AddressError::BadChecksum => "has mixed case that fails the EIP-55 checksum",
-        })
-    }
-}
-
-impl std::error::Error for AddressError {}
 
 impl Address {
     /// Address of an uncompressed SEC1 public key (`0x04 ‖ X ‖ Y`): the last 20 bytes of

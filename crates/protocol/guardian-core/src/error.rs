@@ -60,7 +60,8 @@ impl fmt::Display for ErrorCode {
 
 /// An error with its spec code and a human-readable message. Messages name fields and describe
 /// what was wrong; they never contain key material (and only echo short, non-secret input).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct Error {
     code: ErrorCode,
     message: String,
@@ -98,11 +99,3 @@ impl Error {
         Self::new(ErrorCode::Internal, message)
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}

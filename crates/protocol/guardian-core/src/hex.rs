@@ -1,28 +1,15 @@
 //! Hex in and out, per docs/guardian.md, "Design: conventions": in, `0x` optional and either case; out, lowercase with `0x`.
 
-use core::fmt;
-
 /// Why a hex string did not decode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HexError {
     /// An odd number of hex digits (after the optional `0x`).
+    #[error("odd number of hex digits")]
     OddLength,
     /// A character that is not a hex digit, at this position of the digits (after `0x`).
+    #[error("non-hex character at digit {position}")]
     InvalidChar { position: usize },
 }
-
-impl fmt::Display for HexError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HexError::OddLength => f.write_str("odd number of hex digits"),
-            HexError::InvalidChar { position } => {
-                write!(f, "non-hex character at digit {position}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for HexError {}
 
 /// Strips one leading `0x` or `0X`, if present.
 pub fn strip_0x(s: &str) -> &str {

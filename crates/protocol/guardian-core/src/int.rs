@@ -4,46 +4,30 @@
 //! be signed as a different value than the user saw.
 
 use crate::u256::U256;
-use core::fmt;
 use serde_json::Value;
 
 /// Largest integer a JSON number may carry (2^53 − 1).
 pub const MAX_SAFE_JSON_INTEGER: u64 = (1 << 53) - 1;
 
 /// Why a value is not an acceptable integer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IntError {
     /// Not a number or string (e.g. bool, object, null).
+    #[error("must be an integer: a JSON number, a decimal string or a 0x hex string")]
     WrongType,
     /// A JSON number with a fraction or exponent, or beyond ±(2^53−1).
+    #[error("JSON numbers must be integers up to 2^53-1; use a decimal or 0x hex string")]
     UnsafeNumber,
     /// A string that is not canonical decimal nor `0x` hex.
+    #[error("must be a decimal string without leading zeros or a 0x hex string")]
     Malformed,
     /// Negative where only unsigned values are allowed.
+    #[error("must not be negative")]
     Negative,
     /// Does not fit the target range.
+    #[error("is out of range")]
     OutOfRange,
 }
-
-impl fmt::Display for IntError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            IntError::WrongType => {
-                "must be an integer: a JSON number, a decimal string or a 0x hex string"
-            }
-            IntError::UnsafeNumber => {
-                "JSON numbers must be integers up to 2^53-1; use a decimal or 0x hex string"
-            }
-            IntError::Malformed => {
-                "must be a decimal string without leading zeros or a 0x hex string"
-            }
-            IntError::Negative => "must not be negative",
-            IntError::OutOfRange => "is out of range",
-        })
-    }
-}
-
-impl std::error::Error for IntError {}
 
 /// A parsed integer as sign and magnitude.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -66,7 +66,8 @@ pub enum Reason {
 }
 
 /// A verification failure. `Display` prints only the public message of its kind.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{}", self.message())]
 pub struct Error {
     reason: Reason,
 }
@@ -112,38 +113,21 @@ impl fmt::Debug for Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
-impl std::error::Error for Error {}
-
 /// Why the client signer refused to produce a header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignError {
     /// The keyid breaks C5 (or V4): empty, over 256 characters, control characters, `,` or `=`,
     /// or leading/trailing blanks. Such a header would not verify, or would verify ambiguously.
+    #[error("keyid is not valid for an ss1 header")]
     InvalidKeyId,
     /// The operating system's CSPRNG failed; no nonce can be made safely.
+    #[error("the system random number generator failed")]
     Random,
     /// The system clock is before 1970 or past what an HTTP-date can express.
+    #[error("the system clock is out of range")]
     Clock,
     /// The MAC could not be computed (not expected with HMAC).
+    #[error("the ss1 hash could not be computed")]
     Internal,
 }
-
-impl fmt::Display for SignError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignError::InvalidKeyId => "keyid is not valid for an ss1 header",
-            SignError::Random => "the system random number generator failed",
-            SignError::Clock => "the system clock is out of range",
-            SignError::Internal => "the ss1 hash could not be computed",
-        })
-    }
-}
-
-impl std::error::Error for SignError {}

@@ -77,16 +77,9 @@ impl fmt::Debug for Request<'_> {
 }
 
 /// `sessionist_max_skew_seconds` outside 1–86 400.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("sessionist_max_skew_seconds must be between 1 and 86400")]
 pub struct InvalidSkew;
-
-impl fmt::Display for InvalidSkew {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sessionist_max_skew_seconds must be between 1 and 86400")
-    }
-}
-
-impl std::error::Error for InvalidSkew {}
 
 /// Verifies `ss1` headers with a fixed date window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,16 +76,9 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 /// The operating system's CSPRNG failed (should never happen on supported targets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("random number generator unavailable")]
 pub struct RngError;
-
-impl fmt::Display for RngError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("random number generator unavailable")
-    }
-}
-
-impl core::error::Error for RngError {}
 
 /// Fills `buf` from the platform CSPRNG (`getrandom`; on `wasm32-wasip2` that is `wasi:random`).
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), RngError> {

@@ -121,7 +121,8 @@ fn encode_part(key: &Key, coefficients: &[u8; KEY_LEN], x: u8) -> Zeroizing<Stri
 /// Why a part was rejected. Every variant maps to the same wire error, 400 EC_INVALID
 /// `Invalid encryption part` (its `Display`); [`InvalidPart::reason`] is for logs and never
 /// contains key material.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", Self::MESSAGE)]
 #[non_exhaustive]
 pub enum InvalidPart {
     /// The stored DB part is not valid padded standard base64 (docs/shield.md, "Design: the project key" step 1).
@@ -162,14 +163,6 @@ impl InvalidPart {
         )
     }
 }
-
-impl fmt::Display for InvalidPart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::MESSAGE)
-    }
-}
-
-impl core::error::Error for InvalidPart {}
 
 /// Reconstructs K from the DB part and an encryption part, docs/shield.md, "Design: the project key" steps 1–4
 /// (no key-check; see [`crate::project_key`] for the full procedure).

@@ -4,8 +4,6 @@
 //! No AAD because upstream Shield stores shares that way and shield-compatible data must move
 //! between the two; the at-rest sealing of the column (docs/platform.md, "Design: sealing at rest") binds rows separately.
 
-use core::fmt;
-
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead as _, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -20,37 +18,28 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 
 /// Why encryption or decryption failed. Contains no key or plaintext material.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CipherError {
     /// The CSPRNG could not produce a nonce.
+    #[error("random number generator unavailable")]
     Rng,
     /// The stored data is not valid padded standard base64.
+    #[error("share data is not valid base64")]
     Encoding,
     /// The decoded data is shorter than nonce + tag.
+    #[error("share data is too short")]
     TooShort,
     /// Authentication failed: wrong key or tampered data.
+    #[error("share data failed authentication")]
     Authentication,
     /// The plaintext is not UTF-8 (shares are UTF-8 strings).
+    #[error("decrypted share is not UTF-8")]
     NotUtf8,
     /// The AEAD refused to encrypt (input beyond GCM's length limit).
+    #[error("share encryption failed")]
     Encrypt,
 }
-
-impl fmt::Display for CipherError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CipherError::Rng => "random number generator unavailable",
-            CipherError::Encoding => "share data is not valid base64",
-            CipherError::TooShort => "share data is too short",
-            CipherError::Authentication => "share data failed authentication",
-            CipherError::NotUtf8 => "decrypted share is not UTF-8",
-            CipherError::Encrypt => "share encryption failed",
-        })
-    }
-}
-
-impl core::error::Error for CipherError {}
 
 impl From<RngError> for CipherError {
     fn from(_: RngError) -> Self {

@@ -55,16 +55,9 @@ impl fmt::Display for Entropy {
 }
 
 /// An `entropy` value that is not one of the four spellings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid entropy")]
 pub struct UnknownEntropy;
-
-impl fmt::Display for UnknownEntropy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid entropy")
-    }
-}
-
-impl core::error::Error for UnknownEntropy {}
 
 impl FromStr for Entropy {
     type Err = UnknownEntropy;
@@ -302,7 +295,8 @@ fn has_number(value: Option<i64>) -> bool {
 }
 
 /// A validation failure (docs/shield.md, "Design: shares on the wire"): 400 BAD_REQUEST with [`ValidationError::message`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{}", self.message())]
 #[non_exhaustive]
 pub enum ValidationError {
     /// `secret is required`
@@ -398,14 +392,6 @@ impl ValidationError {
         }
     }
 }
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
-impl core::error::Error for ValidationError {}
 
 /// The reference of the default share; never valid for passkey shares.
 pub const DEFAULT_REFERENCE: &str = "default";
