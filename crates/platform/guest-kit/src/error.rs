@@ -1,7 +1,8 @@
 //! The one error type of every keyward service: a status, a machine-readable `code` and a
 //! human-readable `message`, sent as `{"message","code"}` (docs/keyservice.md, docs/shield.md
 //! and docs/guardian.md list each service's codes). Each service keeps its own codes and
-//! messages as constructors on this type (an extension trait in its `error` module).
+//! messages as constructors on this type (an extension trait in its `error` module, whose fixed
+//! errors are one [`crate::api_errors!`] table).
 
 use crate::http::Response;
 
@@ -70,6 +71,32 @@ impl ApiError {
         }
         resp
     }
+}
+
+/// A service's fixed errors as a table, written inside its error trait: each row
+/// `name => status, "CODE", "message";` is a constructor `fn name() -> ApiError`, so a status,
+/// its code and its message read on one line. Constructors that take arguments or add headers
+/// are ordinary methods beside the table.
+///
+/// ```ignore
+/// pub(crate) trait Keyservice {
+///     guest_kit::api_errors! {
+///         not_found => 404, "NOT_FOUND", "not found";
+///     }
+///     fn rate_limited(retry_after_secs: u64) -> ApiError { … }
+/// }
+/// impl Keyservice for ApiError {}
+/// ```
+#[macro_export]
+macro_rules! api_errors {
+    ($($(#[$attr:meta])* $name:ident => $status:literal, $code:literal, $message:literal;)*) => {
+        $(
+            $(#[$attr])*
+            fn $name() -> $crate::ApiError {
+                $crate::ApiError::new($status, $code, $message)
+            }
+        )*
+    };
 }
 
 /// Collapses a handler result into a response.
