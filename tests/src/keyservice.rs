@@ -2,8 +2,11 @@
 //! and scale tests): operator → /init → /connect (Real Service) → /key, signed with the same
 //! `sessionist` crate the components verify with.
 
-use crate::{HostBuilder, Resp, TEST_MASTER_KEY, json, product_manifest, request};
+use std::sync::{Arc, Mutex, Weak};
 
+use crate::{Host, HostBuilder, Resp, TEST_MASTER_KEY, json, product_manifest, request};
+
+use keyward_test_kit::scenarios::keyservice::SETTINGS;
 pub use keyward_test_kit::secrets::ADMIN_TOKEN;
 
 /// The product manifest with the secrets the keyservice needs.
@@ -11,6 +14,19 @@ pub fn host() -> HostBuilder {
     HostBuilder::new(product_manifest())
         .env("SPIN_VARIABLE_MASTER_KEY", TEST_MASTER_KEY)
         .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+}
+
+/// The product manifest with the settings the test kit's keyservice scenarios run with (no
+/// /init rate limit, two CORS origins), as `SPIN_VARIABLE_*`.
+pub fn scenario_host() -> HostBuilder {
+    host().vars(SETTINGS)
+}
+
+/// One [`scenario_host`] for every test running concurrently; it stops when the last one drops
+/// it.
+pub fn shared_scenario_host() -> Arc<Host> {
+    static SHARED: Mutex<Weak<Host>> = Mutex::new(Weak::new());
+    crate::shared(&SHARED, || scenario_host().start())
 }
 
 /// Creates a namespace through the operator API; returns its secret.

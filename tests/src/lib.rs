@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use serde_json::{Value, json};
@@ -46,6 +46,50 @@ pub fn product_manifest() -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// An application of the test-only conformance guest: `[application]` named `app`, then `extra`
+/// (e.g. `[variables]`), one trigger per `routes` entry (a path, or `{ private = true }`, and the
+/// component), and the guest mounted once per `components` entry (its id and the lines of its
+/// section after `source`: grants, variables).
+pub fn guest_manifest(
+    app: &str,
+    extra: &str,
+    routes: &[(&str, &str)],
+    components: &[(&str, &str)],
+) -> String {
+    let source = wasm("conformance-guest");
+    let mut m = format!("spin_manifest_version = 2\n[application]\nname = \"{app}\"\n{extra}\n");
+    for (route, component) in routes {
+        let route = if route.starts_with('{') {
+            (*route).to_owned()
+        } else {
+            format!("\"{route}\"")
+        };
+        m.push_str(&format!(
+            "[[trigger.http]]\nroute = {route}\ncomponent = \"{component}\"\n"
+        ));
+    }
+    for (id, section) in components {
+        m.push_str(&format!(
+            "\n[component.{id}]\nsource = \"{}\"\n{section}\n",
+            source.display()
+        ));
+    }
+    m
+}
+
+/// One value for the tests running concurrently (a host, say): made on first use, dropped when
+/// the last test holding it drops it (`slot` keeps only a `Weak`, so nothing outlives the test
+/// process).
+pub fn shared<T>(slot: &Mutex<Weak<T>>, make: impl FnOnce() -> T) -> Arc<T> {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(value) = slot.upgrade() {
+        return value;
+    }
+    let value = Arc::new(make());
+    *slot = Arc::downgrade(&value);
+    value
 }
 
 /// The fixed test master key (the test kit's, as every harness uses).
@@ -229,6 +273,15 @@ impl HostBuilder {
         self.env.push((k.into(), v.into()));
         self
     }
+    /// Sets application variables as `SPIN_VARIABLE_<NAME>` (names as in `spin.toml`).
+    pub fn vars(self, vars: &[(&str, &str)]) -> Self {
+        vars.iter().fold(self, |b, (name, value)| {
+            b.env(
+                &format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            )
+        })
+    }
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.into());
         self
@@ -251,6 +304,14 @@ impl HostBuilder {
     /// Starts the host; fails with its stderr if it does not come up.
     pub fn start(self) -> Host {
         self.try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a host that must refuse to start; returns why it refused (its stderr).
+    pub fn start_refused(self, what: &str) -> String {
+        match self.try_start() {
+            Ok(_) => panic!("keyward started {what}"),
+            Err(e) => e,
+        }
     }
 
     pub fn try_start(self) -> Result<Host, String> {
@@ -523,6 +584,32 @@ pub fn node_tool(name: &str) -> Command {
          (install them, or run the other tests with `--skip npm_`)"
     );
     Command::new(name)
+}
+
+/// Runs the upstream-client script `tests/npm/<script>` with `env` under `node`; it must exit 0
+/// and end with a JSON summary of `steps` steps, all passed.
+pub fn run_npm_client(script: &str, env: &[(&str, &str)], steps: usize) {
+    let script = repo_root().join("tests/npm").join(script);
+    let out = node_tool("node")
+        .arg(&script)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node {} failed:\n{stdout}{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let summary: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(summary["ok"], true, "{stdout}");
+    assert_eq!(
+        summary["steps"].as_array().map(Vec::len),
+        Some(steps),
+        "{stdout}"
+    );
 }
 
 /// Installs an npm package into a fresh temporary directory: upstream clients are fetched at

@@ -15,12 +15,4 @@ fn driver() -> Box<NativeDriver> {
     Box::new(NativeDriver::new(DB, SETTINGS))
 }
 
-keyward_test_kit::scenario_tests!(keyservice, driver();
-    whole_flow,
-    init_tokens_are_distinct_and_sealed,
-    concurrent_connects_one_wins,
-    connect_validation,
-    routing_and_body_limits,
-    openapi_is_served,
-    ss1_header_rules,
-);
+keyward_test_kit::keyservice_scenario_tests!(driver());

@@ -53,23 +53,6 @@ impl Harness {
         ks::init(&self.driver)
     }
 
-    /// A signed request at the harness clock, with `X-Date`.
-    pub fn signed(
-        &self,
-        keyid: &str,
-        secret: &str,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> Request {
-        ks::signed_request(&self.driver, keyid, secret, method, path, body)
-    }
-
-    pub fn connect_req(&self, namespace: &str, secret: &str, user_id: &str, hash: &str) -> Request {
-        ks::connect_request(&self.driver, namespace, secret, user_id, hash)
-            .with_header("spin-client-addr", PEER)
-    }
-
     pub fn connect(&self, namespace: &str, secret: &str, user_id: &str, hash: &str) -> Reply {
         ks::connect(&self.driver, namespace, secret, user_id, hash)
     }

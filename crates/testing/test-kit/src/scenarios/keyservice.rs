@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::driver::Driver;
 use crate::reply::Reply;
-use crate::secrets::ADMIN_TOKEN;
+use crate::secrets::{ADMIN_TOKEN, CORS_ORIGIN, CORS_OTHER_ORIGIN};
 
 /// The database label.
 pub const DB: &str = "keyservice";
@@ -25,6 +25,27 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "https://app.example, https://other.example",
     ),
 ];
+
+/// One `#[test]` for every scenario in this module, run on `$driver` (see
+/// [`crate::scenario_tests`]): each driver's test file calls this, so the list is written once.
+#[macro_export]
+macro_rules! keyservice_scenario_tests {
+    ($driver:expr) => {
+        $crate::scenario_tests!(keyservice, $driver;
+            whole_flow,
+            init_tokens_are_distinct_and_sealed,
+            concurrent_connects_one_wins,
+            connect_validation,
+            allow_list_uses_the_peer_address,
+            values_are_isolated_by_user_and_namespace,
+            operator_api,
+            cors,
+            routing_and_body_limits,
+            openapi_is_served,
+            ss1_header_rules,
+        );
+    };
+}
 
 pub const AUTH_FAILED: &str = "authentication failed";
 pub const DATE_MESSAGE: &str = "request date missing, unparseable or outside the allowed window";
@@ -68,26 +89,27 @@ pub fn admin(d: &dyn Driver, method: &str, path: &str, body: &str) -> Reply {
 #[track_caller]
 pub fn create_namespace(d: &dyn Driver, ns: &str, cidrs: &[&str]) -> String {
     let body = json!({"namespace": ns, "allowed_cidrs": cidrs}).to_string();
-    let r = admin(d, "POST", "/admin/namespaces", &body);
-    assert_eq!(r.status, 201, "{}", r.text());
+    token_in(&admin(d, "POST", "/admin/namespaces", &body), 201, "secret")
+}
+
+/// The token a success with `status` carries in `field`: answered `no-store`, and shaped as a
+/// token.
+#[track_caller]
+pub fn token_in(r: &Reply, status: u16, field: &str) -> String {
+    assert_eq!(r.status, status, "{}", r.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    let secret = r.json()["secret"].as_str().expect("secret").to_owned();
-    assert_token(&secret);
-    secret
+    let t = r.json()[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field}: {}", r.text()))
+        .to_owned();
+    assert_token(&t);
+    t
 }
 
 /// Client: `POST /init` → the init token.
 #[track_caller]
 pub fn init(d: &dyn Driver) -> String {
-    let r = d.post("/init", b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    let t = r.json()["initToken"]
-        .as_str()
-        .expect("initToken")
-        .to_owned();
-    assert_token(&t);
-    t
+    token_in(&d.post("/init", b""), 200, "initToken")
 }
 
 /// What the client sends to the Real Service (docs/keyservice.md, "Design: init tokens").
@@ -153,13 +175,7 @@ pub struct Session {
 pub fn session(d: &dyn Driver, ns: &str, secret: &str, user: &str) -> Session {
     let init_token = init(d);
     let r = connect(d, ns, secret, user, &init_hash(&init_token));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    let session_token = r.json()["sessionToken"]
-        .as_str()
-        .expect("sessionToken")
-        .to_owned();
-    assert_token(&session_token);
+    let session_token = token_in(&r, 200, "sessionToken");
     Session {
         namespace: ns.to_owned(),
         user_id: user.to_owned(),
@@ -245,29 +261,17 @@ pub fn whole_flow(d: &dyn Driver) {
 
     // Client: /init (checklist 10); a body is ignored.
     let r = d.post("/init", b"ignored body");
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let init_token = token_in(&r, 200, "initToken");
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert!(r.header("date").is_some(), "every response carries Date");
-    let init_token = r.json()["initToken"]
-        .as_str()
-        .expect("initToken")
-        .to_owned();
-    assert_token(&init_token);
     let hash = init_hash(&init_token);
     assert_eq!(hash.len(), 88);
 
     // Real Service: /connect (checklist 12).
     let r = connect(d, &ns, &ns_secret, "347", &hash);
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let session_token = token_in(&r, 200, "sessionToken");
     assert!(r.header("date").is_some());
     assert!(r.header("access-control-allow-origin").is_none());
-    let session_token = r.json()["sessionToken"]
-        .as_str()
-        .expect("sessionToken")
-        .to_owned();
-    assert_token(&session_token);
     let s = Session {
         namespace: ns.clone(),
         user_id: "347".into(),
@@ -584,6 +588,464 @@ pub fn connect_validation(d: &dyn Driver) {
     );
     // The token is still pending after all that.
     assert_eq!(connect(d, &ns, &ns_secret, "u", &init_hash(&t)).status, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 21, 24: isolation between users and namespaces
+
+/// Points the `value_ct` of (namespace, user) `to` at the ciphertext stored for `from`, as an
+/// attacker with write access to the database would.
+#[track_caller]
+fn copy_value_ct(d: &dyn Driver, from: (&str, &str), to: (&str, &str)) {
+    let changed = d.sql(
+        DB,
+        "UPDATE ks_key SET value_ct = \
+         (SELECT value_ct FROM ks_key WHERE namespace = ? AND user_id = ?) \
+         WHERE namespace = ? AND user_id = ? RETURNING user_id",
+        &[from.0.into(), from.1.into(), to.0.into(), to.1.into()],
+    );
+    assert_eq!(changed.len(), 1, "{from:?} → {to:?}");
+}
+
+/// A value belongs to one (namespace, userId): every session of that pair shares it, no other
+/// user or namespace reads or changes it, and a ciphertext moved to another row does not open.
+pub fn values_are_isolated_by_user_and_namespace(d: &dyn Driver) {
+    let ns = unique("iso");
+    let ns_secret = create_namespace(d, &ns, &[]);
+    let ns2 = unique("iso2");
+    let ns2_secret = create_namespace(d, &ns2, &[]);
+    let alice1 = session(d, &ns, &ns_secret, "alice");
+    let alice2 = session(d, &ns, &ns_secret, "alice");
+    let bob = session(d, &ns, &ns_secret, "bob");
+    let alice_elsewhere = session(d, &ns2, &ns2_secret, "alice");
+    assert_ne!(alice1.session_token, alice2.session_token);
+    let get = |s: &Session| key(d, s, "GET", b"", None);
+
+    let value = b"alice's secret value 5f0c";
+    assert_eq!(key(d, &alice1, "PUT", value, None).status, 204);
+    // Two sessions of one (namespace, userId) share the value.
+    assert_eq!(get(&alice2).body, value);
+    // Another user or namespace never sees it.
+    for s in [&bob, &alice_elsewhere] {
+        get(s).assert_error(404, "KEY_NOT_FOUND");
+    }
+    // Bob's writes and deletes only touch bob's row.
+    assert_eq!(key(d, &bob, "PUT", b"bob's", None).status, 204);
+    assert_eq!(key(d, &bob, "DELETE", b"", None).status, 204);
+    assert_eq!(get(&alice1).body, value);
+    // Signing with bob's session but alice's init token fails.
+    assert_401(
+        &signed(
+            d,
+            &bob.session_token,
+            &alice1.init_token,
+            "GET",
+            "/key",
+            b"",
+            &[],
+        ),
+        AUTH_FAILED,
+    );
+
+    // checklist 24: alice's ciphertext copied into bob's row, then into alice's row of another
+    // namespace: a 500 that never carries alice's value.
+    assert_eq!(key(d, &bob, "PUT", b"bob's", None).status, 204);
+    assert_eq!(key(d, &alice_elsewhere, "PUT", b"x", None).status, 204);
+    for (to, s) in [
+        ((ns.as_str(), "bob"), &bob),
+        ((ns2.as_str(), "alice"), &alice_elsewhere),
+    ] {
+        copy_value_ct(d, (&ns, "alice"), to);
+        let r = get(s);
+        r.assert_error_message(500, "INTERNAL", "internal error");
+        assert!(!contains(&r.body, value));
+    }
+    assert_eq!(get(&alice1).body, value);
+    assert_not_stored(d, "alice's value", value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 15: the allow-list against the platform peer address
+
+/// The allow-list holds the address the platform reports (127.0.0.1 for both drivers), never a
+/// forwarding header or a forged `spin-client-addr`, unless `client_addr_header` is set (not
+/// here); a refusal does not use the init token up, and authentication comes first.
+pub fn allow_list_uses_the_peer_address(d: &dyn Driver) {
+    let inside = unique("cidr-in");
+    let inside_secret = create_namespace(d, &inside, &["127.0.0.0/8"]);
+    let outside = unique("cidr-out");
+    let outside_secret = create_namespace(d, &outside, &["203.0.113.0/24", "2001:db8::/32"]);
+    let open = unique("cidr-none");
+    let open_secret = create_namespace(d, &open, &[]);
+
+    let t = init(d);
+    let hash = init_hash(&t);
+    let r = connect(d, &outside, &outside_secret, "u", &hash);
+    r.assert_error(403, "IP_NOT_ALLOWED");
+    // A forged forwarding header does not help: client_addr_header is not configured.
+    let body = json!({"namespace": outside, "userId": "u", "initTokenHash": hash}).to_string();
+    let r = signed(
+        d,
+        &outside,
+        &outside_secret,
+        "POST",
+        "/connect",
+        body.as_bytes(),
+        &[
+            ("x-forwarded-for", "203.0.113.10"),
+            ("spin-client-addr", "203.0.113.10:1"),
+        ],
+    );
+    r.assert_error(403, "IP_NOT_ALLOWED");
+    // The 403s did not use up the token.
+    assert_eq!(connect(d, &inside, &inside_secret, "u", &hash).status, 200);
+    let t = init(d);
+    assert_eq!(
+        connect(d, &open, &open_secret, "u", &init_hash(&t)).status,
+        200
+    );
+    // Authentication comes first: a bad signature on an allow-listed namespace is 401.
+    assert_401(
+        &connect(d, &outside, "wrong", "u", &init_hash(&t)),
+        AUTH_FAILED,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 26–29: operator API, secret rotation, namespace deletion
+
+/// Asserts that `ts` is an RFC 3339 time within the driver's clock readings `before` and
+/// `after` (to the second; equal readings make it exact, as under the native fake clock).
+#[track_caller]
+fn assert_time_between(ts: &serde_json::Value, before: i64, after: i64) {
+    let ts = ts.as_str().unwrap_or_else(|| panic!("not a time: {ts}"));
+    let (lo, hi) = (
+        guest_kit::time::rfc3339(before),
+        guest_kit::time::rfc3339(after),
+    );
+    assert!(
+        lo.as_str() <= ts && ts <= hi.as_str(),
+        "{ts} outside {lo} … {hi}"
+    );
+}
+
+/// The operator's request and the driver's clock just before and just after it.
+fn admin_timed(d: &dyn Driver, method: &str, path: &str, body: &str) -> (Reply, i64, i64) {
+    let before = d.now_ms();
+    let r = admin(d, method, path, body);
+    (r, before, d.now_ms())
+}
+
+/// `ns`'s entry in `GET /admin/namespaces`.
+#[track_caller]
+fn listed(d: &dyn Driver, ns: &str) -> serde_json::Value {
+    let list = admin(d, "GET", "/admin/namespaces", "").ok(200);
+    list["namespaces"]
+        .as_array()
+        .and_then(|l| l.iter().find(|n| n["namespace"] == ns).cloned())
+        .unwrap_or_else(|| panic!("{ns} not listed: {list}"))
+}
+
+/// Bearer authentication, create (normalised CIDRs), list without secrets, bad input, routing
+/// inside the group, CIDR updates and rotation that keep sessions and values, and deletion that
+/// removes every row of the namespace and nothing else.
+pub fn operator_api(d: &dyn Driver) {
+    // checklist 26: a wrong or missing bearer → 401 with WWW-Authenticate: Bearer; the scheme is
+    // case-insensitive.
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic dGVzdA=="),
+        Some("Bearer "),
+        Some(ADMIN_TOKEN),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let r = d.call("GET", "/admin/namespaces", &headers, b"");
+        r.assert_error(401, "AUTH_INVALID");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{auth:?}");
+    }
+    let lower = format!("bearer {ADMIN_TOKEN}");
+    let r = d.call(
+        "GET",
+        "/admin/namespaces",
+        &[("authorization", &lower)],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // checklist 27: create; CIDRs are normalised and deduplicated.
+    let ns = unique("ops");
+    let body =
+        json!({"namespace": ns, "allowed_cidrs": ["127.0.0.5/8", "2001:db8::1", "127.0.0.9/8"]});
+    let (r, before, after) = admin_timed(d, "POST", "/admin/namespaces", &body.to_string());
+    let secret = token_in(&r, 201, "secret");
+    let cidrs = json!(["127.0.0.0/8", "2001:db8::1/128"]);
+    assert_eq!(r.json()["namespace"], ns.as_str());
+    assert_eq!(r.json()["allowed_cidrs"], cidrs);
+    // An upper-case name, which sorts before every lower-case one.
+    let upper = unique("Ops");
+    create_namespace(d, &upper, &[]);
+    admin(
+        d,
+        "POST",
+        "/admin/namespaces",
+        &json!({"namespace": ns}).to_string(),
+    )
+    .assert_error(409, "NAMESPACE_EXISTS");
+    let many: Vec<String> = (0..65).map(|i| format!("10.0.{i}.0/24")).collect();
+    let bad_bodies = [
+        json!({"namespace": "has|pipe"}),
+        json!({"namespace": "-leading"}),
+        json!({"namespace": "_x"}),
+        json!({"namespace": "x".repeat(65)}),
+        json!({"namespace": ""}),
+        json!({"namespace": unique("ok"), "allowed_cidrs": ["1.2.3.4/33"]}),
+        json!({"namespace": unique("ok"), "allowed_cidrs": ["300.1.1.1"]}),
+        json!({"namespace": unique("ok"), "allowed_cidrs": ["not an address"]}),
+        json!({"namespace": unique("ok"), "allowed_cidrs": "1.2.3.4"}),
+        json!({"namespace": unique("ok"), "allowed_cidrs": many}),
+        json!({"namespace": unique("ok"), "secret": "x"}),
+        json!({"namespace": unique("ok"), "extra": true}),
+        json!({}),
+    ];
+    for body in bad_bodies
+        .iter()
+        .map(|b| b.to_string())
+        .chain([String::new()])
+    {
+        admin(d, "POST", "/admin/namespaces", &body).assert_error(400, "BAD_REQUEST");
+    }
+
+    // The list: sorted by name (byte order), without secrets.
+    let r = admin(d, "GET", "/admin/namespaces", "");
+    let list = r.ok(200)["namespaces"].as_array().expect("list").clone();
+    assert!(!r.text().contains(&secret), "the list shows a secret");
+    assert!(
+        !r.text().contains("secret\""),
+        "a secret field: {}",
+        r.text()
+    );
+    let names: Vec<&str> = list
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .collect();
+    assert!(names.is_sorted(), "{names:?}");
+    let ours: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| [ns.as_str(), upper.as_str()].contains(n))
+        .collect();
+    assert_eq!(ours, [upper.as_str(), ns.as_str()]);
+    let entry = listed(d, &ns);
+    assert_eq!(entry["allowed_cidrs"], cidrs);
+    assert_time_between(&entry["created_at"], before, after);
+    assert!(entry["secret_rotated_at"].is_null(), "{entry}");
+    assert_eq!(entry.as_object().map(|o| o.len()), Some(4), "{entry}");
+
+    // Routing inside the group: the `Allow` lists are exact (the operator API never does CORS).
+    for path in [
+        format!("/admin/namespaces/{ns}/other"),
+        "/admin/namespaces/".to_owned(),
+    ] {
+        admin(d, "GET", &path, "").assert_error(404, "NOT_FOUND");
+    }
+    for (method, path, allow) in [
+        ("PATCH", "/admin/namespaces".to_owned(), "GET, POST"),
+        ("GET", format!("/admin/namespaces/{ns}"), "DELETE"),
+    ] {
+        let r = admin(d, method, &path, "");
+        r.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+    }
+    let missing = unique("missing");
+    for (method, path, body) in [
+        ("DELETE", format!("/admin/namespaces/{missing}"), ""),
+        (
+            "POST",
+            format!("/admin/namespaces/{missing}/rotate-secret"),
+            "",
+        ),
+        (
+            "PUT",
+            format!("/admin/namespaces/{missing}/allowed-cidrs"),
+            r#"{"allowed_cidrs":[]}"#,
+        ),
+    ] {
+        admin(d, method, &path, body).assert_error(404, "NAMESPACE_NOT_FOUND");
+    }
+    let cidrs_path = format!("/admin/namespaces/{ns}/allowed-cidrs");
+    admin(d, "PUT", &cidrs_path, r#"{"allowed_cidrs":["x"]}"#).assert_error(400, "BAD_REQUEST");
+
+    // A session and a value to watch through the changes below.
+    let s = session(d, &ns, &secret, "u");
+    assert_eq!(key(d, &s, "PUT", b"kept", None).status, 204);
+    let kept = || assert_eq!(key(d, &s, "GET", b"", None).body, b"kept");
+
+    // checklist 28: new allowed CIDRs (normalised) keep values and sessions; the last one keeps
+    // the driver's peer inside.
+    for (given, normalised) in [
+        ("198.51.100.7/16", "198.51.0.0/16"),
+        ("127.0.0.1", "127.0.0.1/32"),
+    ] {
+        let body = json!({"allowed_cidrs": [given]}).to_string();
+        let r = admin(d, "PUT", &cidrs_path, &body);
+        assert_eq!(
+            r.ok(200),
+            json!({"namespace": ns, "allowed_cidrs": [normalised]})
+        );
+        kept();
+    }
+
+    // checklist 28: rotation → the old secret stops at once, the new one works, sessions live on.
+    let rotate = format!("/admin/namespaces/{ns}/rotate-secret");
+    let (r, before, after) = admin_timed(d, "POST", &rotate, "");
+    let new_secret = token_in(&r, 200, "secret");
+    assert_eq!(r.json()["namespace"], ns.as_str());
+    assert_ne!(new_secret, secret);
+    let hash = init_hash(&init(d));
+    assert_401(&connect(d, &ns, &secret, "u2", &hash), AUTH_FAILED);
+    assert_eq!(connect(d, &ns, &new_secret, "u2", &hash).status, 200);
+    kept();
+    assert_time_between(&listed(d, &ns)["secret_rotated_at"], before, after);
+    assert_not_stored(d, "rotated namespace secret", new_secret.as_bytes());
+
+    // checklist 29: deletion → its sessions 401, its rows gone; another namespace keeps its own.
+    let keep = unique("keep");
+    let keep_secret = create_namespace(d, &keep, &[]);
+    let k = session(d, &keep, &keep_secret, "u");
+    assert_eq!(key(d, &k, "PUT", b"stays", None).status, 204);
+    let r = admin(d, "DELETE", &format!("/admin/namespaces/{ns}"), "");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_401(&key(d, &s, "GET", b"", None), AUTH_FAILED);
+    for table in ["ks_key", "ks_session", "ks_namespace"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE namespace = ?");
+        assert_eq!(
+            d.int(DB, &sql, &[ns.as_str().into()]),
+            0,
+            "{table} rows left"
+        );
+    }
+    assert_eq!(key(d, &k, "GET", b"", None).body, b"stays");
+    admin(d, "DELETE", &format!("/admin/namespaces/{ns}"), "")
+        .assert_error(404, "NAMESPACE_NOT_FOUND");
+    let t = init(d);
+    assert_401(
+        &connect(d, &ns, &new_secret, "u", &init_hash(&t)),
+        AUTH_FAILED,
+    );
+}
+
+/// Run against a deployment without an operator token (unset or empty): every operator
+/// request, with or without a bearer, is 403 `ADMIN_DISABLED`.
+pub fn admin_disabled(d: &dyn Driver) {
+    for (method, path, auth) in [
+        ("GET", "/admin/namespaces", None),
+        ("GET", "/admin/namespaces", Some("Bearer ")),
+        ("GET", "/admin/namespaces", Some("Bearer anything")),
+        ("POST", "/admin/namespaces", Some("Bearer anything")),
+        ("DELETE", "/admin/namespaces/x", None),
+        ("POST", "/admin/namespaces/x/rotate-secret", None),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        d.call(method, path, &headers, br#"{"namespace":"x"}"#)
+            .assert_error(403, "ADMIN_DISABLED");
+    }
+    admin(d, "GET", "/admin/namespaces", "").assert_error(403, "ADMIN_DISABLED");
+}
+
+// ---------------------------------------------------------------------------------------------
+// checklist 34: CORS
+
+/// Asserts that a response carries no `Access-Control-*` header.
+#[track_caller]
+fn assert_no_cors(r: &Reply) {
+    assert!(
+        r.headers
+            .iter()
+            .all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-")),
+        "{:?}",
+        r.headers
+    );
+}
+
+/// With [`SETTINGS`]' two origins: preflights and answers on the browser routes (`/init`,
+/// `/key`) for a listed origin only; `/connect` and `/admin` never answer CORS.
+pub fn cors(d: &dyn Driver) {
+    let r = d.call(
+        "OPTIONS",
+        "/key",
+        &[
+            ("origin", CORS_ORIGIN),
+            ("access-control-request-method", "PUT"),
+            (
+                "access-control-request-headers",
+                "authorization, x-date, content-type",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    for (name, value) in [
+        ("access-control-allow-origin", CORS_ORIGIN),
+        ("vary", "Origin"),
+        ("access-control-allow-methods", "GET, PUT, DELETE"),
+        (
+            "access-control-allow-headers",
+            "authorization, x-date, content-type",
+        ),
+        ("access-control-max-age", "600"),
+    ] {
+        assert_eq!(r.header(name), Some(value), "{name}");
+    }
+    // The second listed origin is answered as itself.
+    let r = d.call("OPTIONS", "/init", &[("origin", CORS_OTHER_ORIGIN)], b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(CORS_OTHER_ORIGIN)
+    );
+
+    // Actual requests from a listed origin carry the header, others do not; errors too.
+    for (origin, allowed) in [(CORS_ORIGIN, true), ("https://evil.example", false)] {
+        let r = d.call("POST", "/init", &[("origin", origin)], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            allowed.then_some(origin)
+        );
+    }
+    let r = d.call("GET", "/key", &[("origin", CORS_ORIGIN)], b"");
+    assert_401(&r, AUTH_FAILED);
+    assert_eq!(r.header("access-control-allow-origin"), Some(CORS_ORIGIN));
+
+    // /connect and /admin never send CORS headers.
+    let ns = unique("cors");
+    let secret = create_namespace(d, &ns, &[]);
+    let hash = init_hash(&init(d));
+    let r = d.send(connect_request(d, &ns, &secret, "u", &hash).with_header("origin", CORS_ORIGIN));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_no_cors(&r);
+    let r = d.call("OPTIONS", "/connect", &[("origin", CORS_ORIGIN)], b"");
+    r.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_no_cors(&r);
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    for r in [
+        d.call(
+            "OPTIONS",
+            "/admin/namespaces",
+            &[("origin", CORS_ORIGIN)],
+            b"",
+        ),
+        d.call(
+            "GET",
+            "/admin/namespaces",
+            &[("origin", CORS_ORIGIN), ("authorization", &bearer)],
+            b"",
+        ),
+    ] {
+        assert_no_cors(&r);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
