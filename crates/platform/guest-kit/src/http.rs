@@ -103,28 +103,46 @@ impl Request {
 // `Debug` shows only their shape, so a stray `{:?}` cannot leak them.
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("method", &self.method)
-            .field("path_and_query", &self.path_and_query)
-            .field("header_names", &header_names(&self.headers))
-            .field("body_len", &self.body.len())
-            .finish()
+        let fields = [
+            ("method", &self.method),
+            ("path_and_query", &self.path_and_query),
+        ];
+        redacted(f, "Request", &fields, &self.headers, &self.body)
     }
 }
 
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Response")
-            .field("status", &self.status)
-            .field("header_names", &header_names(&self.headers))
-            .field("body_len", &self.body.len())
-            .finish()
+        let fields = [("status", &self.status)];
+        redacted(f, "Response", &fields, &self.headers, &self.body)
     }
 }
 
-/// Header names only, for the `Debug` impls that must not show values.
-fn header_names<V>(headers: &[(String, V)]) -> Vec<&str> {
-    headers.iter().map(|(n, _)| n.as_str()).collect()
+/// The `Debug` of a message whose header values and body may be secret: its `fields`, then its
+/// header names and body size only.
+fn redacted<T: fmt::Debug, V>(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    fields: &[(&str, &T)],
+    headers: &[(String, V)],
+    body: &[u8],
+) -> fmt::Result {
+    let mut out = f.debug_struct(name);
+    for (field, value) in fields {
+        out.field(field, value);
+    }
+    let header_names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    out.field("header_names", &header_names)
+        .field("body_len", &body.len())
+        .finish()
+}
+
+/// The value of the first header called `name` (ASCII case-insensitive).
+fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn parse_content_length(value: &[u8]) -> Option<u64> {
@@ -181,9 +199,14 @@ impl Response {
 
     /// A JSON response with `Content-Type: application/json`.
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::json_text(status, value.to_string())
+    }
+
+    /// A JSON document already serialised (a service's OpenAPI description), sent as it is.
+    pub fn json_text(status: u16, text: impl Into<Vec<u8>>) -> Self {
         Self::new(status)
             .with_header("content-type", "application/json")
-            .with_body(value.to_string().into_bytes())
+            .with_body(text)
     }
 
     /// Sets a header, replacing any previous value of that name.
@@ -204,10 +227,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
@@ -250,22 +270,15 @@ impl OutboundRequest {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
 // Outbound headers carry credentials (Authorization): `Debug` shows names only.
 impl fmt::Debug for OutboundRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OutboundRequest")
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .field("header_names", &header_names(&self.headers))
-            .field("body_len", &self.body.len())
-            .finish()
+        let fields = [("method", &self.method), ("url", &self.url)];
+        redacted(f, "OutboundRequest", &fields, &self.headers, &self.body)
     }
 }
 

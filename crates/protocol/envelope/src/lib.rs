@@ -21,11 +21,6 @@
 //! ```
 
 #![forbid(unsafe_code)]
-// Library code must not panic on external input; tests may unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
 
 use core::fmt;
 
