@@ -136,6 +136,27 @@ impl Variable {
     }
 }
 
+/// A service's variables with a default, declared once: each `const` as written, and
+/// `VARIABLES`, the list of them all that a test checks against `spin.toml`, so a declared
+/// variable cannot be left out of the check.
+///
+/// ```ignore
+/// guest_kit::variables! {
+///     /// Requests per window; 0 turns the limit off.
+///     pub const RATE_LIMIT_REQUESTS: Integer = Integer::new("rate_limit_requests", 100);
+/// }
+/// ```
+#[macro_export]
+macro_rules! variables {
+    ($($(#[$attr:meta])* pub const $name:ident: $kind:ident = $value:expr;)*) => {
+        $($(#[$attr])* pub const $name: $kind = $value;)*
+
+        /// The variables with a default, for the check against `spin.toml`.
+        pub const VARIABLES: &[$crate::config::Variable] =
+            &[$($crate::config::Variable::$kind($name)),*];
+    };
+}
+
 /// Where a service's declared defaults disagree with a manifest's `[variables]` table: one line
 /// per variable that is missing there or whose `default` differs.
 pub fn default_mismatches(manifest: &str, declared: &[Variable]) -> Vec<String> {

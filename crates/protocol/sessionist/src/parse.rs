@@ -183,34 +183,36 @@ mod tests {
     #[test]
     fn parameter_rules() {
         let n = z();
-        assert_eq!(
-            reason(&format!("ss1 keyid=k, hash={H}, nonce={n}, ")),
-            Reason::MalformedParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 keyid=k,, hash={H}, nonce={n}")),
-            Reason::MalformedParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 keyid=k, hash={H}, nonce")),
-            Reason::MalformedParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 Keyid=k, hash={H}, nonce={n}")),
-            Reason::UnknownParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 keyid =k, hash={H}, nonce={n}")),
-            Reason::UnknownParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 keyid=k, nonce={n}")),
-            Reason::MissingParameter
-        );
-        assert_eq!(
-            reason(&format!("ss1 hash={H}, keyid=k, hash={H}, nonce={n}")),
-            Reason::DuplicateParameter
-        );
+        let cases = [
+            (
+                format!("ss1 keyid=k, hash={H}, nonce={n}, "),
+                Reason::MalformedParameter,
+            ),
+            (
+                format!("ss1 keyid=k,, hash={H}, nonce={n}"),
+                Reason::MalformedParameter,
+            ),
+            (
+                format!("ss1 keyid=k, hash={H}, nonce"),
+                Reason::MalformedParameter,
+            ),
+            (
+                format!("ss1 Keyid=k, hash={H}, nonce={n}"),
+                Reason::UnknownParameter,
+            ),
+            (
+                format!("ss1 keyid =k, hash={H}, nonce={n}"),
+                Reason::UnknownParameter,
+            ),
+            (format!("ss1 keyid=k, nonce={n}"), Reason::MissingParameter),
+            (
+                format!("ss1 hash={H}, keyid=k, hash={H}, nonce={n}"),
+                Reason::DuplicateParameter,
+            ),
+        ];
+        for (header, want) in cases {
+            assert_eq!(reason(&header), want, "{header}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use envelope::{MasterKey, Sealer};
 use guest_kit::Value;
-use guest_kit::config::{Flag, Integer, Variable};
+use guest_kit::config::{Flag, Integer};
 
 use crate::Env;
 use crate::error::Guardian as _;
@@ -28,35 +28,24 @@ pub const IDP_SETTINGS: &[&str] = &[
 /// A variable, trimmed; `None` when undefined or empty.
 pub use guest_kit::config::text as var;
 
-/// The numeric and boolean variables with their defaults (docs/guardian.md, "Configuration";
-/// unset takes the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
-pub const TOKEN_TTL_SECONDS: Integer = Integer::new("token_ttl_seconds", 900);
-pub const TOKEN_CHAIN_MAX_SECONDS: Integer = Integer::new("token_chain_max_seconds", 43_200);
-pub const EXPORT_MAX_LOGIN_AGE_SECONDS: Integer = Integer::new("export_max_login_age_seconds", 300);
-pub const OIDC_JWKS_CACHE_SECONDS: Integer = Integer::new("oidc_jwks_cache_seconds", 600);
-pub const LOGIN_RATE_LIMIT_PER_MINUTE: Integer = Integer::new("login_rate_limit_per_minute", 20);
-pub const LOGIN_USER_RATE_LIMIT_PER_MINUTE: Integer =
-    Integer::new("login_user_rate_limit_per_minute", 10);
-pub const OKTA_POLL_INTERVAL_MS: Integer = Integer::new("okta_poll_interval_ms", 500);
-pub const OKTA_MFA_TIMEOUT_SECONDS: Integer = Integer::new("okta_mfa_timeout_seconds", 60);
-pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
-pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
-pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);
-
-/// guardian's variables with a default, for the check against `spin.toml`.
-pub const VARIABLES: &[Variable] = &[
-    Variable::Integer(TOKEN_TTL_SECONDS),
-    Variable::Integer(TOKEN_CHAIN_MAX_SECONDS),
-    Variable::Integer(EXPORT_MAX_LOGIN_AGE_SECONDS),
-    Variable::Integer(OIDC_JWKS_CACHE_SECONDS),
-    Variable::Integer(LOGIN_RATE_LIMIT_PER_MINUTE),
-    Variable::Integer(LOGIN_USER_RATE_LIMIT_PER_MINUTE),
-    Variable::Integer(OKTA_POLL_INTERVAL_MS),
-    Variable::Integer(OKTA_MFA_TIMEOUT_SECONDS),
-    Variable::Integer(MAX_BODY_BYTES),
-    Variable::Flag(ALLOW_EXPORT),
-    Variable::Flag(OIDC_SINGLE_USE),
-];
+// The numeric and boolean variables with their defaults (docs/guardian.md, "Configuration";
+// unset takes the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
+guest_kit::variables! {
+    pub const TOKEN_TTL_SECONDS: Integer = Integer::new("token_ttl_seconds", 900);
+    pub const TOKEN_CHAIN_MAX_SECONDS: Integer = Integer::new("token_chain_max_seconds", 43_200);
+    pub const EXPORT_MAX_LOGIN_AGE_SECONDS: Integer =
+        Integer::new("export_max_login_age_seconds", 300);
+    pub const OIDC_JWKS_CACHE_SECONDS: Integer = Integer::new("oidc_jwks_cache_seconds", 600);
+    pub const LOGIN_RATE_LIMIT_PER_MINUTE: Integer =
+        Integer::new("login_rate_limit_per_minute", 20);
+    pub const LOGIN_USER_RATE_LIMIT_PER_MINUTE: Integer =
+        Integer::new("login_user_rate_limit_per_minute", 10);
+    pub const OKTA_POLL_INTERVAL_MS: Integer = Integer::new("okta_poll_interval_ms", 500);
+    pub const OKTA_MFA_TIMEOUT_SECONDS: Integer = Integer::new("okta_mfa_timeout_seconds", 60);
+    pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
+    pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
+    pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);
+}
 
 /// The request body limit, checked again by every handler.
 pub fn max_body_bytes(env: &Env<'_>) -> Result<usize, ApiError> {

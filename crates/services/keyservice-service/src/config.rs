@@ -1,7 +1,7 @@
 //! docs/keyservice.md, "Configuration": configuration from Spin variables. Each value is read when
 //! a route needs it, so a bad value only affects the routes that use it.
 
-use guest_kit::config::{self, Integer, Variable};
+use guest_kit::config::{self, Integer};
 
 use crate::Env;
 use crate::error::ApiResult;
@@ -15,33 +15,26 @@ pub const DEFAULT_MAX_KEY_BYTES: usize = 65_536;
 const MAX_KEY_BYTES_LIMIT: u64 = 16 * 1024 * 1024;
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 86_400;
 
-/// Every integer variable with its default and range (docs/configuration.md: unset takes
-/// the default, an invalid value is 503 `NOT_CONFIGURED`).
-pub const SESSIONIST_MAX_SKEW_SECONDS: Integer = Integer::new(
-    "sessionist_max_skew_seconds",
-    sessionist::DEFAULT_MAX_SKEW_SECONDS,
-)
-.range(1, sessionist::MAX_SKEW_SECONDS_LIMIT);
-pub const INIT_TOKEN_TTL_SECONDS: Integer =
-    Integer::new("init_token_ttl_seconds", 600).range(1, MAX_TTL_SECONDS);
-pub const SESSION_TTL_SECONDS: Integer =
-    Integer::new("session_ttl_seconds", 86_400).range(1, MAX_TTL_SECONDS);
-pub const SESSION_IDLE_SECONDS: Integer =
-    Integer::new("session_idle_seconds", 0).range(0, MAX_TTL_SECONDS);
-pub const MAX_KEY_BYTES: Integer =
-    Integer::new("max_key_bytes", DEFAULT_MAX_KEY_BYTES as u64).range(1, MAX_KEY_BYTES_LIMIT);
-pub const INIT_RATE_LIMIT_PER_MINUTE: Integer =
-    Integer::new("init_rate_limit_per_minute", 60).range(0, 1_000_000);
-
-/// keyservice's variables with a default, for the check against `spin.toml`.
-pub const VARIABLES: &[Variable] = &[
-    Variable::Integer(SESSIONIST_MAX_SKEW_SECONDS),
-    Variable::Integer(INIT_TOKEN_TTL_SECONDS),
-    Variable::Integer(SESSION_TTL_SECONDS),
-    Variable::Integer(SESSION_IDLE_SECONDS),
-    Variable::Integer(MAX_KEY_BYTES),
-    Variable::Integer(INIT_RATE_LIMIT_PER_MINUTE),
-];
+// Every integer variable with its default and range (docs/configuration.md: unset takes
+// the default, an invalid value is 503 `NOT_CONFIGURED`).
+guest_kit::variables! {
+    pub const SESSIONIST_MAX_SKEW_SECONDS: Integer = Integer::new(
+        "sessionist_max_skew_seconds",
+        sessionist::DEFAULT_MAX_SKEW_SECONDS,
+    )
+    .range(1, sessionist::MAX_SKEW_SECONDS_LIMIT);
+    pub const INIT_TOKEN_TTL_SECONDS: Integer =
+        Integer::new("init_token_ttl_seconds", 600).range(1, MAX_TTL_SECONDS);
+    pub const SESSION_TTL_SECONDS: Integer =
+        Integer::new("session_ttl_seconds", 86_400).range(1, MAX_TTL_SECONDS);
+    pub const SESSION_IDLE_SECONDS: Integer =
+        Integer::new("session_idle_seconds", 0).range(0, MAX_TTL_SECONDS);
+    pub const MAX_KEY_BYTES: Integer =
+        Integer::new("max_key_bytes", DEFAULT_MAX_KEY_BYTES as u64)
+            .range(1, MAX_KEY_BYTES_LIMIT);
+    pub const INIT_RATE_LIMIT_PER_MINUTE: Integer =
+        Integer::new("init_rate_limit_per_minute", 60).range(0, 1_000_000);
+}
 
 pub fn verifier(env: &Env<'_>) -> ApiResult<sessionist::Verifier> {
     sessionist::Verifier::new(SESSIONIST_MAX_SKEW_SECONDS.read(env)?)

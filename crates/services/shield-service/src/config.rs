@@ -1,23 +1,17 @@
 //! shield's variables with their defaults (docs/shield.md, "Configuration"; unset takes
 //! the default, an invalid value is 503 `NOT_CONFIGURED`: docs/configuration.md).
 
-use guest_kit::config::{Integer, Text, Variable};
+use guest_kit::config::{Integer, Text};
 
-/// Requests per window and bucket; 0 turns the rate limit off.
-pub const RATE_LIMIT_REQUESTS: Integer = Integer::new("rate_limit_requests", 100);
-/// The fixed window, milliseconds.
-pub const RATE_LIMIT_WINDOW_MS: Integer =
-    Integer::new("rate_limit_window_ms", 1000).range(1, i64::MAX as u64);
-/// `Access-Control-Max-Age` of preflight answers, seconds.
-pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
+guest_kit::variables! {
+    /// Requests per window and bucket; 0 turns the rate limit off.
+    pub const RATE_LIMIT_REQUESTS: Integer = Integer::new("rate_limit_requests", 100);
+    /// The fixed window, milliseconds.
+    pub const RATE_LIMIT_WINDOW_MS: Integer =
+        Integer::new("rate_limit_window_ms", 1000).range(1, i64::MAX as u64);
+    /// `Access-Control-Max-Age` of preflight answers, seconds.
+    pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
 
-/// Where OPENFORT providers' tokens are checked.
-pub const OPENFORT_BASE_URL: Text = Text::new("openfort_base_url", "https://api.openfort.io");
-
-/// shield's variables with a default, for the check against `spin.toml`.
-pub const VARIABLES: &[Variable] = &[
-    Variable::Integer(RATE_LIMIT_REQUESTS),
-    Variable::Integer(RATE_LIMIT_WINDOW_MS),
-    Variable::Integer(CORS_MAX_AGE),
-    Variable::Text(OPENFORT_BASE_URL),
-];
+    /// Where OPENFORT providers' tokens are checked.
+    pub const OPENFORT_BASE_URL: Text = Text::new("openfort_base_url", "https://api.openfort.io");
+}
