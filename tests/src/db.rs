@@ -321,38 +321,33 @@ fn pg_param(v: &Val) -> Box<dyn postgres::types::ToSql + Sync> {
 
 fn pg_row(row: &postgres::Row) -> Result<Vec<Val>, String> {
     use postgres::types::Type;
+    // Column `i` as `T`, named in the error.
+    fn get<'a, T: postgres::types::FromSql<'a>>(
+        row: &'a postgres::Row,
+        i: usize,
+    ) -> Result<Option<T>, String> {
+        row.try_get(i)
+            .map_err(|e| format!("column {}: {e}", row.columns()[i].name()))
+    }
     let mut out = Vec::with_capacity(row.len());
     for (i, col) in row.columns().iter().enumerate() {
-        let e = |e: postgres::Error| format!("column {}: {e}", col.name());
         let t = col.type_();
         let v = if *t == Type::INT8 {
-            row.try_get::<_, Option<i64>>(i).map_err(e)?.map(Val::Int)
+            get::<i64>(row, i)?.map(Val::Int)
         } else if *t == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)
-                .map_err(e)?
-                .map(|v| Val::Int(v.into()))
+            get::<i32>(row, i)?.map(|v| Val::Int(v.into()))
         } else if *t == Type::INT2 {
-            row.try_get::<_, Option<i16>>(i)
-                .map_err(e)?
-                .map(|v| Val::Int(v.into()))
+            get::<i16>(row, i)?.map(|v| Val::Int(v.into()))
         } else if *t == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i)
-                .map_err(e)?
-                .map(|v| Val::Int(v.into()))
+            get::<bool>(row, i)?.map(|v| Val::Int(v.into()))
         } else if *t == Type::FLOAT8 {
-            row.try_get::<_, Option<f64>>(i).map_err(e)?.map(Val::Real)
+            get::<f64>(row, i)?.map(Val::Real)
         } else if *t == Type::FLOAT4 {
-            row.try_get::<_, Option<f32>>(i)
-                .map_err(e)?
-                .map(|v| Val::Real(v.into()))
+            get::<f32>(row, i)?.map(|v| Val::Real(v.into()))
         } else if *t == Type::BYTEA {
-            row.try_get::<_, Option<Vec<u8>>>(i)
-                .map_err(e)?
-                .map(Val::Blob)
+            get::<Vec<u8>>(row, i)?.map(Val::Blob)
         } else {
-            row.try_get::<_, Option<String>>(i)
-                .map_err(e)?
-                .map(Val::Text)
+            get::<String>(row, i)?.map(Val::Text)
         };
         out.push(v.unwrap_or(Val::Null));
     }

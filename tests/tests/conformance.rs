@@ -1,18 +1,12 @@
 //! Host conformance: every Spin semantic the keyward host promises (docs/platform.md, "Design: host conformance"), asserted
 //! over real HTTP against a running host with the test-only conformance guest.
 
-use keyward_e2e::{Host, HostBuilder, Stub, json, wasm};
+use keyward_e2e::{Host, HostBuilder, Stub, guest_manifest, json};
 
 /// One wasm, mounted as several components with different grants.
 fn manifest(outbound_port: u16) -> String {
-    let source = wasm("conformance-guest");
-    let source = source.display();
-    format!(
+    let variables = format!(
         r#"
-spin_manifest_version = 2
-[application]
-name = "conformance"
-
 [variables]
 plain = {{ default = "from-default" }}
 from_env = {{ default = "manifest-default" }}
@@ -20,50 +14,41 @@ from_provider = {{ default = "manifest-default" }}
 required_one = {{ required = true, secret = true }}
 unset_optional = {{ description = "declared without a value" }}
 outbound_port = {{ default = "{outbound_port}" }}
-
-[[trigger.http]]
-route = "/a/..."
-component = "a"
-[[trigger.http]]
-route = "/a/deeper/..."
-component = "b"
-[[trigger.http]]
-route = "/a/exact/echo"
-component = "b"
-[[trigger.http]]
-route = "/b/..."
-component = "b"
-[[trigger.http]]
-route = "/p/:id/..."
-component = "b"
-[[trigger.http]]
-route = "/q/:path_segment/..."
-component = "b"
-[[trigger.http]]
-route = {{ private = true }}
-component = "hidden"
-
-[component.a]
-source = "{source}"
-key_value_stores = ["default", "alpha"]
-sqlite_databases = ["default", "alpha"]
-allowed_outbound_hosts = ["http://127.0.0.1:{{{{ outbound_port }}}}"]
-[component.a.variables]
-plain = "{{{{ plain }}}}"
-combo = "x-{{{{ plain }}}}-y"
-from_env = "{{{{ from_env }}}}"
-from_provider = "{{{{ from_provider }}}}"
-required_one = "{{{{ required_one }}}}"
-unset_optional = "{{{{ unset_optional }}}}"
-
-[component.b]
-source = "{source}"
-key_value_stores = ["beta"]
-sqlite_databases = ["beta"]
-
-[component.hidden]
-source = "{source}"
 "#
+    );
+    guest_manifest(
+        "conformance",
+        &variables,
+        &[
+            ("/a/...", "a"),
+            ("/a/deeper/...", "b"),
+            ("/a/exact/echo", "b"),
+            ("/b/...", "b"),
+            ("/p/:id/...", "b"),
+            ("/q/:path_segment/...", "b"),
+            ("{ private = true }", "hidden"),
+        ],
+        &[
+            (
+                "a",
+                r#"key_value_stores = ["default", "alpha"]
+sqlite_databases = ["default", "alpha"]
+allowed_outbound_hosts = ["http://127.0.0.1:{{ outbound_port }}"]
+[component.a.variables]
+plain = "{{ plain }}"
+combo = "x-{{ plain }}-y"
+from_env = "{{ from_env }}"
+from_provider = "{{ from_provider }}"
+required_one = "{{ required_one }}"
+unset_optional = "{{ unset_optional }}""#,
+            ),
+            (
+                "b",
+                r#"key_value_stores = ["beta"]
+sqlite_databases = ["beta"]"#,
+            ),
+            ("hidden", ""),
+        ],
     )
 }
 
@@ -261,10 +246,7 @@ fn env_provider_with_prefix() {
 
 #[test]
 fn missing_required_variable_fails_the_start() {
-    let err = match HostBuilder::new(manifest(1)).try_start() {
-        Ok(_) => panic!("started without a required variable"),
-        Err(e) => e,
-    };
+    let err = HostBuilder::new(manifest(1)).start_refused("without a required variable");
     assert!(err.contains("required variable `required_one`"), "{err}");
 }
 
@@ -513,22 +495,14 @@ fn unsupported_manifest_fields_fail_the_start_clearly() {
         "[component.hidden]",
         "[component.hidden]\nfiles = [\"secret.txt\"]",
     );
-    let err = match HostBuilder::new(bad)
+    let err = HostBuilder::new(bad)
         .env("SPIN_VARIABLE_REQUIRED_ONE", "x")
-        .try_start()
-    {
-        Ok(_) => panic!("started with an unsupported field"),
-        Err(e) => e,
-    };
+        .start_refused("with an unsupported field");
     assert!(err.contains("`files` is not supported"), "{err}");
-    let err = match HostBuilder::new(manifest(1))
+    let err = HostBuilder::new(manifest(1))
         .env("SPIN_VARIABLE_REQUIRED_ONE", "x")
         .runtime_config("[key_value_store.alpha]\ntype = \"azure_cosmos\"\n")
-        .try_start()
-    {
-        Ok(_) => panic!("started with an unsupported backend"),
-        Err(e) => e,
-    };
+        .start_refused("with an unsupported backend");
     // The refusal names the type and what is supported instead.
     assert!(
         err.contains("unknown variant `azure_cosmos`, expected `spin` or `redis`"),

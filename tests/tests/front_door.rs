@@ -13,24 +13,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use keyward_e2e::{Host, HostBuilder, json, wasm};
+use keyward_e2e::{Host, HostBuilder, guest_manifest, json};
 
 /// A minimal application: the conformance guest on every path.
 fn manifest() -> String {
-    format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "front-door"
-[[trigger.http]]
-route = "/..."
-component = "probe"
-[component.probe]
-source = "{}"
-key_value_stores = ["default"]
-sqlite_databases = ["default"]
-"#,
-        wasm("conformance-guest").display()
+    guest_manifest(
+        "front-door",
+        "",
+        &[("/...", "probe")],
+        &[(
+            "probe",
+            "key_value_stores = [\"default\"]\nsqlite_databases = [\"default\"]",
+        )],
     )
 }
 
@@ -60,6 +54,17 @@ fn connect(to: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream>
 
 /// Sends `raw` on a fresh connection and reads the response until the server closes or
 /// `within` passes: (status, whole response text).
+/// `GET /echo` from `source`, answered within 5 s.
+fn echo(to: SocketAddr, source: Option<IpAddr>) -> (u16, String) {
+    exchange(
+        to,
+        source,
+        &get("/echo", "localhost"),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("no answer to GET /echo: {e}"))
+}
+
 fn exchange(
     to: SocketAddr,
     source: Option<IpAddr>,
@@ -155,13 +160,7 @@ fn idle_connections_cannot_exhaust_the_hosts_file_descriptors() {
 
     // Another client is still served, promptly.
     let started = Instant::now();
-    let (status, text) = exchange(
-        to,
-        Some(OTHER_PEER),
-        &get("/echo", "localhost"),
-        Duration::from_secs(5),
-    )
-    .expect("a legitimate client gets an answer");
+    let (status, text) = echo(to, Some(OTHER_PEER));
     assert_eq!(status, 200, "{text}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
@@ -248,8 +247,7 @@ fn slow_bodies_hold_no_instance() {
     std::thread::sleep(Duration::from_millis(500));
 
     let started = Instant::now();
-    let (status, text) =
-        exchange(to, None, &get("/echo", "localhost"), Duration::from_secs(5)).expect("an answer");
+    let (status, text) = echo(to, None);
     let took = started.elapsed();
     assert_eq!(status, 200, "{text}");
     assert!(took < Duration::from_secs(1), "answered after {took:?}");
@@ -350,17 +348,10 @@ fn one_peer_cannot_hold_every_instance() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
-    let (status, text) =
-        exchange(to, None, &get("/echo", "localhost"), Duration::from_secs(5)).expect("answer");
+    let (status, text) = echo(to, None);
     assert_eq!(status, 429, "{text}");
     assert_eq!(body_of(&text)["code"], "TOO_MANY_REQUESTS");
-    let (status, text) = exchange(
-        to,
-        Some(OTHER_PEER),
-        &get("/echo", "localhost"),
-        Duration::from_secs(5),
-    )
-    .expect("answer");
+    let (status, text) = echo(to, Some(OTHER_PEER));
     assert_eq!(status, 200, "another peer is served: {text}");
     for b in busy {
         let (status, _) = b.join().expect("thread").expect("answer");
@@ -479,9 +470,7 @@ fn a_cache_directory_others_can_write_stops_the_start() {
     let err = HostBuilder::new(manifest())
         .arg("--cache-dir")
         .arg(cache.to_str().expect("utf-8 path"))
-        .try_start()
-        .err()
-        .expect("the host must refuse to start");
+        .start_refused("with a cache directory others can write");
     assert!(
         err.contains("compiled-component cache directory") && err.contains("mode 777"),
         "{err}"

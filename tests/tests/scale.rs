@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use keyward_e2e::guardian as gd;
 use keyward_e2e::keyservice::{self as ks, Session};
 use keyward_e2e::shield as sh;
-use keyward_e2e::{Backend, Host, HostBuilder, Resp, json, race, try_request, wasm};
+use keyward_e2e::{Backend, Host, HostBuilder, Resp, guest_manifest, json, race, try_request};
 
 /// The product host, without the /init rate limit (these tests make many sessions from one
 /// address on purpose).
@@ -70,11 +70,7 @@ fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
         );
         (r.status, error_code(&r))
     });
-    let (winners, refused) = tally(&results, 200, 409, "INIT_TOKEN_INVALID");
-    eprintln!(
-        "init-token race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (409 INIT_TOKEN_INVALID)"
-    );
-    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
+    assert_one_winner("init-token", &results, 200, 409, "INIT_TOKEN_INVALID");
 }
 
 /// docs/shield.md, "Design: encryption sessions": an encryption session is consumed by the request that uses it; 64 reads with
@@ -124,11 +120,13 @@ fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
         }
         (r.status, error_code(&r))
     });
-    let (winners, refused) = tally(&results, 200, 400, "EC_INVALID");
-    eprintln!(
-        "shield encryption-session race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (400 EC_INVALID)"
+    assert_one_winner(
+        "shield encryption-session",
+        &results,
+        200,
+        400,
+        "EC_INVALID",
     );
-    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
 }
 
 /// docs/guardian.md, "Design: tokens": a token is consumed atomically by the request that presents it; 64
@@ -160,11 +158,7 @@ fn sixty_four_racers_over_two_hosts_use_one_guardian_token_once() {
         }
         (r.status, error_code(&r))
     });
-    let (winners, refused) = tally(&results, 200, 401, "AUTH_INVALID");
-    eprintln!(
-        "guardian token race: {RACERS} racers over 2 hosts, {winners} winner(s), {refused} refused (401 AUTH_INVALID)"
-    );
-    assert_eq!((winners, refused), (1, RACERS - 1), "{results:?}");
+    assert_one_winner("guardian token", &results, 200, 401, "AUTH_INVALID");
 }
 
 /// The error code of a refusal (`None` for a success or a body without one).
@@ -177,14 +171,26 @@ fn error_code(r: &Resp) -> Option<String> {
         .and_then(|j| j["code"].as_str().map(str::to_owned))
 }
 
-/// (winners, refusals with exactly `refusal` + `code`) of a race.
-fn tally(results: &[(u16, Option<String>)], win: u16, refusal: u16, code: &str) -> (usize, usize) {
+/// A race must have exactly one winner (`win`), every other racer refused with `refusal` and
+/// `code`; the tally goes to the test's output for the record.
+#[track_caller]
+fn assert_one_winner(
+    race: &str,
+    results: &[(u16, Option<String>)],
+    win: u16,
+    refusal: u16,
+    code: &str,
+) {
     let winners = results.iter().filter(|(s, _)| *s == win).count();
     let refused = results
         .iter()
         .filter(|(s, c)| *s == refusal && c.as_deref() == Some(code))
         .count();
-    (winners, refused)
+    eprintln!(
+        "{race} race: {} racers over 2 hosts, {winners} winner(s), {refused} refused ({refusal} {code})",
+        results.len()
+    );
+    assert_eq!((winners, refused), (1, results.len() - 1), "{results:?}");
 }
 
 #[test]
@@ -390,26 +396,17 @@ fn a_backend_outage_is_a_503_and_the_host_recovers_by_itself() {
     };
     let pg = Proxy::start(addr_of(&pg_url));
     let redis = Proxy::start(addr_of(&redis_url));
-    let source = wasm("conformance-guest");
-    let manifest = format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "outage"
-[[trigger.http]]
-route = "/s/..."
-component = "storage"
-[[trigger.http]]
-route = "/plain/..."
-component = "plain"
-[component.storage]
-source = "{0}"
-sqlite_databases = ["default"]
-key_value_stores = ["default"]
-[component.plain]
-source = "{0}"
-"#,
-        source.display()
+    let manifest = guest_manifest(
+        "outage",
+        "",
+        &[("/s/...", "storage"), ("/plain/...", "plain")],
+        &[
+            (
+                "storage",
+                "sqlite_databases = [\"default\"]\nkey_value_stores = [\"default\"]",
+            ),
+            ("plain", ""),
+        ],
     );
     let pg_db = pg_url.rsplit('/').next().unwrap();
     let rc = format!(
