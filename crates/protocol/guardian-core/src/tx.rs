@@ -107,21 +107,24 @@ fn get<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
 }
 
 fn u64_field(obj: &Map<String, Value>, field: &str) -> Result<Option<u64>, Error> {
-    get(obj, field)
-        .map(|v| {
-            parse_u64(v).map_err(|e| match e {
-                IntError::OutOfRange => field_err(field, "must fit in 64 bits"),
-                e => field_err(field, e),
-            })
-        })
-        .transpose()
+    int_field(obj, field, parse_u64, "must fit in 64 bits")
 }
 
 fn u256_field(obj: &Map<String, Value>, field: &str) -> Result<Option<U256>, Error> {
+    int_field(obj, field, parse_u256, "must be below 2^256")
+}
+
+/// An optional integer field; `out_of_range` words the one error that depends on the width.
+fn int_field<T>(
+    obj: &Map<String, Value>,
+    field: &str,
+    parse: fn(&Value) -> Result<T, IntError>,
+    out_of_range: &str,
+) -> Result<Option<T>, Error> {
     get(obj, field)
         .map(|v| {
-            parse_u256(v).map_err(|e| match e {
-                IntError::OutOfRange => field_err(field, "must be below 2^256"),
+            parse(v).map_err(|e| match e {
+                IntError::OutOfRange => field_err(field, out_of_range),
                 e => field_err(field, e),
             })
         })
