@@ -17,17 +17,22 @@ use keyward_e2e::{Backend, Host, HostBuilder, Resp, guest_manifest, json, race, 
 
 /// The product host, without the /init rate limit (these tests make many sessions from one
 /// address on purpose).
-fn product(state: &std::path::Path) -> HostBuilder {
-    ks::host()
-        .state_dir(state)
-        .env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "0")
+fn product() -> HostBuilder {
+    ks::host().env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "0")
+}
+
+/// Two hosts on one state directory (on the scale-out pass: on the databases derived from it),
+/// started from `builder`; the directory lives as long as the first value.
+fn two_hosts(builder: impl Fn() -> HostBuilder) -> (tempfile::TempDir, Host, Host) {
+    let state = tempfile::tempdir().unwrap();
+    let a = builder().state_dir(state.path()).start();
+    let b = builder().state_dir(state.path()).start();
+    (state, a, b)
 }
 
 #[test]
 fn a_record_written_through_one_host_is_read_through_the_other() {
-    let state = tempfile::tempdir().unwrap();
-    let a = product(state.path()).start();
-    let b = product(state.path()).start();
+    let (_state, a, b) = two_hosts(product);
     let secret = ks::create_namespace(&a.base, "shared_ns");
     // The client initialises at b, the Real Service connects at a, the value is written at b
     // and read back at a.
@@ -54,9 +59,7 @@ const RACERS: usize = 64;
 
 #[test]
 fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
-    let state = tempfile::tempdir().unwrap();
-    let a = product(state.path()).start();
-    let b = product(state.path()).start();
+    let (_state, a, b) = two_hosts(product);
     let secret = ks::create_namespace(&a.base, "race_ns");
     let hash = sessionist::init_token_hash(&ks::init(&a.base));
     let bases = [a.base.clone(), b.base.clone()];
@@ -77,9 +80,7 @@ fn sixty_four_racers_over_two_hosts_consume_one_init_token_once() {
 /// one `X-Encryption-Session`, spread over two hosts → one 200, 63 × 400 EC_INVALID.
 #[test]
 fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
-    let state = tempfile::tempdir().unwrap();
-    let a = sh::builder().state_dir(state.path()).start();
-    let b = sh::builder().state_dir(state.path()).start();
+    let (_state, a, b) = two_hosts(sh::builder);
     let p = sh::register(&a, true);
     sh::pem_provider(&a, &p, &sh::rsa(), "rsa");
     let part = p.part.clone().expect("encryption part");
@@ -134,18 +135,12 @@ fn sixty_four_racers_over_two_hosts_use_one_shield_encryption_session_once() {
 /// token), 63 × 401 AUTH_INVALID.
 #[test]
 fn sixty_four_racers_over_two_hosts_use_one_guardian_token_once() {
-    let state = tempfile::tempdir().unwrap();
     let okta = gd::okta_stub();
     let vars = [
         ("login_user_rate_limit_per_minute", "100"),
         ("login_rate_limit_per_minute", "100"),
     ];
-    let a = gd::builder(okta.port, 1, &vars)
-        .state_dir(state.path())
-        .start();
-    let b = gd::builder(okta.port, 1, &vars)
-        .state_dir(state.path())
-        .start();
+    let (_state, a, b) = two_hosts(|| gd::builder(okta.port, 1, &vars));
     // The user is created through b, the token minted at a: both see the same store.
     assert_eq!(gd::login(&b, "scale-racer").status, 200);
     let t = gd::token_of(&gd::login(&a, "scale-racer"));
@@ -195,9 +190,7 @@ fn assert_one_winner(
 
 #[test]
 fn a_nonce_seen_by_one_host_is_a_replay_at_the_other() {
-    let state = tempfile::tempdir().unwrap();
-    let a = product(state.path()).start();
-    let b = product(state.path()).start();
+    let (_state, a, b) = two_hosts(product);
     let secret = ks::create_namespace(&a.base, "replay_ns");
     let s = ks::session(&a.base, "replay_ns", &secret, "u1");
     let (auth, date) = ks::sign(&s.token, &s.init_token, "GET", "/key", b"");
@@ -231,14 +224,18 @@ fn every_acknowledged_write_survives_kill_9_with_synchronous_normal() {
 
 fn kill_9_under_write_load(synchronous: &str) {
     let state = tempfile::tempdir().unwrap();
-    let product =
-        |dir: &std::path::Path| product(dir).env("KEYWARD_SQLITE_SYNCHRONOUS", synchronous);
+    let start = || {
+        product()
+            .env("KEYWARD_SQLITE_SYNCHRONOUS", synchronous)
+            .state_dir(state.path())
+            .start()
+    };
     // (session, value) of every PUT /key that got its 204.
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::new(Mutex::new(Vec::new()));
     let mut secret = None;
     let rounds = 4;
     for round in 0..rounds {
-        let mut host = product(state.path()).start();
+        let mut host = start();
         let base = host.base.clone();
         let secret = secret
             .get_or_insert_with(|| ks::create_namespace(&base, "durable_ns"))
@@ -280,7 +277,7 @@ fn kill_9_under_write_load(synchronous: &str) {
             w.join().unwrap();
         }
     }
-    let host = product(state.path()).start();
+    let host = start();
     let acked = acked.lock().unwrap();
     assert!(
         acked.len() > 20,

@@ -226,6 +226,45 @@ fn assert_envelope(ct: &str, plaintext_len: usize) {
     assert_eq!(raw.len(), 1 + 12 + plaintext_len + 16);
 }
 
+/// `ct` is an envelope of `plain` sealed under `info` that opens with `aad`.
+#[track_caller]
+fn assert_sealed(ct: &str, info: &str, aad: &str, plain: &[u8]) {
+    assert_envelope(ct, plain.len());
+    let opened = sealer(info).open(ct, aad.as_bytes());
+    assert_eq!(opened.expect("opens with its AAD"), plain, "{info}");
+}
+
+/// Where keyservice keeps a sealed secret by its key (docs/keyservice.md, "Design: storage and
+/// sealing"): the query for the envelope, the envelope's info, and its AAD before the key.
+struct SealedAt {
+    sql: &'static str,
+    info: &'static str,
+    aad: &'static str,
+}
+
+const NAMESPACE_SECRET: SealedAt = SealedAt {
+    sql: "SELECT secret_ct FROM ks_namespace WHERE namespace = ?",
+    info: "keyward/keyservice/namespace-secret/v1",
+    aad: "keyservice|namespace|",
+};
+const SESSION_INIT_TOKEN: SealedAt = SealedAt {
+    sql: "SELECT init_token_ct FROM ks_session WHERE token_digest = ?",
+    info: "keyward/keyservice/session/v1",
+    aad: "keyservice|session|",
+};
+const INIT_TOKEN: SealedAt = SealedAt {
+    sql: "SELECT token_ct FROM ks_init_token WHERE token_hash = ?",
+    info: "keyward/keyservice/init-token/v1",
+    aad: "keyservice|init|",
+};
+
+/// What is stored at `at` for `key` is an envelope of `plain` that opens under its AAD.
+#[track_caller]
+fn assert_sealed_at(d: &dyn Driver, at: &SealedAt, key: &str, plain: &[u8]) {
+    let ct = d.text_row(DB, at.sql, &[key.into()]);
+    assert_sealed(&ct[0], at.info, &format!("{}{key}", at.aad), plain);
+}
+
 /// Asserts that no plaintext form of `secret` (raw, hex, base64, base64url) is kept at rest.
 #[track_caller]
 fn assert_not_stored(d: &dyn Driver, what: &str, secret: &[u8]) {
@@ -299,56 +338,31 @@ pub fn whole_flow(d: &dyn Driver) {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_401(&d.send(get), AUTH_FAILED);
 
-    // While a value is stored: the database holds envelopes only (checklist 25).
+    // While a value is stored: the database holds envelopes only (checklist 25), each opening
+    // under its own AAD only.
     let row = d.text_row(
         DB,
         "SELECT value_ct, content_type FROM ks_key WHERE namespace = ? AND user_id = '347'",
         &[ns.as_str().into()],
     );
-    let (value_ct, ctype) = (row[0].clone(), row[1].clone());
-    assert_eq!(ctype, "application/json");
-    assert_envelope(&value_ct, value.len());
-    let values = sealer("keyward/keyservice/value/v1");
-    assert_eq!(
-        values
-            .open(&value_ct, format!("keyservice|{ns}|347").as_bytes())
-            .expect("value opens with its AAD"),
-        value
-    );
+    assert_eq!(row[1], "application/json");
+    let value_info = "keyward/keyservice/value/v1";
+    assert_sealed(&row[0], value_info, &format!("keyservice|{ns}|347"), value);
+    let other_user = format!("keyservice|{ns}|348");
     assert!(
-        values
-            .open(&value_ct, format!("keyservice|{ns}|348").as_bytes())
+        sealer(value_info)
+            .open(&row[0], other_user.as_bytes())
             .is_err()
     );
-    let secret_ct = d.text_row(
-        DB,
-        "SELECT secret_ct FROM ks_namespace WHERE namespace = ?",
-        &[ns.as_str().into()],
-    );
-    assert_envelope(&secret_ct[0], 43);
-    assert_eq!(
-        sealer("keyward/keyservice/namespace-secret/v1")
-            .open(
-                &secret_ct[0],
-                format!("keyservice|namespace|{ns}").as_bytes()
-            )
-            .expect("namespace secret opens"),
-        ns_secret.as_bytes()
-    );
+    assert_sealed_at(d, &NAMESPACE_SECRET, &ns, ns_secret.as_bytes());
     let digest = sha256_hex(&session_token);
     let row = d.text_row(
         DB,
-        "SELECT namespace, user_id, init_token_ct FROM ks_session WHERE token_digest = ?",
+        "SELECT namespace, user_id FROM ks_session WHERE token_digest = ?",
         &[digest.as_str().into()],
     );
     assert_eq!((row[0].as_str(), row[1].as_str()), (ns.as_str(), "347"));
-    assert_envelope(&row[2], 43);
-    assert_eq!(
-        sealer("keyward/keyservice/session/v1")
-            .open(&row[2], format!("keyservice|session|{digest}").as_bytes())
-            .expect("session's init token opens"),
-        init_token.as_bytes()
-    );
+    assert_sealed_at(d, &SESSION_INIT_TOKEN, &digest, init_token.as_bytes());
     assert_not_stored(d, "key value", value);
     assert_not_stored(d, "init token", init_token.as_bytes());
     assert_not_stored(d, "session token", session_token.as_bytes());
@@ -423,23 +437,11 @@ pub fn init_tokens_are_distinct_and_sealed(d: &dyn Driver) {
         .iter()
         .filter_map(|r| r.text(0).map(str::to_owned))
         .collect();
-    let sealer = sealer("keyward/keyservice/init-token/v1");
     for (i, t) in tokens.iter().enumerate() {
         let token_hash = hex::encode(sessionist::init_token_digest(t));
         assert!(stored.contains(&token_hash), "no row for token {i}");
         if i < 20 {
-            let ct = d.text_row(
-                DB,
-                "SELECT token_ct FROM ks_init_token WHERE token_hash = ?",
-                &[token_hash.as_str().into()],
-            );
-            assert_envelope(&ct[0], 43);
-            assert_eq!(
-                sealer
-                    .open(&ct[0], format!("keyservice|init|{token_hash}").as_bytes())
-                    .expect("opens with its AAD"),
-                t.as_bytes()
-            );
+            assert_sealed_at(d, &INIT_TOKEN, &token_hash, t.as_bytes());
         }
     }
     let all = d.at_rest(DB);
