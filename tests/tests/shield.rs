@@ -271,33 +271,22 @@ fn npm_shield_js_client_interoperates() {
     p.pem_provider("RS256", "");
     let part = p.part.clone().expect("part");
     let sessions: Vec<String> = (0..3).map(|_| p.session(&part)).collect();
-    let script = keyward_e2e::repo_root().join("tests/npm/shield-client.mjs");
-    let out = keyward_e2e::node_tool("node")
-        .arg(&script)
-        .env("KEYWARD_URL", &h.base)
-        .env("SHIELD_API_KEY", &p.key)
-        .env("SHIELD_API_SECRET", &p.secret)
-        .env("SHIELD_PART", &part)
-        .env("SHIELD_SESSIONS", sessions.join(","))
-        .env("SHIELD_TOKEN_A", token(&*h, "RS256", "js-a"))
-        .env("SHIELD_TOKEN_PRE", token(&*h, "RS256", "js-pre"))
-        .env("SHIELD_JS_PREFIX", prefix.path())
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node {} failed:\n{stdout}{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    let summary: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(summary["ok"], true, "{stdout}");
-    assert_eq!(
-        summary["steps"].as_array().map(Vec::len),
-        Some(17),
-        "{stdout}"
+    let sessions = sessions.join(",");
+    let (token_a, token_pre) = (token(&*h, "RS256", "js-a"), token(&*h, "RS256", "js-pre"));
+    let prefix = prefix.path().to_string_lossy();
+    keyward_e2e::run_npm_client(
+        "shield-client.mjs",
+        &[
+            ("KEYWARD_URL", &h.base),
+            ("SHIELD_API_KEY", &p.key),
+            ("SHIELD_API_SECRET", &p.secret),
+            ("SHIELD_PART", &part),
+            ("SHIELD_SESSIONS", &sessions),
+            ("SHIELD_TOKEN_A", &token_a),
+            ("SHIELD_TOKEN_PRE", &token_pre),
+            ("SHIELD_JS_PREFIX", &prefix),
+        ],
+        17,
     );
 }
 
