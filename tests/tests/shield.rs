@@ -32,7 +32,7 @@ fn main_host() -> Arc<Host> {
     host
 }
 
-keyward_test_kit::shield_scenarios!(main_host());
+keyward_test_kit::shield_scenario_tests!(main_host());
 
 /// jwt-verify's test keys for the kit's clients and scenarios.
 fn install_keys() {

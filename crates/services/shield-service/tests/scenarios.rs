@@ -47,4 +47,4 @@ fn driver() -> Box<Ticking> {
     )))
 }
 
-keyward_test_kit::shield_scenarios!(driver());
+keyward_test_kit::shield_scenario_tests!(driver());

@@ -66,7 +66,7 @@ pub fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
 /// One `#[test]` per shield scenario against `driver()` (after the runner's
 /// [`install_keys`]); the list lives here, once, for both runners.
 #[macro_export]
-macro_rules! shield_scenarios {
+macro_rules! shield_scenario_tests {
     ($driver:expr) => {
         $crate::scenario_tests!(shield, $driver;
             transport_and_register,
