@@ -1,12 +1,7 @@
 //! The envelope vector (docs/keyservice.md, "Design: test vectors") and the failure modes of
 //! envelope v1.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};

@@ -3,12 +3,7 @@
 //! vectors do not cover: arrays of structs, nested and fixed arrays, bytes,
 //! bytesN, intN, bool, a salt in the domain, and primaryType = EIP712Domain.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use guardian_core::{TypedData, hex};
 use serde_json::{Value, json};

@@ -1,11 +1,6 @@
 //! Malformed input: every case is a clean error with the spec's code, never a panic.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use guardian_core::request::{
     parse_address_index, parse_address_index_query, parse_raw_data, parse_sign_message_request,

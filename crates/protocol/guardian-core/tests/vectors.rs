@@ -1,11 +1,6 @@
 //! Every entry of `vectors/guardian.json` (a copy of the spec's vectors file), reproduced.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use guardian_core::request::{
     parse_sign_message_request, parse_sign_request, parse_sign_tx_request,

@@ -1,11 +1,6 @@
 //! End-to-end verification tests with the `test-signer` keys and the PEM fixtures.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token, jwks_json};
 use jwt_verify::{

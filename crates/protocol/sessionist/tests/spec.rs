@@ -1,12 +1,7 @@
 //! The ss1 vectors and the conformance checklist items 1–9 that live in this crate
 //! (docs/keyservice.md, "Design: test vectors" and "Conformance checklist").
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use std::collections::HashSet;
 

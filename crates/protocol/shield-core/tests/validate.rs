@@ -1,12 +1,7 @@
 //! The share validator: every message, first-failure-wins ordering and the absence rules
 //! (docs/shield.md, "Design: shares on the wire" and "Design: transport").
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use shield_core::validate::{DEFAULT_REFERENCE, UnknownEntropy};
 use shield_core::{

@@ -1,11 +1,6 @@
 //! Every case of `tests/vectors/shield.json` (copied from the spec's `vectors/shield.json`).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -1,12 +1,7 @@
 //! Login (Okta flows with a scripted IdP), authorize and export, natively (docs/guardian.md,
 //! "Design: login", "Design: authorize", "Design: export").
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

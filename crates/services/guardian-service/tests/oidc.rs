@@ -1,11 +1,6 @@
 //! docs/guardian.md, "OpenID Connect": OpenID Connect id_token login against a fake JWKS endpoint.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

@@ -1,11 +1,6 @@
 //! docs/guardian.md, "Design: tokens", "Design: keys", "Design: signing routes": tokens, key storage and the signing routes, natively.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

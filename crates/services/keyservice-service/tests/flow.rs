@@ -1,12 +1,7 @@
 //! The conformance checklist items reachable natively (docs/keyservice.md, "Conformance checklist";
 //! real SQLite, fake clock).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

@@ -1,12 +1,7 @@
 //! The keyservice scenarios of the test kit, run natively: the service crate in-process with a
 //! real SQLite file and a fake clock (keyward-e2e runs the same ones over HTTP).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use keyward_test_kit::NativeDriver;
 use keyward_test_kit::scenarios::keyservice::{DB, SETTINGS};

@@ -2,12 +2,7 @@
 //! stays near the body's size whatever the body holds (docs/shield.md, "Limits"). Its own test
 //! binary, because the counting allocator is process-wide.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

@@ -1,12 +1,7 @@
 //! shield natively, what only a native run can do: move the clock, change variables, script the
 //! identity providers' answers (the rest is the test kit's shield scenarios, tests/scenarios.rs).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 

@@ -1,12 +1,7 @@
 //! The front door: what an anonymous or careless client sends cannot take shield down
 //! (docs/shield.md, "Limits").
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)] // a test reports by failing
+#![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 mod common;
 
