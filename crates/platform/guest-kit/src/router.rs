@@ -40,7 +40,6 @@ impl<H> Route<H> {
             body_limit: None,
         }
     }
-
 }
 
 // `Copy` handlers (values, function pointers) have no destructor, which a `const fn` taking
