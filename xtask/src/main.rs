@@ -154,6 +154,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "scale",
             "--test",
+            "scenarios",
+            "--test",
             "shield",
         ])
         .env("KEYWARD_TEST_BACKEND", "scale-out")
