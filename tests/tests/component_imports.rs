@@ -135,3 +135,47 @@ fn the_manifest_reader_sees_the_grants() {
         ["key_value_stores"]
     );
 }
+
+/// A component links only its own routes' code (docs/platform.md, "Design: route tables"):
+/// each service's OpenAPI document is referenced by one route of one component, so it is in
+/// that component's `.wasm` and in none of the service's other components. A route table
+/// shared by every component of a service would link every route into each of them.
+#[test]
+fn a_component_links_only_its_own_routes() {
+    let services: [(&str, &[&str], &str); 3] = [
+        (
+            "keyservice_init",
+            &["keyservice_connect", "keyservice_key", "keyservice_admin"],
+            keyservice_service::OPENAPI_JSON,
+        ),
+        (
+            "guardian_login",
+            &["guardian_sign", "guardian_admin", "guardian_export"],
+            guardian_service::OPENAPI_JSON,
+        ),
+        // shield's project, shares and admin components match one table (upstream Shield's
+        // 404-after-405); only health stands apart.
+        (
+            "shield_project",
+            &["shield_health"],
+            shield_service::OPENAPI_JSON,
+        ),
+    ];
+    let read = |name: &str| {
+        let path = keyward_e2e::wasm(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let holds = |wasm: &[u8], doc: &str| wasm.windows(doc.len()).any(|w| w == doc.as_bytes());
+    for (serving, others, doc) in services {
+        assert!(
+            holds(&read(serving), doc),
+            "{serving} lacks its OpenAPI document"
+        );
+        for other in others {
+            assert!(
+                !holds(&read(other), doc),
+                "{other} links {serving}'s routes (its OpenAPI document is in it)"
+            );
+        }
+    }
+}

@@ -49,22 +49,22 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
 /// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, and the 404 for any
 /// other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Group::Login, &req)
+    handle(env, LOGIN_ROUTES, &req)
 }
 
 /// The enduser routes (docs/guardian.md, "Design: signing routes").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Group::Sign, &req)
+    handle(env, SIGN_ROUTES, &req)
 }
 
 /// `POST /guardian/authorize` (docs/guardian.md, "Design: authorize").
 pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Group::Authorize, &req)
+    handle(env, AUTHORIZE_ROUTES, &req)
 }
 
 /// `POST /guardian/export` (docs/guardian.md, "Design: export").
 pub fn handle_export(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Group::Export, &req)
+    handle(env, EXPORT_ROUTES, &req)
 }
 
 /// The route groups as components declare them (`guest_kit::component!`).
@@ -116,30 +116,19 @@ pub const COMPONENTS: &[Component] = &[
     },
 ];
 
-/// The route groups, one component each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Group {
-    Login,
-    Sign,
-    Authorize,
-    Export,
-}
-
-/// A route's code and the group whose component runs it.
+/// A route's code.
 #[derive(Clone, Copy)]
 pub(crate) struct Handler {
-    group: Group,
     run: fn(&Env<'_>, &Request) -> Result<Response, ApiError>,
 }
 
-/// A route of `group` whose body may be up to the `max_body_bytes` variable.
+/// A route whose body may be up to the `max_body_bytes` variable.
 const fn route(
     pattern: &'static str,
     methods: &'static [&'static str],
-    group: Group,
     run: fn(&Env<'_>, &Request) -> Result<Response, ApiError>,
 ) -> Route<Handler> {
-    Route::new(pattern, methods, Handler { group, run }).limit(|env, _| config::max_body_bytes(env))
+    Route::new(pattern, methods, Handler { run }).limit(|env, _| config::max_body_bytes(env))
 }
 
 /// A signing route (docs/guardian.md, "Design: signing routes").
@@ -149,58 +138,49 @@ macro_rules! sign {
     };
 }
 
-/// Every guardian route (docs/platform.md, "Design: route tables"), by group; a component
-/// matches only its own group's, so another group's path is a plain 404 there.
-const ROUTES: &[Route<Handler>] = &[
-    // guardian-login
-    route("/guardian", &["POST"], Group::Login, login::run),
-    route("/guardian/login", &["POST"], Group::Login, login::run),
+// Every guardian route (docs/platform.md, "Design: route tables"), one table per component:
+// a component's entry point names only its own table, so its `.wasm` links only its own
+// routes' code (guardian-admin has no signing code), and another component's path is a plain
+// 404 there.
+
+/// guardian-login.
+const LOGIN_ROUTES: &[Route<Handler>] = &[
+    route("/guardian", &["POST"], login::run),
+    route("/guardian/login", &["POST"], login::run),
     Route::new(
         OPENAPI_PATH,
         &["GET"],
         Handler {
-            group: Group::Login,
             run: |_, _| Ok(Response::json_text(200, OPENAPI_JSON)),
         },
     ),
-    // guardian-sign
-    route("/guardian/sign", &["GET"], Group::Sign, sign!(SignGet)),
-    route("/guardian/sign", &["POST"], Group::Sign, sign!(SignPost)),
-    route("/guardian/address", &["GET"], Group::Sign, sign!(Address)),
-    route("/guardian/sign-tx", &["POST"], Group::Sign, sign!(SignTx)),
-    route(
-        "/guardian/sign-message",
-        &["POST"],
-        Group::Sign,
-        sign!(SignMessage),
-    ),
-    route(
-        "/guardian/sign-typed-data",
-        &["POST"],
-        Group::Sign,
-        sign!(SignTypedData),
-    ),
-    // guardian-admin
-    route(
-        "/guardian/authorize",
-        &["POST"],
-        Group::Authorize,
-        admin::run,
-    ),
-    // guardian-export
-    route("/guardian/export", &["POST"], Group::Export, export::run),
 ];
 
-/// guardian's part in dispatch: the routes of one group, and guardian's words for 404, 405
+/// guardian-sign.
+const SIGN_ROUTES: &[Route<Handler>] = &[
+    route("/guardian/sign", &["GET"], sign!(SignGet)),
+    route("/guardian/sign", &["POST"], sign!(SignPost)),
+    route("/guardian/address", &["GET"], sign!(Address)),
+    route("/guardian/sign-tx", &["POST"], sign!(SignTx)),
+    route("/guardian/sign-message", &["POST"], sign!(SignMessage)),
+    route("/guardian/sign-typed-data", &["POST"], sign!(SignTypedData)),
+];
+
+/// guardian-admin.
+const AUTHORIZE_ROUTES: &[Route<Handler>] = &[route("/guardian/authorize", &["POST"], admin::run)];
+
+/// guardian-export.
+const EXPORT_ROUTES: &[Route<Handler>] = &[route("/guardian/export", &["POST"], export::run)];
+
+/// guardian's part in dispatch: the routes of one component, and guardian's words for 404, 405
 /// (with `Allow`) and 413.
-struct Guardian(Group);
+struct Guardian(&'static [Route<Handler>]);
 
 impl Service for Guardian {
     type Handler = Handler;
 
     fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
-        let group = self.0;
-        ROUTES.iter().filter(move |r| r.handler.group == group)
+        self.0.iter()
     }
 
     fn call(
@@ -225,8 +205,8 @@ impl Service for Guardian {
 }
 
 /// docs/guardian.md, "Design: conventions": every response is `Cache-Control: no-store`.
-fn handle(env: &Env<'_>, group: Group, req: &Request) -> Response {
-    router::dispatch(&Guardian(group), env, req).with_header("cache-control", "no-store")
+fn handle(env: &Env<'_>, routes: &'static [Route<Handler>], req: &Request) -> Response {
+    router::dispatch(&Guardian(routes), env, req).with_header("cache-control", "no-store")
 }
 
 /// Largest identity-provider answer read (JWKS documents, Okta transactions).

@@ -64,16 +64,16 @@ pub enum Group {
 // The route groups as components declare them (`guest_kit::component!`).
 
 /// `POST /init` (and `OPTIONS /init`, `GET /keyservice/openapi.json`).
-pub const INIT: RouteGroup = small(|env, req| handle(env, Group::Init, &req));
+pub const INIT: RouteGroup = small(|env, req| handle(env, Group::Init, INIT_ROUTES, &req));
 /// `POST /connect`.
-pub const CONNECT: RouteGroup = small(|env, req| handle(env, Group::Connect, &req));
+pub const CONNECT: RouteGroup = small(|env, req| handle(env, Group::Connect, CONNECT_ROUTES, &req));
 /// `PUT/GET/DELETE /key` (and `OPTIONS /key`).
 pub const KEY: RouteGroup = RouteGroup {
     body_limit: |env| body_read_limit(env, Group::Key),
-    handle: |env, req| handle(env, Group::Key, &req),
+    handle: |env, req| handle(env, Group::Key, KEY_ROUTES, &req),
 };
 /// `/admin/namespaces` and `/admin/namespaces/...`.
-pub const ADMIN: RouteGroup = small(|env, req| handle(env, Group::Admin, &req));
+pub const ADMIN: RouteGroup = small(|env, req| handle(env, Group::Admin, ADMIN_ROUTES, &req));
 
 /// A group whose routes all take at most [`SMALL_BODY_LIMIT`].
 const fn small(handle: fn(&Env<'_>, Request) -> Response) -> RouteGroup {
@@ -108,24 +108,21 @@ pub const COMPONENTS: &[Component] = &[
     },
 ];
 
-/// A route's code, its group, and whether it is browser-facing (CORS: docs/keyservice.md,
-/// "Design: CORS").
+/// A route's code, and whether it is browser-facing (CORS: docs/keyservice.md, "Design: CORS").
 #[derive(Clone, Copy)]
 pub(crate) struct Handler {
-    group: Group,
     cors: bool,
     run: fn(&Env<'_>, &Request, &Params) -> ApiResult<Response>,
 }
 
-/// A route of `group` whose body may be up to [`SMALL_BODY_LIMIT`].
+/// A route whose body may be up to [`SMALL_BODY_LIMIT`].
 const fn route(
     pattern: &'static str,
     methods: &'static [&'static str],
-    group: Group,
     run: fn(&Env<'_>, &Request, &Params) -> ApiResult<Response>,
 ) -> Route<Handler> {
     let cors = false;
-    Route::new(pattern, methods, Handler { group, cors, run }).limit(|_, _| Ok(SMALL_BODY_LIMIT))
+    Route::new(pattern, methods, Handler { cors, run }).limit(|_, _| Ok(SMALL_BODY_LIMIT))
 }
 
 /// The same route, browser-facing.
@@ -147,68 +144,66 @@ macro_rules! admin {
     };
 }
 
-/// Every keyservice route (docs/platform.md, "Design: route tables"), by group; a component
-/// matches only its own group's. Namespaces are taken as received (`=namespace`): their own
-/// validation refuses anything encoded.
-const ROUTES: &[Route<Handler>] = &[
-    // keyservice-init
+// Every keyservice route (docs/platform.md, "Design: route tables"), one table per component:
+// a component's entry point names only its own table, so its `.wasm` links only its own
+// routes' code. Namespaces are taken as received (`=namespace`): their own validation refuses
+// anything encoded.
+
+/// keyservice-init.
+const INIT_ROUTES: &[Route<Handler>] = &[
     Route::new(
         OPENAPI_PATH,
         &["GET"],
         Handler {
-            group: Group::Init,
             cors: false,
             run: |_, _, _| Ok(Response::json_text(200, OPENAPI_JSON)),
         },
     ),
-    cors(route("/init", &["POST"], Group::Init, |env, req, _| {
+    cors(route("/init", &["POST"], |env, req, _| {
         init::post(env, req)
     })),
-    // keyservice-connect
-    route("/connect", &["POST"], Group::Connect, |env, req, _| {
-        connect::post(env, req)
-    }),
-    // keyservice-key
-    cors(route(
-        "/key",
-        &["GET", "PUT", "DELETE"],
-        Group::Key,
-        |env, req, _| key::authenticated(env, req),
-    ))
-    .limit(key::body_limit),
-    // keyservice-admin
-    route("/admin/namespaces", &["GET"], Group::Admin, admin!(List)),
-    route("/admin/namespaces", &["POST"], Group::Admin, admin!(Create)),
-    route(
-        "/admin/namespaces/=namespace",
-        &["DELETE"],
-        Group::Admin,
-        admin!(Delete),
-    ),
+];
+
+/// keyservice-connect.
+const CONNECT_ROUTES: &[Route<Handler>] = &[route("/connect", &["POST"], |env, req, _| {
+    connect::post(env, req)
+})];
+
+/// keyservice-key.
+const KEY_ROUTES: &[Route<Handler>] =
+    &[
+        cors(route("/key", &["GET", "PUT", "DELETE"], |env, req, _| {
+            key::authenticated(env, req)
+        }))
+        .limit(key::body_limit),
+    ];
+
+/// keyservice-admin.
+const ADMIN_ROUTES: &[Route<Handler>] = &[
+    route("/admin/namespaces", &["GET"], admin!(List)),
+    route("/admin/namespaces", &["POST"], admin!(Create)),
+    route("/admin/namespaces/=namespace", &["DELETE"], admin!(Delete)),
     route(
         "/admin/namespaces/=namespace/allowed-cidrs",
         &["PUT"],
-        Group::Admin,
         admin!(SetCidrs),
     ),
     route(
         "/admin/namespaces/=namespace/rotate-secret",
         &["POST"],
-        Group::Admin,
         admin!(Rotate),
     ),
 ];
 
-/// keyservice's part in dispatch: one group's routes, keyservice's words for 404, 405 and 413,
-/// and CORS on the browser-facing routes (docs/keyservice.md, "Design: CORS").
-struct Keyservice(Group);
+/// keyservice's part in dispatch: one component's routes, keyservice's words for 404, 405 and
+/// 413, and CORS on the browser-facing routes (docs/keyservice.md, "Design: CORS").
+struct Keyservice(&'static [Route<Handler>]);
 
 impl router::Service for Keyservice {
     type Handler = Handler;
 
     fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
-        let group = self.0;
-        ROUTES.iter().filter(move |r| r.handler.group == group)
+        self.0.iter()
     }
 
     fn call(&self, env: &Env<'_>, req: &Request, h: &Handler, p: &Params) -> ApiResult<Response> {
@@ -257,16 +252,21 @@ fn cors_on(env: &Env<'_>, route: Option<&Route<Handler>>) -> bool {
     route.is_some_and(|r| r.handler.cors) && cors::enabled(env)
 }
 
-/// One request of `group`, in one transaction, with the server's `Date`. The operator API is
-/// refused whole while it is disabled, before routing.
-fn handle(env: &Env<'_>, group: Group, req: &Request) -> Response {
+/// One request of `group` (served by `routes`), in one transaction, with the server's `Date`.
+/// The operator API is refused whole while it is disabled, before routing.
+fn handle(
+    env: &Env<'_>,
+    group: Group,
+    routes: &'static [Route<Handler>],
+    req: &Request,
+) -> Response {
     let resp = transactional(env, || {
         if group == Group::Admin
             && let Err(e) = admin::enabled(env)
         {
             return e.into_response();
         }
-        router::dispatch(&Keyservice(group), env, req)
+        router::dispatch(&Keyservice(routes), env, req)
     });
     finish(env, resp)
 }
