@@ -27,41 +27,31 @@ fn root() -> PathBuf {
     here.parent().unwrap_or(here).to_path_buf()
 }
 
-/// The components of `spin.toml` with their grants: a line-level reading of the keys this
-/// test needs (`[component.<name>]`, `source`, the grant keys, `[component.<name>.variables]`).
+/// The components of `spin.toml` with their grants: a grant is a non-empty list under one of
+/// the [`GRANTED_BY`] keys, or a non-empty `[component.<name>.variables]` table.
 fn manifest_components(manifest: &str) -> Vec<Component> {
-    let mut out: Vec<Component> = Vec::new();
-    for line in manifest.lines().map(str::trim) {
-        if let Some(header) = line.strip_prefix("[component.") {
-            let header = header.trim_end_matches(']');
-            match header.split_once('.') {
-                None => out.push(Component {
-                    name: header.to_owned(),
-                    ..Component::default()
-                }),
-                Some((name, "variables")) => {
-                    let c = out.last_mut().filter(|c| c.name == name);
-                    c.expect("variables table after its component")
-                        .granted
-                        .insert("variables");
-                }
-                Some(_) => {}
-            }
-            continue;
-        }
-        let Some(current) = out.last_mut() else {
-            continue;
+    let manifest: toml::Table = manifest.parse().expect("spin.toml is TOML");
+    let components = manifest.get("component").and_then(toml::Value::as_table);
+    let mut out = Vec::new();
+    for (name, spec) in components.into_iter().flatten() {
+        let non_empty = |key: &str| match spec.get(key) {
+            Some(toml::Value::Array(items)) => !items.is_empty(),
+            Some(toml::Value::Table(items)) => !items.is_empty(),
+            _ => false,
         };
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let (key, value) = (key.trim(), value.trim());
-        if key == "source" {
-            current.source = value.trim_matches('"').to_owned();
-        } else if GRANTED_BY.iter().any(|(k, _)| *k == key) && value != "[]" {
-            let grant = GRANTED_BY.iter().find(|(k, _)| *k == key).map(|(k, _)| *k);
-            current.granted.extend(grant);
-        }
+        let granted = GRANTED_BY
+            .iter()
+            .map(|(key, _)| *key)
+            .filter(|key| non_empty(key));
+        out.push(Component {
+            name: name.clone(),
+            source: spec
+                .get("source")
+                .and_then(toml::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            granted: granted.collect(),
+        });
     }
     out
 }
