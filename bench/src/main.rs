@@ -641,40 +641,75 @@ async fn bench() {
     let manifest_path = work.join("spin.toml");
     std::fs::write(&manifest_path, manifest()).expect("manifest");
     let host_state = work.join("host-state");
-    let native_state = work.join("native-state");
 
-    // Host start to first served request: cold (compiles into the cache), then warm. The cold
-    // start always runs, in its own process, so the benchmarked host loads compiled components
-    // from the cache (its peak RSS then holds no compilation).
-    let mut starts = Vec::new();
-    let start_runs = if only.wants("start") { 2 } else { 1 };
-    for _ in 0..start_runs {
-        let t = Instant::now();
-        let h = Server::start(
-            host_command(&host_state, &manifest_path),
-            "keyward listening on ",
-            &stub,
-        );
-        let (status, _) = load::once(h.addr, req("GET", "/bench/noop")).await;
-        assert_eq!(status, 200);
-        starts.push(t.elapsed());
-    }
+    let starts = start_times(&only, &host_state, &manifest_path, &stub).await;
     let host = Server::start(
         host_command(&host_state, &manifest_path),
         "keyward listening on ",
         &stub,
     );
+    let native = native_server(&work.join("native-state"), &stub);
+    let scenarios = scenarios(&only);
+    let sides = [
+        Arc::new(setup_side(host.addr, &scenarios, &stub).await),
+        Arc::new(setup_side(native.addr, &scenarios, &stub).await),
+    ];
+    let noop = throughput_table(&host, &native, &sides, scenarios, secs).await;
+
+    if noop.is_none() && !only.wants("start") && !only.wants("micro") {
+        return finish(host, native, &work);
+    }
+    println!("\nmicrobenchmarks\n");
+    println!("| what | keyward (wasm) | native | wasm speed / native |");
+    println!("|---|---:|---:|---:|");
+    if let Some(noop) = noop {
+        instantiation_rows(noop, &host_state);
+    }
+    if let (true, [cold, warm]) = (only.wants("start"), &starts[..]) {
+        println!(
+            "| host start → first served request, cold cache / warm cache | {:.0} ms / {:.0} ms | | |",
+            cold.as_secs_f64() * 1e3,
+            warm.as_secs_f64() * 1e3
+        );
+    }
+    if only.wants("micro") {
+        crypto_rows(host.addr).await;
+    }
+    finish(host, native, &work);
+}
+
+/// Host start to first served request: cold (compiles into the cache), then warm. The cold
+/// start always runs, in its own process, so the benchmarked host loads compiled components
+/// from the cache (its peak RSS then holds no compilation).
+async fn start_times(only: &Only, state: &Path, manifest: &Path, stub: &str) -> Vec<Duration> {
+    let mut starts = Vec::new();
+    let runs = if only.wants("start") { 2 } else { 1 };
+    for _ in 0..runs {
+        let t = Instant::now();
+        let h = Server::start(host_command(state, manifest), "keyward listening on ", stub);
+        let (status, _) = load::once(h.addr, req("GET", "/bench/noop")).await;
+        assert_eq!(status, 200);
+        starts.push(t.elapsed());
+    }
+    starts
+}
+
+/// The native baseline, a child process of this binary.
+fn native_server(state: &Path, stub: &str) -> Server {
     let me = std::env::current_exe().expect("current exe");
-    let mut ncmd = Command::new(me);
-    ncmd.arg("__native-server")
-        .arg(&native_state)
+    let mut cmd = Command::new(me);
+    cmd.arg("__native-server")
+        .arg(state)
         // Its errors (if any) go to a file beside the host's log, not into the table.
         .stderr(Stdio::from(
-            std::fs::File::create(native_state.with_extension("log")).expect("log file"),
+            std::fs::File::create(state.with_extension("log")).expect("log file"),
         ));
-    let native = Server::start(ncmd, "native listening on ", &stub);
+    Server::start(cmd, "native listening on ", stub)
+}
 
-    let scenarios: Vec<(Scenario, usize)> = [
+/// The scenarios `KEYWARD_BENCH_ONLY` asks for, with their client counts.
+fn scenarios(only: &Only) -> Vec<(Scenario, usize)> {
+    [
         (Scenario::GetKey, WRITE_CLIENTS),
         (Scenario::GetKey, 1),
         (Scenario::PutKey, WRITE_CLIENTS),
@@ -685,32 +720,43 @@ async fn bench() {
     ]
     .into_iter()
     .filter(|(s, c)| only.wants(&s.name(*c)))
-    .collect();
-    let uses = |f: &dyn Fn(Scenario) -> bool| scenarios.iter().any(|(s, _)| f(*s));
-    let mut sides = Vec::new();
-    for addr in [host.addr, native.addr] {
-        let keyservice = if uses(&|s| matches!(s, Scenario::GetKey | Scenario::PutKey)) {
-            setup_keyservice(addr).await
-        } else {
-            Vec::new()
-        };
-        let shield = if uses(&|s| s == Scenario::Shares) {
-            Some(setup_shield(addr, &stub).await)
-        } else {
-            None
-        };
-        let guardian = if uses(&|s| s == Scenario::GuardianSign) {
-            setup_guardian(addr).await
-        } else {
-            Vec::new()
-        };
-        sides.push(Arc::new(Side {
-            keyservice,
-            shield,
-            guardian: Mutex::new(guardian),
-        }));
-    }
+    .collect()
+}
 
+/// One side's users, tokens and keys, for the scenarios that need them.
+async fn setup_side(addr: SocketAddr, scenarios: &[(Scenario, usize)], stub: &str) -> Side {
+    let uses = |f: &dyn Fn(Scenario) -> bool| scenarios.iter().any(|(s, _)| f(*s));
+    let keyservice = if uses(&|s| matches!(s, Scenario::GetKey | Scenario::PutKey)) {
+        setup_keyservice(addr).await
+    } else {
+        Vec::new()
+    };
+    let shield = if uses(&|s| s == Scenario::Shares) {
+        Some(setup_shield(addr, stub).await)
+    } else {
+        None
+    };
+    let guardian = if uses(&|s| s == Scenario::GuardianSign) {
+        setup_guardian(addr).await
+    } else {
+        Vec::new()
+    };
+    Side {
+        keyservice,
+        shield,
+        guardian: Mutex::new(guardian),
+    }
+}
+
+/// Drives every scenario on both sides and prints the table; the minimal route's p50 on each
+/// side, when it ran.
+async fn throughput_table(
+    host: &Server,
+    native: &Server,
+    sides: &[Arc<Side>; 2],
+    scenarios: Vec<(Scenario, usize)>,
+    secs: Duration,
+) -> Option<(f64, f64)> {
     println!(
         "\nkeyward vs native baseline, {}s per scenario and side, closed loop, HTTP/1.1 keep-alive, loopback, SQLite WAL synchronous={} on both sides\n",
         secs.as_secs(),
@@ -746,43 +792,34 @@ async fn bench() {
         host.peak_rss_mib(),
         native.peak_rss_mib()
     );
+    noop
+}
 
-    if noop.is_none() && !only.wants("start") && !only.wants("micro") {
-        return finish(host, native, &work);
-    }
-    println!("\nmicrobenchmarks\n");
-    println!("| what | keyward (wasm) | native | wasm speed / native |");
-    println!("|---|---:|---:|---:|");
-    if let Some(noop) = noop {
-        println!(
-            "| minimal route p50 at concurrency 1 (instantiate + call + HTTP) | {:.1} µs | {:.1} µs | difference {:.1} µs per request |",
-            noop.0,
-            noop.1,
-            noop.0 - noop.1
-        );
-        for (component, label) in [
-            ("bench-guest", "minimal guest"),
-            ("keyservice-key", "keyservice-key"),
-            ("shield-shares", "shield-shares"),
-            ("guardian-sign", "guardian-sign"),
-        ] {
-            if let Some((p50, n)) = instantiate_p50(&host_state.with_extension("log"), component) {
-                println!(
-                    "| per-request instantiation ({label}: store + instance from `InstancePre`), p50 of {n} requests (host log `instantiate_us`) | {p50:.1} µs | | |"
-                );
-            }
+/// The minimal route's cost over native, and each component's instantiation p50 from the
+/// host's log.
+fn instantiation_rows(noop: (f64, f64), host_state: &Path) {
+    println!(
+        "| minimal route p50 at concurrency 1 (instantiate + call + HTTP) | {:.1} µs | {:.1} µs | difference {:.1} µs per request |",
+        noop.0,
+        noop.1,
+        noop.0 - noop.1
+    );
+    for (component, label) in [
+        ("bench-guest", "minimal guest"),
+        ("keyservice-key", "keyservice-key"),
+        ("shield-shares", "shield-shares"),
+        ("guardian-sign", "guardian-sign"),
+    ] {
+        if let Some((p50, n)) = instantiate_p50(&host_state.with_extension("log"), component) {
+            println!(
+                "| per-request instantiation ({label}: store + instance from `InstancePre`), p50 of {n} requests (host log `instantiate_us`) | {p50:.1} µs | | |"
+            );
         }
     }
-    if let (true, [cold, warm]) = (only.wants("start"), &starts[..]) {
-        println!(
-            "| host start → first served request, cold cache / warm cache | {:.0} ms / {:.0} ms | | |",
-            cold.as_secs_f64() * 1e3,
-            warm.as_secs_f64() * 1e3
-        );
-    }
-    if !only.wants("micro") {
-        return finish(host, native, &work);
-    }
+}
+
+/// The crypto the services run, inside wasm (the bench guest) and natively.
+async fn crypto_rows(addr: SocketAddr) {
     for (op, n, label) in [
         (
             "secp256k1",
@@ -817,7 +854,7 @@ async fn bench() {
         let mut wasm_best = u128::MAX;
         let mut native_best = u128::MAX;
         for _ in 0..tries {
-            let (w, wasm_sink) = wasm_op(host.addr, op, n, &input).await;
+            let (w, wasm_sink) = wasm_op(addr, op, n, &input).await;
             let (nat, native_sink) = micro::run(op, n, &input);
             // Same inputs, same answer: the wasm build computes what the native one does.
             assert_eq!(
@@ -835,7 +872,6 @@ async fn bench() {
             native_best as f64 / wasm_best as f64
         );
     }
-    finish(host, native, &work);
 }
 
 fn finish(host: Server, native: Server, work: &Path) {
