@@ -1,6 +1,6 @@
 //! Typed reading of Spin variables, with one policy for every service (docs/configuration.md):
 //! an unset or blank variable takes its default, declared once here in Rust and repeated in
-//! `spin.toml`'s `[variables]` (a test checks that the two agree); a set but invalid value is a
+//! `spin.toml`'s `[variables]` (the e2e test `variable_defaults` checks that the two agree); a set but invalid value is a
 //! deployment error, answered 503 `NOT_CONFIGURED` naming the variable, never a silent fallback
 //! to another setting.
 
@@ -157,40 +157,6 @@ macro_rules! variables {
     };
 }
 
-/// Where a service's declared defaults disagree with a manifest's `[variables]` table: one line
-/// per variable that is missing there or whose `default` differs.
-pub fn default_mismatches(manifest: &str, declared: &[Variable]) -> Vec<String> {
-    let mut out = Vec::new();
-    for variable in declared {
-        let (name, default) = (variable.name(), variable.default_text());
-        match manifest_default(manifest, name) {
-            Some(d) if d == default => {}
-            Some(d) => out.push(format!("{name}: Rust says {default}, spin.toml says {d}")),
-            None => out.push(format!("{name}: no default in spin.toml's [variables]")),
-        }
-    }
-    out
-}
-
-/// `name = { default = "value", ... }` in the `[variables]` table.
-fn manifest_default<'m>(manifest: &'m str, name: &str) -> Option<&'m str> {
-    let table = manifest.split("\n[variables]\n").nth(1)?;
-    let table = table.split("\n[").next()?;
-    table.lines().find_map(|line| {
-        let (key, rest) = line.split_once('=')?;
-        if key.trim() != name {
-            return None;
-        }
-        let rest = rest
-            .split_once("default")?
-            .1
-            .trim_start()
-            .strip_prefix('=')?;
-        let rest = rest.trim_start().strip_prefix('"')?;
-        rest.split_once('"').map(|(value, _)| value)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,24 +194,5 @@ mod tests {
         assert_eq!(with_var(None, |e| f.read(e)), Ok(true));
         assert_eq!(with_var(Some("false"), |e| f.read(e)), Ok(false));
         assert!(with_var(Some("yes"), |e| f.read(e)).is_err());
-    }
-
-    #[test]
-    fn manifest_defaults_are_compared() {
-        let manifest = "x = 1\n[variables]\na = { default = \"5\" }\nb = { default = \"true\", secret = true }\nc = { required = true }\n[component.q]\nd = { default = \"1\" }\n";
-        let declared = [
-            Variable::Integer(Integer::new("a", 5)),
-            Variable::Integer(Integer::new("c", 1)),
-            Variable::Integer(Integer::new("d", 1)),
-            Variable::Flag(Flag::new("b", false)),
-        ];
-        assert_eq!(
-            default_mismatches(manifest, &declared),
-            [
-                "c: no default in spin.toml's [variables]",
-                "d: no default in spin.toml's [variables]",
-                "b: Rust says false, spin.toml says true",
-            ]
-        );
     }
 }
