@@ -1,8 +1,8 @@
 //! Typed reading of Spin variables, with one policy for every service (docs/configuration.md):
 //! an unset or blank variable takes its default, declared once here in Rust and repeated in
-//! `spin.toml`'s `[variables]` (the e2e test `variable_defaults` checks that the two agree); a set but invalid value is a
-//! deployment error, answered 503 `NOT_CONFIGURED` naming the variable, never a silent fallback
-//! to another setting.
+//! `spin.toml`'s `[variables]` (the e2e test `variable_defaults` checks that the two agree); a
+//! set but invalid value is a deployment error, answered 503 `NOT_CONFIGURED` naming the
+//! variable, never a silent fallback to another setting.
 
 use crate::env::Env;
 use crate::error::{ApiError, ApiResult};
