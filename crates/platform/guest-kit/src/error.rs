@@ -46,6 +46,13 @@ impl ApiError {
         Self::new(400, "BAD_REQUEST", message)
     }
 
+    /// 429 `RATE_LIMITED` with `Retry-After`, the same code and header in every service (each
+    /// words its own message), for a [`crate::ratelimit::Refusal::Limited`].
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::new(429, "RATE_LIMITED", message)
+            .with_header("retry-after", retry_after_secs.to_string())
+    }
+
     /// 503 `NOT_CONFIGURED`: the deployment is misconfigured (a required variable is missing,
     /// or a variable's value is invalid: see [`crate::config`]). The message names the variable
     /// and never quotes its value, which may be a secret.

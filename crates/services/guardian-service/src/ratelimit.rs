@@ -33,12 +33,10 @@ pub fn check(
     // Subjects (usernames) are hashed: the store never holds them in clear.
     let bucket = format!("{scope}:{}", digest_hex(subject));
     match rule.check(&counters, &bucket, now_ms) {
-        Err(Refusal::Limited { retry_after_secs }) => {
-            Err(
-                ApiError::new(429, "RATE_LIMITED", "too many login attempts; retry later")
-                    .with_header("retry-after", retry_after_secs.to_string()),
-            )
-        }
+        Err(Refusal::Limited { retry_after_secs }) => Err(ApiError::too_many_requests(
+            "too many login attempts; retry later",
+            retry_after_secs,
+        )),
         // Failing open, the limiter never reports a store failure.
         Ok(()) | Err(Refusal::StoreFailed) => Ok(()),
     }

@@ -36,8 +36,7 @@ pub(crate) trait Keyservice {
     }
 
     fn rate_limited(retry_after_secs: u64) -> ApiError {
-        ApiError::new(429, "RATE_LIMITED", "too many requests")
-            .with_header("retry-after", retry_after_secs.to_string())
+        ApiError::too_many_requests("too many requests", retry_after_secs)
     }
 
     fn internal(context: &'static str) -> ApiError {

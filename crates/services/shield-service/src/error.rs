@@ -44,8 +44,7 @@ pub(crate) trait Shield {
     }
 
     fn rate_limited(retry_after_secs: u64) -> ApiError {
-        ApiError::new(429, "RATE_LIMITED", "Rate limit exceeded")
-            .with_header("retry-after", retry_after_secs.to_string())
+        ApiError::too_many_requests("Rate limit exceeded", retry_after_secs)
     }
 
     fn internal(context: &'static str) -> ApiError {
