@@ -6,8 +6,10 @@
 use keyward_test_kit::NativeDriver;
 use keyward_test_kit::scenarios::keyservice::{DB, SETTINGS};
 
+/// keyservice sets `Date` on every answer itself (docs/keyservice.md, "Design: conventions");
+/// over HTTP the host would add one anyway, so the native run is where a missing one shows.
 fn driver() -> Box<NativeDriver> {
-    Box::new(NativeDriver::new(DB, SETTINGS))
+    Box::new(NativeDriver::new(DB, SETTINGS).requiring_header("date"))
 }
 
 keyward_test_kit::keyservice_scenario_tests!(driver());

@@ -235,6 +235,11 @@ pub struct NativeDriver {
     routes: RouteTable,
     /// The peer address the "host" reports (the HTTP driver's clients connect from 127.0.0.1).
     pub peer: String,
+    /// How far the fake clock moves before each request (0: it moves only when a test moves it).
+    clock_step_ms: i64,
+    /// A header the service itself must put on every answer (the host would add some, such as
+    /// `Date`, when the service does not, so only the native run can see it missing).
+    required_header: Option<&'static str>,
 }
 
 impl NativeDriver {
@@ -248,7 +253,21 @@ impl NativeDriver {
             sandbox,
             routes: RouteTable::product(),
             peer: "127.0.0.1:40000".to_owned(),
+            clock_step_ms: 0,
+            required_header: None,
         }
+    }
+
+    /// The clock moves `step_ms` before each request, as a real one moves between requests.
+    pub fn ticking(mut self, step_ms: i64) -> Self {
+        self.clock_step_ms = step_ms;
+        self
+    }
+
+    /// Every answer must carry `header`, set by the service itself.
+    pub fn requiring_header(mut self, header: &'static str) -> Self {
+        self.required_header = Some(header);
+        self
     }
 
     /// One request through one component, as the host invokes it.
@@ -272,6 +291,9 @@ impl std::ops::Deref for NativeDriver {
 
 impl Driver for NativeDriver {
     fn send(&self, mut req: Request) -> Reply {
+        self.sandbox
+            .now_ms
+            .set(self.sandbox.now_ms.get() + self.clock_step_ms);
         let path = req.path().to_owned();
         let Some(component) = self.routes.route(&path) else {
             return Response::json(
@@ -284,7 +306,12 @@ impl Driver for NativeDriver {
             .retain(|(n, _)| !n.to_ascii_lowercase().starts_with("spin-"));
         req = req.with_header("spin-client-addr", &self.peer);
         let resp = self.invoke(component, req);
-        assert!(resp.header("date").is_some(), "every response carries Date");
+        if let Some(header) = self.required_header {
+            assert!(
+                resp.header(header).is_some(),
+                "every answer carries {header}"
+            );
+        }
         resp.into()
     }
 

@@ -29,7 +29,8 @@ impl std::ops::Deref for Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        let mut driver = NativeDriver::new(ks::DB, &[("admin_token", ADMIN_TOKEN)]);
+        let mut driver =
+            NativeDriver::new(ks::DB, &[("admin_token", ADMIN_TOKEN)]).requiring_header("date");
         driver.peer = PEER.to_owned();
         Harness { driver }
     }
