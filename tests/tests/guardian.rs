@@ -251,7 +251,7 @@ fn hardhat_user_signs_every_vector_over_http() {
     let r = get(&h, "/guardian/address?address_index=2147483647", &t);
     assert_eq!(r.json()["address"], vector("hardhat-max-index")["address"]);
     t = fresh(&r);
-    for q in ["2147483648", "-1", "abc"] {
+    for q in ["2147483648", "-1", "abc", "%+1", "%2"] {
         let r = get(&h, &format!("/guardian/address?address_index={q}"), &t);
         expect_error(&r, 400, "INVALID_ADDRESS_INDEX");
         t = fresh(&r);

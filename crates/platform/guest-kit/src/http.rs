@@ -162,7 +162,10 @@ pub fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
+            // Two hex digits exactly: `from_str_radix` alone would also take a sign (`%+1`).
+            let hex = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -171,6 +174,12 @@ pub fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// Decodes one name or value of a query string (`application/x-www-form-urlencoded`): `+` is a
+/// space, then [`percent_decode`] (so `%2B` stays a plus).
+pub fn form_decode(s: &str) -> Option<String> {
+    percent_decode(&s.replace('+', " "))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +313,18 @@ pub trait Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_and_form_decoding() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        // Malformed escapes, a sign where a hex digit belongs, and bytes that are not UTF-8.
+        for bad in ["a%2", "%", "%zz", "%+1", "%-1", "%ff"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+        assert_eq!(form_decode("a+b%2B").as_deref(), Some("a b+"));
+        assert_eq!(form_decode("%+1"), None);
+    }
 
     #[test]
     fn headers_are_case_insensitive_and_repeatable() {

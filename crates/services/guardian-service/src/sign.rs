@@ -2,6 +2,7 @@
 //! token was consumed carries `fresh_client_token` (docs/guardian.md, "Design: tokens").
 
 use guardian_core::request as parse;
+use guest_kit::http::form_decode;
 use guest_kit::{Request, Response};
 use serde_json::{Value, json};
 
@@ -56,38 +57,14 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ()> {
     let mut found = None;
     for pair in req.query().unwrap_or("").split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k).as_deref() == Some(name) {
+        if form_decode(k).as_deref() == Some(name) {
             if found.is_some() {
                 return Err(());
             }
-            found = Some(percent_decode(v).ok_or(())?);
+            found = Some(form_decode(v).ok_or(())?);
         }
     }
     Ok(found)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn query_index(req: &Request) -> Result<u32, ApiError> {

@@ -112,14 +112,14 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     secs.checked_mul(1000)?.checked_add(frac_ms)
 }
 
-pub(crate) use guest_kit::http::percent_decode;
+use guest_kit::http::form_decode;
 
 /// A query parameter (first occurrence, `+` as space, percent-decoded).
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(&k.replace('+', " "))?;
-        (k == name).then(|| percent_decode(&v.replace('+', " ")))?
+        let k = form_decode(k)?;
+        (k == name).then(|| form_decode(v))?
     })
 }
 
@@ -198,12 +198,13 @@ mod tests {
 
     #[test]
     fn decoding() {
-        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
-        assert_eq!(percent_decode("a%2"), None);
-        assert_eq!(percent_decode("%ff"), None);
         assert_eq!(
             query_param(Some("x=1&reference=my%20ref"), "reference").as_deref(),
             Some("my ref")
+        );
+        assert_eq!(
+            query_param(Some("reference=a+b%2B"), "reference").as_deref(),
+            Some("a b+")
         );
         assert_eq!(query_param(None, "reference"), None);
     }
