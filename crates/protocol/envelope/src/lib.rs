@@ -80,6 +80,12 @@ impl MasterKey {
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
         MasterKey(Zeroizing::new(bytes))
     }
+
+    /// The key HKDF-SHA256 derives for `info`, for uses other than sealing (the audit chain's MAC
+    /// key). Each use names its own `info`, so no two uses share a key.
+    pub fn derive(&self, info: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, EnvelopeError> {
+        derive_key(self, info)
+    }
 }
 
 impl fmt::Debug for MasterKey {
