@@ -2,6 +2,7 @@
 //! every service, built by the component from its grants (see [`crate::component!`]) and by
 //! native tests from in-memory or SQLite backends.
 
+use crate::audit::Audit;
 use crate::http::Fetch;
 use crate::kv::Kv;
 use crate::sql::Db;
@@ -49,6 +50,9 @@ pub struct Env<'a> {
     /// Server time for this request, unix milliseconds. Read once per request so every check
     /// and the `Date` header agree.
     pub now_ms: i64,
+    /// The request's audit record (docs/OPERATIONS.md, "Audit trail"); set by
+    /// [`crate::audit::audited`].
+    pub audit: Audit<'a>,
 }
 
 impl<'a> Env<'a> {
@@ -62,6 +66,7 @@ impl<'a> Env<'a> {
             fetch: None,
             clock: &SystemClock,
             now_ms,
+            audit: Audit::default(),
         }
     }
 

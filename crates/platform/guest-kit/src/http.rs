@@ -188,6 +188,47 @@ pub enum BodySizeError {
     InvalidContentLength,
 }
 
+/// Longest `X-Request-ID` kept, in bytes.
+pub const REQUEST_ID_MAX: usize = 128;
+
+/// An `X-Request-ID` kept as the request's id: 1 to [`REQUEST_ID_MAX`] bytes of
+/// `A-Z a-z 0-9 - _ . : + / = @`. That covers UUIDs, ULIDs, trace ids and base64 ids, and keeps
+/// anything a header, a log line, an audit record or an upstream API could choke on (spaces,
+/// quotes, commas, control characters, non-ASCII, kilobytes) out.
+pub fn valid_request_id(v: &str) -> bool {
+    (1..=REQUEST_ID_MAX).contains(&v.len())
+        && v.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
+        })
+}
+
+/// The request's id: its `X-Request-ID` when valid (the keyward host always sets one, and
+/// logs it), else a fresh UUIDv7 (under a host that sets none).
+pub fn request_id(req: &Request, now_ms: i64) -> String {
+    req.header_str("x-request-id")
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| uuid_v7_hex(now_ms), str::to_owned)
+}
+
+/// A UUIDv7 for `now_ms` as 32 lowercase hex characters without dashes.
+pub fn uuid_v7_hex(now_ms: i64) -> String {
+    let mut b = [0u8; 16];
+    // Without randomness the id is still unique enough to correlate logs; it is never a secret.
+    let _ = getrandom::fill(&mut b);
+    let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
+    for (dst, src) in b.iter_mut().zip(ms.iter().skip(2)) {
+        *dst = *src;
+    }
+    if let Some(v) = b.get_mut(6) {
+        *v = (*v & 0x0f) | 0x70;
+    }
+    if let Some(v) = b.get_mut(8) {
+        *v = (*v & 0x3f) | 0x80;
+    }
+    hex::encode(b)
+}
+
 /// A response to send. Header names are stored lower-case; each name occurs
 /// at most once (Spin's response type keeps one value per name).
 #[derive(Clone, PartialEq, Eq)]

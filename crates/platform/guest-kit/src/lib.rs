@@ -4,6 +4,8 @@
 //!   [`Fetch`], [`Clock`], the request's wall-clock time), built from a component's grants;
 //! - [`ApiError`]: the `{"message","code"}` error of every service (each adds its own codes);
 //! - [`config`]: typed variables, one policy for invalid values (docs/configuration.md);
+//! - [`audit`]: the request's audit record, written in the same transaction as its action
+//!   ([`audit::atomically`]);
 //! - [`ratelimit`]: the fixed-window rate limiter, failing open or closed by parameter;
 //! - [`component!`]: a component's entry point from its [`RouteGroup`] and grants;
 //! - [`router`]: each service's route table and components table, and the one dispatch that
@@ -17,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod component;
 pub mod config;
 pub mod env;

@@ -38,7 +38,16 @@ pub(crate) fn operate(
     op: Op,
     namespace: &str,
 ) -> ApiResult<Response> {
+    env.audit.action(match op {
+        Op::List => "namespace.list",
+        Op::Create => "namespace.create",
+        Op::Delete => "namespace.delete",
+        Op::SetCidrs => "namespace.set_cidrs",
+        Op::Rotate => "namespace.rotate_secret",
+    });
+    env.audit.object(namespace);
     check_bearer(req, &enabled(env)?)?;
+    env.audit.actor("admin");
     let store = Store::new(env.db);
     match op {
         Op::List => list(&store),
@@ -108,6 +117,7 @@ fn create(env: &Env<'_>, store: &Store<'_>, req: &Request) -> ApiResult<Response
             "namespace must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         ));
     }
+    env.audit.object(&body.namespace);
     let (cidrs, cidrs_json) = normalise_cidrs(body.allowed_cidrs.as_deref().unwrap_or_default())?;
     let keys = Keys::load(env)?;
     let secret = crypto::new_token()?;

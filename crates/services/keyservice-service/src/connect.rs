@@ -25,6 +25,7 @@ struct ConnectBody {
 /// `/connect` never sends CORS headers: the Real Service is not a browser. Step 1 (the size,
 /// before anything else) is the router's.
 pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
+    env.audit.action("session.connect");
     let keys = Keys::load(env)?;
     let store = Store::new(env.db);
 
@@ -44,6 +45,7 @@ pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         Ok(Some((secret, (keyid.to_owned(), cidrs))))
     })?;
 
+    env.audit.actor(&format!("namespace={namespace}"));
     // 3. allow-list.
     check_allow_list(env, req, &cidrs_json)?;
 
@@ -63,8 +65,14 @@ pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
         )
     })?;
 
+    env.audit
+        .actor(&format!("namespace={namespace} user={}", body.user_id));
     // 8. consume the init token, exactly once.
     let token_hash = crypto::init_token_row_key(&digest);
+    env.audit.object(&format!(
+        "init_token:{}",
+        token_hash.get(..16).unwrap_or_default()
+    ));
     let token_ct = store
         .consume_init_token(&token_hash, env.now_ms)?
         .ok_or_else(ApiError::init_token_invalid)?;

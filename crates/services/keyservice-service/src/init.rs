@@ -12,6 +12,8 @@ use guest_kit::ratelimit::{FixedWindow, KvCounters, OnStoreFailure, Refusal};
 
 /// Path, method and body size were checked by the router.
 pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
+    env.audit.action("init_token.issue");
+    env.audit.actor("anonymous");
     let keys = Keys::load(env)?;
     let ttl = config::init_token_ttl_seconds(env)?;
     rate_limit(env, req)?;
@@ -19,6 +21,11 @@ pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     let store = Store::new(env.db);
     let token = crypto::new_token()?;
     let token_hash = crypto::sha512_hex(&token);
+    // A digest's prefix, never the token: it matches the `/connect` that consumes it.
+    env.audit.object(&format!(
+        "init_token:{}",
+        token_hash.get(..16).unwrap_or_default()
+    ));
     let token_ct = keys.seal(
         Purpose::InitToken,
         token.as_bytes(),

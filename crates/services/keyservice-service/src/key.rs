@@ -51,6 +51,11 @@ struct Session {
 
 /// `GET`, `PUT` and `DELETE /key`; path, method and body size were checked by the router.
 pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
+    env.audit.action(match req.method.as_str() {
+        "PUT" => "key.store",
+        "GET" => "key.read",
+        _ => "key.delete",
+    });
     let keys = Keys::load(env)?;
     let idle_ms = config::ms(config::session_idle_seconds(env)?);
     let store = Store::new(env.db);
@@ -81,6 +86,11 @@ pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response>
             },
         )))
     })?;
+    env.audit.actor(&format!(
+        "namespace={} user={}",
+        session.namespace, session.user_id
+    ));
+    env.audit.object("key");
     // Any authenticated call keeps the session alive (idle timeout).
     store.touch_session(&session.digest, now)?;
 

@@ -260,27 +260,33 @@ fn handle(
     routes: &'static [Route<Handler>],
     req: &Request,
 ) -> Response {
-    let resp = transactional(env, || {
-        if group == Group::Admin
-            && let Err(e) = admin::enabled(env)
-        {
-            return e.into_response();
+    let resp = guest_kit::audit::audited("keyservice", env, req, |env| {
+        // Behind a trusted proxy the client is the one its header names (docs/keyservice.md).
+        let header = config::client_addr_header(env);
+        if let Some(addr) = net::client_address(req, header.as_deref()) {
+            env.audit.client(&addr.to_string());
         }
-        router::dispatch(&Keyservice(routes), env, req)
+        transactional(env, || {
+            if group == Group::Admin
+                && let Err(e) = admin::enabled(env)
+            {
+                return e.into_response();
+            }
+            router::dispatch(&Keyservice(routes), env, req)
+        })
     });
     finish(env, resp)
 }
 
-/// Every request's statements form one transaction: a `PUT /key` (nonce, session touch, value)
-/// costs one commit, not three, and a storage failure part-way leaves nothing half-written. A
-/// 4xx keeps its writes (a consumed init token or nonce stays consumed, as the spec requires);
-/// a 5xx rolls back.
+/// Every request's statements form one transaction with its audit record (docs/OPERATIONS.md,
+/// "Audit trail"): a `PUT /key` (nonce, session touch, value, record) costs one commit, not
+/// four, and a storage failure part-way leaves nothing half-written. A 4xx keeps its writes (a
+/// consumed init token or nonce stays consumed, as the spec requires); a 5xx rolls back.
 fn transactional(env: &Env<'_>, handler: impl FnOnce() -> Response) -> Response {
     if let Err(e) = store::SCHEMA.ensure(env.db) {
         return error::storage(e).into_response();
     }
-    guest_kit::transaction(env.db, handler, |resp| resp.status < 500)
-        .unwrap_or_else(|e| error::storage(e).into_response())
+    guest_kit::audit::atomically(env, handler).unwrap_or_else(|f| f.into_response(error::storage))
 }
 
 /// Every response carries the server's `Date` so clients can see clock skew
