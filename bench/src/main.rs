@@ -843,6 +843,11 @@ async fn crypto_rows(addr: SocketAddr) {
         ),
         ("hmac-sha512", 50_000, "HMAC-SHA512, 200 B, per op"),
         (
+            "audit-link",
+            20_000,
+            "audit record link (chain key from master_key + HMAC-SHA256 over the record), per record",
+        ),
+        (
             "jwt-rs256",
             1,
             "custom-provider JWT check, one per request (JWKS parse + RS256 verify, 2048-bit)",

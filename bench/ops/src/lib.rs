@@ -14,6 +14,7 @@ pub fn run(op: &str, n: u64, input: &[u8]) -> Option<u64> {
         "hmac-sha512" => hmac_sha512(n),
         "hd-sign" => hd_sign(n),
         "jwt-rs256" => jwt_rs256(n, input),
+        "audit-link" => audit_link(n),
         _ => return None,
     })
 }
@@ -92,6 +93,34 @@ fn hmac_sha512(n: u64) -> u64 {
             <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(b"secret").expect("key");
         mac.update(&msg);
         acc = fold(acc, &mac.finalize().into_bytes());
+    }
+    acc
+}
+
+/// One audit record's link as every audited request computes it: the chain key derived from
+/// master_key (HKDF-SHA256, then its key id) and one HMAC-SHA256 over a typical record.
+fn audit_link(n: u64) -> u64 {
+    let master = envelope::MasterKey::from_bytes([9u8; 32]);
+    let mut record = audit_chain::Record {
+        time_ms: 1_767_225_600_000,
+        request_id: "0190a6f27c1e7d3a9b2c5e4f3a2b1c0d".into(),
+        service: "keyservice".into(),
+        action: "key.read".into(),
+        outcome: "success".into(),
+        actor: "namespace=bench user=user-0001".into(),
+        client: "127.0.0.1".into(),
+        object: "key".into(),
+        details: "{}".into(),
+        ..audit_chain::Record::default()
+    };
+    let mut prev = audit_chain::GENESIS;
+    let mut acc = 0u64;
+    for i in 0..n {
+        let key = audit_chain::ChainKey::derive(&master).expect("chain key");
+        record.seq = i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1);
+        record.key_id = key.id().to_owned();
+        prev = key.link(&prev, &record);
+        acc = fold(acc, &prev);
     }
     acc
 }

@@ -1,0 +1,387 @@
+//! `keyward audit verify` and `keyward audit export` (docs/OPERATIONS.md, "Audit trail"): read
+//! the audit chain each service writes into its own database, through the same manifest and
+//! runtime config as `keyward serve`, so they find exactly the databases the services use.
+//!
+//! The chain's format and its checks live in the `audit-chain` crate, shared with the services
+//! that write it; this module only finds the databases, reads them in sequence order and
+//! reports.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use audit_chain::{Break, ChainKey, Record, Verifier};
+use serde_json::{Value as Json, json};
+
+use crate::capabilities::sqlite::values::Value;
+use crate::capabilities::sqlite::{SqlBackend, SqlConn, SqlDatabase};
+use crate::capabilities::variables::Resolver;
+use crate::manifest::{self, App};
+use crate::runtime_config::{self, RuntimeConfig};
+use embedded_sqlite::{EmbeddedFiles, Synchronous};
+
+/// Records read per query: a long trail is read in pages, never whole.
+const PAGE: i64 = 1000;
+
+const COLUMNS: &str = "seq, time_ms, request_id, service, action, outcome, code, actor, client, \
+                       object, details, key_id, mac";
+
+/// Where the application is described: the same flags (and environment variables) as `serve`.
+#[derive(clap::Args, Debug)]
+pub struct Sources {
+    /// The Spin manifest (spin.toml, manifest version 2).
+    #[arg(long, env = "KEYWARD_MANIFEST", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// Spin-format runtime configuration (backends per label, variables providers).
+    #[arg(long, env = "KEYWARD_RUNTIME_CONFIG")]
+    pub runtime_config: Option<PathBuf>,
+    /// Where embedded databases live [default: `.spin/` beside the manifest].
+    #[arg(long, env = "KEYWARD_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The manifest, the runtime config and the state directory, as `serve` reads them.
+    pub fn load(&self) -> Result<(App, RuntimeConfig, PathBuf)> {
+        let app = manifest::load(&self.manifest)?;
+        let runtime_config = match &self.runtime_config {
+            Some(path) => runtime_config::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let state_dir = self.state_dir.clone().unwrap_or_else(|| {
+            self.manifest
+                .parent()
+                .map(|p| p.join(".spin"))
+                .unwrap_or_else(|| ".spin".into())
+        });
+        Ok((app, runtime_config, state_dir))
+    }
+}
+
+/// One database that holds a chain, with the labels that name it.
+struct Chain {
+    labels: Vec<String>,
+    place: String,
+    database: SqlDatabase,
+}
+
+/// The distinct databases the manifest's components use: two labels on one PostgreSQL
+/// database (or one file) share one chain, so it is read once.
+fn chains(app: &App, config: &RuntimeConfig, state_dir: &Path) -> Result<Vec<Chain>> {
+    let mut files = EmbeddedFiles::new(Synchronous::Full, 2);
+    let mut by_place: BTreeMap<String, Chain> = BTreeMap::new();
+    let labels: std::collections::BTreeSet<&String> = app
+        .components
+        .values()
+        .flat_map(|c| c.sqlite_databases.iter())
+        .collect();
+    for label in labels {
+        let backend = config.sqlite_databases.get(label.as_str());
+        let place = match backend {
+            Some(SqlBackend::Postgres { url, .. }) => redacted_url(url),
+            Some(SqlBackend::Spin { path: Some(path) }) => path.display().to_string(),
+            Some(SqlBackend::Spin { path: None }) | None => {
+                let file = if label == "default" {
+                    "sqlite_db.db".to_owned()
+                } else {
+                    format!("{label}.db")
+                };
+                let path = state_dir.join(file);
+                if !path.exists() {
+                    bail!(
+                        "database `{label}`: {} does not exist (is --state-dir the one `serve` uses?)",
+                        path.display()
+                    );
+                }
+                path.display().to_string()
+            }
+        };
+        if let Some(chain) = by_place.get_mut(&place) {
+            chain.labels.push(label.clone());
+            continue;
+        }
+        let database = SqlBackend::open(backend, label, state_dir, &mut files)
+            .with_context(|| format!("database `{label}`"))?;
+        by_place.insert(
+            place.clone(),
+            Chain {
+                labels: vec![label.clone()],
+                place,
+                database,
+            },
+        );
+    }
+    Ok(by_place.into_values().collect())
+}
+
+/// A PostgreSQL URL without its password, for output.
+fn redacted_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) => {
+            let host = url.get(at..).unwrap_or_default();
+            let user = rest.split([':', '@']).next().unwrap_or_default();
+            format!("{scheme}://{user}{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Every chain key the deployment's components were given (`master_key` as each component
+/// renders it; normally one).
+fn keys(app: &App, config: &RuntimeConfig) -> Result<Vec<ChainKey>> {
+    let resolver = Resolver::new(&app.variables, &config.variable_providers)?;
+    let mut keys: Vec<ChainKey> = Vec::new();
+    for spec in app.components.values() {
+        let Some(template) = spec.variables.get("master_key") else {
+            continue;
+        };
+        let Ok(value) = template.render(|name| resolver.get(name)) else {
+            continue;
+        };
+        let master = envelope::MasterKey::parse(&value)
+            .with_context(|| format!("component `{}`: master_key", spec.id))?;
+        let key = ChainKey::derive(&master)?;
+        if !keys.iter().any(|k| k.id() == key.id()) {
+            keys.push(key);
+        }
+    }
+    if keys.is_empty() {
+        bail!("no component is given master_key: the chain cannot be checked without it");
+    }
+    Ok(keys)
+}
+
+async fn query(conn: &mut SqlConn, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+    let result = conn
+        .execute(sql.to_owned(), params)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(result.rows.into_iter().map(|r| r.values).collect())
+}
+
+fn record(row: Vec<Value>) -> Result<(Record, String)> {
+    let mut values = row.into_iter();
+    let mut int = || match values.next() {
+        Some(Value::Integer(i)) => Ok(i),
+        _ => bail!("an audit record has a malformed column"),
+    };
+    let (seq, time_ms) = (int()?, int()?);
+    let mut text = || match values.next() {
+        Some(Value::Text(t)) => Ok(t),
+        _ => bail!("audit record {seq} has a malformed column"),
+    };
+    let record = Record {
+        seq,
+        time_ms,
+        request_id: text()?,
+        service: text()?,
+        action: text()?,
+        outcome: text()?,
+        code: text()?,
+        actor: text()?,
+        client: text()?,
+        object: text()?,
+        details: text()?,
+        key_id: text()?,
+    };
+    Ok((record, text()?))
+}
+
+/// Reads a chain's records after `after`, one page at a time, handing each to `each`.
+async fn read(
+    conn: &mut SqlConn,
+    mut after: i64,
+    mut each: impl FnMut(Record, String) -> Result<bool>,
+) -> Result<()> {
+    loop {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
+        let rows = query(
+            conn,
+            &sql,
+            vec![Value::Integer(after), Value::Integer(PAGE)],
+        )
+        .await?;
+        let full = i64::try_from(rows.len()).unwrap_or(0) == PAGE;
+        for row in rows {
+            let (r, mac) = record(row)?;
+            after = r.seq;
+            if !each(r, mac)? {
+                return Ok(());
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// What `verify` found in one chain.
+enum Verdict {
+    Intact { records: i64, head: String },
+    Broken(Break),
+    Missing,
+}
+
+async fn verify_chain(chain: &Chain, keys: &[ChainKey]) -> Result<Verdict> {
+    let mut conn = chain.database.connect();
+    let Ok(head) = query(
+        &mut conn,
+        "SELECT seq, mac FROM audit_head WHERE id = 1",
+        vec![],
+    )
+    .await
+    else {
+        return Ok(Verdict::Missing);
+    };
+    let (head_seq, head_mac) = match head.into_iter().next().map(Vec::into_iter) {
+        Some(mut v) => match (v.next(), v.next()) {
+            (Some(Value::Integer(s)), Some(Value::Text(m))) => (s, m),
+            _ => bail!("the chain's head is malformed"),
+        },
+        None => return Ok(Verdict::Missing),
+    };
+    let mut verifier = Verifier::new(keys);
+    let mut broken = None;
+    read(&mut conn, 0, |r, mac| match verifier.push(&r, &mac) {
+        Ok(()) => Ok(true),
+        Err(b) => {
+            broken = Some(b);
+            Ok(false)
+        }
+    })
+    .await?;
+    if let Some(b) = broken {
+        return Ok(Verdict::Broken(b));
+    }
+    if let Err(b) = verifier.finish(head_seq, &head_mac) {
+        return Ok(Verdict::Broken(b));
+    }
+    Ok(Verdict::Intact {
+        records: verifier.last(),
+        head: verifier.head(),
+    })
+}
+
+/// `keyward audit verify`: checks every chain; `Ok(false)` when one is broken or missing.
+pub async fn verify(sources: &Sources, out: &mut impl Write) -> Result<bool> {
+    let (app, config, state_dir) = sources.load()?;
+    let keys = keys(&app, &config)?;
+    let mut all_intact = true;
+    for chain in chains(&app, &config, &state_dir)? {
+        let name = format!("database {} ({})", chain.labels.join(", "), chain.place);
+        match verify_chain(&chain, &keys).await? {
+            Verdict::Intact { records, head } => writeln!(
+                out,
+                "{name}: {records} records, chain intact; head {records}:{head}"
+            )?,
+            Verdict::Broken(b) => {
+                all_intact = false;
+                writeln!(out, "{name}: BROKEN: {b}")?;
+            }
+            Verdict::Missing => {
+                all_intact = false;
+                writeln!(
+                    out,
+                    "{name}: no audit trail (its tables do not exist; a service creates them on its first request)"
+                )?;
+            }
+        }
+    }
+    Ok(all_intact)
+}
+
+/// `keyward audit export`: every record (of one service, from one time on) as JSON lines, in
+/// sequence order per database. It does not verify: run `verify` for that.
+pub async fn export(
+    sources: &Sources,
+    since_ms: Option<i64>,
+    service: Option<&str>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (app, config, state_dir) = sources.load()?;
+    for chain in chains(&app, &config, &state_dir)? {
+        let mut conn = chain.database.connect();
+        let database = chain.labels.join(",");
+        read(&mut conn, 0, |r, mac| {
+            let wanted =
+                since_ms.is_none_or(|s| r.time_ms >= s) && service.is_none_or(|s| r.service == s);
+            if wanted {
+                serde_json::to_writer(&mut *out, &json_line(&database, r, mac))?;
+                out.write_all(b"\n")?;
+            }
+            Ok(true)
+        })
+        .await?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One exported record: its fields, its time also as RFC 3339, its details as an object.
+fn json_line(database: &str, r: Record, mac: String) -> Json {
+    let time = u64::try_from(r.time_ms)
+        .ok()
+        .map(|ms| humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)))
+        .map(|t| t.to_string());
+    let details = serde_json::from_str::<Json>(&r.details).unwrap_or(Json::String(r.details));
+    json!({
+        "database": database,
+        "seq": r.seq,
+        "time": time,
+        "time_ms": r.time_ms,
+        "request_id": r.request_id,
+        "service": r.service,
+        "action": r.action,
+        "outcome": r.outcome,
+        "code": r.code,
+        "actor": r.actor,
+        "client": r.client,
+        "object": r.object,
+        "details": details,
+        "key_id": r.key_id,
+        "mac": mac,
+    })
+}
+
+/// `--since`: an RFC 3339 time (`2026-12-01T10:00:00Z`) or unix milliseconds.
+pub fn parse_since(text: &str) -> Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(text)
+        .with_context(|| format!("--since {text:?} is neither RFC 3339 nor unix milliseconds"))?;
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .context("--since is before 1970")?;
+    Ok(i64::try_from(ms.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redacted_url("postgres://keyward:hunter2@127.0.0.1:5432/kw"),
+            "postgres://keyward@127.0.0.1:5432/kw"
+        );
+        assert_eq!(
+            redacted_url("postgres://127.0.0.1/kw"),
+            "postgres://127.0.0.1/kw"
+        );
+    }
+
+    #[test]
+    fn since_takes_both_forms() {
+        assert_eq!(parse_since("1767225600000").ok(), Some(1_767_225_600_000));
+        assert_eq!(
+            parse_since("2026-01-01T00:00:00Z").ok(),
+            Some(1_767_225_600_000)
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+}
