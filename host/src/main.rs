@@ -11,6 +11,7 @@ mod app;
 mod capabilities;
 mod http;
 mod manifest;
+mod observability;
 mod runtime_config;
 mod toml_file;
 mod wasm;
@@ -116,6 +117,10 @@ struct ServeArgs {
     /// writes.
     #[arg(long, env = "KEYWARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
     sqlite_synchronous: Synchronous,
+    /// Serve Prometheus metrics at GET /metrics on this separate address (port 0 picks a free
+    /// port; the chosen address is printed). Off when not set.
+    #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -244,6 +249,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    warn_of_shadowed_routes(&runtime.router);
+    let metrics = match &args.metrics_listen {
+        Some(at) => {
+            let metrics_listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {at}"))?;
+            let metrics = observability::metrics::install(runtime.router.routes());
+            Some((metrics_listener, metrics))
+        }
+        None => None,
+    };
     tracing::info!(
         app = %app.name,
         components = runtime.components.len(),
@@ -253,15 +269,47 @@ async fn serve(args: ServeArgs) -> Result<()> {
         startup_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
-    // Scripts and tests read the address from this line (it matters with `--listen ...:0`).
+    let runtime = Arc::new(runtime);
     let mut stdout = std::io::stdout();
+    let metrics_server = match metrics {
+        Some((metrics_listener, metrics)) => {
+            let metrics_addr = metrics_listener.local_addr()?;
+            tracing::info!(address = %metrics_addr, "metrics at /metrics");
+            // Printed before the main listener's line, which tells a waiting script the host is up.
+            writeln!(stdout, "keyward metrics on http://{metrics_addr}/metrics")?;
+            Some(tokio::spawn(observability::metrics_server::serve(
+                runtime.clone(),
+                metrics,
+                metrics_listener,
+            )))
+        }
+        None => None,
+    };
+    // Scripts and tests read the address from this line (it matters with `--listen ...:0`).
     writeln!(stdout, "keyward listening on http://{addr}")?;
     stdout.flush()?;
-    let runtime = Arc::new(runtime);
     http::server::serve(runtime, listener, stop_requested()?, drain_timeout).await?;
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     drop(ticker);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/livez` and `/readyz` are the host's own (docs/OPERATIONS.md, "Health"): a manifest route
+/// that would match them never sees those two paths, which the operator should know.
+fn warn_of_shadowed_routes(router: &http::router::Router) {
+    use observability::health::{LIVEZ, READYZ};
+    for path in [LIVEZ, READYZ] {
+        if let Some(m) = router.route(path) {
+            tracing::warn!(
+                "route `{}` of component `{}` matches {path}, which the host answers itself",
+                m.raw_route,
+                m.component
+            );
+        }
+    }
 }
 
 /// Completes on SIGTERM (service managers, container runtimes) or SIGINT (ctrl-c).

@@ -10,25 +10,27 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use super::front_door::admission::BodyRejection;
 use super::front_door::connections::{QuotaGuard, Refusal};
 use super::front_door::{PeerKey, admission, authority};
 use super::router::RouteMatch;
 use super::{json_error, retry_shortly};
 use crate::app::Runtime;
 use crate::capabilities::BackendUnavailable;
+use crate::observability::metrics::{self, GuestFailure, RouteMetrics};
+use crate::observability::{health, request_id};
 use crate::wasm::engine::EPOCH_TICK;
 use crate::wasm::instance::{HostState, LoadedComponent};
 use crate::wasm::memory_budget::InstanceMemory;
 
 pub async fn handle(
     runtime: &Runtime,
-    req: Request<Incoming>,
+    req: Request<hyper::body::Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Response<HyperOutgoingBody> {
@@ -36,43 +38,78 @@ pub async fn handle(
     let method = req.method().clone();
     // The path alone is logged: a query string may carry tokens.
     let path = req.uri().path().to_string();
+    let request_id = request_id::of(req.headers());
+    // The host's own endpoints come before routing (docs/OPERATIONS.md, "Health").
+    if let Some(response) = health::answer(runtime, &method, &path).await {
+        log_access(&method, &path, None, &request_id, &response, start, 0);
+        return response;
+    }
     let routed = runtime.router.route(&path);
+    let observed = metrics::get().map(|m| m.route(routed.as_ref().map(|r| r.index)));
     // Time spent creating the request's store and instance (0 if none was made).
     let setup_ns = Arc::new(AtomicU64::new(0));
-    let (response, route, component) = match &routed {
-        None => (
-            json_error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                &format!("no route matches {path}"),
-            ),
-            None,
-            None,
+    let response = match &routed {
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("no route matches {path}"),
         ),
-        Some(m) => {
-            let response = match runtime.components.get(m.component) {
-                Some(c) => invoke(runtime, c, req, m, peer, local, &setup_ns).await,
-                None => json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error",
-                ),
-            };
-            (response, Some(m.raw_route), Some(m.component))
-        }
+        Some(m) => match runtime.components.get(m.component) {
+            Some(c) => {
+                let request = Arrived {
+                    req,
+                    peer,
+                    local,
+                    request_id: request_id.clone(),
+                    observed,
+                };
+                invoke(runtime, c, request, m, &setup_ns).await
+            }
+            None => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            ),
+        },
     };
+    if let Some(o) = observed {
+        o.answered(response.status().as_u16(), start.elapsed());
+    }
+    log_access(
+        &method,
+        &path,
+        routed.as_ref(),
+        &request_id,
+        &response,
+        start,
+        setup_ns.load(Ordering::Relaxed),
+    );
+    response
+}
+
+/// The access log's one line per request: never bodies, query strings or headers (the request
+/// id is the host's, or a client's that passed `request_id::acceptable`).
+fn log_access(
+    method: &http::Method,
+    path: &str,
+    routed: Option<&RouteMatch<'_>>,
+    request_id: &HeaderValue,
+    response: &Response<HyperOutgoingBody>,
+    start: Instant,
+    setup_ns: u64,
+) {
     tracing::info!(
         target: "keyward::access",
         method = %method,
         path = %path,
-        route = route.unwrap_or("-"),
-        component = component.unwrap_or("-"),
+        route = routed.map_or("-", |m| m.raw_route),
+        component = routed.map_or("-", |m| m.component),
         status = response.status().as_u16(),
         duration_ms = (start.elapsed().as_secs_f64() * 1000.0),
-        instantiate_us = (setup_ns.load(Ordering::Relaxed) as f64 / 1000.0),
+        instantiate_us = (setup_ns as f64 / 1000.0),
+        request_id = request_id.to_str().unwrap_or("-"),
         "request"
     );
-    response
 }
 
 /// Sets the headers a Spin guest expects, overwriting any a client sent: `spin-*` headers are
@@ -141,43 +178,67 @@ fn slot_refusal(refusal: Refusal) -> Response<HyperOutgoingBody> {
     }
 }
 
+/// A routed request as it came in, with what the host decided about it before admission.
+struct Arrived {
+    req: Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    request_id: HeaderValue,
+    /// Its route's metrics, when metrics are on.
+    observed: Option<&'static RouteMetrics>,
+}
+
 /// A request the front door let in: its body read, its URI and `spin-*` headers set, and an
 /// instance slot held for it.
 struct Admitted {
     req: Request<Full<Bytes>>,
     slot: QuotaGuard,
+    observed: Option<&'static RouteMetrics>,
 }
 
 async fn invoke(
     runtime: &Runtime,
     component: &Arc<LoadedComponent>,
-    req: Request<Incoming>,
+    request: Arrived,
     m: &RouteMatch<'_>,
-    peer: SocketAddr,
-    local: SocketAddr,
     setup_ns: &Arc<AtomicU64>,
 ) -> Response<HyperOutgoingBody> {
-    match admit(runtime, component, req, m, peer, local).await {
+    match admit(runtime, component, request, m).await {
         Ok(admitted) => run(runtime, component, admitted, setup_ns).await,
-        Err(refused) => refused,
+        Err((refused, why)) => {
+            if let Some(metrics) = metrics::get() {
+                metrics.refused(why);
+            }
+            refused
+        }
     }
 }
+
+type Refused = (Response<HyperOutgoingBody>, metrics::Refusal);
 
 /// The front door's decisions, in order: a valid authority, a body within the route's maximum
 /// that arrives in time, then (only then) an instance slot within the peer's share.
 async fn admit(
     runtime: &Runtime,
     component: &LoadedComponent,
-    req: Request<Incoming>,
+    request: Arrived,
     m: &RouteMatch<'_>,
-    peer: SocketAddr,
-    local: SocketAddr,
-) -> Result<Admitted, Response<HyperOutgoingBody>> {
+) -> Result<Admitted, Refused> {
+    let Arrived {
+        req,
+        peer,
+        local,
+        request_id,
+        observed,
+    } = request;
     // The guest gets an absolute URI, as under Spin: scheme, the validated authority the client
     // used, and the routed request target exactly as received.
     let uri = authority::guest_uri(req.uri(), req.headers(), local).map_err(
         |authority::InvalidAuthority(why)| {
-            door_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", why)
+            (
+                door_refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", why),
+                metrics::Refusal::BadRequest,
+            )
         },
     )?;
     let door = &runtime.front_door;
@@ -189,23 +250,46 @@ async fn admit(
         Ok(()) => admission::read_body(body, max_body, door.body_timeout).await,
         Err(rejected) => Err(rejected),
     }
-    .map_err(|rejected| door_refusal(rejected.status(), rejected.code(), &rejected.message()))?;
+    .map_err(|rejected| {
+        let why = match rejected {
+            BodyRejection::TooLarge { .. } => metrics::Refusal::BodyTooLarge,
+            BodyRejection::TooSlow { .. } => metrics::Refusal::BodyTimeout,
+            BodyRejection::Malformed => metrics::Refusal::BodyMalformed,
+        };
+        (
+            door_refusal(rejected.status(), rejected.code(), &rejected.message()),
+            why,
+        )
+    })?;
     let slot = runtime
         .instance_slots
         .try_take(PeerKey::of(peer))
-        .map_err(slot_refusal)?;
+        .map_err(|refusal| {
+            let why = match refusal {
+                Refusal::HostFull => metrics::Refusal::InstanceCap,
+                Refusal::PeerFull => metrics::Refusal::InstanceCapPerPeer,
+            };
+            (slot_refusal(refusal), why)
+        })?;
     let full_url = uri.to_string();
     set_spin_headers(&mut parts.headers, m, &full_url, peer).map_err(|_| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "invalid request target",
+        (
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "invalid request target",
+            ),
+            metrics::Refusal::BadRequest,
         )
     })?;
+    // The guest reads the request's id here; whatever the client sent under this name was
+    // either kept as the id or replaced by it.
+    parts.headers.insert(request_id::HEADER, request_id);
     parts.uri = uri;
     Ok(Admitted {
         req: Request::from_parts(parts, Full::new(body)),
         slot,
+        observed,
     })
 }
 
@@ -248,7 +332,16 @@ async fn run(
     admitted: Admitted,
     setup_ns: &Arc<AtomicU64>,
 ) -> Response<HyperOutgoingBody> {
-    let Admitted { req, slot } = admitted;
+    let Admitted {
+        req,
+        slot,
+        observed,
+    } = admitted;
+    let failed = |why: GuestFailure| {
+        if let Some(o) = observed {
+            o.component.failed(why);
+        }
+    };
     let setup_started = Instant::now();
     let mut store = new_store(runtime, component);
     let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -277,8 +370,13 @@ async fn run(
             Ok(proxy) => proxy,
             Err(e) => return Err(Failure::of_instantiation(e, store.data())),
         };
-        let ns = store_ns + instantiate_started.elapsed().as_nanos();
-        setup_ns.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let ns =
+            u64::try_from(store_ns + instantiate_started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        setup_ns.store(ns, Ordering::Relaxed);
+        if let Some(o) = observed {
+            o.component
+                .instantiated(std::time::Duration::from_nanos(ns));
+        }
         proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, guest_req, out)
@@ -292,6 +390,7 @@ async fn run(
     match tokio::time::timeout(deadline, receiver).await {
         Ok(Ok(Ok(resp))) => resp,
         Ok(Ok(Err(code))) => {
+            failed(GuestFailure::ErrorCode);
             tracing::warn!(component = %component.id, "guest answered with error code {code:?}");
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -306,10 +405,12 @@ async fn run(
                 Ok(Err(f)) => f,
                 Err(e) => Failure::Guest(e.into()),
             };
+            failed(outcome.reason());
             outcome.response(&component.id)
         }
         Err(_) => {
             task.abort();
+            failed(GuestFailure::Timeout);
             tracing::warn!(component = %component.id, "request deadline exceeded");
             deadline_response()
         }
@@ -321,6 +422,8 @@ enum Failure {
     Instantiate(wasmtime::Error),
     /// The guest needed memory the host-wide budget could not cover.
     MemoryBudget(wasmtime::Error),
+    /// The guest failed after its memory could not grow past the instance's cap.
+    MemoryLimit(wasmtime::Error),
     Guest(wasmtime::Error),
     NoResponse,
 }
@@ -337,8 +440,27 @@ impl Failure {
     fn of_guest(e: wasmtime::Error, state: &HostState) -> Self {
         if state.memory.budget_exhausted {
             Failure::MemoryBudget(e)
+        } else if state.memory.limit_reached && e.downcast_ref::<Trap>().is_some() {
+            Failure::MemoryLimit(e)
         } else {
             Failure::Guest(e)
+        }
+    }
+
+    /// What the metrics count it as.
+    fn reason(&self) -> GuestFailure {
+        match self {
+            Failure::Instantiate(_) => GuestFailure::Instantiation,
+            Failure::MemoryBudget(_) => GuestFailure::MemoryBudget,
+            Failure::MemoryLimit(_) => GuestFailure::MemoryLimit,
+            Failure::Guest(e) if e.downcast_ref::<BackendUnavailable>().is_some() => {
+                GuestFailure::BackendUnavailable
+            }
+            Failure::Guest(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                GuestFailure::Timeout
+            }
+            Failure::Guest(_) => GuestFailure::Trap,
+            Failure::NoResponse => GuestFailure::NoResponse,
         }
     }
 
@@ -363,6 +485,10 @@ impl Failure {
             Failure::Guest(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 tracing::warn!(component, "request deadline exceeded");
                 deadline_response()
+            }
+            Failure::MemoryLimit(e) => {
+                tracing::warn!(component, "guest failed at its memory limit: {e:#}");
+                component_failed()
             }
             Failure::Guest(e) => {
                 tracing::warn!(component, "guest trapped: {e:#}");

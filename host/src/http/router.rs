@@ -24,6 +24,8 @@ pub struct Route {
 /// The result of matching a request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
+    /// The route's position in the manifest's order: what per-route state (metrics) is kept by.
+    pub index: usize,
     pub raw_route: &'a str,
     pub component: &'a str,
     /// The route without its trailing `/...` (Spin's `spin-component-route`).
@@ -105,10 +107,17 @@ impl Router {
         Ok(Router { routes })
     }
 
+    /// Every route with its component, in the order of [`RouteMatch::index`].
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes
+            .iter()
+            .map(|r| (r.raw.as_str(), r.component.as_str()))
+    }
+
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
         let request: Vec<&str> = path.split('/').skip(1).filter(|s| !s.is_empty()).collect();
-        let mut best: Option<(&Route, Params, Score)> = None;
-        for route in &self.routes {
+        let mut best: Option<(usize, &Route, Params, Score)> = None;
+        for (index, route) in self.routes.iter().enumerate() {
             let Some(params) = matches(route, &request, path) else {
                 continue;
             };
@@ -123,11 +132,11 @@ impl Router {
                 route.segments.len(),
                 usize::MAX - param_count,
             );
-            if best.as_ref().is_none_or(|(_, _, s)| score > *s) {
-                best = Some((route, params, score));
+            if best.as_ref().is_none_or(|(_, _, _, s)| score > *s) {
+                best = Some((index, route, params, score));
             }
         }
-        let (route, params, _) = best?;
+        let (index, route, params, _) = best?;
         let path_info = if route.wildcard {
             path_info(path, route.segments.len())
         } else {
@@ -139,6 +148,7 @@ impl Router {
             .unwrap_or(&route.raw)
             .to_string();
         Some(RouteMatch {
+            index,
             raw_route: &route.raw,
             component: &route.component,
             component_route,

@@ -16,6 +16,7 @@ use super::front_door::PeerKey;
 use super::front_door::connections::{ConnClock, QuotaGuard, Refusal, ThrottledLog, Watched};
 use super::invoke::handle;
 use crate::app::Runtime;
+use crate::observability::metrics::Refusal as Refused;
 
 /// Largest request head (request line and headers) a connection may send: beyond it hyper
 /// answers 431. Sized like common reverse proxies' header buffers, far above any real client's.
@@ -59,6 +60,12 @@ pub async fn serve(
             Ok(admitted) => admitted,
             Err(refusal) => {
                 refuse_connection(&stream, refusal);
+                if let Some(m) = crate::observability::metrics::get() {
+                    m.refused(match refusal {
+                        Refusal::HostFull => Refused::ConnectionCap,
+                        Refusal::PeerFull => Refused::ConnectionCapPerPeer,
+                    });
+                }
                 REFUSED_CONNECTIONS.hit(|more| {
                     tracing::warn!(
                         "refused a connection from {peer}: {} ({more} more in the last second)",

@@ -40,8 +40,8 @@ impl MemoryBudget {
             });
     }
 
-    #[cfg(test)]
-    fn used(&self) -> usize {
+    /// Bytes reserved now, for the metrics.
+    pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
     }
 }
@@ -55,6 +55,8 @@ pub struct InstanceMemory {
     reserved: usize,
     /// A growth was refused because the shared budget was spent (not the instance's own cap).
     pub budget_exhausted: bool,
+    /// A growth was refused because it would pass the instance's own cap (`--memory-limit`).
+    pub limit_reached: bool,
 }
 
 impl InstanceMemory {
@@ -64,6 +66,7 @@ impl InstanceMemory {
             budget,
             reserved: 0,
             budget_exhausted: false,
+            limit_reached: false,
         }
     }
 }
@@ -76,6 +79,7 @@ impl wasmtime::ResourceLimiter for InstanceMemory {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.per_instance {
+            self.limit_reached = true;
             return Ok(false);
         }
         let extra = desired.saturating_sub(current);
@@ -121,6 +125,7 @@ mod tests {
         // The instance's own cap is not the budget's doing.
         assert!(!a.memory_growing(6, 9, None).unwrap());
         assert!(!a.budget_exhausted);
+        assert!(a.limit_reached && !b.limit_reached);
         drop(a);
         assert_eq!(budget.used(), 4);
         drop(b);

@@ -9,6 +9,8 @@ use super::redis::KvResult;
 use super::store::KvStore;
 use crate::capabilities::bindings::key_value;
 use crate::capabilities::{Granted, LabelGrants, Refused};
+use crate::observability::metrics::StorageOp;
+use crate::observability::observe_storage;
 
 /// The labels a component was granted, each bound to its backend.
 pub type KeyValueGrants = LabelGrants<KvStore>;
@@ -58,7 +60,8 @@ impl key_value::HostStore for KeyValueState {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
-        outcome(self.store(&store)?.get(key).await)
+        let store = self.store(&store)?;
+        outcome(observe_storage(store.backend(), StorageOp::Get, store.get(key)).await)
     }
 
     async fn set(
@@ -67,7 +70,8 @@ impl key_value::HostStore for KeyValueState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
-        outcome(self.store(&store)?.set(key, value).await)
+        let store = self.store(&store)?;
+        outcome(observe_storage(store.backend(), StorageOp::Set, store.set(key, value)).await)
     }
 
     async fn delete(
@@ -75,7 +79,8 @@ impl key_value::HostStore for KeyValueState {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
-        outcome(self.store(&store)?.delete(key).await)
+        let store = self.store(&store)?;
+        outcome(observe_storage(store.backend(), StorageOp::Delete, store.delete(key)).await)
     }
 
     async fn exists(
@@ -83,14 +88,16 @@ impl key_value::HostStore for KeyValueState {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, key_value::Error>> {
-        outcome(self.store(&store)?.exists(key).await)
+        let store = self.store(&store)?;
+        outcome(observe_storage(store.backend(), StorageOp::Exists, store.exists(key)).await)
     }
 
     async fn get_keys(
         &mut self,
         store: Resource<KvStore>,
     ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
-        outcome(self.store(&store)?.get_keys().await)
+        let store = self.store(&store)?;
+        outcome(observe_storage(store.backend(), StorageOp::GetKeys, store.get_keys()).await)
     }
 
     async fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {

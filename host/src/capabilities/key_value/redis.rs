@@ -79,6 +79,16 @@ impl RedisKv {
         }
     }
 
+    /// `PING`, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut c = self.conn().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let mut c = self.conn().await?;
         self.classify(c.hget(&self.hash, key).await)

@@ -55,6 +55,31 @@ impl KvStore {
             KvStore::Sqlite(s) => s.get_keys().await,
         }
     }
+
+    /// Whether the backend answers (`/readyz`): the file `SELECT 1`, Redis `PING`.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            KvStore::Redis(r) => r.ping().await,
+            KvStore::Sqlite(s) => embedded_ping(&s.pool).await,
+        }
+    }
+
+    /// Which backend this is, for metrics.
+    pub fn backend(&self) -> crate::observability::metrics::Backend {
+        use crate::observability::metrics::Backend;
+        match self {
+            KvStore::Redis(_) => Backend::Redis,
+            KvStore::Sqlite(_) => Backend::EmbeddedKv,
+        }
+    }
+}
+
+/// An embedded SQLite file answers `SELECT 1` on a pooled connection (opened if none is idle).
+pub async fn embedded_ping(pool: &Arc<SqlitePool>) -> Result<(), String> {
+    pool.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// One label's rows in an embedded SQLite file.

@@ -12,6 +12,8 @@ use anyhow::{Result, bail};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::observability::metrics::OutboundOutcome;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
     scheme: SchemePattern,
@@ -169,16 +171,74 @@ impl WasiHttpHooks for OutboundHooks {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
+        let metrics = crate::observability::metrics::get();
+        // Labelled by host[:port] as the guest addressed it: the destination, never the path.
+        let destination = metrics.map(|_| match request.uri().authority() {
+            Some(a) => a
+                .as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            None => String::new(),
+        });
         if !self.permits(request.uri()) {
+            if let (Some(m), Some(host)) = (metrics, &destination) {
+                m.outbound(host, OutboundOutcome::Denied, std::time::Duration::ZERO);
+            }
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         Box::new(async move {
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let mut pending = metrics.zip(destination).map(|(m, host)| PendingCall {
+                metrics: m,
+                host,
+                started: std::time::Instant::now(),
+                outcome: OutboundOutcome::Timeout,
+            });
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            if let Some(p) = pending.as_mut() {
+                p.outcome = outcome_of(&sent);
+            }
+            drop(pending);
+            let (res, io) = sent?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
             ))
         })
+    }
+}
+
+/// An outbound call being timed. It is counted when dropped, so a call abandoned before its
+/// answer (its request's deadline stopped the instance) counts as a timeout.
+struct PendingCall {
+    metrics: &'static crate::observability::metrics::Metrics,
+    host: String,
+    started: std::time::Instant,
+    outcome: OutboundOutcome,
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.metrics
+            .outbound(&self.host, self.outcome, self.started.elapsed());
+    }
+}
+
+/// How an outbound request ended, for the metrics: a timeout is told apart from other failures
+/// because an operator acts differently on it (a slow identity provider, not a refusing one).
+fn outcome_of<T>(sent: &Result<T, HttpError>) -> OutboundOutcome {
+    match sent {
+        Ok(_) => OutboundOutcome::Ok,
+        Err(
+            HttpError::ConnectionTimeout
+            | HttpError::ConnectionReadTimeout
+            | HttpError::ConnectionWriteTimeout
+            | HttpError::HttpResponseTimeout
+            | HttpError::DnsTimeout,
+        ) => OutboundOutcome::Timeout,
+        Err(HttpError::HttpRequestDenied) => OutboundOutcome::Denied,
+        Err(_) => OutboundOutcome::Error,
     }
 }
 

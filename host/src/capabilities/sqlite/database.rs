@@ -30,6 +30,16 @@ impl SqlDatabase {
             SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
         }
     }
+
+    /// Whether the backend answers `SELECT 1` (`/readyz`).
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            SqlDatabase::Sqlite(pool) => {
+                crate::capabilities::key_value::store::embedded_ping(pool).await
+            }
+            SqlDatabase::Postgres(db) => db.ping().await,
+        }
+    }
 }
 
 /// The host side of a guest's `sqlite.connection`. The pooled connection is taken on first use
@@ -50,6 +60,15 @@ pub enum SqlConn {
 }
 
 impl SqlConn {
+    /// Which backend this is, for metrics.
+    pub fn backend(&self) -> crate::observability::metrics::Backend {
+        use crate::observability::metrics::Backend;
+        match self {
+            SqlConn::Sqlite { .. } => Backend::Sqlite,
+            SqlConn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     pub async fn execute(
         &mut self,
         sql: String,

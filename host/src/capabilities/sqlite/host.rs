@@ -8,6 +8,8 @@ use super::database::{SqlConn, SqlDatabase};
 use super::values::{Error, QueryResult, Value};
 use crate::capabilities::bindings::sqlite;
 use crate::capabilities::{Granted, LabelGrants, MAX_OPEN_RESOURCES, Refused};
+use crate::observability::metrics::StorageOp;
+use crate::observability::observe_storage;
 
 /// The databases a component was granted, each bound to its backend.
 pub type SqliteGrants = LabelGrants<SqlDatabase>;
@@ -49,10 +51,13 @@ impl sqlite::HostConnection for SqliteState {
         let params = parameters.into_iter().map(from_wit).collect();
         // An unreachable backend stops the instance (the host answers 503); a statement's own
         // failure is the guest's to handle.
-        let outcome = conn
-            .execute(statement, params)
-            .await
-            .map_err(wasmtime::Error::new)?;
+        let outcome = observe_storage(
+            conn.backend(),
+            StorageOp::Execute,
+            conn.execute(statement, params),
+        )
+        .await
+        .map_err(wasmtime::Error::new)?;
         Ok(outcome.map(to_wit).map_err(error_to_wit))
     }
 

@@ -70,6 +70,21 @@ impl PgDatabase {
         self.pool.status().max_size
     }
 
+    /// `SELECT 1` on a pooled connection, for `/readyz`. Only the error's own text is kept:
+    /// it never holds the URL (and so no password).
+    pub async fn ping(&self) -> Result<(), String> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| format!("cannot get a connection: {e}"))?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn connect(&self) -> PgConn {
         PgConn {
             db: self.clone(),

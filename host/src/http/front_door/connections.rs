@@ -66,9 +66,14 @@ impl PeerQuota {
         })
     }
 
+    /// Units held now, for the metrics.
+    pub fn in_use(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.held.lock().map(|h| h.total).unwrap_or(0)
+        self.in_use()
     }
 }
 
