@@ -162,22 +162,25 @@ async fn check_all(probes: Vec<(String, Probe)>) -> Checked {
         }
     }
     results.sort_by_key(|(i, _, _)| *i);
-    let mut healthy = true;
+    let mut failures = Vec::new();
     let mut checks = Vec::with_capacity(results.len());
     for (_, name, outcome) in results {
         if let Err(why) = &outcome {
-            healthy = false;
-            FAILED_CHECKS.hit(|more| {
-                tracing::warn!(
-                    check = %name,
-                    round,
-                    "readiness check failed: {why} ({more} more in the last second)"
-                )
-            });
+            failures.push(format!("{name}: {why}"));
         }
         checks.push((name, outcome.is_ok()));
     }
-    (healthy, checks)
+    // One line per round, naming every failed check, so the throttle never hides one of them.
+    if !failures.is_empty() {
+        FAILED_CHECKS.hit(|more| {
+            tracing::warn!(
+                round,
+                "readiness checks failed: {} ({more} more rounds in the last second)",
+                failures.join("; ")
+            )
+        });
+    }
+    (failures.is_empty(), checks)
 }
 
 async fn ping(probe: &Probe) -> Result<(), String> {
