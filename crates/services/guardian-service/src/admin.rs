@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::Env;
 use crate::config::{self, IDP_SETTINGS};
 use crate::error::ApiError;
 use crate::error::Guardian as _;
-use crate::{Env, store};
 
 fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     if req.header_count("authorization") != 1 {
@@ -28,8 +28,12 @@ fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-/// Path, method and body size were checked by the router.
+/// Path, method and body size were checked by the router. Runs in the request's transaction:
+/// the overrides and their audit record commit together.
 pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Named before the bearer is checked, so a refused maintainer call is recorded too.
+    env.audit.action("settings.update");
+    env.audit.object("identity_provider");
     let Some(admin_token) = config::var(env, "admin_token") else {
         return Err(ApiError::new(
             403,
@@ -40,9 +44,19 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     if !bearer_ok(req, &admin_token) {
         return Err(ApiError::auth_invalid());
     }
+    env.audit.actor("admin");
     let changes = parse(&req.body)?;
+    // The settings' names only: a value may be a secret (okta_api_token).
+    let names = |set: bool| -> Vec<Value> {
+        changes
+            .iter()
+            .filter(|(_, v)| v.is_some() == set)
+            .map(|(n, _)| Value::String(n.clone()))
+            .collect()
+    };
+    env.audit.detail("set", names(true));
+    env.audit.detail("cleared", names(false));
     let master = config::master_key(env)?;
-    store::ensure_schema(env.db)?;
 
     // Validate the merged result before writing anything.
     let mut merged = config::IdpConfig::from_vars(env);

@@ -195,7 +195,9 @@ pub fn effective_idp(env: &Env<'_>, master: &MasterKey) -> Result<IdpConfig, Api
     Ok(cfg)
 }
 
-/// The stored overrides, decrypted (`okta_api_token`).
+/// The stored overrides, decrypted (`okta_api_token`). Creates the tables if need be: login
+/// reads the overrides before its transaction begins; inside a transaction the tables already
+/// exist and this is one probe.
 pub fn load_overrides(
     env: &Env<'_>,
     master: &MasterKey,

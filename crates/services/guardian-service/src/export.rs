@@ -7,8 +7,11 @@ use crate::error::ApiError;
 use crate::error::Guardian as _;
 use crate::{Env, config, keys, store, tokens};
 
-/// Path, method and body size were checked by the router.
+/// Path, method and body size were checked by the router. Runs in the request's transaction:
+/// the consumed token, the export log row and the audit record commit together.
 pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Named first, so a refused export (disabled, a bad or old token) is recorded too.
+    env.audit.action("key.export");
     if !config::ALLOW_EXPORT.read(env)? {
         return Err(ApiError::new(
             403,
@@ -18,7 +21,7 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
     }
     let master = config::master_key(env)?;
     let token = tokens::presented(req)?;
-    store::ensure_schema(env.db)?;
+    env.audit.detail("token", store::token_id(&token));
     let max_age = config::EXPORT_MAX_LOGIN_AGE_SECONDS.read_ms(env)?;
     let row = store::consume_login_token(
         env.db,
@@ -27,7 +30,8 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
         env.now_ms.saturating_sub(max_age),
     )?;
     let Some(row) = row else {
-        if store::token_valid(env.db, &token, env.now_ms)? {
+        if let Some(user_id) = store::token_user(env.db, &token, env.now_ms)? {
+            env.audit.actor(&tokens::actor(&user_id));
             return Err(ApiError::new(
                 403,
                 "FRESH_LOGIN_REQUIRED",
@@ -36,11 +40,14 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
         }
         return Err(ApiError::auth_invalid());
     };
+    env.audit.actor(&tokens::actor(&row.user_id));
     let mnemonic = keys::open_mnemonic(env, &master, &row.user_id)?;
     let address = mnemonic
         .derive_address(0)
         .map_err(|e| ApiError::from_core(&e))?
         .to_checksum();
+    env.audit.object(&address);
+    env.audit.detail("hd_path", guardian_core::hd_path(0));
     store::log_export(env.db, &row.user_id, env.now_ms)?;
     let phrase = mnemonic.phrase();
     let body = json!({

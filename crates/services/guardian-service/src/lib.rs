@@ -49,22 +49,23 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
 /// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, and the 404 for any
 /// other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
-    handle(env, LOGIN_ROUTES, &req)
+    // Login begins its transaction itself, once the identity provider has answered.
+    handle(env, Guardian::in_handler(LOGIN_ROUTES), &req)
 }
 
 /// The enduser routes (docs/guardian.md, "Design: signing routes").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
-    handle(env, SIGN_ROUTES, &req)
+    handle(env, Guardian::at_once(SIGN_ROUTES), &req)
 }
 
 /// `POST /guardian/authorize` (docs/guardian.md, "Design: authorize").
 pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
-    handle(env, AUTHORIZE_ROUTES, &req)
+    handle(env, Guardian::at_once(AUTHORIZE_ROUTES), &req)
 }
 
 /// `POST /guardian/export` (docs/guardian.md, "Design: export").
 pub fn handle_export(env: &Env<'_>, req: Request) -> Response {
-    handle(env, EXPORT_ROUTES, &req)
+    handle(env, Guardian::at_once(EXPORT_ROUTES), &req)
 }
 
 /// The route groups as components declare them (`guest_kit::component!`).
@@ -172,15 +173,37 @@ const AUTHORIZE_ROUTES: &[Route<Handler>] = &[route("/guardian/authorize", &["PO
 /// guardian-export.
 const EXPORT_ROUTES: &[Route<Handler>] = &[route("/guardian/export", &["POST"], export::run)];
 
-/// guardian's part in dispatch: the routes of one component, and guardian's words for 404, 405
-/// (with `Allow`) and 413.
-struct Guardian(&'static [Route<Handler>]);
+/// guardian's part in dispatch: the routes of one component, how their transaction is run,
+/// and guardian's words for 404, 405 (with `Allow`) and 413.
+struct Guardian {
+    routes: &'static [Route<Handler>],
+    /// Whether a routed request runs as one transaction begun before its handler. Routes that
+    /// call out (login) begin theirs themselves, after the call: a transaction held open across
+    /// an outbound call would hold SQLite's write lock for as long as the provider takes.
+    at_once: bool,
+}
+
+impl Guardian {
+    const fn at_once(routes: &'static [Route<Handler>]) -> Self {
+        Self {
+            routes,
+            at_once: true,
+        }
+    }
+
+    const fn in_handler(routes: &'static [Route<Handler>]) -> Self {
+        Self {
+            routes,
+            at_once: false,
+        }
+    }
+}
 
 impl Service for Guardian {
     type Handler = Handler;
 
     fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
-        self.0.iter()
+        self.routes.iter()
     }
 
     fn call(
@@ -190,7 +213,12 @@ impl Service for Guardian {
         handler: &Handler,
         _: &Params,
     ) -> ApiResult<Response> {
-        (handler.run)(env, req)
+        if !self.at_once {
+            return (handler.run)(env, req);
+        }
+        Ok(transactional(env, || {
+            (handler.run)(env, req).unwrap_or_else(ApiError::into_response)
+        }))
     }
 
     fn refuse(&self, _env: &Env<'_>, refusal: Refusal<'_, Handler>) -> ApiError {
@@ -204,9 +232,26 @@ impl Service for Guardian {
     }
 }
 
-/// docs/guardian.md, "Design: conventions": every response is `Cache-Control: no-store`.
-fn handle(env: &Env<'_>, routes: &'static [Route<Handler>], req: &Request) -> Response {
-    router::dispatch(&Guardian(routes), env, req).with_header("cache-control", "no-store")
+/// Every request is audited (docs/OPERATIONS.md, "Audit trail": a handler that names an action
+/// leaves one record), and every response is `Cache-Control: no-store` (docs/guardian.md,
+/// "Design: conventions"), the audit trail's own refusal included.
+fn handle(env: &Env<'_>, service: Guardian, req: &Request) -> Response {
+    guest_kit::audit::audited("guardian", env, req, |env| {
+        router::dispatch(&service, env, req)
+    })
+    .with_header("cache-control", "no-store")
+}
+
+/// One request's statements and its audit record form one transaction: the record commits with
+/// the change it records. A 4xx keeps its writes (a consumed token stays consumed, so no token
+/// authorises two operations); a 5xx rolls everything back, record included. guardian's tables
+/// are created first, outside the transaction (on PostgreSQL a failed probe would abort it).
+fn transactional(env: &Env<'_>, work: impl FnOnce() -> Response) -> Response {
+    if let Err(e) = store::SCHEMA.ensure(env.db) {
+        return error::db_err(&e).into_response();
+    }
+    guest_kit::audit::atomically(env, work)
+        .unwrap_or_else(|f| f.into_response(|e| error::db_err(&e)))
 }
 
 /// Largest identity-provider answer read (JWKS documents, Okta transactions).

@@ -3,14 +3,15 @@
 
 use std::fmt;
 
+use guest_kit::audit::Transaction;
 use guest_kit::{Request, Response};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::config::{self, IdpConfig};
-use crate::error::ApiError;
 use crate::error::Guardian as _;
+use crate::error::{ApiError, db_err};
 use crate::okta::Okta;
 use crate::url::Url;
 use crate::{Env, keys, limits, oidc, ratelimit, store, tokens};
@@ -24,9 +25,29 @@ enum Credentials {
 }
 
 /// `POST /guardian` and `POST /guardian/login`; path, method and body size were checked by the
-/// router.
+/// router. Recorded as one `user.login` (docs/OPERATIONS.md, "Audit trail"), in the transaction
+/// [`login`] begins once the identity provider has answered, or, for a login refused before
+/// that, on its own when the request ends.
 pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    env.audit.action("user.login");
+    let tx = Transaction::new(env);
+    let resp = login(env, req, &tx).unwrap_or_else(ApiError::into_response);
+    Ok(tx
+        .finish(resp)
+        .unwrap_or_else(|f| f.into_response(|e| db_err(&e))))
+}
+
+fn login(env: &Env<'_>, req: &Request, tx: &Transaction<'_, '_>) -> Result<Response, ApiError> {
     let (creds, get_address) = parse(&req.body)?;
+    match &creds {
+        Credentials::Okta { username, .. } => {
+            env.audit.detail("method", "okta");
+            // Who claims to log in, until the provider says who it is; never the password.
+            env.audit
+                .actor(&format!("username={}", username.to_lowercase()));
+        }
+        Credentials::IdToken(_) => env.audit.detail("method", "oidc"),
+    }
     let master = config::master_key(env)?;
     let idp = config::effective_idp(env, &master)?;
     idp.validate()
@@ -60,17 +81,32 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
         .fetch
         .ok_or_else(|| ApiError::idp_unavailable("no outbound network"))?;
     // Identity first (docs/guardian.md, "Design: login"): nothing is written for an unverified caller.
-    let user_id = match &creds {
+    let (user_id, oidc) = match &creds {
         Credentials::Okta { username, password } => {
-            okta_identity(env, out, &idp, username, password)?
+            (okta_identity(env, out, &idp, username, password)?, None)
         }
-        Credentials::IdToken(t) => oidc::verify_id_token(env, out, &idp, t)?,
+        Credentials::IdToken(t) => {
+            let id = oidc::verify_id_token(env, out, &idp, t)?;
+            (id.user_id.clone(), Some(id))
+        }
     };
+    env.audit.actor(&tokens::actor(&user_id));
 
+    // The provider has answered, and no call follows: everything from here on is one
+    // transaction with the audit record. Housekeeping and the tables come first, outside it (a
+    // failed statement inside a PostgreSQL transaction aborts it; `BEGIN` must come after any
+    // schema creation).
     store::ensure_schema(env.db)?;
     let _ = store::purge_expired(env.db, env.now_ms);
+    tx.begin().map_err(|e| db_err(&e))?;
+    if let Some(id) = &oidc {
+        oidc::admit(env, &idp, id)?;
+    }
     let (address, created) = keys::find_or_create(env, &master, &user_id)?;
+    env.audit.object(&address);
+    env.audit.detail("created", created);
     let token = tokens::mint_login(env, &user_id)?;
+    env.audit.detail("token_issued", store::token_id(&token));
     let mut body = json!({ "client_token": token, "created": created });
     if (created || get_address)
         && let Some(obj) = body.as_object_mut()
@@ -107,6 +143,9 @@ fn okta_identity(
             .saturating_mul(1000),
     };
     let okta_id = okta.authenticate(username, password)?;
+    let user_id = format!("okta:{okta_id}");
+    // Known from here on, so a refusal by the group check names the user.
+    env.audit.actor(&tokens::actor(&user_id));
     if !idp.okta_group.is_empty() {
         if idp.okta_api_token.is_empty() {
             return Err(ApiError::not_configured(
@@ -121,7 +160,7 @@ fn okta_identity(
             ));
         }
     }
-    Ok(format!("okta:{okta_id}"))
+    Ok(user_id)
 }
 
 /// One value of a login body, decoded without building anything but a string: arrays and

@@ -71,14 +71,32 @@ fn cached(env: &Env<'_>, url: &str, max_age_ms: i64) -> Option<Cached> {
     })
 }
 
-/// Verifies the id_token and returns the guardian user id (docs/guardian.md, "User identity") and the verified email, if any.
+/// A verified id_token: the guardian user it names (docs/guardian.md, "User identity") and what
+/// [`admit`] needs.
+pub struct Identity {
+    pub user_id: String,
+    /// What single use remembers of the token.
+    digest: String,
+    /// When the remembered digest may be forgotten.
+    remember_until: i64,
+    /// The verified email, if any.
+    email: Option<String>,
+}
+
+/// Verifies the id_token (fetching the issuer's JWKS when its cache is cold) and returns the
+/// identity. Writes nothing to the database: the login's transaction begins after this call, so
+/// it is never held open across one to the issuer.
 pub fn verify_id_token(
     env: &Env<'_>,
     out: &dyn Fetch,
     cfg: &IdpConfig,
     token: &str,
-) -> Result<String, ApiError> {
+) -> Result<Identity, ApiError> {
     let verified = verified_token(env, out, cfg, token)?;
+    let digest = digest_hex(token);
+    // A digest's prefix, never the token: a replay names the same one as the first use.
+    env.audit
+        .detail("id_token", digest.get(..16).unwrap_or_default());
     let claims = &verified.claims;
     let exp_ms = claims
         .get("exp")
@@ -99,12 +117,21 @@ pub fn verify_id_token(
     } else {
         format!("oidc:{}#{}", cfg.oidc_issuer, verified.sub)
     };
+    Ok(Identity {
+        user_id,
+        digest,
+        remember_until: exp_ms.saturating_add(LEEWAY_MS),
+        email,
+    })
+}
 
+/// Admits a verified identity, in the login's transaction: the token is spent (single use), then
+/// the email's domain is checked. A token refused for its domain stays spent.
+pub fn admit(env: &Env<'_>, cfg: &IdpConfig, id: &Identity) -> Result<(), ApiError> {
     if crate::config::OIDC_SINGLE_USE.read(env)? {
-        spend(env, token, exp_ms)?;
+        spend(env, id)?;
     }
-    check_domain(cfg, email.as_deref())?;
-    Ok(user_id)
+    check_domain(cfg, id.email.as_deref())
 }
 
 /// The token's signature and claims, checked against the issuer's JWKS (cached; fetched again
@@ -151,13 +178,13 @@ fn verified_email(claims: &Map<String, Value>) -> Option<String> {
         .map(str::to_lowercase)
 }
 
-/// Single use: remembers the token until it expires; a token seen before is refused.
-fn spend(env: &Env<'_>, token: &str, exp_ms: i64) -> Result<(), ApiError> {
-    store::ensure_schema(env.db)?;
-    let until = exp_ms.saturating_add(LEEWAY_MS);
-    if !store::remember_id_token(env.db, &digest_hex(token), until)? {
+/// Single use: remembers the token until it expires; a token seen before is refused. The
+/// tables exist: the login created them before its transaction began.
+fn spend(env: &Env<'_>, id: &Identity) -> Result<(), ApiError> {
+    if !store::remember_id_token(env.db, &id.digest, id.remember_until)? {
         return Err(invalid("already used"));
     }
+    env.audit.detail("id_token_spent", true);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! docs/guardian.md, "Design: signing routes": the enduser routes (`guardian-sign` component). Every response after the
 //! token was consumed carries `fresh_client_token` (docs/guardian.md, "Design: tokens").
 
+use guardian_core::TxType;
 use guardian_core::request as parse;
 use guest_kit::http::form_decode;
 use guest_kit::{Request, Response};
@@ -21,8 +22,25 @@ pub(crate) enum Route {
     SignTypedData,
 }
 
-/// One signing route; its path, method and body size were checked by the router.
+impl Route {
+    /// The audit trail's name for what the route does (docs/OPERATIONS.md, "Audit trail").
+    fn action(self) -> &'static str {
+        match self {
+            Route::SignPost => "sign.digest",
+            Route::SignGet | Route::Address => "address.read",
+            Route::SignTx => "sign.transaction",
+            Route::SignMessage => "sign.message",
+            Route::SignTypedData => "sign.typed_data",
+        }
+    }
+}
+
+/// One signing route; its path, method and body size were checked by the router. It runs in
+/// the request's transaction (the consumed token, the fresh one and the audit record commit
+/// together).
 pub(crate) fn handle(env: &Env<'_>, req: &Request, route: Route) -> Response {
+    // Named first, so a refusal (a bad token, no master key) is recorded too.
+    env.audit.action(route.action());
     // Fail closed before touching the token when the deployment cannot sign at all.
     let master = match config::master_key(env) {
         Ok(m) => m,
@@ -39,6 +57,9 @@ pub(crate) fn handle(env: &Env<'_>, req: &Request, route: Route) -> Response {
             }
             Response::json(200, &body)
         }
+        // A server error rolls the transaction back: the presented token is not spent and the
+        // fresh one was never stored, so handing it out would only hand out a dead token.
+        Err(e) if e.status >= 500 => e.into_response(),
         Err(e) => e.with_field("fresh_client_token", fresh).into_response(),
     }
 }
@@ -82,6 +103,13 @@ fn core(e: guardian_core::Error) -> ApiError {
     ApiError::from_core(&e)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    guardian_core::hex::encode(bytes)
+}
+
+/// Validates the request and acts. What the record says about the signature (docs/OPERATIONS.md,
+/// "Audit trail": the address index, the chain, the recipient, the value, the digest signed) is
+/// named as soon as it is known; never the key, the message or the signature.
 fn act(
     env: &Env<'_>,
     master: &envelope::MasterKey,
@@ -89,11 +117,14 @@ fn act(
     route: Route,
     req: &Request,
 ) -> Result<Value, ApiError> {
+    let audit = env.audit;
     match route {
         Route::SignGet | Route::Address => {
             let index = query_index(req)?;
+            audit.detail("address_index", index);
             let mnemonic = keys::open_mnemonic(env, master, user_id)?;
             let address = mnemonic.derive_address(index).map_err(core)?.to_checksum();
+            audit.object(&address);
             let field = if route == Route::SignGet {
                 "public_address"
             } else {
@@ -103,18 +134,37 @@ fn act(
         }
         Route::SignPost => {
             let r = parse::parse_sign_request(&json_body(req)?).map_err(core)?;
+            audit.detail("address_index", r.address_index);
+            audit.detail("digest", hex(&r.digest));
             let key = keys::open_mnemonic(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
+            audit.object(&key.address().to_checksum());
             let sig = key.sign_digest(&r.digest).map_err(core)?;
             Ok(json!({ "signature": sig.to_hex() }))
         }
         Route::SignTx => {
             let r = parse::parse_sign_tx_request(&json_body(req)?).map_err(core)?;
+            audit.detail("address_index", r.address_index);
+            audit.detail(
+                "tx_type",
+                match r.tx.tx_type {
+                    TxType::Legacy => 0,
+                    TxType::Eip1559 => 2,
+                },
+            );
+            audit.detail("chain_id", r.tx.chain_id);
+            audit.detail("nonce", r.tx.nonce);
+            // null: contract creation.
+            audit.detail("to", r.tx.to.map(|a| a.to_checksum()));
+            audit.detail("value", r.tx.amount.to_dec_string());
             let key = keys::open_mnemonic(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
+            audit.object(&key.address().to_checksum());
             let signed = guardian_core::sign_tx(&key, &r.tx).map_err(core)?;
+            audit.detail("digest", hex(&signed.signing_hash));
+            audit.detail("tx_hash", signed.hash_hex());
             Ok(json!({
                 "signed_tx_rlp": signed.raw_hex(),
                 "tx_hash": signed.hash_hex(),
@@ -124,29 +174,76 @@ fn act(
         }
         Route::SignMessage => {
             let r = parse::parse_sign_message_request(&json_body(req)?).map_err(core)?;
+            audit.detail("address_index", r.address_index);
             let key = keys::open_mnemonic(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
+            audit.object(&key.address().to_checksum());
             let (hash, sig) =
                 guardian_core::sign_personal_message(&key, &r.message).map_err(core)?;
+            audit.detail("digest", hex(&hash));
             Ok(json!({
                 "signature": sig.to_hex_v27(),
-                "message_hash": guardian_core::hex::encode(&hash),
+                "message_hash": hex(&hash),
                 "address": key.address().to_checksum(),
             }))
         }
         Route::SignTypedData => {
-            let r = parse::parse_sign_typed_data_request(&json_body(req)?).map_err(core)?;
+            let r = {
+                // The body is dropped once read: only the parsed typed data is kept.
+                let body = json_body(req)?;
+                let r = parse::parse_sign_typed_data_request(&body).map_err(core)?;
+                record_domain(env, &body);
+                r
+            };
+            audit.detail("address_index", r.address_index);
+            audit.detail("primary_type", r.typed_data.primary_type());
             let key = keys::open_mnemonic(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
+            audit.object(&key.address().to_checksum());
             let (hashes, sig) =
                 guardian_core::sign_typed_data(&key, &r.typed_data).map_err(core)?;
+            audit.detail("digest", hex(&hashes.digest));
             Ok(json!({
                 "signature": sig.to_hex_v27(),
-                "digest": guardian_core::hex::encode(&hashes.digest),
+                "digest": hex(&hashes.digest),
                 "address": key.address().to_checksum(),
             }))
         }
+    }
+}
+
+/// The typed data's `domain.chainId` and `domain.verifyingContract` (what a permit is good for),
+/// read from the request after it was validated, so both have their types' forms.
+fn record_domain(env: &Env<'_>, body: &Value) {
+    // `typed_data` may be given as a JSON string.
+    let parsed;
+    let typed = match body.get("typed_data") {
+        Some(Value::String(s)) => {
+            parsed = serde_json::from_str::<Value>(s).ok();
+            parsed.as_ref()
+        }
+        other => other,
+    };
+    let Some(domain) = typed.and_then(|t| t.get("domain")) else {
+        return;
+    };
+    if let Some(id) = domain
+        .get("chainId")
+        .and_then(|v| guardian_core::int::parse_u256(v).ok())
+    {
+        match id.to_u64() {
+            Some(n) => env.audit.detail("chain_id", n),
+            None => env.audit.detail("chain_id", id.to_dec_string()),
+        }
+    }
+    if let Some(contract) = domain
+        .get("verifyingContract")
+        .and_then(Value::as_str)
+        .and_then(|a| guardian_core::Address::parse(a).ok())
+    {
+        env.audit
+            .detail("verifying_contract", contract.to_checksum());
     }
 }

@@ -39,6 +39,14 @@ pub fn digest_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// How the audit trail names a token (docs/OPERATIONS.md, "Audit trail"): the first 16 hex
+/// digits of its stored digest, never the token. The token a request was given and the one it
+/// presents next carry the same name, so a chain of tokens can be followed through the trail.
+pub fn token_id(token: &str) -> String {
+    let digest = digest_hex(token);
+    digest.get(..16).unwrap_or_default().to_owned()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Login,
@@ -146,18 +154,20 @@ pub fn consume_login_token(
     Ok(token_row(&rows))
 }
 
-/// Whether a token is currently valid (without consuming it).
-pub fn token_valid(db: &dyn Db, token: &str, now: i64) -> Result<bool, ApiError> {
+/// The user of a currently valid token (without consuming it), if it is one.
+pub fn token_user(db: &dyn Db, token: &str, now: i64) -> Result<Option<String>, ApiError> {
     let rows = db
         .execute(
             "SELECT user_id FROM gd_token WHERE token_hash = ? AND expires_at > ?",
             &[digest_hex(token).into(), Value::Integer(now)],
         )
         .map_err(|e| db_err(&e))?;
-    Ok(!rows.is_empty())
+    Ok(rows.first().and_then(|r| r.text(0).map(str::to_owned)))
 }
 
-/// Drops expired tokens and remembered id_tokens (called at login; bounded work).
+/// Drops expired tokens and remembered id_tokens (called at login; bounded work). Run outside
+/// the login's transaction: its failure is ignored, and inside a PostgreSQL transaction a
+/// failed statement would abort everything after it.
 pub fn purge_expired(db: &dyn Db, now: i64) -> Result<(), ApiError> {
     db.execute(
         "DELETE FROM gd_token WHERE expires_at <= ?",

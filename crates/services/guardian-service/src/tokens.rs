@@ -47,14 +47,23 @@ pub fn presented(req: &Request) -> Result<String, ApiError> {
 }
 
 /// docs/guardian.md, "Design: tokens" steps 2–4: consume the presented token and mint its successor in the same chain.
-/// Returns the consumed row and the fresh token.
+/// Returns the consumed row and the fresh token. The audit record gets the actor and both
+/// tokens' names ([`store::token_id`]).
 pub fn consume_and_refresh(env: &Env<'_>, req: &Request) -> Result<(TokenRow, String), ApiError> {
     let token = presented(req)?;
-    store::ensure_schema(env.db)?;
+    // Named before the lookup: a spent token presented again shows up as a replay.
+    env.audit.detail("token", store::token_id(&token));
     let row =
         store::consume_token(env.db, &token, env.now_ms)?.ok_or_else(ApiError::auth_invalid)?;
+    env.audit.actor(&actor(&row.user_id));
     let fresh = mint_fresh(env, &row)?;
+    env.audit.detail("token_issued", store::token_id(&fresh));
     Ok((row, fresh))
+}
+
+/// The audit trail's actor for a guardian user.
+pub fn actor(user_id: &str) -> String {
+    format!("user={user_id}")
 }
 
 /// A fresh token inheriting the chain: `min(now + ttl, chain_started_at + chain_max)`.

@@ -284,7 +284,11 @@ fn a_row_copied_to_another_user_fails_closed() {
     .expect("update");
     let r = h.call("POST", "/guardian/sign", &t, Some(json!({"raw_data": RAW})));
     let j = assert_error(&r, 500, "KEY_UNAVAILABLE");
-    assert!(j["fresh_client_token"].is_string());
+    // A server error rolls the request's transaction back: the token is not spent, so no fresh
+    // token is handed out (it was never stored) and the same token is refused the same way.
+    assert!(j.get("fresh_client_token").is_none());
+    let r = h.call("POST", "/guardian/sign", &t, Some(json!({"raw_data": RAW})));
+    assert_error(&r, 500, "KEY_UNAVAILABLE");
 }
 
 #[test]
@@ -296,8 +300,10 @@ fn master_key_missing_is_503() {
         503,
         "NOT_CONFIGURED",
     );
+    // A login refused before it began its transaction is recorded on its own, and without
+    // master_key no record can be made: an unaudited request is not answered as if it were.
     let r = h.login(json!({"okta_username": "a", "okta_password": "b"}));
-    assert_error(&r, 503, "NOT_CONFIGURED");
+    assert_error(&r, 503, "AUDIT_UNAVAILABLE");
     h.set_var("master_key", "c2hvcnQ=");
     assert_error(
         &h.call("GET", "/guardian/sign", &t, None),
