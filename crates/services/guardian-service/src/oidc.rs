@@ -93,7 +93,9 @@ pub fn verify_id_token(
     token: &str,
 ) -> Result<Identity, ApiError> {
     let verified = verified_token(env, out, cfg, token)?;
-    let digest = digest_hex(token);
+    // Of the signing input, not the whole token: an ECDSA signature has a second valid form
+    // (s ↔ n − s), so one signed token can be spelled twice (docs/guardian.md, "OpenID Connect").
+    let digest = hex::encode(verified.signing_input_sha256);
     // A digest's prefix, never the token: a replay names the same one as the first use.
     env.audit
         .detail("id_token", digest.get(..16).unwrap_or_default());

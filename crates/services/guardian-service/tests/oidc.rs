@@ -4,6 +4,8 @@
 
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::*;
 use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token, jwks_json};
@@ -134,4 +136,37 @@ fn jwks_unreachable_is_502_and_partial_config_is_503() {
         "NOT_CONFIGURED",
     );
     assert_eq!(h.count("SELECT COUNT(*) FROM gd_user"), 0);
+}
+
+/// The same ES256 token with the signature's other valid form: `s` replaced by `n − s` (P-256's
+/// group order), which verifies just as well.
+fn other_form(token: &str) -> String {
+    const N: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+    let (input, sig) = token.rsplit_once('.').expect("compact JWS");
+    let mut sig = B64.decode(sig).expect("base64url");
+    let n = hex::decode(N).expect("hex");
+    let mut borrow = 0;
+    for i in (0..32).rev() {
+        let d = i16::from(n[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = (d + 256 * borrow) as u8;
+    }
+    format!("{input}.{}", B64.encode(sig))
+}
+
+/// docs/guardian.md, "OpenID Connect": single use is keyed by the signing input, so the other
+/// spelling of a spent ES256 token is spent too.
+#[test]
+fn a_spent_token_in_its_other_signature_form_is_refused() {
+    let es = TestSigner::new(Algorithm::ES256, "es");
+    let h = setup(&[&es]);
+    let token = es.sign(&claims(&h, 1));
+    let twin = other_form(&token);
+    assert_ne!(twin, token);
+    assert_eq!(h.login(json!({"id_token": token})).status, 200);
+    let j = assert_error(&h.login(json!({"id_token": twin})), 401, "ID_TOKEN_INVALID");
+    assert_eq!(j["message"], "id_token rejected: already used");
+    // The other form is a valid signature: unspent, it logs in.
+    let fresh = es.sign(&claims(&h, 2));
+    assert_eq!(h.login(json!({"id_token": other_form(&fresh)})).status, 200);
 }
