@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use envelope::MasterKey;
 use guest_kit::audit::Transaction;
 use guest_kit::{Request, Response};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -29,15 +30,24 @@ enum Credentials {
 /// [`login`] begins once the identity provider has answered, or, for a login refused before
 /// that, on its own when the request ends.
 pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Without master_key no login can happen and none can be recorded (the chain's key derives
+    // from it): answered 503 `NOT_CONFIGURED` unrecorded, as the signing routes' refusal for it
+    // is rolled back unrecorded, rather than as a record that cannot be written.
+    let master = config::master_key(env)?;
     env.audit.action("user.login");
     let tx = Transaction::new(env);
-    let resp = login(env, req, &tx).unwrap_or_else(ApiError::into_response);
+    let resp = login(env, req, &master, &tx).unwrap_or_else(ApiError::into_response);
     Ok(tx
         .finish(resp)
         .unwrap_or_else(|f| f.into_response(|e| db_err(&e))))
 }
 
-fn login(env: &Env<'_>, req: &Request, tx: &Transaction<'_, '_>) -> Result<Response, ApiError> {
+fn login(
+    env: &Env<'_>,
+    req: &Request,
+    master: &MasterKey,
+    tx: &Transaction<'_, '_>,
+) -> Result<Response, ApiError> {
     let (creds, get_address) = parse(&req.body)?;
     match &creds {
         Credentials::Okta { username, .. } => {
@@ -48,8 +58,7 @@ fn login(env: &Env<'_>, req: &Request, tx: &Transaction<'_, '_>) -> Result<Respo
         }
         Credentials::IdToken(_) => env.audit.detail("method", "oidc"),
     }
-    let master = config::master_key(env)?;
-    let idp = config::effective_idp(env, &master)?;
+    let idp = config::effective_idp(env, master)?;
     idp.validate()
         .map_err(|e| ApiError::not_configured(format!("identity provider settings: {e}")))?;
     match &creds {
@@ -102,7 +111,7 @@ fn login(env: &Env<'_>, req: &Request, tx: &Transaction<'_, '_>) -> Result<Respo
     if let Some(id) = &oidc {
         oidc::admit(env, &idp, id)?;
     }
-    let (address, created) = keys::find_or_create(env, &master, &user_id)?;
+    let (address, created) = keys::find_or_create(env, master, &user_id)?;
     env.audit.object(&address);
     env.audit.detail("created", created);
     let token = tokens::mint_login(env, &user_id)?;
