@@ -61,7 +61,9 @@ struct ReferenceBulk {
 
 /// POST /shares/encryption/reference/bulk.
 pub(crate) fn bulk_reference(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("share.lookup_references");
     let project = project_auth(ctx)?;
+    ctx.env.audit.object(&project.id);
     let body: ReferenceBulk = parse_body(&ctx.req.body)?;
     let refs = bulk_list(body.references, "references", limits::REFERENCE)?;
     let mut out = BTreeMap::new();
@@ -78,6 +80,7 @@ pub(crate) fn bulk_reference(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         };
         out.insert(r, entry);
     }
+    ctx.env.audit.detail("references", out.len());
     Ok(Response::json(200, &json!({"encryption_types": out})))
 }
 
@@ -89,7 +92,9 @@ struct UserBulk {
 
 /// POST /shares/encryption/user/bulk.
 pub(crate) fn bulk_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("share.lookup_users");
     let project = project_auth(ctx)?;
+    ctx.env.audit.object(&project.id);
     let body: UserBulk = parse_body(&ctx.req.body)?;
     let ids = bulk_list(body.user_ids, "user_ids", limits::USER_ID)?;
     check("reference", body.reference.as_deref(), limits::REFERENCE)?;
@@ -112,11 +117,14 @@ pub(crate) fn bulk_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         };
         out.insert(ext, pick.map_or_else(not_found, found));
     }
+    ctx.env.audit.detail("users", out.len());
     Ok(Response::json(200, &json!({"encryption_types": out})))
 }
 
 /// GET /shares/migration/export/{reference}.
 pub(crate) fn export(ctx: &Ctx<'_, '_>, reference: &str) -> ApiResult<Response> {
+    ctx.env.audit.action("share.export");
+    ctx.env.audit.object(reference);
     let project = project_auth(ctx)?;
     if reference == DEFAULT_REFERENCE {
         return Err(ApiError::bad_request("reference must not be default"));
@@ -153,6 +161,7 @@ struct ImportBody {
 
 /// POST /shares/migration/import.
 pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("share.import");
     let project = project_auth(ctx)?;
     let body: ImportBody = parse_body(&ctx.req.body)?;
     check("user_id", body.user_id.as_deref(), limits::USER_ID)?;
@@ -178,6 +187,8 @@ pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         return Err(ApiError::bad_request("invalid storage method"));
     }
     let reference = non_empty(body.reference).unwrap_or_else(|| DEFAULT_REFERENCE.to_owned());
+    ctx.env.audit.object(&reference);
+    ctx.env.audit.detail("user", user_id.as_str());
     let keychain = ctx
         .store
         .keychain_of(&user_id)?
@@ -225,6 +236,7 @@ pub(crate) fn import(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 
 /// POST /admin/preregister: PS, then `X-User-ID` (external id) and `X-Auth-Provider`.
 pub(crate) fn preregister(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("share.preregister");
     let project = project_auth(ctx)?;
     let external = header(ctx.req, "x-user-id").ok_or_else(ApiError::user_id_missing)?;
     check("X-User-ID", Some(&external), limits::USER_ID)?;
@@ -239,5 +251,6 @@ pub(crate) fn preregister(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
                 e
             }
         })?;
+    ctx.env.audit.detail("user", user_id.as_str());
     create_share(ctx, &project.id, &user_id)
 }

@@ -48,7 +48,16 @@ fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<P
     }
     match ctx.store.project_by_api_key(&api_key)? {
         Some(project) => {
-            rate_limit(ctx, &project_bucket(&project))?;
+            if check_secret_present {
+                // Not yet the actor: the secret is still to be checked.
+                rate_limit(ctx, &project_bucket(&project))
+                    .inspect_err(|_| claimed(ctx, &project))?;
+            } else {
+                // A publishable key: the project is all a user request claims until the
+                // identity provider has answered.
+                ctx.env.audit.actor(&project_actor(&project));
+                rate_limit(ctx, &project_bucket(&project))?;
+            }
             Ok(project)
         }
         None => {
@@ -58,13 +67,26 @@ fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<P
     }
 }
 
+/// The audit actor of a project's own requests (API key and secret).
+fn project_actor(project: &Project) -> String {
+    format!("project={}", project.id)
+}
+
+/// A refused project request records the project its API key named, apart from the actor: the
+/// key alone does not prove who sent it.
+fn claimed(ctx: &Ctx<'_, '_>, project: &Project) {
+    ctx.env.audit.detail("claimed_project", project.id.as_str());
+}
+
 /// docs/shield.md, "Design: authentication" PS: API key + secret.
 pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
     let project = resolve_api_key(ctx, true)?;
     let secret = header(ctx.req, "x-api-secret").ok_or_else(ApiError::missing_api_secret)?;
     if !api_secret::verify(&secret, &project.api_secret_sha256) {
+        claimed(ctx, &project);
         return Err(ApiError::invalid_api_key());
     }
+    ctx.env.audit.actor(&project_actor(&project));
     Ok(project)
 }
 
@@ -72,6 +94,7 @@ pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
 pub(crate) fn operator_auth(ctx: &Ctx<'_, '_>) -> ApiResult<()> {
     let configured = ctx.var("register_token").unwrap_or_default();
     if configured.is_empty() {
+        ctx.env.audit.actor("anonymous");
         return Ok(());
     }
     let presented =
@@ -79,6 +102,7 @@ pub(crate) fn operator_auth(ctx: &Ctx<'_, '_>) -> ApiResult<()> {
     if !api_secret::operator_token_matches(&presented, &configured) {
         return Err(ApiError::invalid_operator_token());
     }
+    ctx.env.audit.actor("operator");
     Ok(())
 }
 
@@ -111,9 +135,15 @@ pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
         .map_err(|()| ApiError::invalid_token())?;
     // The id an identity provider asserts is stored like any other (docs/shield.md, "Limits").
     crate::limits::check("token subject", Some(&external_id), crate::limits::USER_ID)?;
+    // The identity provider has answered: the request's transaction begins here, never across
+    // the outbound call (on SQLite it holds the write lock).
+    ctx.store.begin()?;
     let user_id =
         ctx.store
             .get_or_create_user(&project.id, &provider.id, &external_id, ctx.env.now_ms)?;
+    ctx.env
+        .audit
+        .actor(&format!("{} user={user_id}", project_actor(&project)));
     Ok(Caller {
         project,
         user_id,

@@ -57,7 +57,7 @@ fn openfort(ctx: &Ctx<'_, '_>, provider: &Provider, token: &str) -> Result<Strin
         let req = OutboundRequest::new("POST", &format!("{base}/iam/v1/oauth/third_party"))
             .with_header("content-type", "application/json")
             .with_header("authorization", &format!("Bearer {pk}"))
-            .with_header("x-request-id", &ctx.request_id)
+            .with_header("x-request-id", ctx.request_id)
             .with_body(body.to_string().into_bytes());
         let resp = fetch(ctx, req)?;
         let v: Value = serde_json::from_slice(&resp.body).map_err(|_| ())?;

@@ -7,6 +7,11 @@
 //!
 //! Per request: X-Request-ID and CORS (docs/shield.md, "Design: transport") → routing over [`ROUTES`] (404/405; docs/platform.md, "Design: route tables") → auth (docs/shield.md, "Design: authentication", with
 //! the rate limit of docs/shield.md, "Design: rate limit") → the route (docs/shield.md, "Design: routes") → `Content-Type: application/json` on every answer.
+//!
+//! Every request has an audit trail (docs/OPERATIONS.md, "Audit trail"): a handler names its
+//! action and the actor, and the record is written in the request's transaction
+//! ([`guest_kit::audit::Transaction`]), or on its own for a request refused before the
+//! transaction began.
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +27,7 @@ mod store;
 mod ua;
 mod util;
 
+use guest_kit::audit::Transaction;
 use guest_kit::router::{self, Component, Params, Refusal, Route, Service};
 use guest_kit::{Request, Response, RouteGroup};
 
@@ -67,6 +73,17 @@ pub enum Group {
 pub(crate) struct Handler {
     group: Group,
     run: fn(&Ctx<'_, '_>) -> ApiResult<Response>,
+    begin: Begin,
+}
+
+/// Where a route's request transaction begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Begin {
+    /// Before the handler runs: project and admin routes make no outbound call.
+    AtOnce,
+    /// Where the handler says ([`store::Store::begin`]): a share route begins it after the
+    /// identity provider answered; a route without storage never does.
+    InHandler,
 }
 
 /// A route of `group` whose body may be up to [`BODY_LIMIT`].
@@ -76,7 +93,11 @@ const fn route(
     group: Group,
     run: fn(&Ctx<'_, '_>) -> ApiResult<Response>,
 ) -> Route<Handler> {
-    Route::new(pattern, methods, Handler { group, run }).limit(|_, _| Ok(BODY_LIMIT))
+    let begin = match group {
+        Group::Project | Group::Admin => Begin::AtOnce,
+        Group::Shares | Group::Health => Begin::InHandler,
+    };
+    Route::new(pattern, methods, Handler { group, run, begin }).limit(|_, _| Ok(BODY_LIMIT))
 }
 
 use Group::{Admin, Project, Shares};
@@ -87,9 +108,17 @@ use Group::{Admin, Project, Shares};
 /// path another group serves is a 404 after the 405 check.
 pub(crate) const ROUTES: &[Route<Handler>] = &[
     // shield-project
-    route(OPENAPI_PATH, &["GET"], Project, |_| {
-        Ok(Response::json_text(200, OPENAPI_JSON))
-    }),
+    // A constant document: no storage, so no transaction.
+    Route::new(
+        OPENAPI_PATH,
+        &["GET"],
+        Handler {
+            group: Project,
+            run: |_| Ok(Response::json_text(200, OPENAPI_JSON)),
+            begin: Begin::InHandler,
+        },
+    )
+    .limit(|_, _| Ok(BODY_LIMIT)),
     route("/register", &["POST"], Project, project::register),
     route(
         "/storage-methods",
@@ -187,15 +216,18 @@ const HEALTH_ROUTE: Route<Handler> = Route::new(
     Handler {
         group: Group::Health,
         run: |c| Ok(health_check(c.env)),
+        begin: Begin::InHandler,
     },
 );
 
-/// Per-request context handed to the route handlers.
+/// Per-request context handed to the route handlers. The request's transaction comes with the
+/// store ([`Store::begin`], [`Store::tx`]).
 pub(crate) struct Ctx<'e, 'a> {
     pub env: &'e Env<'a>,
     pub store: Store<'e>,
     pub req: &'e Request,
-    pub request_id: String,
+    /// The request's id (the one the answer echoes and the audit record carries).
+    pub request_id: &'e str,
     params: &'e Params,
 }
 
@@ -211,14 +243,15 @@ impl Ctx<'_, '_> {
 }
 
 /// shield's part in dispatch: its table, its words for 404 / 405 / a body it will not read, and
-/// its preflight.
-struct Shield<'r> {
+/// its preflight. `AUDITED`: whether a request runs in a transaction with its audit record; not
+/// for health, which names no action, so that the health component links no audit code.
+struct Shield<'r, const AUDITED: bool> {
     group: Group,
     routes: &'static [Route<Handler>],
     request_id: &'r str,
 }
 
-impl Service for Shield<'_> {
+impl<const AUDITED: bool> Service for Shield<'_, AUDITED> {
     type Handler = Handler;
 
     fn routes(&self) -> impl Iterator<Item = &'static Route<Handler>> {
@@ -236,14 +269,26 @@ impl Service for Shield<'_> {
         handler: &Handler,
         params: &Params,
     ) -> ApiResult<Response> {
+        let request = Transaction::new(env);
         let ctx = Ctx {
             env,
-            store: Store::new(env.db, (env.vars)("master_key")),
+            store: Store::new(env.db, (env.vars)("master_key"), &request),
             req,
-            request_id: self.request_id.to_owned(),
+            request_id: self.request_id,
             params,
         };
-        (handler.run)(&ctx)
+        if !AUDITED {
+            return (handler.run)(&ctx);
+        }
+        if handler.begin == Begin::AtOnce {
+            ctx.store.begin()?;
+        }
+        let resp = (handler.run)(&ctx).unwrap_or_else(ApiError::into_response);
+        // A 4xx keeps what the request wrote (a consumed encryption session stays consumed),
+        // with its record; a 5xx rolls both back.
+        Ok(request
+            .finish(resp)
+            .unwrap_or_else(|f| f.into_response(error::storage)))
     }
 
     fn refuse(&self, _env: &Env<'_>, refusal: Refusal<'_, Handler>) -> ApiError {
@@ -269,25 +314,48 @@ impl Service for Shield<'_> {
 /// Handles one request for the component serving `group`.
 pub fn handle(env: &Env<'_>, group: Group, req: Request) -> Response {
     match group {
-        Group::Health => serve(env, group, HEALTH_ROUTES, req),
+        Group::Health => serve_health(env, req),
         Group::Project | Group::Shares | Group::Admin => serve(env, group, ROUTES, req),
     }
 }
 
-/// One request against `routes`, answered by `group`'s entries.
+/// One request against `routes`, answered by `group`'s entries, with its audit trail.
 fn serve(env: &Env<'_>, group: Group, routes: &'static [Route<Handler>], req: Request) -> Response {
-    let request_id = util::request_id(&req, env.now_ms);
-    let shield = Shield {
-        group,
-        routes,
+    let mut request_id = String::new();
+    let resp = guest_kit::audit::audited("shield", env, &req, |env| {
+        // The trail's id (guest-kit's rule: the client's X-Request-ID when acceptable, else a
+        // fresh UUIDv7) is the one the answer echoes and the record carries.
+        request_id = env.audit.request_id().to_owned();
+        let shield = Shield::<true> {
+            group,
+            routes,
+            request_id: &request_id,
+        };
+        router::dispatch(&shield, env, &req)
+    });
+    // After the trail, so an answer replaced for an unwritable record has them too.
+    transport(resp, &req, &request_id)
+}
+
+/// `GET /healthz` as every shield route (X-Request-ID, CORS), without a trail.
+fn serve_health(env: &Env<'_>, req: Request) -> Response {
+    let request_id = guest_kit::http::request_id(&req, env.now_ms);
+    let shield = Shield::<false> {
+        group: Group::Health,
+        routes: HEALTH_ROUTES,
         request_id: &request_id,
     };
-    let mut resp = router::dispatch(&shield, env, &req);
+    let resp = router::dispatch(&shield, env, &req);
+    transport(resp, &req, &request_id)
+}
+
+/// The headers every answer carries (docs/shield.md, "Design: transport").
+fn transport(mut resp: Response, req: &Request, request_id: &str) -> Response {
     if resp.header("content-type").is_none() {
         resp.set_header("content-type", "application/json");
     }
-    resp.set_header("x-request-id", &request_id);
-    if !is_preflight(&req) && req.header("origin").is_some() {
+    resp.set_header("x-request-id", request_id);
+    if !is_preflight(req) && req.header("origin").is_some() {
         resp.set_header("access-control-allow-origin", "*");
         if resp.header("vary").is_none() {
             resp.set_header("vary", "Origin");
@@ -364,7 +432,7 @@ fn preflight(env: &Env<'_>, req: &Request) -> Response {
 
 /// `GET /healthz` for the health component, as every shield route (X-Request-ID, CORS).
 pub fn health(env: &Env<'_>, req: &Request) -> Response {
-    serve(env, Group::Health, HEALTH_ROUTES, req.clone())
+    serve_health(env, req.clone())
 }
 
 /// 200 `{"status":"healthy",…}` or 503 `"unhealthy"` (docs/shield.md, "Design: routes").
@@ -397,7 +465,7 @@ pub const ADMIN: RouteGroup = RouteGroup {
 /// `GET /healthz`: no body is read.
 pub const HEALTH: RouteGroup = RouteGroup {
     body_limit: |_| 0,
-    handle: |env, req| serve(env, Group::Health, HEALTH_ROUTES, req),
+    handle: serve_health,
 };
 
 /// shield's components as `spin.toml` declares them: their routes and route groups

@@ -32,8 +32,8 @@ pub(crate) const SECRET: usize = 8192;
 pub(crate) const SHARE_PARAM: usize = 256;
 /// `passkey_id`, and each of `name`, `os`, `osVersion`, `device` of a passkey environment.
 pub(crate) const PASSKEY_FIELD: usize = 256;
-/// `X-Request-ID` echoed (see [`valid_request_id`]).
-pub(crate) const REQUEST_ID: usize = 128;
+// `X-Request-ID` is bounded by guest-kit's rule (`guest_kit::http::valid_request_id`): the id
+// the response echoes, the audit record carries and Openfort receives is one, in every service.
 
 /// The message of every over-limit answer.
 pub(crate) fn too_long(field: &str, max: usize) -> String {
@@ -56,24 +56,15 @@ pub(crate) fn check_provider(field: &str, value: Option<&str>, max: usize) -> Ap
     }
 }
 
-/// An `X-Request-ID` shield echoes: 1 to [`REQUEST_ID`] bytes of `A-Z a-z 0-9 - _ . : + / = @`.
-/// That covers UUIDs, ULIDs, trace ids and base64 ids, and keeps anything a header, a log line
-/// or Openfort's API could choke on (spaces, quotes, commas, control characters, non-ASCII,
-/// kilobytes) out of the response and the outbound call.
-pub(crate) fn valid_request_id(v: &str) -> bool {
-    (1..=REQUEST_ID).contains(&v.len())
-        && v.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The `X-Request-ID` shield echoes (docs/shield.md, "Limits") is guest-kit's rule, which
+    /// every service and the audit trail share.
     #[test]
     fn request_ids() {
+        use guest_kit::http::{REQUEST_ID_MAX as REQUEST_ID, valid_request_id};
         assert!(valid_request_id("0190a6f27c1e7d3a9b2c5e4f3a2b1c0d"));
         assert!(valid_request_id(&"a".repeat(REQUEST_ID)));
         assert!(!valid_request_id(&"a".repeat(REQUEST_ID + 1)));

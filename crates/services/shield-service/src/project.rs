@@ -30,6 +30,7 @@ struct RegisterBody {
 
 /// POST /register.
 pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("project.create");
     rate_limit(ctx, PUBLIC_BUCKET)?;
     operator_auth(ctx)?;
     let body: RegisterBody = parse_body(&ctx.req.body)?;
@@ -39,6 +40,7 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     }
     let name = body.name.unwrap_or_default();
     let id = uuid_v4()?;
+    ctx.env.audit.object(&id);
     let api_key = uuid_v4()?;
     let (secret, digest) =
         api_secret::generate().map_err(|_| ApiError::internal("random number generator"))?;
@@ -47,27 +49,19 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         "id": id, "name": name, "api_key": api_key, "api_secret": secret.as_str(), "enabled_2fa": false,
     });
     let store = &ctx.store;
+    // One transaction (the request's) holds both rows: the project never exists without the key
+    // it was created with.
+    store.insert_project(&id, &name, &api_key, &digest, now)?;
     if body.generate_encryption_key == Some(true) {
         let key =
             generate_project_key().map_err(|_| ApiError::internal("random number generator"))?;
-        store.run("BEGIN", &[])?;
-        let result = store
-            .insert_project(&id, &name, &api_key, &digest, now)
-            .and_then(|()| store.insert_encryption_key(&id, &key.db_part, &key.key_check, now));
-        match result {
-            Ok(_) => store.run("COMMIT", &[]).map(|_| ()),
-            Err(e) => {
-                let _ = store.run("ROLLBACK", &[]);
-                Err(e)
-            }
-        }?;
+        store.insert_encryption_key(&id, &key.db_part, &key.key_check, now)?;
+        ctx.env.audit.detail("encryption_key", true);
         crate::util::set(
             &mut out,
             "encryption_part",
             Value::from(key.encryption_part.as_str()),
         );
-    } else {
-        store.insert_project(&id, &name, &api_key, &digest, now)?;
     }
     json(201, &out)
 }
@@ -84,7 +78,9 @@ pub(crate) fn storage_methods(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 
 /// GET /project.
 pub(crate) fn get_project(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("project.read");
     let p = project_auth(ctx)?;
+    ctx.env.audit.object(&p.id);
     json(
         200,
         &json!({"id": p.id, "name": p.name, "enabled_2fa": p.enable_2fa}),
@@ -93,13 +89,23 @@ pub(crate) fn get_project(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 
 /// POST /project/reset-api-secret: 501 (as upstream).
 pub(crate) fn reset_secret(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
-    project_auth(ctx)?;
+    // Recorded when refused (authentication, rate limit); the 501 itself changes nothing and,
+    // as every 5xx, leaves no record.
+    ctx.env.audit.action("project.rotate_secret");
+    let p = project_auth(ctx)?;
+    ctx.env.audit.object(&p.id);
     Err(ApiError::not_implemented())
 }
 
 /// POST /project/otp, /project/enable-2fa: phase 1 (docs/shield.md, "Design: OTP and 2FA").
 pub(crate) fn otp_phase1(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
-    project_auth(ctx)?;
+    ctx.env.audit.action(if ctx.req.path() == "/project/otp" {
+        "project.otp"
+    } else {
+        "project.enable_2fa"
+    });
+    let p = project_auth(ctx)?;
+    ctx.env.audit.object(&p.id);
     Err(ApiError::otp_not_supported())
 }
 
@@ -163,8 +169,15 @@ fn provider_detail(p: &Provider) -> Value {
 
 /// GET / POST /project/providers.
 pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    let listing = ctx.req.method == "GET";
+    ctx.env.audit.action(if listing {
+        "provider.list"
+    } else {
+        "provider.add"
+    });
     let project = project_auth(ctx)?;
-    if ctx.req.method == "GET" {
+    if listing {
+        ctx.env.audit.object(&project.id);
         let list: Vec<Value> = ctx
             .store
             .providers(&project.id)?
@@ -178,6 +191,10 @@ pub(crate) fn providers(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let now = ctx.env.now_ms;
     let existing = ctx.store.providers(&project.id)?;
     let new = asked.into_providers(&project.id, &existing)?;
+    let ids: Vec<&str> = new.iter().map(|p| p.id.as_str()).collect();
+    ctx.env.audit.object(&ids.join(","));
+    let kinds: Vec<&str> = new.iter().map(|p| p.kind.as_str()).collect();
+    ctx.env.audit.detail("types", kinds.join(","));
     ctx.store.tx(&project.id, now, || {
         for p in &new {
             if !ctx.store.insert_provider(p, now)? {
@@ -304,6 +321,12 @@ struct ProviderUpdate {
 
 /// GET / PUT / DELETE /project/providers/{provider}.
 pub(crate) fn provider(ctx: &Ctx<'_, '_>, id: &str) -> ApiResult<Response> {
+    ctx.env.audit.action(match ctx.req.method.as_str() {
+        "GET" => "provider.read",
+        "DELETE" => "provider.remove",
+        _ => "provider.update",
+    });
+    ctx.env.audit.object(id);
     let project = project_auth(ctx)?;
     let mut p = ctx
         .store
@@ -388,7 +411,9 @@ fn update_custom(p: &mut Provider, body: ProviderUpdate) -> ApiResult<()> {
 
 /// POST /project/encryption-key.
 pub(crate) fn encryption_key(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("encryption_part.register");
     let project = project_auth(ctx)?;
+    ctx.env.audit.object(&project.id);
     if ctx.store.encryption_key(&project.id)?.is_some() {
         return Err(ApiError::key_exists());
     }
@@ -414,11 +439,14 @@ struct PartBody {
 
 /// POST /project/encrypt: every `none` share without user parameters becomes `project`.
 pub(crate) fn encrypt(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("project.encrypt");
     let project = project_auth(ctx)?;
+    ctx.env.audit.object(&project.id);
     let body: PartBody = parse_body(&ctx.req.body)?;
     let key = crate::shares::key_from_part(ctx, &project.id, non_empty(body.encryption_part))?;
     let now = ctx.env.now_ms;
-    ctx.store.tx(&project.id, now, || {
+    let converted = ctx.store.tx(&project.id, now, || {
+        let mut converted = 0u64;
         for share in ctx.store.project_shares_with_entropy(&project.id, "none")? {
             let has_user_params = share.salt.is_some()
                 || share.iterations.is_some()
@@ -430,9 +458,11 @@ pub(crate) fn encrypt(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
             let data = share_cipher::encrypt(&key, &share.data)
                 .map_err(|_| ApiError::internal("share encryption"))?;
             ctx.store.convert_to_project(&share.id, &data, now)?;
+            converted += 1;
         }
-        Ok(())
+        Ok(converted)
     })?;
+    ctx.env.audit.detail("shares_encrypted", converted);
     empty(200)
 }
 
@@ -447,6 +477,7 @@ struct SessionBody {
 
 /// POST /project/encryption-session.
 pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("encryption_session.create");
     let project = project_auth(ctx)?;
     let body: SessionBody = parse_body(&ctx.req.body)?;
     check("user_id", body.user_id.as_deref(), limits::USER_ID)?;
@@ -455,6 +486,9 @@ pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let _key = crate::shares::key_from_part(ctx, &project.id, part.clone())?;
     let part = part.ok_or_else(ApiError::invalid_part)?;
     let id = uuid_v4()?;
+    // The session id stands in for the encryption part until it is used: the record names it
+    // by a digest, which the share request that uses it records too.
+    ctx.env.audit.object(&crate::shares::session_label(&id));
     ctx.store.insert_session(
         &id,
         &project.id,
@@ -474,6 +508,7 @@ struct UserBody {
 
 /// POST /user: get-or-create the internal user for (provider, external id).
 pub(crate) fn create_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("user.create");
     let project = project_auth(ctx)?;
     let body: UserBody = parse_body(&ctx.req.body)?;
     check(
@@ -490,8 +525,10 @@ pub(crate) fn create_user(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         .store
         .provider(&project.id, &provider_id)?
         .ok_or_else(ApiError::provider_not_found)?;
+    ctx.env.audit.detail("provider", provider.id.as_str());
     let user_id =
         ctx.store
             .get_or_create_user(&project.id, &provider.id, &external, ctx.env.now_ms)?;
+    ctx.env.audit.object(&user_id);
     json(201, &json!({"user_id": user_id}))
 }

@@ -5,6 +5,7 @@
 use guest_kit::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use shield_core::validate::DEFAULT_REFERENCE;
 use shield_core::{
     Entropy, InvalidPart, Key, PasskeyEnv, PasskeyReference, ShareInput, project_key, share_cipher,
@@ -51,6 +52,13 @@ pub(crate) fn key_from_part(
     combine(&stored.db_part, &part, stored.key_check.as_deref())
 }
 
+/// How an audit record names an encryption session: by a digest, never by its id, which stands
+/// in for the encryption part until it is used.
+pub(crate) fn session_label(session_id: &str) -> String {
+    let digest = hex::encode(Sha256::digest(session_id.as_bytes()));
+    format!("session:{}", digest.get(..16).unwrap_or_default())
+}
+
 /// K for a share operation: the part wins over the session; a session is consumed here, once.
 /// Neither → `missing`.
 pub(crate) fn obtain_key(
@@ -66,6 +74,10 @@ pub(crate) fn obtain_key(
     let Some(session) = session else {
         return Err(ApiError::part_required());
     };
+    // The session is used (or refused) by this request.
+    ctx.env
+        .audit
+        .detail("encryption_session", session_label(&session));
     let part = ctx
         .store
         .consume_session(&session, project_id, ctx.env.now_ms)?
@@ -363,6 +375,7 @@ pub(crate) fn create_share(
     user_id: &str,
 ) -> ApiResult<Response> {
     let w = parse_share(ctx)?;
+    ctx.env.audit.object(&w.reference);
     let keychain = ctx
         .store
         .keychain_of(user_id)?
@@ -440,6 +453,15 @@ fn share_data(ctx: &Ctx<'_, '_>, project_id: &str, w: &ShareWrite) -> ApiResult<
 
 /// /shares: GET, POST, PUT, DELETE.
 pub(crate) fn shares(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action(match ctx.req.method.as_str() {
+        "POST" => "share.store",
+        "PUT" => "share.update",
+        "DELETE" => "share.delete",
+        _ => "share.read",
+    });
+    if matches!(ctx.req.method.as_str(), "GET" | "DELETE") {
+        ctx.env.audit.object(DEFAULT_REFERENCE);
+    }
     let caller = user_auth(ctx)?;
     match ctx.req.method.as_str() {
         "POST" => create_share(ctx, &caller.project.id, &caller.user_id),
@@ -462,6 +484,7 @@ fn read_share(ctx: &Ctx<'_, '_>, caller: &Caller, share: &Share) -> ApiResult<Re
 
 fn update_share(ctx: &Ctx<'_, '_>, caller: &Caller) -> ApiResult<Response> {
     let w = parse_share(ctx)?;
+    ctx.env.audit.object(&w.reference);
     let existing = ctx
         .store
         .user_share(&caller.user_id, &w.reference)?
@@ -520,6 +543,8 @@ fn delete_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResul
 
 /// GET /shares/encryption.
 pub(crate) fn share_encryption(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
+    ctx.env.audit.action("share.read_encryption");
+    ctx.env.audit.object(DEFAULT_REFERENCE);
     let caller = user_auth(ctx)?;
     let share = ctx
         .store
@@ -554,6 +579,12 @@ fn visible_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResu
 
 /// GET / DELETE /shares/{reference}.
 pub(crate) fn share_by_reference(ctx: &Ctx<'_, '_>, reference: &str) -> ApiResult<Response> {
+    ctx.env.audit.action(if ctx.req.method == "DELETE" {
+        "share.delete"
+    } else {
+        "share.read"
+    });
+    ctx.env.audit.object(reference);
     let caller = user_auth(ctx)?;
     if ctx.req.method == "DELETE" {
         return delete_share(ctx, &caller, reference);
@@ -564,9 +595,13 @@ pub(crate) fn share_by_reference(ctx: &Ctx<'_, '_>, reference: &str) -> ApiResul
 
 /// GET /keychain[?reference=R].
 pub(crate) fn keychain(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
-    let caller = user_auth(ctx)?;
+    ctx.env.audit.action("keychain.list");
     let reference =
         crate::util::query_param(ctx.req.query(), "reference").filter(|r| !r.is_empty());
+    if let Some(r) = &reference {
+        ctx.env.audit.object(r);
+    }
+    let caller = user_auth(ctx)?;
     let mut shares = ctx.store.user_shares(&caller.user_id)?;
     if let Some(r) = reference {
         shares.retain(|s| s.reference == r);
@@ -580,5 +615,6 @@ pub(crate) fn keychain(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         let secret = key.secret(share)?;
         out.push(share_json(share, &secret));
     }
+    ctx.env.audit.detail("shares", out.len());
     Ok(Response::json(200, &json!({ "shares": out })))
 }

@@ -30,16 +30,6 @@ pub(crate) fn uuid_v4() -> ApiResult<String> {
     Ok(hyphenate(&hex::encode(b)))
 }
 
-/// A UUIDv7 for `now_ms` as 32 lowercase hex characters without dashes (docs/shield.md, "Design: transport" X-Request-ID).
-pub(crate) fn uuid_v7_hex(now_ms: i64) -> String {
-    let mut b = random::<16>().unwrap_or([0u8; 16]);
-    let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
-    b[..6].copy_from_slice(&ms[2..]);
-    b[6] = (b[6] & 0x0f) | 0x70;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    hex::encode(b)
-}
-
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -151,15 +141,6 @@ pub(crate) fn header(req: &guest_kit::Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The request id (docs/shield.md, "Limits"): the client's `X-Request-ID` when it is a plain
-/// token ([`crate::limits::valid_request_id`]), else a fresh UUIDv7. A value outside that shape
-/// is never echoed: it would go back in a response header and to Openfort as is.
-pub(crate) fn request_id(req: &guest_kit::Request, now_ms: i64) -> String {
-    req.header_str("x-request-id")
-        .filter(|v| crate::limits::valid_request_id(v))
-        .map_or_else(|| uuid_v7_hex(now_ms), str::to_owned)
-}
-
 /// Sets `key` on a JSON object (no-op on anything else; never panics).
 pub(crate) fn set(v: &mut serde_json::Value, key: &str, value: impl Into<serde_json::Value>) {
     if let Some(obj) = v.as_object_mut() {
@@ -187,7 +168,8 @@ mod tests {
         let v4 = uuid_v4().expect("rng");
         assert_eq!(v4.len(), 36);
         assert_eq!(v4.as_bytes()[14], b'4');
-        let v7 = uuid_v7_hex(1_796_119_200_000);
+        // The request id's shape (docs/shield.md, "Design: transport"): guest-kit makes it.
+        let v7 = guest_kit::http::uuid_v7_hex(1_796_119_200_000);
         assert_eq!(v7.len(), 32);
         assert!(
             v7.bytes()

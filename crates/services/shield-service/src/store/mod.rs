@@ -10,6 +10,7 @@
 use std::cell::{Cell, OnceCell};
 
 use envelope::{MasterKey, Sealer};
+use guest_kit::audit::Transaction;
 use guest_kit::{Db, Row, Rows, Value};
 use zeroize::Zeroizing;
 
@@ -33,12 +34,20 @@ pub(crate) use shares::{NewShare, Share, ShareContent};
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.
 const SEAL_INFO: &[u8] = b"keyward/shield/at-rest/v1";
 
-/// Storage for one request.
+/// The savepoint of [`Store::tx`]. Savepoints of one name nest: `RELEASE` and `ROLLBACK TO`
+/// act on the innermost.
+const STEP_BEGIN: &str = "SAVEPOINT shield_step";
+const STEP_END: &str = "RELEASE shield_step";
+const STEP_UNDO: &str = "ROLLBACK TO shield_step";
+
+/// Storage for one request, with the request's transaction (docs/OPERATIONS.md, "Audit trail"):
+/// the changes and their audit record commit together.
 pub(crate) struct Store<'a> {
     db: &'a dyn Db,
     master_key: Option<String>,
     ready: Cell<bool>,
     sealer: OnceCell<Option<Sealer>>,
+    request: &'a Transaction<'a, 'a>,
 }
 
 fn text(row: &Row<'_>, i: usize) -> ApiResult<String> {
@@ -65,21 +74,42 @@ fn opt_str(v: Option<&str>) -> Value {
 }
 
 impl<'a> Store<'a> {
-    pub fn new(db: &'a dyn Db, master_key: Option<String>) -> Self {
+    pub fn new(
+        db: &'a dyn Db,
+        master_key: Option<String>,
+        request: &'a Transaction<'a, 'a>,
+    ) -> Self {
         Self {
             db,
             master_key,
             ready: Cell::new(false),
             sealer: OnceCell::new(),
+            request,
         }
     }
 
-    pub fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
+    fn ensure_schema(&self) -> ApiResult<()> {
         if !self.ready.get() {
             schema::SCHEMA.ensure(self.db).map_err(storage)?;
             self.ready.set(true);
         }
+        Ok(())
+    }
+
+    pub fn run(&self, sql: &str, params: &[Value]) -> ApiResult<Rows> {
+        self.ensure_schema()?;
         self.db.execute(sql, params).map_err(storage)
+    }
+
+    /// Begins the request's transaction, if it has not begun: from here on every statement,
+    /// and the request's audit record, commit or roll back together when the request ends. A
+    /// share route begins it only after the identity provider answered, so no transaction (and
+    /// on SQLite no write lock) is held across an outbound call.
+    pub fn begin(&self) -> ApiResult<()> {
+        // The schema first, outside the transaction: on PostgreSQL a failed probe inside it
+        // would abort it.
+        self.ensure_schema()?;
+        self.request.begin().map_err(storage)
     }
 
     /// Runs `sql` and reads its first row with `read`; `None` when there is no row.
@@ -92,33 +122,38 @@ impl<'a> Store<'a> {
         self.run(sql, params)?.first().map(|r| read(&r)).transpose()
     }
 
-    /// Runs `f` in a transaction whose first statement write-locks the project row (so SQLite
-    /// takes the write lock at once and PostgreSQL serialises per project). Rolled back on error.
+    /// Runs `f` as one step of the request's transaction (begun here if it has not begun),
+    /// whose first statement write-locks the project row (PostgreSQL serialises per project;
+    /// SQLite's transaction holds the write lock already). On error the step is undone
+    /// (`ROLLBACK TO`) and the rest of the request's transaction stays.
     pub fn tx<T>(
         &self,
         project_id: &str,
         now_ms: i64,
         f: impl FnOnce() -> ApiResult<T>,
     ) -> ApiResult<T> {
-        self.run("BEGIN", &[])?;
+        self.begin()?;
+        self.run(STEP_BEGIN, &[])?;
         let result = self
-            .db
-            .execute(
+            .run(
                 "UPDATE projects SET updated_at = ? WHERE id = ?",
                 &[now_ms.into(), project_id.into()],
             )
-            .map_err(storage)
             .and_then(|_| f());
         match result {
             Ok(v) => {
-                if let Err(e) = self.db.execute("COMMIT", &[]) {
-                    let _ = self.db.execute("ROLLBACK", &[]);
-                    return Err(storage(e));
-                }
+                // A step that cannot be released fails the request, and its 500 rolls the
+                // whole transaction back.
+                self.run(STEP_END, &[])?;
                 Ok(v)
             }
             Err(e) => {
-                let _ = self.db.execute("ROLLBACK", &[]);
+                // A step that cannot be undone must not be kept half done by a 4xx's commit:
+                // its storage error (500) rolls the whole transaction back.
+                self.db
+                    .execute(STEP_UNDO, &[])
+                    .and_then(|_| self.db.execute(STEP_END, &[]))
+                    .map_err(storage)?;
                 Err(e)
             }
         }
