@@ -680,3 +680,21 @@ fn no_transaction_is_held_across_the_identity_provider_call() {
     let last = records(&h).pop().unwrap().0;
     assert_eq!(last.action, "keychain.list");
 }
+
+/// Without master_key no record can be keyed, so no audited request is carried out (shield
+/// needs the key for every sealed column anyway); health names no action and still answers.
+#[test]
+fn without_master_key_only_health_answers() {
+    let h = Harness::new();
+    let p = h.register(false);
+    let before = h.count("SELECT COUNT(*) FROM projects");
+    h.unset_var("master_key");
+    ps(&h, &p, "GET", "/project", None)
+        .0
+        .assert_error(503, "AUDIT_UNAVAILABLE");
+    send(&h, Request::new("POST", "/register").with_body("{}"))
+        .0
+        .assert_error(503, "AUDIT_UNAVAILABLE");
+    assert_eq!(h.count("SELECT COUNT(*) FROM projects"), before);
+    send(&h, Request::new("GET", "/healthz")).ok(200);
+}
