@@ -245,6 +245,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
     )?;
     let ticker = wasm::engine::EpochTicker::start(runtime.engine.clone())?;
+    // Spans are exported only when the standard OTLP variables name an endpoint.
+    if let Some(endpoint) =
+        observability::trace::start_exporting(tokio::runtime::Handle::current())?
+    {
+        tracing::info!(endpoint = %endpoint, "exporting spans over OTLP/HTTP");
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -292,6 +298,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(task) = metrics_server {
         task.abort();
     }
+    observability::trace::stop_exporting(Duration::from_secs(5)).await;
     drop(ticker);
     tracing::info!("stopped");
     Ok(())

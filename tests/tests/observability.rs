@@ -724,3 +724,229 @@ fn the_request_id_reaches_the_guest_and_the_access_log() {
         assert!(is_fresh_id(id), "{line}");
     }
 }
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+fn traceparent() -> String {
+    format!("00-{TRACE_ID}-{PARENT_ID}-01")
+}
+
+/// The `traceparent` an outbound call carried, as (trace id, parent id, flags).
+fn outbound_trace(r: &keyward_e2e::StubRequest) -> Option<(String, String, String)> {
+    let v = r.header("traceparent")?;
+    let parts: Vec<&str> = v.split('-').collect();
+    assert_eq!(parts.len(), 4, "{v}");
+    assert_eq!(parts[0], "00", "{v}");
+    Some((parts[1].into(), parts[2].into(), parts[3].into()))
+}
+
+#[test]
+fn without_an_endpoint_an_incoming_trace_still_reaches_outbound_calls() {
+    let idp = Stub::start(|_| (200, "text/plain", b"idp".to_vec()));
+    let h = HostBuilder::new(probe_manifest()).start();
+    let call = |headers: &[(&str, &str)]| {
+        let url = format!("/a/outbound?url=http://127.0.0.1:{}/x", idp.port);
+        let r = h.req("GET", &url, headers, None);
+        assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
+    };
+    let sent = traceparent();
+    call(&[("traceparent", &sent)]);
+    call(&[]);
+    call(&[("traceparent", &sent.to_uppercase())]); // malformed: ignored, not an error
+    let seen = idp.requests();
+    assert_eq!(seen.len(), 3);
+    let (trace, parent, flags) = outbound_trace(&seen[0]).expect("the trace went on");
+    assert_eq!((trace.as_str(), flags.as_str()), (TRACE_ID, "01"));
+    assert!(parent.len() == 16 && parent != PARENT_ID && parent != "0".repeat(16));
+    // No trace came in and none is exported: none is started.
+    assert_eq!(seen[1].header("traceparent"), None);
+    assert_eq!(seen[2].header("traceparent"), None);
+}
+
+mod otlp {
+    pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    pub use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    pub use opentelemetry_proto::tonic::trace::v1::Span;
+    pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute(span: &otlp::Span, key: &str) -> Option<String> {
+    span.attributes.iter().find(|kv| kv.key == key).map(|kv| {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(otlp::Value::StringValue(s)) => s.clone(),
+            Some(otlp::Value::IntValue(i)) => i.to_string(),
+            other => format!("{other:?}"),
+        }
+    })
+}
+
+/// Every span the receiver got so far.
+fn received_spans(receiver: &Stub) -> Vec<otlp::Span> {
+    use prost::Message;
+    receiver
+        .requests()
+        .iter()
+        .inspect(|r| {
+            assert_eq!(
+                (r.method.as_str(), r.target.as_str()),
+                ("POST", "/v1/traces")
+            );
+            assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+        })
+        .flat_map(|r| {
+            otlp::ExportTraceServiceRequest::decode(r.body.as_slice())
+                .expect("an OTLP trace export")
+                .resource_spans
+        })
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+#[test]
+fn spans_reach_an_otlp_receiver_and_outbound_calls_carry_the_trace() {
+    let receiver = Stub::start(|_| (200, "application/x-protobuf", Vec::new()));
+    let idp = Stub::start(|_| (200, "text/plain", b"idp".to_vec()));
+    let h = HostBuilder::new(probe_manifest())
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{}", receiver.port),
+        )
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .start();
+    let outbound = format!("/a/outbound?url=http://127.0.0.1:{}/x", idp.port);
+    let sent = traceparent();
+    // A: with a trace, calling the identity provider.
+    let r = h.req(
+        "GET",
+        &outbound,
+        &[("traceparent", &sent), ("x-request-id", "trace-a")],
+        None,
+    );
+    assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
+    // B: no trace, a storage call.
+    let sql = json!({"sql": "SELECT 1", "params": []}).to_string();
+    let r = h.req(
+        "POST",
+        "/a/sql/default",
+        &[("x-request-id", "trace-b")],
+        Some(sql.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // C: a malformed trace (uppercase hex), calling the identity provider.
+    let r = h.req(
+        "GET",
+        &outbound,
+        &[
+            ("traceparent", &sent.to_uppercase()),
+            ("x-request-id", "trace-c"),
+        ],
+        None,
+    );
+    assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let spans = received_spans(&receiver);
+        let requests = spans.iter().filter(|s| s.name == "request").count();
+        // 3 requests, 3 instantiations, 2 outbound calls, 1 storage call.
+        const EXPECTED: usize = 9;
+        if requests >= 3 && spans.len() >= EXPECTED {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spans received: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let request = |id: &str| {
+        spans
+            .iter()
+            .find(|s| {
+                s.name == "request" && attribute(s, "keyward.request_id").as_deref() == Some(id)
+            })
+            .unwrap_or_else(|| panic!("no request span for {id}"))
+    };
+    let children = |parent: &otlp::Span, name: &str| -> Vec<&otlp::Span> {
+        spans
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && s.trace_id == parent.trace_id
+                    && s.parent_span_id == parent.span_id
+            })
+            .collect()
+    };
+    let calls = idp.requests();
+    assert_eq!(calls.len(), 2);
+
+    // A continues the caller's trace; its instantiation and its outbound call are its children,
+    // and the identity provider got the outbound span as its parent.
+    let a = request("trace-a");
+    assert_eq!(hex_of(&a.trace_id), TRACE_ID);
+    assert_eq!(hex_of(&a.parent_span_id), PARENT_ID);
+    assert_eq!(a.kind, otlp::SpanKind::Server as i32);
+    assert_eq!(attribute(a, "http.route").as_deref(), Some("/a/..."));
+    assert_eq!(attribute(a, "keyward.component").as_deref(), Some("probe"));
+    assert_eq!(
+        attribute(a, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(children(a, "instantiate").len(), 1);
+    let out = children(a, "outbound");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, otlp::SpanKind::Client as i32);
+    let expected_host = format!("127.0.0.1:{}", idp.port);
+    assert_eq!(attribute(out[0], "server.address"), Some(expected_host));
+    assert_eq!(
+        outbound_trace(&calls[0]),
+        Some((TRACE_ID.into(), hex_of(&out[0].span_id), "01".into()))
+    );
+
+    // B starts a trace of its own; its storage call is a child span.
+    let b = request("trace-b");
+    assert_ne!(hex_of(&b.trace_id), TRACE_ID);
+    assert!(b.parent_span_id.is_empty());
+    let storage = children(b, "storage");
+    assert_eq!(storage.len(), 1);
+    assert_eq!(
+        attribute(storage[0], "db.system.name").as_deref(),
+        Some("sqlite")
+    );
+    assert_eq!(
+        attribute(storage[0], "db.operation.name").as_deref(),
+        Some("execute")
+    );
+    assert_eq!(children(b, "instantiate").len(), 1);
+
+    // C's malformed header was ignored: a new trace, which its outbound call carries.
+    let c = request("trace-c");
+    assert_ne!(hex_of(&c.trace_id), TRACE_ID);
+    assert!(c.parent_span_id.is_empty());
+    let c_out = children(c, "outbound");
+    assert_eq!(c_out.len(), 1);
+    assert_eq!(
+        outbound_trace(&calls[1]),
+        Some((hex_of(&c.trace_id), hex_of(&c_out[0].span_id), "01".into()))
+    );
+
+    // No span names a path or a query (the outbound URL was in A's and C's query).
+    for s in &spans {
+        for kv in &s.attributes {
+            let v = format!("{:?}", kv.value);
+            assert!(
+                !v.contains("url=") && !v.contains("/x"),
+                "{}: {}={v}",
+                s.name,
+                kv.key
+            );
+        }
+    }
+}

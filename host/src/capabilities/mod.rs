@@ -83,6 +83,8 @@ pub type LabelGrants<B> = HashMap<String, B>;
 pub struct Granted<B> {
     grants: Arc<LabelGrants<B>>,
     open: OpenResources,
+    /// The request's trace, when its storage calls are exported as spans.
+    pub trace: Option<Arc<crate::observability::trace::RequestTrace>>,
 }
 
 /// Why `open_label` gave the guest no resource.
@@ -98,7 +100,20 @@ impl<B> Granted<B> {
         Granted {
             grants,
             open: OpenResources::default(),
+            trace: None,
         }
+    }
+
+    /// Storage calls become spans of `trace` when spans are exported (otherwise nothing is
+    /// kept: a trace that is only passed on to outbound calls has no use here).
+    pub fn traced(
+        mut self,
+        trace: &Option<Arc<crate::observability::trace::RequestTrace>>,
+    ) -> Self {
+        if crate::observability::trace::exporting() {
+            self.trace = trace.clone();
+        }
+        self
     }
 
     /// Opens `label` as a resource that `connect` makes from its backend. Access is decided here,

@@ -23,10 +23,12 @@ use super::{json_error, retry_shortly};
 use crate::app::Runtime;
 use crate::capabilities::BackendUnavailable;
 use crate::observability::metrics::{self, GuestFailure, RouteMetrics};
+use crate::observability::trace::{self, RequestTrace};
 use crate::observability::{health, request_id};
 use crate::wasm::engine::EPOCH_TICK;
 use crate::wasm::instance::{HostState, LoadedComponent};
 use crate::wasm::memory_budget::InstanceMemory;
+use opentelemetry::trace::SpanKind;
 
 pub async fn handle(
     runtime: &Runtime,
@@ -46,6 +48,10 @@ pub async fn handle(
     }
     let routed = runtime.router.route(&path);
     let observed = metrics::get().map(|m| m.route(routed.as_ref().map(|r| r.index)));
+    let trace = RequestTrace::begin(req.headers(), &request_id);
+    if let (Some(t), Some(m)) = (&trace, &routed) {
+        t.routed(m.raw_route, m.component);
+    }
     // Time spent creating the request's store and instance (0 if none was made).
     let setup_ns = Arc::new(AtomicU64::new(0));
     let response = match &routed {
@@ -62,6 +68,7 @@ pub async fn handle(
                     local,
                     request_id: request_id.clone(),
                     observed,
+                    trace: trace.clone(),
                 };
                 invoke(runtime, c, request, m, &setup_ns).await
             }
@@ -74,6 +81,9 @@ pub async fn handle(
     };
     if let Some(o) = observed {
         o.answered(response.status().as_u16(), start.elapsed());
+    }
+    if let Some(t) = &trace {
+        t.answered(&method, response.status().as_u16());
     }
     log_access(
         &method,
@@ -186,6 +196,7 @@ struct Arrived {
     request_id: HeaderValue,
     /// Its route's metrics, when metrics are on.
     observed: Option<&'static RouteMetrics>,
+    trace: Option<Arc<RequestTrace>>,
 }
 
 /// A request the front door let in: its body read, its URI and `spin-*` headers set, and an
@@ -194,6 +205,7 @@ struct Admitted {
     req: Request<Full<Bytes>>,
     slot: QuotaGuard,
     observed: Option<&'static RouteMetrics>,
+    trace: Option<Arc<RequestTrace>>,
 }
 
 async fn invoke(
@@ -230,6 +242,7 @@ async fn admit(
         local,
         request_id,
         observed,
+        trace,
     } = request;
     // The guest gets an absolute URI, as under Spin: scheme, the validated authority the client
     // used, and the routed request target exactly as received.
@@ -290,18 +303,24 @@ async fn admit(
         req: Request::from_parts(parts, Full::new(body)),
         slot,
         observed,
+        trace,
     })
 }
 
 /// A store for one request: the component's grants, the instance memory cap within the
 /// host-wide budget, and the deadline.
-fn new_store(runtime: &Runtime, component: &LoadedComponent) -> Store<HostState> {
+fn new_store(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    trace: Option<Arc<RequestTrace>>,
+) -> Store<HostState> {
     let limits = &runtime.limits;
     let mut store = Store::new(
         &runtime.engine,
         HostState::new(
             component.grants.clone(),
             InstanceMemory::new(limits.memory_limit_bytes, runtime.memory_budget.clone()),
+            trace,
         ),
     );
     store.limiter(|s| &mut s.memory);
@@ -336,6 +355,7 @@ async fn run(
         req,
         slot,
         observed,
+        trace,
     } = admitted;
     let failed = |why: GuestFailure| {
         if let Some(o) = observed {
@@ -343,7 +363,10 @@ async fn run(
         }
     };
     let setup_started = Instant::now();
-    let mut store = new_store(runtime, component);
+    let instantiate_span = trace
+        .as_ref()
+        .and_then(|t| t.child("instantiate", SpanKind::Internal));
+    let mut store = new_store(runtime, component, trace);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = store
         .data_mut()
@@ -366,7 +389,9 @@ async fn run(
         let _slot = slot;
         let mut store = store;
         let instantiate_started = Instant::now();
-        let proxy = match pre.instantiate_async(&mut store).await {
+        let instantiated = pre.instantiate_async(&mut store).await;
+        trace::end(instantiate_span, instantiated.is_err());
+        let proxy = match instantiated {
             Ok(proxy) => proxy,
             Err(e) => return Err(Failure::of_instantiation(e, store.data())),
         };

@@ -150,6 +150,16 @@ impl Backend {
         }
     }
 
+    /// Its `db.system.name` in spans (OpenTelemetry's names; the embedded key-value store is a
+    /// SQLite table).
+    pub fn system(self) -> &'static str {
+        match self {
+            Backend::Sqlite | Backend::EmbeddedKv => "sqlite",
+            Backend::Postgres => "postgresql",
+            Backend::Redis => "redis",
+        }
+    }
+
     /// The operations its interface has.
     fn operations(self) -> &'static [StorageOp] {
         match self {

@@ -14,6 +14,7 @@ use crate::capabilities::key_value::{self, KeyValueGrants, KeyValueState};
 use crate::capabilities::outbound_http::{AllowedHost, OutboundHooks};
 use crate::capabilities::sqlite::{self, SqliteGrants, SqliteState};
 use crate::capabilities::variables::{self, ComponentVariables, VariablesState};
+use crate::observability::trace::RequestTrace;
 
 /// What one component may use: exactly the labels, variables and hosts `spin.toml` grants it.
 #[derive(Debug)]
@@ -48,7 +49,13 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(grants: Arc<Grants>, memory: InstanceMemory) -> Self {
+    /// `trace`: the request's trace, which its outbound calls carry on and its storage calls
+    /// are spans of.
+    pub fn new(
+        grants: Arc<Grants>,
+        memory: InstanceMemory,
+        trace: Option<Arc<RequestTrace>>,
+    ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr()
             .envs(&grants.environment)
@@ -61,11 +68,12 @@ impl HostState {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
+            key_value: KeyValueState::new(grants.key_value_stores.clone()).traced(&trace),
+            sqlite: SqliteState::new(grants.sqlite_databases.clone()).traced(&trace),
             hooks: OutboundHooks {
                 allowed: grants.allowed_hosts.clone(),
+                trace,
             },
-            key_value: KeyValueState::new(grants.key_value_stores.clone()),
-            sqlite: SqliteState::new(grants.sqlite_databases.clone()),
             variables: VariablesState::new(grants.variables.clone()),
             memory,
         }

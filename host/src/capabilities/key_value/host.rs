@@ -61,7 +61,15 @@ impl key_value::HostStore for KeyValueState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
         let store = self.store(&store)?;
-        outcome(observe_storage(store.backend(), StorageOp::Get, store.get(key)).await)
+        outcome(
+            observe_storage(
+                store.backend(),
+                StorageOp::Get,
+                self.trace.as_deref(),
+                store.get(key),
+            )
+            .await,
+        )
     }
 
     async fn set(
@@ -71,7 +79,15 @@ impl key_value::HostStore for KeyValueState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let store = self.store(&store)?;
-        outcome(observe_storage(store.backend(), StorageOp::Set, store.set(key, value)).await)
+        outcome(
+            observe_storage(
+                store.backend(),
+                StorageOp::Set,
+                self.trace.as_deref(),
+                store.set(key, value),
+            )
+            .await,
+        )
     }
 
     async fn delete(
@@ -80,7 +96,15 @@ impl key_value::HostStore for KeyValueState {
         key: String,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let store = self.store(&store)?;
-        outcome(observe_storage(store.backend(), StorageOp::Delete, store.delete(key)).await)
+        outcome(
+            observe_storage(
+                store.backend(),
+                StorageOp::Delete,
+                self.trace.as_deref(),
+                store.delete(key),
+            )
+            .await,
+        )
     }
 
     async fn exists(
@@ -89,7 +113,15 @@ impl key_value::HostStore for KeyValueState {
         key: String,
     ) -> wasmtime::Result<Result<bool, key_value::Error>> {
         let store = self.store(&store)?;
-        outcome(observe_storage(store.backend(), StorageOp::Exists, store.exists(key)).await)
+        outcome(
+            observe_storage(
+                store.backend(),
+                StorageOp::Exists,
+                self.trace.as_deref(),
+                store.exists(key),
+            )
+            .await,
+        )
     }
 
     async fn get_keys(
@@ -97,7 +129,15 @@ impl key_value::HostStore for KeyValueState {
         store: Resource<KvStore>,
     ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
         let store = self.store(&store)?;
-        outcome(observe_storage(store.backend(), StorageOp::GetKeys, store.get_keys()).await)
+        outcome(
+            observe_storage(
+                store.backend(),
+                StorageOp::GetKeys,
+                self.trace.as_deref(),
+                store.get_keys(),
+            )
+            .await,
+        )
     }
 
     async fn drop(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {

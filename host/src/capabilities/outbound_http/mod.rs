@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::observability::metrics::OutboundOutcome;
+use crate::observability::trace::{RequestTrace, TRACEPARENT};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
@@ -142,6 +143,8 @@ fn parse_port(p: &str) -> Option<PortPattern> {
 /// The per-request `wasi:http` hooks: the allow-list check, then wasmtime's default client.
 pub struct OutboundHooks {
     pub allowed: Arc<Vec<AllowedHost>>,
+    /// The request's trace: its outbound calls carry it on (`traceparent`).
+    pub trace: Option<Arc<RequestTrace>>,
 }
 
 impl OutboundHooks {
@@ -166,39 +169,48 @@ type SendResult = Result<
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
         let metrics = crate::observability::metrics::get();
-        // Labelled by host[:port] as the guest addressed it: the destination, never the path.
-        let destination = metrics.map(|_| match request.uri().authority() {
-            Some(a) => a
-                .as_str()
-                .rsplit('@')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
-            None => String::new(),
-        });
+        // Metrics and spans name the destination as host[:port], as the guest addressed it:
+        // never the path or the query, which may carry ids or tokens.
+        let destination =
+            (metrics.is_some() || self.trace.is_some()).then(|| match request.uri().authority() {
+                Some(a) => a
+                    .as_str()
+                    .rsplit('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                None => String::new(),
+            });
         if !self.permits(request.uri()) {
             if let (Some(m), Some(host)) = (metrics, &destination) {
                 m.outbound(host, OutboundOutcome::Denied, std::time::Duration::ZERO);
             }
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        // The trace goes on with the call, whatever the guest put in this header.
+        let span = match (&self.trace, &destination) {
+            (Some(trace), Some(host)) => {
+                let (traceparent, span) = trace.outbound(host);
+                request.headers_mut().insert(TRACEPARENT, traceparent);
+                span
+            }
+            _ => None,
+        };
         Box::new(async move {
-            let mut pending = metrics.zip(destination).map(|(m, host)| PendingCall {
-                metrics: m,
-                host,
+            let mut pending = PendingCall {
+                metrics: metrics.zip(destination),
+                span,
                 started: std::time::Instant::now(),
                 outcome: OutboundOutcome::Timeout,
-            });
+            };
             let sent = wasmtime_wasi_http::default_send_request(request, options).await;
-            if let Some(p) = pending.as_mut() {
-                p.outcome = outcome_of(&sent);
-            }
+            pending.outcome = outcome_of(&sent);
             drop(pending);
             let (res, io) = sent?;
             Ok((
@@ -209,19 +221,22 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
-/// An outbound call being timed. It is counted when dropped, so a call abandoned before its
-/// answer (its request's deadline stopped the instance) counts as a timeout.
+/// An outbound call being timed (metrics) and traced (its span). It is recorded when dropped,
+/// so a call abandoned before its answer (its request's deadline stopped the instance) counts
+/// as a timeout.
 struct PendingCall {
-    metrics: &'static crate::observability::metrics::Metrics,
-    host: String,
+    metrics: Option<(&'static crate::observability::metrics::Metrics, String)>,
+    span: Option<opentelemetry_sdk::trace::Span>,
     started: std::time::Instant,
     outcome: OutboundOutcome,
 }
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
-        self.metrics
-            .outbound(&self.host, self.outcome, self.started.elapsed());
+        if let Some((metrics, host)) = &self.metrics {
+            metrics.outbound(host, self.outcome, self.started.elapsed());
+        }
+        crate::observability::trace::end(self.span.take(), self.outcome != OutboundOutcome::Ok);
     }
 }
 

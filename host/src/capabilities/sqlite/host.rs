@@ -47,6 +47,7 @@ impl sqlite::HostConnection for SqliteState {
         statement: String,
         parameters: Vec<sqlite::Value>,
     ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
+        let trace = self.trace.clone();
         let conn = self.open.get_mut(&conn)?;
         let params = parameters.into_iter().map(from_wit).collect();
         // An unreachable backend stops the instance (the host answers 503); a statement's own
@@ -54,6 +55,7 @@ impl sqlite::HostConnection for SqliteState {
         let outcome = observe_storage(
             conn.backend(),
             StorageOp::Execute,
+            trace.as_deref(),
             conn.execute(statement, params),
         )
         .await
