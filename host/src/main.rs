@@ -8,6 +8,7 @@
 //! --help` lists them all, and docs/OPERATIONS.md explains the limits.
 
 mod app;
+mod audit;
 mod capabilities;
 mod http;
 mod manifest;
@@ -40,6 +41,32 @@ struct Cli {
 enum Command {
     /// Serve the application described by a Spin manifest over HTTP.
     Serve(ServeArgs),
+    /// Check or export the audit trail the services keep in their databases.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks every database's audit chain; names the first broken record and exits 1 if one
+    /// was modified, removed, inserted or moved. Prints each chain's head: keep it elsewhere to
+    /// detect records removed from the end later.
+    Verify {
+        #[command(flatten)]
+        sources: audit::Sources,
+    },
+    /// Prints the audit records as JSON lines (one database after another, in order). Does not
+    /// verify them.
+    Export {
+        #[command(flatten)]
+        sources: audit::Sources,
+        /// Only records from this time on: RFC 3339 (`2026-12-01T10:00:00Z`) or unix ms.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records of this service (`keyservice`, `shield`, `guardian`).
+        #[arg(long)]
+        service: Option<String>,
+    },
 }
 
 #[derive(Parser)]
@@ -147,6 +174,33 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(serve(args))
+        }
+        Command::Audit(command) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(run_audit(command))
+        }
+    }
+}
+
+async fn run_audit(command: AuditCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        AuditCommand::Verify { sources } => {
+            if !audit::verify(&sources, &mut out).await? {
+                out.flush()?;
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCommand::Export {
+            sources,
+            since,
+            service,
+        } => {
+            let since = since.as_deref().map(audit::parse_since).transpose()?;
+            audit::export(&sources, since, service.as_deref(), &mut out).await
         }
     }
 }

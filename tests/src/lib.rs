@@ -244,6 +244,9 @@ pub struct Host {
     pub child: Child,
     pub base: String,
     pub state_dir: PathBuf,
+    /// What the host was started from, so that `keyward audit` can read the same databases.
+    sources: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
     log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -371,10 +374,17 @@ impl HostBuilder {
                 &state_dir,
             )?),
         };
+        let mut sources: Vec<std::ffi::OsString> = vec![
+            "--manifest".into(),
+            manifest.clone().into(),
+            "--state-dir".into(),
+            state_dir.clone().into(),
+        ];
         if let Some(rc) = &runtime_config {
             let path = dir.path().join("runtime-config.toml");
             std::fs::write(&path, rc).map_err(|e| e.to_string())?;
-            cmd.arg("--runtime-config").arg(path);
+            cmd.arg("--runtime-config").arg(&path);
+            sources.extend(["--runtime-config".into(), path.into()]);
         }
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -418,6 +428,8 @@ impl HostBuilder {
             child,
             base,
             state_dir,
+            sources,
+            env: self.env,
             log,
             _dir: Some(dir),
         })
@@ -425,6 +437,28 @@ impl HostBuilder {
 }
 
 impl Host {
+    /// `keyward audit <args>` over this host's manifest, runtime config, state directory and
+    /// variables: its exit status and its standard output (and its standard error, if it failed).
+    pub fn audit(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(keyward_bin())
+            .arg("audit")
+            .args(args)
+            .args(&self.sources)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run keyward audit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "keyward audit {args:?} failed: {stderr}"
+        );
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            text.push_str(&stderr);
+        }
+        (out.status.success(), text)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -220,9 +220,16 @@ async fn read(
 
 /// What `verify` found in one chain.
 enum Verdict {
-    Intact { records: i64, head: String },
+    Intact {
+        records: i64,
+        head: String,
+    },
     Broken(Break),
+    /// The database holds tables but no trail: it was removed, or the services have not served
+    /// an audited request since they were upgraded.
     Missing,
+    /// No table at all: nothing was ever stored.
+    Empty,
 }
 
 async fn verify_chain(chain: &Chain, keys: &[ChainKey]) -> Result<Verdict> {
@@ -234,7 +241,11 @@ async fn verify_chain(chain: &Chain, keys: &[ChainKey]) -> Result<Verdict> {
     )
     .await
     else {
-        return Ok(Verdict::Missing);
+        return Ok(if is_empty(&chain.database, &mut conn).await? {
+            Verdict::Empty
+        } else {
+            Verdict::Missing
+        });
     };
     let (head_seq, head_mac) = match head.into_iter().next().map(Vec::into_iter) {
         Some(mut v) => match (v.next(), v.next()) {
@@ -265,6 +276,21 @@ async fn verify_chain(chain: &Chain, keys: &[ChainKey]) -> Result<Verdict> {
     })
 }
 
+/// Whether the database has no table at all.
+async fn is_empty(database: &SqlDatabase, conn: &mut SqlConn) -> Result<bool> {
+    let sql = match database {
+        SqlDatabase::Sqlite(_) => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        SqlDatabase::Postgres(_) => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
+    };
+    let rows = query(conn, sql, vec![]).await?;
+    Ok(matches!(
+        rows.first().and_then(|r| r.first()),
+        Some(Value::Integer(0))
+    ))
+}
+
 /// `keyward audit verify`: checks every chain; `Ok(false)` when one is broken or missing.
 pub async fn verify(sources: &Sources, out: &mut impl Write) -> Result<bool> {
     let (app, config, state_dir) = sources.load()?;
@@ -285,9 +311,10 @@ pub async fn verify(sources: &Sources, out: &mut impl Write) -> Result<bool> {
                 all_intact = false;
                 writeln!(
                     out,
-                    "{name}: no audit trail (its tables do not exist; a service creates them on its first request)"
+                    "{name}: MISSING: the database holds data but no audit trail (removed, or no audited request since an upgrade)"
                 )?;
             }
+            Verdict::Empty => writeln!(out, "{name}: empty, no records yet")?,
         }
     }
     Ok(all_intact)
@@ -304,6 +331,14 @@ pub async fn export(
     let (app, config, state_dir) = sources.load()?;
     for chain in chains(&app, &config, &state_dir)? {
         let mut conn = chain.database.connect();
+        // A database without a trail has nothing to export (`verify` says whether that is
+        // suspicious).
+        if query(&mut conn, "SELECT 1 FROM audit_head", vec![])
+            .await
+            .is_err()
+        {
+            continue;
+        }
         let database = chain.labels.join(",");
         read(&mut conn, 0, |r, mac| {
             let wanted =

@@ -27,17 +27,18 @@ use crate::error::ApiError;
 use crate::http::{Request, Response, request_id};
 use crate::sql::{Db, DbError, Schema, Value};
 
-/// The chain's tables, in every service database. `audit_head` holds the last sequence number
+/// The chain's tables, in every service database (BIGINT, not INTEGER: on PostgreSQL INTEGER is
+/// 32 bits). `audit_head` holds the last sequence number
 /// and link: appending updates it first, so on PostgreSQL concurrent appenders queue on its row
 /// lock and the chain stays one line, and on SQLite the write lock already orders them.
 pub const SCHEMA: Schema = Schema {
     marker: "audit_schema_v1",
     statements: &[
-        "CREATE TABLE IF NOT EXISTS audit_log (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
+        "CREATE TABLE IF NOT EXISTS audit_log (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
          request_id TEXT NOT NULL, service TEXT NOT NULL, action TEXT NOT NULL, \
          outcome TEXT NOT NULL, code TEXT NOT NULL, actor TEXT NOT NULL, client TEXT NOT NULL, \
          object TEXT NOT NULL, details TEXT NOT NULL, key_id TEXT NOT NULL, mac TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, \
+        "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, \
          mac TEXT NOT NULL)",
         "INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
     ],

@@ -155,20 +155,34 @@ impl PgConn {
     }
 
     fn track_transaction(&mut self, sql: &str) {
-        let head: String = sql
-            .trim_start()
-            .chars()
-            .take(17)
-            .collect::<String>()
-            .to_ascii_uppercase();
-        if head.starts_with("BEGIN") || head.starts_with("START TRANSACTION") {
-            self.in_transaction = true;
-        } else if head.starts_with("COMMIT")
-            || head.starts_with("ROLLBACK")
-            || head.starts_with("END")
-        {
-            self.in_transaction = false;
+        if let Some(open) = transaction_effect(sql) {
+            self.in_transaction = open;
         }
+    }
+}
+
+/// Whether `sql` opens (`Some(true)`) or ends (`Some(false)`) a transaction. `ROLLBACK TO
+/// [SAVEPOINT] name` undoes one step and leaves the transaction open (shield runs its steps as
+/// savepoints inside the request's transaction).
+fn transaction_effect(sql: &str) -> Option<bool> {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+        .collect();
+    let word = |i: usize| words.get(i).map(String::as_str);
+    match word(0)? {
+        "BEGIN" => Some(true),
+        "START" if word(1) == Some("TRANSACTION") => Some(true),
+        "COMMIT" | "END" => Some(false),
+        "ROLLBACK" => {
+            let to = match word(1) {
+                Some("WORK" | "TRANSACTION") => word(2),
+                other => other,
+            };
+            (to != Some("TO")).then_some(false)
+        }
+        _ => None,
     }
 }
 
@@ -440,6 +454,30 @@ pub fn translate_placeholders(sql: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollback_to_a_savepoint_keeps_the_transaction_open() {
+        for (sql, effect) in [
+            ("BEGIN", Some(true)),
+            ("begin transaction", Some(true)),
+            ("START TRANSACTION", Some(true)),
+            ("COMMIT", Some(false)),
+            ("END;", Some(false)),
+            ("ROLLBACK", Some(false)),
+            ("rollback work", Some(false)),
+            ("ROLLBACK TO shield_step", None),
+            ("ROLLBACK TO SAVEPOINT s", None),
+            ("rollback transaction to s", None),
+            ("SAVEPOINT s", None),
+            ("RELEASE s", None),
+            ("ENDPOINTS", None),
+            ("SELECT 1", None),
+        ] {
+            assert_eq!(transaction_effect(sql), effect, "{sql}");
+        }
+    }
+
     use super::translate_placeholders as t;
 
     #[test]
