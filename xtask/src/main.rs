@@ -142,6 +142,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
     cmd.args(["test", "--package", "keyward-e2e"])
         .args([
             "--test",
+            "audit",
+            "--test",
             "conformance",
             "--test",
             "front_door",
@@ -151,6 +153,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
         .args([
             "--test",
             "keyservice",
+            "--test",
+            "observability",
             "--test",
             "scale",
             "--test",
