@@ -76,6 +76,12 @@ fn each_keyservice_action_leaves_one_record_and_the_chain_verifies() {
         assert!(r["request_id"].as_str().is_some_and(|id| !id.is_empty()));
         assert!(r["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
+    // Each record's request id is the one the host's access log printed for that request.
+    let log = h.log_lines().join("\n");
+    for r in &records {
+        let id = r["request_id"].as_str().unwrap_or_default();
+        assert!(log.contains(&format!("request_id=\"{id}\"")), "{id} not in the access log");
+    }
     // The init token's record and the connect that consumed it name the same digest prefix.
     assert_eq!(records[1]["object"], records[2]["object"]);
 
@@ -263,4 +269,131 @@ fn sixty_four_racers_over_two_hosts_keep_one_valid_chain() {
         out.contains(&format!("{} records, chain intact", 1 + 16 + 64)),
         "{out}"
     );
+}
+
+/// The three services on one host, one flow each, then the whole export searched for every
+/// secret the run used: no key, share, token, secret or password reaches the trail.
+#[test]
+fn no_secret_of_a_run_of_all_three_services_reaches_the_trail() {
+    use keyward_e2e::{guardian as gd, shield as sh};
+    let okta = gd::okta_stub();
+    let h = sh::builder()
+        .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env(
+            "SPIN_VARIABLE_OKTA_BASE_URL",
+            &format!("http://127.0.0.1:{}", okta.port),
+        )
+        .env(
+            "SPIN_VARIABLE_GUARDIAN_IDP_HOSTS",
+            &format!("http://127.0.0.1:{}", okta.port),
+        )
+        .env("SPIN_VARIABLE_ALLOW_EXPORT", "true")
+        .start();
+
+    let (namespace_secret, session) = keyservice_flow(&h);
+
+    let p = sh::register(&h, true);
+    sh::pem_provider(&h, &p, &sh::rsa(), "rsa");
+    let part = p.part.clone().expect("encryption part");
+    let user_token = sh::tok(&sh::rsa(), "audited-shield-user");
+    let share = sh::project_share("default", Some(&part), None);
+    sh::ok(
+        &sh::cu(&h, &p, &user_token, "POST", "/shares", &[], Some(share)),
+        201,
+    );
+    let encryption_session = sh::session(&h, &p, &part);
+    let read = sh::cu(
+        &h,
+        &p,
+        &user_token,
+        "GET",
+        "/shares",
+        &[("X-Encryption-Session", &encryption_session)],
+        None,
+    );
+    assert_eq!(sh::ok(&read, 200)["secret"], "secret-default");
+
+    let password = "correct-horse-battery-staple-4117";
+    let login = gd::post(
+        &h,
+        "/guardian/login",
+        None,
+        &serde_json::json!({"okta_username": "auditee", "okta_password": password}),
+    );
+    let client_token = gd::token_of(&login);
+    let signed = gd::post(
+        &h,
+        "/guardian/sign",
+        Some(&client_token),
+        &serde_json::json!({"raw_data": "ab".repeat(32)}),
+    );
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    let fresh_token = gd::fresh(&signed);
+    let login = gd::post(
+        &h,
+        "/guardian/login",
+        None,
+        &serde_json::json!({"okta_username": "auditee", "okta_password": password}),
+    );
+    let export_token = gd::token_of(&login);
+    let exported = gd::post(
+        &h,
+        "/guardian/export",
+        Some(&export_token),
+        &serde_json::json!({}),
+    );
+    assert_eq!(exported.status, 200, "{}", exported.text());
+    let mnemonic = exported.json()["mnemonic"]
+        .as_str()
+        .expect("mnemonic")
+        .to_owned();
+
+    let (ok, out) = verify(&h);
+    assert!(ok, "{out}");
+    let (_, trail) = h.audit(&["export"]);
+    let services: std::collections::BTreeSet<String> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["service"].to_string())
+        .collect();
+    assert_eq!(services.len(), 3, "{services:?}");
+    let actions: Vec<String> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["action"].to_string())
+        .collect();
+    for wanted in [
+        "share.store",
+        "share.read",
+        "user.login",
+        "sign.digest",
+        "key.export",
+    ] {
+        assert!(
+            actions.iter().any(|a| a.contains(wanted)),
+            "no {wanted} record: {actions:?}"
+        );
+    }
+    let secrets = [
+        namespace_secret.as_str(),
+        &session.token,
+        &session.init_token,
+        "audited-key-bytes",
+        ADMIN_TOKEN,
+        TEST_MASTER_KEY,
+        &p.secret,
+        &part,
+        "secret-default",
+        &user_token,
+        &encryption_session,
+        password,
+        &client_token,
+        &fresh_token,
+        &export_token,
+        &mnemonic,
+    ];
+    for (i, secret) in secrets.iter().enumerate() {
+        assert!(
+            !trail.contains(secret),
+            "secret #{i} reached the audit trail"
+        );
+    }
 }
