@@ -5,49 +5,17 @@
 
 mod common;
 
-use audit_chain::{ChainKey, Record, Verifier};
+use audit_chain::Record;
 use common::*;
 
 /// Every record, in order, with its link.
 fn records(h: &Harness) -> Vec<(Record, String)> {
-    let rows = h.sql(
-        "SELECT seq, time_ms, request_id, service, action, outcome, code, actor, client, object, \
-         details, key_id, mac FROM audit_log ORDER BY seq",
-        &[],
-    );
-    rows.iter()
-        .map(|r| {
-            let t = |i| r.text(i).unwrap().to_owned();
-            let record = Record {
-                seq: r.integer(0).unwrap(),
-                time_ms: r.integer(1).unwrap(),
-                request_id: t(2),
-                service: t(3),
-                action: t(4),
-                outcome: t(5),
-                code: t(6),
-                actor: t(7),
-                client: t(8),
-                object: t(9),
-                details: t(10),
-                key_id: t(11),
-            };
-            (record, t(12))
-        })
-        .collect()
+    keyward_test_kit::audit::records(&h.db())
 }
 
+/// Checks the whole chain and its head; the number of records.
 fn verify(h: &Harness) -> i64 {
-    let keys = [ChainKey::derive(&envelope::MasterKey::parse(MASTER_KEY).unwrap()).unwrap()];
-    let mut v = Verifier::new(&keys);
-    for (r, mac) in records(h) {
-        v.push(&r, &mac).unwrap();
-    }
-    let head = h.sql("SELECT seq, mac FROM audit_head WHERE id = 1", &[]);
-    let head = head.first().unwrap();
-    v.finish(head.integer(0).unwrap(), head.text(1).unwrap())
-        .unwrap();
-    v.last()
+    keyward_test_kit::audit::verify(&h.db())
 }
 
 /// (action, outcome, code, actor) of the records after `from`.

@@ -8,7 +8,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use audit_chain::{ChainKey, Record, Verifier};
+use audit_chain::Record;
 use common::*;
 use guest_kit::{Db, OutboundResponse, Request};
 use jwt_verify::Algorithm;
@@ -19,50 +19,14 @@ use serde_json::{Value, json};
 const PEER: &str = "203.0.113.7:5555";
 const OPERATOR_TOKEN: &str = "operator-token-for-the-audit-test";
 
-/// Every record, in order, with its link (none before the first request made the table).
+/// Every record, in order, with its link.
 fn records(h: &Harness) -> Vec<(Record, String)> {
-    if h.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_log'") == 0 {
-        return Vec::new();
-    }
-    let rows = h.sql(
-        "SELECT seq, time_ms, request_id, service, action, outcome, code, actor, client, object, \
-         details, key_id, mac FROM audit_log ORDER BY seq",
-        &[],
-    );
-    rows.iter()
-        .map(|r| {
-            let t = |i| r.text(i).unwrap().to_owned();
-            let record = Record {
-                seq: r.integer(0).unwrap(),
-                time_ms: r.integer(1).unwrap(),
-                request_id: t(2),
-                service: t(3),
-                action: t(4),
-                outcome: t(5),
-                code: t(6),
-                actor: t(7),
-                client: t(8),
-                object: t(9),
-                details: t(10),
-                key_id: t(11),
-            };
-            (record, t(12))
-        })
-        .collect()
+    keyward_test_kit::audit::records(&h.db())
 }
 
-/// Verifies the whole chain and its head; the number of records.
+/// Checks the whole chain and its head; the number of records.
 fn verify(h: &Harness) -> i64 {
-    let keys = [ChainKey::derive(&envelope::MasterKey::parse(MASTER_KEY).unwrap()).unwrap()];
-    let mut v = Verifier::new(&keys);
-    for (r, mac) in records(h) {
-        v.push(&r, &mac).unwrap();
-    }
-    let head = h.sql("SELECT seq, mac FROM audit_head WHERE id = 1", &[]);
-    let head = head.first().unwrap();
-    v.finish(head.integer(0).unwrap(), head.text(1).unwrap())
-        .unwrap();
-    v.last()
+    keyward_test_kit::audit::verify(&h.db())
 }
 
 /// Reads the trail as it grows: each step's records, and nothing else.

@@ -6,11 +6,13 @@
 //!   in-process (real SQLite file, in-memory key-value store, variables, fake clock) for the
 //!   component `spin.toml` routes a path to; keyward-e2e implements it over HTTP for a running
 //!   host;
+//! - [`audit`]: a service database's audit records and the check of its chain;
 //! - [`scenarios`]: each written once as `fn(&dyn Driver)` and run by both drivers.
 //!
 //! Scenarios that move the clock or change variables stay native-only (in the service crates'
 //! tests); those that restart hosts or start several stay HTTP-only (in keyward-e2e).
 
+pub mod audit;
 pub mod driver;
 pub mod native;
 pub mod reply;
