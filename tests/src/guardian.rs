@@ -188,6 +188,14 @@ pub fn builder(okta: u16, jwks: u16, vars: &[(&str, &str)]) -> HostBuilder {
     b
 }
 
+/// `b` with guardian's Okta login pointed at the stub on port `okta` (the only identity
+/// provider guardian may reach).
+pub fn with_okta(b: HostBuilder, okta: u16) -> HostBuilder {
+    let base = format!("http://127.0.0.1:{okta}");
+    b.env("SPIN_VARIABLE_OKTA_BASE_URL", &base)
+        .env("SPIN_VARIABLE_GUARDIAN_IDP_HOSTS", &base)
+}
+
 pub fn host(okta: u16, jwks: u16, vars: &[(&str, &str)]) -> Host {
     builder(okta, jwks, vars).start()
 }

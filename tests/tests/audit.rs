@@ -80,7 +80,10 @@ fn each_keyservice_action_leaves_one_record_and_the_chain_verifies() {
     let log = h.log_lines().join("\n");
     for r in &records {
         let id = r["request_id"].as_str().unwrap_or_default();
-        assert!(log.contains(&format!("request_id=\"{id}\"")), "{id} not in the access log");
+        assert!(
+            log.contains(&format!("request_id=\"{id}\"")),
+            "{id} not in the access log"
+        );
     }
     // The init token's record and the connect that consumed it name the same digest prefix.
     assert_eq!(records[1]["object"], records[2]["object"]);
@@ -277,16 +280,8 @@ fn sixty_four_racers_over_two_hosts_keep_one_valid_chain() {
 fn no_secret_of_a_run_of_all_three_services_reaches_the_trail() {
     use keyward_e2e::{guardian as gd, shield as sh};
     let okta = gd::okta_stub();
-    let h = sh::builder()
+    let h = gd::with_okta(sh::builder(), okta.port)
         .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env(
-            "SPIN_VARIABLE_OKTA_BASE_URL",
-            &format!("http://127.0.0.1:{}", okta.port),
-        )
-        .env(
-            "SPIN_VARIABLE_GUARDIAN_IDP_HOSTS",
-            &format!("http://127.0.0.1:{}", okta.port),
-        )
         .env("SPIN_VARIABLE_ALLOW_EXPORT", "true")
         .start();
 

@@ -670,17 +670,11 @@ fn disabled_features_and_ttl() {
     std::thread::sleep(Duration::from_millis(1000));
     expect_error(&get(&h, "/guardian/sign", &t), 401, "AUTH_INVALID");
     drop(h);
-    let h = HostBuilder::new(guardian_manifest())
-        .env("SPIN_VARIABLE_MASTER_KEY", "")
-        .env(
-            "SPIN_VARIABLE_OKTA_BASE_URL",
-            &format!("http://127.0.0.1:{}", okta.port),
-        )
-        .env(
-            "SPIN_VARIABLE_GUARDIAN_IDP_HOSTS",
-            &format!("http://127.0.0.1:{}", okta.port),
-        )
-        .start();
+    let h = with_okta(
+        HostBuilder::new(guardian_manifest()).env("SPIN_VARIABLE_MASTER_KEY", ""),
+        okta.port,
+    )
+    .start();
     expect_error(&login(&h, "dave"), 503, "NOT_CONFIGURED");
     expect_error(
         &get(&h, "/guardian/sign", &"D".repeat(43)),

@@ -10,7 +10,7 @@ use audit_chain::Record;
 use common::*;
 use guest_kit::{Db, Request, Response};
 use jwt_verify::Algorithm;
-use jwt_verify::test_signer::{TestSigner, jwks_json};
+use jwt_verify::test_signer::TestSigner;
 use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
 use serde_json::{Value, json};
 
@@ -377,23 +377,12 @@ fn each_action_leaves_one_record_with_its_actor_object_and_outcome() {
     }
 }
 
-const ISS: &str = "https://issuer.example";
+const ISS: &str = OIDC_ISSUER;
 
 #[test]
 fn an_oidc_login_names_the_subject_and_a_replayed_id_token() {
     let signer = TestSigner::new(Algorithm::ES256, "es");
-    let h = Harness::new();
-    h.set_var("oidc_issuer", ISS);
-    h.set_var("oidc_audience", "guardian");
-    h.set_var("oidc_jwks_url", "https://issuer.example/jwks");
-    let doc = jwks_json(&[&signer]);
-    h.idp(move |_, _| {
-        Ok(guest_kit::OutboundResponse {
-            headers: Vec::new(),
-            status: 200,
-            body: doc.clone().into_bytes(),
-        })
-    });
+    let h = Harness::oidc(&[&signer]);
     let now = h.now.get() / 1000;
     let id_token = signer.sign(&json!({"iss": ISS, "aud": "guardian", "sub": "s-1",
                                         "iat": now, "exp": now + 600}));

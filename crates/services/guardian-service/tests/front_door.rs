@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use guest_kit::Request;
 use jwt_verify::Algorithm;
-use jwt_verify::test_signer::{TestSigner, jwks_json};
+use jwt_verify::test_signer::TestSigner;
 use serde_json::json;
 
 fn rate_keys(h: &Harness) -> Vec<String> {
@@ -54,18 +54,7 @@ fn login_fields_have_limits() {
 #[test]
 fn an_oidc_subject_over_255_bytes_is_refused() {
     let signer = TestSigner::new(Algorithm::RS256, "rs");
-    let h = Harness::new();
-    h.set_var("oidc_issuer", "https://issuer.example");
-    h.set_var("oidc_audience", "guardian");
-    h.set_var("oidc_jwks_url", "https://issuer.example/jwks");
-    let doc = jwks_json(&[&signer]);
-    h.idp(move |_, _| {
-        Ok(guest_kit::OutboundResponse {
-            headers: Vec::new(),
-            status: 200,
-            body: doc.clone().into_bytes(),
-        })
-    });
+    let h = Harness::oidc(&[&signer]);
     let now = h.now.get() / 1000;
     let token = |sub: &str| {
         signer.sign(

@@ -8,28 +8,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::*;
 use jwt_verify::Algorithm;
-use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token, jwks_json};
+use jwt_verify::test_signer::{TestSigner, encode_token, hs256_token};
 use serde_json::{Value, json};
 
-const ISS: &str = "https://issuer.example";
-const AUD: &str = "guardian";
-const JWKS: &str = "https://issuer.example/jwks";
+const ISS: &str = OIDC_ISSUER;
+const AUD: &str = OIDC_AUDIENCE;
 
 fn setup(signers: &[&TestSigner]) -> Harness {
-    let h = Harness::new();
-    h.set_var("oidc_issuer", ISS);
-    h.set_var("oidc_audience", AUD);
-    h.set_var("oidc_jwks_url", JWKS);
-    let doc = jwks_json(signers);
-    h.idp(move |req, _| {
-        assert_eq!(req.url, JWKS);
-        Ok(guest_kit::OutboundResponse {
-            headers: Vec::new(),
-            status: 200,
-            body: doc.clone().into_bytes(),
-        })
-    });
-    h
+    Harness::oidc(signers)
 }
 
 fn now_s(h: &Harness) -> i64 {

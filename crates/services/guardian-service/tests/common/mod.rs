@@ -18,6 +18,11 @@ pub use keyward_test_kit::secrets::{
 };
 use keyward_test_kit::{FakeClock, Sandbox};
 
+/// The OIDC identity provider of [`Harness::oidc`].
+pub const OIDC_ISSUER: &str = "https://issuer.example";
+pub const OIDC_AUDIENCE: &str = "guardian";
+pub const OIDC_JWKS: &str = "https://issuer.example/jwks";
+
 pub type Handler = Box<dyn Fn(&OutboundRequest, &Fake) -> Result<OutboundResponse, FetchError>>;
 
 /// The scripted IdP and a virtual monotonic clock (sleep advances it).
@@ -101,6 +106,25 @@ impl Harness {
 
     pub fn advance_secs(&self, s: i64) {
         self.now.set(self.now.get() + s * 1000);
+    }
+
+    /// A harness whose OIDC login trusts `signers`, served as the JWKS at [`OIDC_JWKS`] for
+    /// issuer [`OIDC_ISSUER`] and audience [`OIDC_AUDIENCE`].
+    pub fn oidc(signers: &[&jwt_verify::test_signer::TestSigner]) -> Self {
+        let h = Harness::new();
+        h.set_var("oidc_issuer", OIDC_ISSUER);
+        h.set_var("oidc_audience", OIDC_AUDIENCE);
+        h.set_var("oidc_jwks_url", OIDC_JWKS);
+        let doc = jwt_verify::test_signer::jwks_json(signers);
+        h.idp(move |req, _| {
+            assert_eq!(req.url, OIDC_JWKS);
+            Ok(OutboundResponse {
+                headers: Vec::new(),
+                status: 200,
+                body: doc.clone().into_bytes(),
+            })
+        });
+        h
     }
 
     pub fn idp(
