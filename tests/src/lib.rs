@@ -463,6 +463,19 @@ impl Host {
         format!("{}{}", self.base, path)
     }
 
+    /// The first log line that satisfies `wanted`, waiting a few seconds for it: the log is read
+    /// from the host's stderr by another thread, so a line written just now may not be in it yet.
+    pub fn log_line(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self.log_lines().into_iter().find(|l| wanted(l));
+            if found.is_some() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }

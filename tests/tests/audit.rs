@@ -77,11 +77,11 @@ fn each_keyservice_action_leaves_one_record_and_the_chain_verifies() {
         assert!(r["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
     // Each record's request id is the one the host's access log printed for that request.
-    let log = h.log_lines().join("\n");
     for r in &records {
         let id = r["request_id"].as_str().unwrap_or_default();
+        let field = format!("request_id=\"{id}\"");
         assert!(
-            log.contains(&format!("request_id=\"{id}\"")),
+            h.log_line(|l| l.contains(&field)).is_some(),
             "{id} not in the access log"
         );
     }
@@ -342,6 +342,36 @@ fn no_secret_of_a_run_of_all_three_services_reaches_the_trail() {
         .as_str()
         .expect("mnemonic")
         .to_owned();
+
+    // Each action of shield's and guardian's flows: one record, its actor and outcome.
+    let project = format!("project={}", p.id);
+    let shield = summary(&export(&h, "shield"));
+    let user = shield
+        .iter()
+        .find(|r| r.0 == "share.store")
+        .map(|r| r.3.clone())
+        .unwrap_or_default();
+    assert!(user.starts_with(&format!("{project} user=")), "{shield:?}");
+    assert_eq!(
+        shield,
+        [
+            row("project.create", "success", "", "anonymous"),
+            row("provider.add", "success", "", &project),
+            row("share.store", "success", "", &user),
+            row("encryption_session.create", "success", "", &project),
+            row("share.read", "success", "", &user),
+        ]
+    );
+    let auditee = "user=okta:00uauditee";
+    assert_eq!(
+        summary(&export(&h, "guardian")),
+        [
+            row("user.login", "success", "", auditee),
+            row("sign.digest", "success", "", auditee),
+            row("user.login", "success", "", auditee),
+            row("key.export", "success", "", auditee),
+        ]
+    );
 
     let (ok, out) = verify(&h);
     assert!(ok, "{out}");

@@ -633,9 +633,8 @@ fn the_reserved_paths_are_the_hosts_and_spin_toml_routes_none_of_them() {
             "{path}"
         );
         assert!(
-            h.log_lines()
-                .iter()
-                .any(|l| l.contains(&format!("matches {path}, which the host answers itself"))),
+            h.log_line(|l| l.contains(&format!("matches {path}, which the host answers itself")))
+                .is_some(),
             "{path}"
         );
     }
@@ -658,18 +657,11 @@ fn the_reserved_paths_are_the_hosts_and_spin_toml_routes_none_of_them() {
 
 /// The access line of the request to `path` whose id is `id`.
 fn access_line(h: &Host, path: &str, id: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let found = h.log_lines().into_iter().find(|l| {
-            l.contains(&format!("path={path} "))
-                && l.split_whitespace()
-                    .any(|field| field == format!("request_id=\"{id}\""))
-        });
-        if found.is_some() || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    h.log_line(|l| {
+        l.contains(&format!("path={path} "))
+            && l.split_whitespace()
+                .any(|field| field == format!("request_id=\"{id}\""))
+    })
 }
 
 fn is_fresh_id(id: &str) -> bool {
@@ -721,9 +713,7 @@ fn the_request_id_reaches_the_guest_and_the_access_log() {
     h.get("/livez");
     for path in ["/nowhere", "/livez"] {
         let line = h
-            .log_lines()
-            .into_iter()
-            .find(|l| l.contains(&format!("path={path} ")))
+            .log_line(|l| l.contains(&format!("path={path} ")))
             .unwrap_or_else(|| panic!("no access line for {path}"));
         let id = line
             .split_whitespace()
