@@ -239,6 +239,14 @@ fn create_database(pg_url: &str, name: &str) -> Result<(), String> {
 
 pub use keyward_test_kit::race;
 
+/// The whole product: keyservice (with its operator token), shield (with the Openfort stand-in)
+/// and guardian (Okta login against the stub on port `okta`, exports allowed) on one host.
+pub fn product_host(okta: u16) -> HostBuilder {
+    guardian::with_okta(shield::builder(), okta)
+        .env("SPIN_VARIABLE_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
+        .env("SPIN_VARIABLE_ALLOW_EXPORT", "true")
+}
+
 /// A running host. Killed when dropped.
 pub struct Host {
     pub child: Child,

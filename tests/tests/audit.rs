@@ -280,10 +280,7 @@ fn sixty_four_racers_over_two_hosts_keep_one_valid_chain() {
 fn no_secret_of_a_run_of_all_three_services_reaches_the_trail() {
     use keyward_e2e::{guardian as gd, shield as sh};
     let okta = gd::okta_stub();
-    let h = gd::with_okta(sh::builder(), okta.port)
-        .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SPIN_VARIABLE_ALLOW_EXPORT", "true")
-        .start();
+    let h = keyward_e2e::product_host(okta.port).start();
 
     let (namespace_secret, session) = keyservice_flow(&h);
 

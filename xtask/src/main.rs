@@ -152,6 +152,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
         ])
         .args([
             "--test",
+            "key_lifecycle",
+            "--test",
             "keyservice",
             "--test",
             "observability",

@@ -128,23 +128,30 @@ fn redacted_url(url: &str) -> String {
     }
 }
 
-/// Every chain key the deployment's components were given (`master_key` as each component
-/// renders it; normally one).
+/// Every chain key the deployment's components were given: `master_key` and
+/// `master_key_previous` as each component renders them (normally one key, more after a
+/// rotation: each record names the key that linked it).
 fn keys(app: &App, config: &RuntimeConfig) -> Result<Vec<ChainKey>> {
     let resolver = Resolver::new(&app.variables, &config.variable_providers)?;
     let mut keys: Vec<ChainKey> = Vec::new();
     for spec in app.components.values() {
-        let Some(template) = spec.variables.get("master_key") else {
+        let render = |name: &str| {
+            spec.variables
+                .get(name)
+                .and_then(|t| t.render(|v| resolver.get(v)).ok())
+        };
+        let Some(current) = render("master_key") else {
             continue;
         };
-        let Ok(value) = template.render(|name| resolver.get(name)) else {
-            continue;
-        };
-        let master = envelope::MasterKey::parse(&value)
-            .with_context(|| format!("component `{}`: master_key", spec.id))?;
-        let key = ChainKey::derive(&master)?;
-        if !keys.iter().any(|k| k.id() == key.id()) {
-            keys.push(key);
+        let previous = render("master_key_previous").unwrap_or_default();
+        let ring = envelope::Keyring::parse(&current, &previous).with_context(|| {
+            format!("component `{}`: master_key or master_key_previous", spec.id)
+        })?;
+        for master in ring.keys() {
+            let key = ChainKey::derive(master)?;
+            if !keys.iter().any(|k| k.id() == key.id()) {
+                keys.push(key);
+            }
         }
     }
     if keys.is_empty() {

@@ -324,10 +324,9 @@ fn append(env: &Env<'_>, resp: &Response) -> Result<(), AuditError> {
             return Ok(());
         }
     };
-    let master = (env.vars)("master_key").unwrap_or_default();
-    let key = envelope::MasterKey::parse(&master)
+    let key = crate::config::master_keys(env)
         .ok()
-        .and_then(|m| ChainKey::derive(&m).ok())
+        .and_then(|keys| ChainKey::derive(keys.current()).ok())
         .ok_or(AuditError::Key)?;
     let (outcome, code) = outcome(resp);
     let mut record = Record {

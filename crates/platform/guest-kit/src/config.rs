@@ -15,6 +15,16 @@ pub fn text(env: &Env<'_>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The deployment's master keys (docs/platform.md, "Design: sealing at rest"): `master_key`,
+/// which seals, and `master_key_previous`, a comma-separated list of the keys it replaced, which
+/// still open what they sealed. The caller words the refusal (each service answers 503
+/// `NOT_CONFIGURED` in its own shape); the error never holds any part of a key.
+pub fn master_keys(env: &Env<'_>) -> Result<envelope::Keyring, envelope::MasterKeyError> {
+    let current = zeroize::Zeroizing::new((env.vars)("master_key").unwrap_or_default());
+    let previous = zeroize::Zeroizing::new((env.vars)("master_key_previous").unwrap_or_default());
+    envelope::Keyring::parse(&current, &previous)
+}
+
 /// The error for a variable whose value is set but invalid. The value is never quoted: it may
 /// be a secret.
 pub fn invalid(name: &str) -> ApiError {

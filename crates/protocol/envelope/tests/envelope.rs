@@ -1,11 +1,11 @@
-//! The envelope vector (docs/keyservice.md, "Design: test vectors") and the failure modes of
-//! envelope v1.
+//! The envelope vector (docs/keyservice.md, "Design: test vectors"), the failure modes of
+//! envelopes, and master-key rotation.
 
 #![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use envelope::{EnvelopeError, MasterKey, MasterKeyError, Sealer};
+use envelope::{EnvelopeError, Keyring, MasterKey, MasterKeyError, Sealer};
 
 const MASTER: &str = "m3UdRrBMXZez4A7OKiH9U0vetjLIqQy7l0cbgpu1X4M=";
 const INFO: &[u8] = b"keyward/keyservice/value/v1";
@@ -30,7 +30,9 @@ fn master_bytes() -> Vec<u8> {
 #[test]
 fn spec_vector_seals_exactly() {
     assert_eq!(PLAINTEXT.len(), 79);
-    let env = sealer().seal_with_nonce(PLAINTEXT, AAD, &nonce()).unwrap();
+    let env = sealer()
+        .seal_v1_with_nonce(PLAINTEXT, AAD, &nonce())
+        .unwrap();
     assert_eq!(env, ENVELOPE);
 }
 
@@ -64,8 +66,9 @@ fn seal_round_trips_with_fresh_nonces() {
         assert_eq!(s.open(&a, AAD).unwrap(), pt);
         assert_eq!(s.open(&b, AAD).unwrap(), pt);
         let raw = STANDARD.decode(&a).unwrap();
-        assert_eq!(raw[0], 0x01);
-        assert_eq!(raw.len(), 1 + 12 + pt.len() + 16);
+        assert_eq!(raw[0], 0x02);
+        assert_eq!(raw[1..5], MasterKey::parse(MASTER).unwrap().id().unwrap());
+        assert_eq!(raw.len(), 1 + 4 + 12 + pt.len() + 16);
     }
 }
 
@@ -124,7 +127,8 @@ fn malformed_text_is_rejected_without_panic() {
         format!(" {ENVELOPE}"),
         format!("{ENVELOPE}\n"),
         "é".repeat(40),
-        STANDARD.encode([0x02u8; 40]), // unknown version
+        STANDARD.encode([0x03u8; 40]), // unknown version
+        STANDARD.encode([0x02u8; 32]), // v2 one byte short of an empty-plaintext envelope
         STANDARD.encode([0x01u8; 28]), // one byte short of an empty-plaintext envelope
     ];
     for c in &cases {
@@ -151,7 +155,7 @@ fn row_swap_fails() {
 #[test]
 fn master_key_accepts_all_base64_variants() {
     let bytes = master_bytes();
-    let expected = sealer().seal_with_nonce(b"x", b"a", &nonce()).unwrap();
+    let expected = sealer().seal_v1_with_nonce(b"x", b"a", &nonce()).unwrap();
     let forms = [
         STANDARD.encode(&bytes),
         STANDARD_NO_PAD.encode(&bytes),
@@ -161,7 +165,7 @@ fn master_key_accepts_all_base64_variants() {
     for f in &forms {
         let s = Sealer::new(&MasterKey::parse(f).unwrap(), INFO).unwrap();
         assert_eq!(
-            s.seal_with_nonce(b"x", b"a", &nonce()).unwrap(),
+            s.seal_v1_with_nonce(b"x", b"a", &nonce()).unwrap(),
             expected,
             "{f}"
         );
@@ -209,4 +213,82 @@ fn master_key_rejects_everything_else() {
         // The error text never echoes the input.
         assert!(!e.to_string().contains(c.trim()) || c.trim().is_empty());
     }
+}
+
+fn key(byte: u8) -> MasterKey {
+    MasterKey::from_bytes([byte; 32])
+}
+
+#[test]
+fn the_key_id_is_pinned() {
+    // HKDF-SHA256(master, info "keyward/master-key/id", 4 bytes), computed independently.
+    assert_eq!(
+        hex::encode(MasterKey::parse(MASTER).unwrap().id().unwrap()),
+        "3d0d3630"
+    );
+    assert_ne!(key(1).id().unwrap(), key(2).id().unwrap());
+}
+
+#[test]
+fn after_a_rotation_everything_sealed_before_still_opens() {
+    let (old, new) = (key(1), key(2));
+    let before = Sealer::new(&old, INFO).unwrap();
+    let v2 = before.seal(b"sealed before", AAD).unwrap();
+    let v1 = before
+        .seal_v1_with_nonce(b"sealed long before", AAD, &nonce())
+        .unwrap();
+
+    let ring = Keyring::new(new.clone(), vec![old.clone()]);
+    let after = Sealer::with_keyring(&ring, INFO).unwrap();
+    assert_eq!(after.open(&v2, AAD).unwrap(), b"sealed before");
+    assert_eq!(after.open(&v1, AAD).unwrap(), b"sealed long before");
+    assert!(!after.is_current(&v2) && !after.is_current(&v1));
+
+    // New values are sealed under the new key, which the old ring does not hold.
+    let sealed_after = after.seal(b"sealed after", AAD).unwrap();
+    assert!(after.is_current(&sealed_after));
+    assert_eq!(
+        before.open(&sealed_after, AAD),
+        Err(EnvelopeError::UnknownKey)
+    );
+
+    // Once the previous key is removed, what it sealed no longer opens.
+    let only_new = Sealer::new(&new, INFO).unwrap();
+    assert_eq!(only_new.open(&v2, AAD), Err(EnvelopeError::UnknownKey));
+    assert_eq!(only_new.open(&v1, AAD), Err(EnvelopeError::Decrypt));
+    assert_eq!(only_new.open(&sealed_after, AAD).unwrap(), b"sealed after");
+}
+
+#[test]
+fn a_key_id_pointing_at_another_key_fails_authentication() {
+    let (a, b) = (key(1), key(2));
+    let ring = Keyring::new(a.clone(), vec![b.clone()]);
+    let s = Sealer::with_keyring(&ring, INFO).unwrap();
+    let mut raw = STANDARD.decode(s.seal(b"x", AAD).unwrap()).unwrap();
+    raw[1..5].copy_from_slice(&b.id().unwrap());
+    assert_eq!(
+        s.open(&STANDARD.encode(&raw), AAD),
+        Err(EnvelopeError::Decrypt)
+    );
+}
+
+#[test]
+fn the_previous_keys_variable_is_a_comma_separated_list() {
+    let b64 = |k: u8| STANDARD.encode([k; 32]);
+    let ring = Keyring::parse(&b64(1), &format!(" {} ,{},", b64(2), b64(3))).unwrap();
+    let ids: Vec<_> = ring.keys().map(|k| k.id().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            key(1).id().unwrap(),
+            key(2).id().unwrap(),
+            key(3).id().unwrap()
+        ]
+    );
+    assert_eq!(Keyring::parse(&b64(1), "").unwrap().keys().count(), 1);
+    assert_eq!(
+        Keyring::parse(&b64(1), "not-a-key").unwrap_err(),
+        MasterKeyError
+    );
+    assert_eq!(Keyring::parse("", "").unwrap_err(), MasterKeyError);
 }

@@ -1,7 +1,7 @@
 //! docs/guardian.md, "Design: configuration and storage": variables, and the IdP settings `/guardian/authorize` may override
 //! (`gd_config`, overrides beat variables; `okta_api_token` sealed at rest).
 
-use envelope::{MasterKey, Sealer};
+use envelope::{Keyring, Sealer};
 use guest_kit::Value;
 use guest_kit::config::{Flag, Integer};
 
@@ -52,15 +52,20 @@ pub fn max_body_bytes(env: &Env<'_>) -> Result<usize, ApiError> {
     MAX_BODY_BYTES.read_usize(env)
 }
 
-pub fn master_key(env: &Env<'_>) -> Result<MasterKey, ApiError> {
-    let raw = var(env, "master_key")
-        .ok_or_else(|| ApiError::not_configured("master_key is not configured"))?;
-    MasterKey::parse(&raw)
-        .map_err(|_| ApiError::not_configured("master_key must be 32 bytes of base64"))
+/// `master_key` and `master_key_previous` (docs/platform.md, "Design: sealing at rest").
+pub fn master_key(env: &Env<'_>) -> Result<Keyring, ApiError> {
+    if var(env, "master_key").is_none() {
+        return Err(ApiError::not_configured("master_key is not configured"));
+    }
+    guest_kit::config::master_keys(env).map_err(|_| {
+        ApiError::not_configured(
+            "master_key and master_key_previous must be 32 bytes of base64 each",
+        )
+    })
 }
 
-pub fn sealer(master: &MasterKey, info: &[u8]) -> Result<Sealer, ApiError> {
-    Sealer::new(master, info).map_err(|_| ApiError::internal("key derivation failed"))
+pub fn sealer(master: &Keyring, info: &[u8]) -> Result<Sealer, ApiError> {
+    Sealer::with_keyring(master, info).map_err(|_| ApiError::internal("key derivation failed"))
 }
 
 pub fn config_aad(name: &str) -> Vec<u8> {
@@ -185,7 +190,7 @@ fn check_scheme(u: &crate::url::Url) -> Result<(), &'static str> {
 }
 
 /// Variables merged with the `gd_config` overrides.
-pub fn effective_idp(env: &Env<'_>, master: &MasterKey) -> Result<IdpConfig, ApiError> {
+pub fn effective_idp(env: &Env<'_>, master: &Keyring) -> Result<IdpConfig, ApiError> {
     let mut cfg = IdpConfig::from_vars(env);
     for (name, value) in load_overrides(env, master)? {
         if let Some(slot) = cfg.slot(&name) {
@@ -198,10 +203,7 @@ pub fn effective_idp(env: &Env<'_>, master: &MasterKey) -> Result<IdpConfig, Api
 /// The stored overrides, decrypted (`okta_api_token`). Creates the tables if need be: login
 /// reads the overrides before its transaction begins; inside a transaction the tables already
 /// exist and this is one probe.
-pub fn load_overrides(
-    env: &Env<'_>,
-    master: &MasterKey,
-) -> Result<Vec<(String, String)>, ApiError> {
+pub fn load_overrides(env: &Env<'_>, master: &Keyring) -> Result<Vec<(String, String)>, ApiError> {
     store::ensure_schema(env.db)?;
     let rows = env
         .db
@@ -233,7 +235,7 @@ pub fn load_overrides(
 /// Stores (`Some`) or drops (`None`) one override.
 pub fn write_override(
     env: &Env<'_>,
-    master: &MasterKey,
+    master: &Keyring,
     name: &str,
     value: Option<&str>,
 ) -> Result<(), ApiError> {

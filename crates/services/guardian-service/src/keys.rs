@@ -1,7 +1,7 @@
 //! docs/guardian.md, "Design: keys": one HD key per user, created once (insert-only), sealed under `master_key`
 //! with the user id as AAD.
 
-use envelope::MasterKey;
+use envelope::Keyring;
 use guardian_core::Mnemonic;
 use zeroize::Zeroizing;
 
@@ -18,7 +18,7 @@ fn creation_failed() -> ApiError {
 /// Only seals: this path never decrypts a mnemonic.
 pub fn find_or_create(
     env: &Env<'_>,
-    master: &MasterKey,
+    master: &Keyring,
     user_id: &str,
 ) -> Result<(String, bool), ApiError> {
     if let Some(user) = store::get_user(env.db, user_id).map_err(|_| creation_failed())? {
@@ -53,11 +53,7 @@ pub fn key_unavailable() -> ApiError {
 }
 
 /// Opens the user's mnemonic (signing and export components only).
-pub fn open_mnemonic(
-    env: &Env<'_>,
-    master: &MasterKey,
-    user_id: &str,
-) -> Result<Mnemonic, ApiError> {
+pub fn open_mnemonic(env: &Env<'_>, master: &Keyring, user_id: &str) -> Result<Mnemonic, ApiError> {
     let user = store::get_user(env.db, user_id)?.ok_or_else(key_unavailable)?;
     let plain = Zeroizing::new(
         sealer(master, MNEMONIC_INFO)?

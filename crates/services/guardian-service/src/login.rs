@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use envelope::MasterKey;
+use envelope::Keyring;
 use guest_kit::audit::Transaction;
 use guest_kit::{Request, Response};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -45,7 +45,7 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
 fn login(
     env: &Env<'_>,
     req: &Request,
-    master: &MasterKey,
+    master: &Keyring,
     tx: &Transaction<'_, '_>,
 ) -> Result<Response, ApiError> {
     let (creds, get_address) = parse(&req.body)?;

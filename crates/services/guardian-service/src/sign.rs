@@ -112,7 +112,7 @@ fn hex(bytes: &[u8]) -> String {
 /// named as soon as it is known; never the key, the message or the signature.
 fn act(
     env: &Env<'_>,
-    master: &envelope::MasterKey,
+    master: &envelope::Keyring,
     user_id: &str,
     route: Route,
     req: &Request,

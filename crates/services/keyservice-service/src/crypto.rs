@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use envelope::{MasterKey, Sealer};
+use envelope::{Keyring, Sealer};
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
@@ -47,16 +47,15 @@ pub fn aad_namespace(namespace: &str) -> String {
     format!("keyservice|namespace|{namespace}")
 }
 
-/// The deployment's master key, loaded per request.
+/// The deployment's master keys (current and previous), loaded per request.
 pub struct Keys {
-    master: MasterKey,
+    master: Keyring,
 }
 
 impl Keys {
     /// `master_key` absent or malformed → 503 `NOT_CONFIGURED` (docs/keyservice.md, "Design: error codes").
     pub fn load(env: &Env<'_>) -> ApiResult<Keys> {
-        let raw = Zeroizing::new((env.vars)("master_key").unwrap_or_default());
-        MasterKey::parse(raw.trim())
+        guest_kit::config::master_keys(env)
             .map(|master| Keys { master })
             .map_err(|_| {
                 ApiError::not_configured(
@@ -66,7 +65,8 @@ impl Keys {
     }
 
     fn sealer(&self, purpose: Purpose) -> ApiResult<Sealer> {
-        Sealer::new(&self.master, purpose.info()).map_err(|_| ApiError::internal("key derivation"))
+        Sealer::with_keyring(&self.master, purpose.info())
+            .map_err(|_| ApiError::internal("key derivation"))
     }
 
     pub fn seal(&self, purpose: Purpose, plaintext: &[u8], aad: &str) -> ApiResult<String> {

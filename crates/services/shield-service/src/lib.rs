@@ -272,7 +272,7 @@ impl<const AUDITED: bool> Service for Shield<'_, AUDITED> {
         let request = Transaction::new(env);
         let ctx = Ctx {
             env,
-            store: Store::new(env.db, (env.vars)("master_key"), &request),
+            store: Store::new(env.db, guest_kit::config::master_keys(env).ok(), &request),
             req,
             request_id: self.request_id,
             params,

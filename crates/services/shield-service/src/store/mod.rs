@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, OnceCell};
 
-use envelope::{MasterKey, Sealer};
+use envelope::{Keyring, Sealer};
 use guest_kit::audit::Transaction;
 use guest_kit::{Db, Row, Rows, Value};
 use zeroize::Zeroizing;
@@ -44,7 +44,8 @@ const STEP_UNDO: &str = "ROLLBACK TO shield_step";
 /// the changes and their audit record commit together.
 pub(crate) struct Store<'a> {
     db: &'a dyn Db,
-    master_key: Option<String>,
+    /// `master_key` and `master_key_previous`; `None` when they do not parse.
+    keys: Option<Keyring>,
     ready: Cell<bool>,
     sealer: OnceCell<Option<Sealer>>,
     request: &'a Transaction<'a, 'a>,
@@ -74,14 +75,10 @@ fn opt_str(v: Option<&str>) -> Value {
 }
 
 impl<'a> Store<'a> {
-    pub fn new(
-        db: &'a dyn Db,
-        master_key: Option<String>,
-        request: &'a Transaction<'a, 'a>,
-    ) -> Self {
+    pub fn new(db: &'a dyn Db, keys: Option<Keyring>, request: &'a Transaction<'a, 'a>) -> Self {
         Self {
             db,
-            master_key,
+            keys,
             ready: Cell::new(false),
             sealer: OnceCell::new(),
             request,
@@ -161,10 +158,7 @@ impl<'a> Store<'a> {
 
     fn sealer(&self) -> ApiResult<&Sealer> {
         self.sealer
-            .get_or_init(|| {
-                let master = MasterKey::parse(self.master_key.as_deref()?).ok()?;
-                Sealer::new(&master, SEAL_INFO).ok()
-            })
+            .get_or_init(|| Sealer::with_keyring(self.keys.as_ref()?, SEAL_INFO).ok())
             .as_ref()
             .ok_or_else(|| ApiError::internal("master_key is missing or invalid"))
     }

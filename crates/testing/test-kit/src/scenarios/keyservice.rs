@@ -214,16 +214,18 @@ fn sealer(info: &str) -> envelope::Sealer {
     envelope::Sealer::new(&master, info.as_bytes()).expect("sealer")
 }
 
-/// An envelope v1 (docs/keyservice.md, "Design: storage and sealing"): base64 of
-/// 0x01 ‖ nonce(12) ‖ ct ‖ tag(16).
+/// An envelope v2 under the test master key (docs/platform.md, "Design: sealing at rest"):
+/// base64 of 0x02 ‖ key id(4) ‖ nonce(12) ‖ ct ‖ tag(16).
 #[track_caller]
 fn assert_envelope(ct: &str, plaintext_len: usize) {
     use base64::Engine as _;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(ct)
         .expect("envelope is base64");
-    assert_eq!(raw[0], 0x01, "envelope version");
-    assert_eq!(raw.len(), 1 + 12 + plaintext_len + 16);
+    let master = envelope::MasterKey::parse(crate::secrets::MASTER_KEY).expect("master");
+    assert_eq!(raw[0], 0x02, "envelope version");
+    assert_eq!(raw[1..5], master.id().expect("key id"), "sealing key");
+    assert_eq!(raw.len(), 1 + 4 + 12 + plaintext_len + 16);
 }
 
 /// `ct` is an envelope of `plain` sealed under `info` that opens with `aad`.

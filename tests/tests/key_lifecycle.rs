@@ -1,0 +1,156 @@
+//! Master-key rotation end to end (docs/platform.md, "Design: sealing at rest"): the product on
+//! one state directory, restarted with a new `master_key` and the old one in
+//! `master_key_previous`. Runs on both passes (embedded SQLite, then PostgreSQL).
+
+use keyward_e2e::db::ServiceDb;
+use keyward_e2e::keyservice::{self as ks, Session};
+use keyward_e2e::{Host, HostBuilder, TEST_MASTER_KEY, guardian as gd, shield as sh};
+
+const NEW_MASTER_KEY: &str = "q0mZ3pP4o2zG0d0zGm5xYtq1wE8Jt3yq7g7Yy4w2v9k=";
+
+fn product(state: &std::path::Path, okta: u16) -> HostBuilder {
+    keyward_e2e::product_host(okta).state_dir(state)
+}
+
+fn rotated(state: &std::path::Path, okta: u16) -> HostBuilder {
+    product(state, okta)
+        .env("SPIN_VARIABLE_MASTER_KEY", NEW_MASTER_KEY)
+        .env("SPIN_VARIABLE_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY)
+}
+
+/// The id a v2 envelope names (its bytes 1 to 4), hex.
+fn sealing_key_id(envelope: &str) -> String {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(envelope)
+        .expect("base64");
+    assert_eq!(raw[0], 2, "a v2 envelope");
+    hex::encode(&raw[1..5])
+}
+
+fn key_id(master: &str) -> String {
+    hex::encode(envelope::MasterKey::parse(master).unwrap().id().unwrap())
+}
+
+/// What was stored under the first key, to read back under the second.
+struct Stored {
+    session: Session,
+    /// The shield project's id, API key, secret and encryption part.
+    project: (String, String, String, String),
+    user_token: String,
+    address: String,
+}
+
+impl Stored {
+    fn project<'h>(&self, h: &'h Host) -> sh::Project<'h> {
+        let (id, key, secret, part) = self.project.clone();
+        sh::Project {
+            d: h,
+            id,
+            key,
+            secret,
+            part: Some(part),
+        }
+    }
+}
+
+fn sign_address(h: &Host, user: &str) -> String {
+    let token = gd::token_of(&gd::login(h, user));
+    let r = gd::get(h, "/guardian/sign", &token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["public_address"].as_str().unwrap().to_owned()
+}
+
+fn share_secret(h: &Host, s: &Stored) -> (u16, String) {
+    let project = s.project(h);
+    let (_, _, _, part) = &s.project;
+    let session = sh::session(h, &project, part);
+    let r = sh::cu(
+        h,
+        &project,
+        &s.user_token,
+        "GET",
+        "/shares",
+        &[("X-Encryption-Session", &session)],
+        None,
+    );
+    let secret = r.json()["secret"].as_str().unwrap_or_default().to_owned();
+    (r.status, secret)
+}
+
+#[test]
+fn after_a_rotation_everything_sealed_under_the_previous_key_still_reads() {
+    let okta = gd::okta_stub();
+    let state = tempfile::tempdir().unwrap();
+
+    // Under the first key: a keyservice key, a shield share, a guardian user.
+    let h = product(state.path(), okta.port).start();
+    let secret = ks::create_namespace(&h.base, "rotating");
+    let session = ks::session(&h.base, "rotating", &secret, "alice");
+    assert_eq!(
+        ks::key(&h.base, &session, "PUT", b"sealed-first").status,
+        204
+    );
+    let project = sh::register(&h, true);
+    sh::pem_provider(&h, &project, &sh::rsa(), "rsa");
+    let user_token = sh::tok(&sh::rsa(), "rotating-user");
+    let part = project.part.clone().unwrap();
+    let share = sh::project_share("default", Some(&part), None);
+    sh::ok(
+        &sh::cu(
+            &h,
+            &project,
+            &user_token,
+            "POST",
+            "/shares",
+            &[],
+            Some(share),
+        ),
+        201,
+    );
+    let address = sign_address(&h, "rotating");
+    let stored = Stored {
+        session,
+        project: (project.id, project.key, project.secret, part),
+        user_token,
+        address,
+    };
+    let mut db = ServiceDb::open(&h.state_dir, "keyservice");
+    let first = db.text("SELECT value_ct FROM ks_key", &[]);
+    assert_eq!(sealing_key_id(&first), key_id(TEST_MASTER_KEY));
+    drop(h);
+
+    // Rotated: the new key seals, the previous one still opens.
+    let h = rotated(state.path(), okta.port).start();
+    let r = ks::key(&h.base, &stored.session, "GET", b"");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"sealed-first"[..]));
+    assert_eq!(
+        share_secret(&h, &stored),
+        (200, "secret-default".to_owned())
+    );
+    assert_eq!(sign_address(&h, "rotating"), stored.address);
+    assert_eq!(
+        ks::key(&h.base, &stored.session, "PUT", b"sealed-second").status,
+        204
+    );
+    let second = db.text("SELECT value_ct FROM ks_key", &[]);
+    assert_eq!(sealing_key_id(&second), key_id(NEW_MASTER_KEY));
+    // The audit trail spans both keys: each record names the key that linked it.
+    let (ok, out) = h.audit(&["verify"]);
+    assert!(ok, "{out}");
+    drop(h);
+
+    // Without the previous key, what only it sealed no longer opens; the rest does.
+    let h = product(state.path(), okta.port)
+        .env("SPIN_VARIABLE_MASTER_KEY", NEW_MASTER_KEY)
+        .start();
+    let r = ks::key(&h.base, &stored.session, "GET", b"");
+    assert_eq!(
+        r.status, 500,
+        "the session's init token is sealed under the old key"
+    );
+    let after = ks::create_namespace(&h.base, "after");
+    let fresh = ks::session(&h.base, "after", &after, "bob");
+    assert_eq!(ks::key(&h.base, &fresh, "PUT", b"sealed-third").status, 204);
+    assert_eq!(ks::key(&h.base, &fresh, "GET", b"").body, b"sealed-third");
+}
