@@ -29,21 +29,38 @@ pub(crate) fn post(env: &Env<'_>, req: &Request) -> ApiResult<Response> {
     let keys = Keys::load(env)?;
     let store = Store::new(env.db);
 
-    // 2. ss1 with keyid = namespace (unknown namespace fails at V6).
-    let (namespace, cidrs_json) = auth::verify_ss1(env, &store, req, |keyid| {
+    // 2. ss1 with keyid = namespace (unknown namespace fails at V6); during a rotation's overlap
+    // the secret it replaced is accepted too.
+    let now = env.now_ms;
+    let ((namespace, cidrs_json), matched) = auth::verify_ss1(env, &store, req, |keyid| {
         if !valid_namespace(keyid) {
             return Ok(None);
         }
-        let Some((secret_ct, cidrs)) = store.namespace_auth(keyid)? else {
+        let Some(row) = store.namespace_auth(keyid)? else {
             return Ok(None);
         };
-        let secret = keys.open_text(
+        let mut secrets = vec![keys.open_text(
             Purpose::NamespaceSecret,
-            &secret_ct,
+            &row.secret_ct,
             &crypto::aad_namespace(keyid),
-        )?;
-        Ok(Some((secret, (keyid.to_owned(), cidrs))))
+        )?];
+        match row.previous {
+            Some((ct, expires_at)) if now < expires_at => secrets.push(keys.open_text(
+                Purpose::NamespaceSecret,
+                &ct,
+                &crypto::aad_namespace_previous(keyid, expires_at),
+            )?),
+            // Past its window the old secret leaves storage with the first /connect that
+            // meets it.
+            Some(_) => store.drop_previous_secret(keyid, Some(now))?,
+            None => {}
+        }
+        Ok(Some((secrets, (keyid.to_owned(), row.allowed_cidrs_json))))
     })?;
+    if matched > 0 {
+        // The operator sees which Real Services still sign with the old secret.
+        env.audit.detail("secret", "previous");
+    }
 
     env.audit.actor(&format!("namespace={namespace}"));
     // 3. allow-list.

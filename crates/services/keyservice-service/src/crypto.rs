@@ -47,6 +47,13 @@ pub fn aad_namespace(namespace: &str) -> String {
     format!("keyservice|namespace|{namespace}")
 }
 
+/// The AAD of a namespace's previous secret: its own, so that the current and the previous
+/// envelope cannot be swapped, and naming the expiry, so that a database writer who moves the
+/// expiry makes the envelope fail to open instead of extending the overlap.
+pub fn aad_namespace_previous(namespace: &str, expires_at_ms: i64) -> String {
+    format!("keyservice|namespace-previous|{namespace}|{expires_at_ms}")
+}
+
 /// The deployment's master keys (current and previous), loaded per request.
 pub struct Keys {
     master: Keyring,

@@ -14,10 +14,20 @@ pub(crate) trait Keyservice {
             "operator API disabled: admin_token is not configured";
         not_found => 404, "NOT_FOUND", "not found";
         key_not_found => 404, "KEY_NOT_FOUND", "no key stored";
-        namespace_not_found => 404, "NAMESPACE_NOT_FOUND", "namespace not found";
+        namespace_not_found => 404, "NAMESPACE_NOT_FOUND",
+            "namespace not found: GET /admin/namespaces lists the namespaces";
+        user_not_found => 404, "USER_NOT_FOUND",
+            "no session and no stored key for this user in this namespace: the user id is the \
+             Real Service's userId, percent-encoded in the path and matched byte for byte";
+        session_not_found => 404, "SESSION_NOT_FOUND",
+            "no session with this id for this user: GET \
+             /admin/namespaces/{namespace}/users/{user}/sessions lists their session ids";
         init_token_invalid => 409, "INIT_TOKEN_INVALID",
             "init token unknown, expired or already used";
         namespace_exists => 409, "NAMESPACE_EXISTS", "namespace already exists";
+        rotation_conflict => 409, "ROTATION_CONFLICT",
+            "the namespace secret was rotated by another request meanwhile; nothing was changed \
+             by this one: send it again to rotate once more";
         too_large => 413, "PAYLOAD_TOO_LARGE", "request body too large";
     }
 

@@ -63,7 +63,7 @@ pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response>
 
     // V6: keyid = session token, secret = the init token bound to it. An
     // unknown, expired or idle-expired session is an unknown keyid.
-    let session = auth::verify_ss1(env, &store, req, |keyid| {
+    let (session, _) = auth::verify_ss1(env, &store, req, |keyid| {
         let digest = crypto::sha256_hex(keyid);
         let Some(row) = store.session(&digest)? else {
             return Ok(None);
@@ -78,7 +78,7 @@ pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response>
             &crypto::aad_session(&digest),
         )?;
         Ok(Some((
-            secret,
+            vec![secret],
             Session {
                 digest,
                 namespace: row.namespace,

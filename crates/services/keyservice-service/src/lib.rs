@@ -19,6 +19,7 @@ mod init;
 mod key;
 mod limits;
 mod net;
+mod revocation;
 mod store;
 mod time;
 
@@ -134,20 +135,20 @@ const fn cors(route: Route<Handler>) -> Route<Handler> {
     Route { handler, ..route }
 }
 
-/// An operator operation on the namespace the path names, as received.
+/// An operator operation on what the path names (the namespace as received, a user id
+/// percent-decoded, a session id as received).
 macro_rules! admin {
     ($op:ident) => {
-        |env, req, params| {
-            let namespace = params.get("namespace").unwrap_or_default();
-            admin::operate(env, req, admin::Op::$op, namespace)
-        }
+        |env, req, params| admin::operate(env, req, admin::Op::$op, params)
     };
 }
 
 // Every keyservice route (docs/platform.md, "Design: route tables"), one table per component:
 // a component's entry point names only its own table, so its `.wasm` links only its own
 // routes' code. Namespaces are taken as received (`=namespace`): their own validation refuses
-// anything encoded.
+// anything encoded. User ids are any UTF-8 (a `/`, `%` or space included), so the operator
+// percent-encodes them and the router decodes them (`:user`); a segment that does not decode to
+// UTF-8 matches no route.
 
 /// keyservice-init.
 const INIT_ROUTES: &[Route<Handler>] = &[
@@ -192,6 +193,26 @@ const ADMIN_ROUTES: &[Route<Handler>] = &[
         "/admin/namespaces/=namespace/rotate-secret",
         &["POST"],
         admin!(Rotate),
+    ),
+    route(
+        "/admin/namespaces/=namespace/sessions",
+        &["DELETE"],
+        admin!(RevokeNamespace),
+    ),
+    route(
+        "/admin/namespaces/=namespace/users/:user/sessions",
+        &["GET"],
+        admin!(ListSessions),
+    ),
+    route(
+        "/admin/namespaces/=namespace/users/:user/sessions",
+        &["DELETE"],
+        admin!(RevokeUser),
+    ),
+    route(
+        "/admin/namespaces/=namespace/users/:user/sessions/=session",
+        &["DELETE"],
+        admin!(RevokeSession),
     ),
 ];
 

@@ -32,6 +32,17 @@ const TABLES: &[&str] = &[
         expires_at BIGINT NOT NULL, \
         last_used_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ks_session_namespace ON ks_session (namespace)",
+    // The operator lists and revokes one user's sessions (docs/keyservice.md, "Design: revoking
+    // sessions"); without it those would scan the whole namespace.
+    "CREATE INDEX IF NOT EXISTS ks_session_user ON ks_session (namespace, user_id)",
+    // The secret a rotation replaced, while its overlap window lasts (docs/keyservice.md,
+    // "Design: rotating a namespace secret"). A table of its own rather than columns of
+    // `ks_namespace`: `CREATE TABLE IF NOT EXISTS` brings existing databases along, where SQLite
+    // has no `ADD COLUMN IF NOT EXISTS`.
+    "CREATE TABLE IF NOT EXISTS ks_namespace_previous_secret (\
+        namespace TEXT PRIMARY KEY, \
+        secret_ct TEXT NOT NULL, \
+        expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ks_key (\
         namespace TEXT NOT NULL, \
         user_id TEXT NOT NULL, \
@@ -48,9 +59,11 @@ const TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ks_session_expires ON ks_session (expires_at)",
 ];
 
-/// The tables, created on first use; `ks_schema_1` marks them complete.
+/// The tables, created on first use; `ks_schema_2` marks them complete (`ks_schema_1` marked
+/// them before the session index by user and the previous secrets: a database that has only it
+/// gets those on its next request, every other statement being `IF NOT EXISTS`).
 pub const SCHEMA: guest_kit::Schema = guest_kit::Schema {
-    marker: "ks_schema_1",
+    marker: "ks_schema_2",
     statements: TABLES,
 };
 
@@ -104,12 +117,44 @@ impl<'a> Store<'a> {
 
     // ---- namespaces ----
 
-    pub fn namespace_auth(&self, namespace: &str) -> ApiResult<Option<(String, String)>> {
+    /// What `/connect` needs of a namespace: its secret, its allow-list and the secret a rotation
+    /// replaced, if one is kept (whatever its expiry: the caller decides).
+    pub fn namespace_auth(&self, namespace: &str) -> ApiResult<Option<NamespaceAuth>> {
         let rows = self.run(
-            "SELECT secret_ct, allowed_cidrs FROM ks_namespace WHERE namespace = ?",
+            "SELECT n.secret_ct, n.allowed_cidrs, p.secret_ct, p.expires_at \
+             FROM ks_namespace n LEFT JOIN ks_namespace_previous_secret p \
+             ON p.namespace = n.namespace WHERE n.namespace = ?",
             &[namespace.into()],
         )?;
-        text_pair(&rows, "ks_namespace row shape")
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let shape = || ApiError::internal("ks_namespace row shape");
+        let (Some(secret_ct), Some(cidrs)) = (row.text(0), row.text(1)) else {
+            return Err(shape());
+        };
+        let previous = if row.is_null(2) {
+            None
+        } else {
+            match (row.text(2), row.integer(3)) {
+                (Some(ct), Some(expires_at)) => Some((ct.to_owned(), expires_at)),
+                _ => return Err(shape()),
+            }
+        };
+        Ok(Some(NamespaceAuth {
+            secret_ct: secret_ct.to_owned(),
+            allowed_cidrs_json: cidrs.to_owned(),
+            previous,
+        }))
+    }
+
+    /// The namespace's sealed secret; `None` if there is no such namespace.
+    pub fn namespace_secret(&self, namespace: &str) -> ApiResult<Option<String>> {
+        let rows = self.run(
+            "SELECT secret_ct FROM ks_namespace WHERE namespace = ?",
+            &[namespace.into()],
+        )?;
+        text_cell(&rows)
     }
 
     /// Inserts a namespace; `false` if it already exists.
@@ -163,12 +208,55 @@ impl<'a> Store<'a> {
         Ok(!rows.is_empty())
     }
 
-    pub fn rotate_secret(&self, namespace: &str, secret_ct: &str, now: i64) -> ApiResult<bool> {
+    /// Replaces the secret `old_ct` by `new_ct`; `false` if the namespace is gone or its secret
+    /// is no longer `old_ct` (another rotation came first: its secret must not be lost silently,
+    /// nor kept as the "previous" one of this rotation).
+    pub fn rotate_secret(
+        &self,
+        namespace: &str,
+        old_ct: &str,
+        new_ct: &str,
+        now: i64,
+    ) -> ApiResult<bool> {
         let rows = self.run(
-            "UPDATE ks_namespace SET secret_ct = ?, secret_rotated_at = ? WHERE namespace = ? RETURNING namespace",
-            &[secret_ct.into(), now.into(), namespace.into()],
+            "UPDATE ks_namespace SET secret_ct = ?, secret_rotated_at = ? \
+             WHERE namespace = ? AND secret_ct = ? RETURNING namespace",
+            &[new_ct.into(), now.into(), namespace.into(), old_ct.into()],
         )?;
         Ok(!rows.is_empty())
+    }
+
+    /// Keeps `secret_ct` (the secret just replaced, sealed as a previous one) valid until
+    /// `expires_at`, in place of any earlier previous secret.
+    pub fn set_previous_secret(
+        &self,
+        namespace: &str,
+        secret_ct: &str,
+        expires_at: i64,
+    ) -> ApiResult<()> {
+        self.run(
+            "INSERT INTO ks_namespace_previous_secret (namespace, secret_ct, expires_at) \
+             VALUES (?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET \
+             secret_ct = excluded.secret_ct, expires_at = excluded.expires_at",
+            &[namespace.into(), secret_ct.into(), expires_at.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the namespace's previous secret, if `now` is past its expiry (`None`: whatever
+    /// its expiry).
+    pub fn drop_previous_secret(&self, namespace: &str, now: Option<i64>) -> ApiResult<()> {
+        match now {
+            Some(now) => self.run(
+                "DELETE FROM ks_namespace_previous_secret WHERE namespace = ? AND expires_at <= ?",
+                &[namespace.into(), now.into()],
+            )?,
+            None => self.run(
+                "DELETE FROM ks_namespace_previous_secret WHERE namespace = ?",
+                &[namespace.into()],
+            )?,
+        };
+        Ok(())
     }
 
     /// Erases a namespace, its sessions and its stored values. The namespace
@@ -180,6 +268,7 @@ impl<'a> Store<'a> {
             "DELETE FROM ks_namespace WHERE namespace = ? RETURNING namespace",
             &[namespace.into()],
         )?;
+        self.drop_previous_secret(namespace, None)?;
         self.run(
             "DELETE FROM ks_session WHERE namespace = ?",
             &[namespace.into()],
@@ -257,6 +346,66 @@ impl<'a> Store<'a> {
         Ok(())
     }
 
+    /// Every session row of one user, live or not yet swept.
+    pub fn user_sessions(&self, namespace: &str, user_id: &str) -> ApiResult<Vec<SessionInfo>> {
+        let rows = self.run(
+            "SELECT token_digest, created_at, expires_at, last_used_at FROM ks_session \
+             WHERE namespace = ? AND user_id = ?",
+            &[namespace.into(), user_id.into()],
+        )?;
+        rows.iter()
+            .map(
+                |row| match (row.text(0), row.integer(1), row.integer(2), row.integer(3)) {
+                    (Some(digest), Some(created), Some(expires), Some(used)) => Ok(SessionInfo {
+                        token_digest: digest.to_owned(),
+                        created_at: created,
+                        expires_at: expires,
+                        last_used_at: used,
+                    }),
+                    _ => Err(ApiError::internal("ks_session row shape")),
+                },
+            )
+            .collect()
+    }
+
+    /// Deletes one session of one user by its digest; whether it was there.
+    pub fn delete_session(
+        &self,
+        namespace: &str,
+        user_id: &str,
+        token_digest: &str,
+    ) -> ApiResult<bool> {
+        let rows = self.run(
+            "DELETE FROM ks_session WHERE namespace = ? AND user_id = ? AND token_digest = ? \
+             RETURNING token_digest",
+            &[namespace.into(), user_id.into(), token_digest.into()],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Deletes every session of one user, or of the whole namespace (`user_id` `None`); how many
+    /// rows there were. Counted first rather than returned by the `DELETE`: a namespace may hold
+    /// more sessions than one query result may carry to a guest.
+    pub fn delete_sessions(&self, namespace: &str, user_id: Option<&str>) -> ApiResult<i64> {
+        let (filter, params): (&str, Vec<Value>) = match user_id {
+            Some(user) => (
+                "namespace = ? AND user_id = ?",
+                vec![namespace.into(), user.into()],
+            ),
+            None => ("namespace = ?", vec![namespace.into()]),
+        };
+        let rows = self.run(
+            &format!("SELECT COUNT(*) FROM ks_session WHERE {filter}"),
+            &params,
+        )?;
+        let count = rows
+            .first()
+            .and_then(|r| r.integer(0))
+            .ok_or_else(|| ApiError::internal("ks_session count"))?;
+        self.run(&format!("DELETE FROM ks_session WHERE {filter}"), &params)?;
+        Ok(count)
+    }
+
     pub fn sweep_sessions(&self, now: i64) -> ApiResult<()> {
         self.run(
             "DELETE FROM ks_session WHERE expires_at <= ?",
@@ -315,6 +464,15 @@ impl<'a> Store<'a> {
         text_pair(&rows, "ks_key row shape")
     }
 
+    /// Whether a value is stored for the user.
+    pub fn has_key(&self, namespace: &str, user_id: &str) -> ApiResult<bool> {
+        let rows = self.run(
+            "SELECT 1 FROM ks_key WHERE namespace = ? AND user_id = ?",
+            &[namespace.into(), user_id.into()],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     pub fn delete_key(&self, namespace: &str, user_id: &str) -> ApiResult<()> {
         self.run(
             "DELETE FROM ks_key WHERE namespace = ? AND user_id = ?",
@@ -344,6 +502,21 @@ fn text_pair(rows: &Rows, shape: &'static str) -> ApiResult<Option<(String, Stri
         (Some(a), Some(b)) => Ok(Some((a.to_owned(), b.to_owned()))),
         _ => Err(ApiError::internal(shape)),
     }
+}
+
+pub struct NamespaceAuth {
+    pub secret_ct: String,
+    pub allowed_cidrs_json: String,
+    /// The secret a rotation replaced (sealed as a previous one) and its expiry, unix ms.
+    pub previous: Option<(String, i64)>,
+}
+
+/// A session as the operator sees it: never its token or its init token.
+pub struct SessionInfo {
+    pub token_digest: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: i64,
 }
 
 pub struct NamespaceInfo {
