@@ -146,6 +146,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "conformance",
             "--test",
+            "erasure",
+            "--test",
             "front_door",
             "--test",
             "guardian",

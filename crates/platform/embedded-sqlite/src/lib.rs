@@ -53,6 +53,9 @@ pub fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connectio
     // guarantees.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    // Erased data must not stay readable in the file: freed cells and pages are overwritten
+    // with zeros as they are freed (docs/OPERATIONS.md, "Erasure").
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

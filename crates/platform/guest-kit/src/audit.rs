@@ -25,7 +25,7 @@ use serde_json::{Map, Value as Json};
 use crate::env::Env;
 use crate::error::ApiError;
 use crate::http::{Request, Response, request_id};
-use crate::sql::{Db, DbError, Schema, Value};
+use crate::sql::{Db, DbError, ERASURE_CHECKPOINT, Schema, Value};
 
 /// The chain's tables, in every service database (BIGINT, not INTEGER: on PostgreSQL INTEGER is
 /// 32 bits). `audit_head` holds the last sequence number
@@ -70,6 +70,8 @@ pub struct Trail {
     request_id: String,
     client: RefCell<String>,
     state: RefCell<State>,
+    /// The request erased secret data: its commit is followed by [`ERASURE_CHECKPOINT`].
+    erased: std::cell::Cell<bool>,
 }
 
 impl Trail {
@@ -86,6 +88,7 @@ impl Trail {
             request_id: request_id(req, now_ms),
             client: RefCell::new(client),
             state: RefCell::new(State::Quiet),
+            erased: std::cell::Cell::new(false),
         }
     }
 
@@ -157,6 +160,18 @@ impl<'a> Audit<'a> {
     pub fn client(self, address: &str) {
         if let Some(trail) = self.0 {
             *trail.client.borrow_mut() = bounded(address);
+        }
+    }
+
+    /// Says that the request erases secret data (a key, a share): once its transaction has
+    /// committed, the platform pushes the erased values out of the database's write-ahead log
+    /// too (docs/OPERATIONS.md, "Erasure"), and the record says `erased: true`.
+    pub fn erased(self) {
+        if let Some(trail) = self.0 {
+            trail.erased.set(true);
+            trail.draft(|d| {
+                d.details.insert("erased".to_owned(), Json::Bool(true));
+            });
         }
     }
 
@@ -295,6 +310,11 @@ impl<'e, 'a> Transaction<'e, 'a> {
         match outcome {
             Ok(()) => {
                 env.db.execute("COMMIT", &[])?;
+                if env.audit.0.is_some_and(|t| t.erased.get()) {
+                    // Best effort, after the commit (a checkpoint cannot run inside a
+                    // transaction): see `ERASURE_CHECKPOINT`.
+                    let _ = env.db.execute(ERASURE_CHECKPOINT, &[]);
+                }
                 Ok(resp)
             }
             Err(failure) => {

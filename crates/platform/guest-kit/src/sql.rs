@@ -179,6 +179,13 @@ impl Schema {
     }
 }
 
+/// After a transaction that erased secret data has committed: copies the WAL into the database
+/// file and truncates it, so the erased values' old page images leave the WAL too
+/// (docs/OPERATIONS.md, "Erasure"; the file's freed space is zeroed by `secure_delete`). Best
+/// effort: a checkpoint that cannot finish now (a long reader) is left to SQLite's next
+/// automatic one. The keyward host answers it with nothing on PostgreSQL, which has no such file.
+pub const ERASURE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
 /// Runs one request's statements as a single transaction: one commit (one WAL sync) instead of
 /// one per statement, and no other request sees half of it.
 ///

@@ -125,6 +125,7 @@ pub(crate) fn authenticated(env: &Env<'_>, req: &Request) -> ApiResult<Response>
         _ => {
             expect_empty(req)?;
             store.delete_key(&session.namespace, &session.user_id)?;
+            env.audit.erased();
             Ok(Response::new(204))
         }
     }

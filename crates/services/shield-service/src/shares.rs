@@ -538,6 +538,7 @@ fn delete_share(ctx: &Ctx<'_, '_>, caller: &Caller, reference: &str) -> ApiResul
     {
         return Err(ApiError::share_not_found());
     }
+    ctx.env.audit.erased();
     empty(204)
 }
 

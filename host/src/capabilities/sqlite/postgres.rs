@@ -135,6 +135,14 @@ impl PgConn {
         let Some(client) = self.client.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
+        if is_wal_checkpoint(&sql) {
+            // SQLite's WAL checkpoint after an erasure (docs/OPERATIONS.md, "Erasure"):
+            // PostgreSQL has no per-database WAL file to truncate, so there is nothing to do.
+            return Ok(Ok(QueryResult {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            }));
+        }
         let translated = translate_placeholders(&sql);
         let outcome = match idempotent_ddl_target(&sql) {
             Some(name) => create_if_missing(client, &translated, name, self.in_transaction).await,
@@ -159,6 +167,18 @@ impl PgConn {
             self.in_transaction = open;
         }
     }
+}
+
+/// `PRAGMA wal_checkpoint` (any mode): the one SQLite statement the services send that has no
+/// PostgreSQL counterpart.
+fn is_wal_checkpoint(sql: &str) -> bool {
+    let compact: String = sql
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(22)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    compact.starts_with("pragmawal_checkpoint")
 }
 
 /// Whether `sql` opens (`Some(true)`) or ends (`Some(false)`) a transaction. `ROLLBACK TO
