@@ -1,5 +1,5 @@
 //! guardian-sign: the enduser routes (docs/guardian.md, "Layout"): /guardian/sign (GET, POST), /sign-tx,
-//! /sign-message, /sign-typed-data, /address.
+//! /sign-message, /sign-typed-data, /address, /logout.
 //! Grants: the `guardian` database and `master_key` (to open mnemonics). No key-value store, no
 //! outbound hosts.
 

@@ -1,14 +1,16 @@
-//! docs/guardian.md, "Design: authorize": `POST /guardian/authorize` (maintainer): overrides of the IdP settings.
+//! The maintainer's routes (`guardian-admin`): `POST /guardian/authorize`, overrides of the IdP
+//! settings (docs/guardian.md, "Design: authorize"), and `POST /guardian/revoke`, the end of
+//! every token chain of one user (docs/guardian.md, "Design: logout and revocation").
 
 use guest_kit::{Request, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Env;
 use crate::config::{self, IDP_SETTINGS};
 use crate::error::ApiError;
 use crate::error::Guardian as _;
+use crate::{Env, limits, store};
 
 fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     if req.header_count("authorization") != 1 {
@@ -28,12 +30,8 @@ fn bearer_ok(req: &Request, admin_token: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-/// Path, method and body size were checked by the router. Runs in the request's transaction:
-/// the overrides and their audit record commit together.
-pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
-    // Named before the bearer is checked, so a refused maintainer call is recorded too.
-    env.audit.action("settings.update");
-    env.audit.object("identity_provider");
+/// The maintainer's bearer: 403 while `admin_token` is unset, 401 unless it is presented.
+fn authenticate(env: &Env<'_>, req: &Request) -> Result<(), ApiError> {
     let Some(admin_token) = config::var(env, "admin_token") else {
         return Err(ApiError::new(
             403,
@@ -45,6 +43,16 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
         return Err(ApiError::auth_invalid());
     }
     env.audit.actor("admin");
+    Ok(())
+}
+
+/// Path, method and body size were checked by the router. Runs in the request's transaction:
+/// the overrides and their audit record commit together.
+pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Named before the bearer is checked, so a refused maintainer call is recorded too.
+    env.audit.action("settings.update");
+    env.audit.object("identity_provider");
+    authenticate(env, req)?;
     let changes = parse(&req.body)?;
     // The settings' names only: a value may be a secret (okta_api_token).
     let names = |set: bool| -> Vec<Value> {
@@ -153,4 +161,55 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Option<String>)>, ApiError> {
         return Err(ApiError::bad_request("give at least one setting"));
     }
     Ok(out)
+}
+
+/// `POST /guardian/revoke` `{"user": "<user id>"}`: ends every chain of the user, as the user's
+/// own logout of all chains does. It only deletes tokens and lists chains as ended; it mints
+/// none, so the maintainer cannot act as the user. Runs in the request's transaction with its
+/// audit record.
+pub(crate) fn revoke(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Named before the bearer is checked, so a refused maintainer call is recorded too.
+    env.audit.action("token.revoke_user");
+    // Without master_key the record cannot be keyed: answered before anything is ended.
+    config::master_key(env)?;
+    authenticate(env, req)?;
+    let user = parse_revoke(&req.body)?;
+    env.audit.object(&user);
+    if !store::user_exists(env.db, &user)? {
+        return Err(ApiError::new(404, "USER_NOT_FOUND", "no such user"));
+    }
+    let ended = store::end_user_chains(env.db, &user, env.now_ms)?;
+    env.audit.detail("chains_ended", ended.chains);
+    env.audit.detail("tokens_ended", ended.tokens);
+    Ok(Response::json(
+        200,
+        &json!({ "user": user, "chains_ended": ended.chains, "tokens_ended": ended.tokens }),
+    ))
+}
+
+/// The body: exactly `{"user": "<user id>"}`, a non-empty string of at most
+/// [`limits::USER_ID`] bytes, taken as given (user ids are case-sensitive).
+fn parse_revoke(body: &[u8]) -> Result<String, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("request body must be a JSON object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("request body must be a JSON object"))?;
+    if let Some(other) = obj.keys().find(|k| k.as_str() != "user") {
+        return Err(ApiError::bad_request(format!(
+            "unknown field {:?}",
+            other.chars().take(64).collect::<String>()
+        )));
+    }
+    let user = match obj.get("user") {
+        Some(Value::String(u)) if !u.is_empty() => u,
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(
+                "give the user id to revoke as \"user\"",
+            ));
+        }
+        Some(_) => return Err(ApiError::bad_request("user must be a string")),
+    };
+    limits::check("user", user, limits::USER_ID)?;
+    Ok(user.clone())
 }

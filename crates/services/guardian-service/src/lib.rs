@@ -2,7 +2,7 @@
 //!
 //! Each route-group component converts its request to [`guest_kit::Request`], builds an [`Env`]
 //! over its granted Spin resources and calls one entry point: [`handle_login`] (`guardian-login`),
-//! [`handle_sign`] (`guardian-sign`), [`handle_authorize`] (`guardian-admin`) or
+//! [`handle_sign`] (`guardian-sign`, also the logout), [`handle_authorize`] (`guardian-admin`) or
 //! [`handle_export`] (`guardian-export`). Outbound HTTP (Okta, the OIDC JWKS) goes through the
 //! injected [`guest_kit::Fetch`] and the Okta poll waits on the injected [`guest_kit::Clock`], so
 //! the login logic runs natively in tests against a fake identity provider.
@@ -16,6 +16,7 @@ mod export;
 mod keys;
 mod limits;
 mod login;
+mod logout;
 mod oidc;
 mod okta;
 mod ratelimit;
@@ -53,12 +54,14 @@ pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
     handle(env, Guardian::in_handler(LOGIN_ROUTES), &req)
 }
 
-/// The enduser routes (docs/guardian.md, "Design: signing routes").
+/// The enduser routes (docs/guardian.md, "Design: signing routes") and `POST /guardian/logout`
+/// (docs/guardian.md, "Design: logout and revocation").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
     handle(env, Guardian::at_once(SIGN_ROUTES), &req)
 }
 
-/// `POST /guardian/authorize` (docs/guardian.md, "Design: authorize").
+/// The maintainer's routes: `POST /guardian/authorize` (docs/guardian.md, "Design: authorize")
+/// and `POST /guardian/revoke` (docs/guardian.md, "Design: logout and revocation").
 pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
     handle(env, Guardian::at_once(AUTHORIZE_ROUTES), &req)
 }
@@ -102,12 +105,13 @@ pub const COMPONENTS: &[Component] = &[
             "/guardian/sign-message",
             "/guardian/sign-typed-data",
             "/guardian/address",
+            "/guardian/logout",
         ],
         group: SIGN,
     },
     Component {
         id: "guardian-admin",
-        routes: &["/guardian/authorize"],
+        routes: &["/guardian/authorize", "/guardian/revoke"],
         group: AUTHORIZE,
     },
     Component {
@@ -165,10 +169,15 @@ const SIGN_ROUTES: &[Route<Handler>] = &[
     route("/guardian/sign-tx", &["POST"], sign!(SignTx)),
     route("/guardian/sign-message", &["POST"], sign!(SignMessage)),
     route("/guardian/sign-typed-data", &["POST"], sign!(SignTypedData)),
+    route("/guardian/logout", &["POST"], logout::run),
 ];
 
-/// guardian-admin.
-const AUTHORIZE_ROUTES: &[Route<Handler>] = &[route("/guardian/authorize", &["POST"], admin::run)];
+/// guardian-admin: it only changes settings and ends chains, so it links no signing code and
+/// mints no token.
+const AUTHORIZE_ROUTES: &[Route<Handler>] = &[
+    route("/guardian/authorize", &["POST"], admin::run),
+    route("/guardian/revoke", &["POST"], admin::revoke),
+];
 
 /// guardian-export.
 const EXPORT_ROUTES: &[Route<Handler>] = &[route("/guardian/export", &["POST"], export::run)];
@@ -247,7 +256,7 @@ fn handle(env: &Env<'_>, service: Guardian, req: &Request) -> Response {
 /// authorises two operations); a 5xx rolls everything back, record included. guardian's tables
 /// are created first, outside the transaction (on PostgreSQL a failed probe would abort it).
 fn transactional(env: &Env<'_>, work: impl FnOnce() -> Response) -> Response {
-    if let Err(e) = store::SCHEMA.ensure(env.db) {
+    if let Err(e) = store::ensure(env.db) {
         return error::db_err(&e).into_response();
     }
     guest_kit::audit::atomically(env, work)

@@ -21,6 +21,10 @@ pub const SETTING_NAME: usize = 256;
 /// `oidc_allowed_domains` (a comma-separated list).
 pub const SETTING_LIST: usize = 4096;
 
+/// A user id, as `/guardian/revoke` names one: the longest guardian makes is
+/// `oidc:<issuer>#<sub>`.
+pub const USER_ID: usize = "oidc:".len() + SETTING_URL + "#".len() + OIDC_SUBJECT;
+
 /// The limit of one identity-provider setting, by its stored name.
 pub fn setting(name: &str) -> usize {
     match name {

@@ -106,7 +106,10 @@ fn login(
     // failed statement inside a PostgreSQL transaction aborts it; `BEGIN` must come after any
     // schema creation).
     store::ensure_schema(env.db)?;
-    let _ = store::purge_expired(env.db, env.now_ms);
+    // An invalid chain maximum is answered when the login token is minted; until then the
+    // ended chains are only kept longer.
+    let chain_max = config::TOKEN_CHAIN_MAX_SECONDS.read_ms(env).ok();
+    let _ = store::purge_expired(env.db, env.now_ms, chain_max);
     tx.begin().map_err(|e| db_err(&e))?;
     if let Some(id) = &oidc {
         oidc::admit(env, &idp, id)?;

@@ -81,10 +81,11 @@ pub fn mint_fresh(env: &Env<'_>, row: &TokenRow) -> Result<String, ApiError> {
         env.now_ms,
         expires,
         row.chain_started_at,
+        Some(&row.chain_id),
     )
 }
 
-/// A login token starting a new chain.
+/// A login token starting a new chain (named after the token: [`store::mint_token`]).
 pub fn mint_login(env: &Env<'_>, user_id: &str) -> Result<String, ApiError> {
     let ttl = config::TOKEN_TTL_SECONDS.read_ms(env)?;
     let chain_max = config::TOKEN_CHAIN_MAX_SECONDS.read_ms(env)?;
@@ -96,5 +97,6 @@ pub fn mint_login(env: &Env<'_>, user_id: &str) -> Result<String, ApiError> {
         env.now_ms,
         expires,
         env.now_ms,
+        None,
     )
 }
