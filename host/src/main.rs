@@ -14,6 +14,7 @@ mod http;
 mod manifest;
 mod observability;
 mod runtime_config;
+mod sources;
 mod toml_file;
 mod wasm;
 
@@ -74,16 +75,8 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:3000")]
     listen: String,
-    /// The Spin manifest (spin.toml, manifest version 2).
-    #[arg(long, env = "KEYWARD_MANIFEST", default_value = "spin.toml")]
-    manifest: PathBuf,
-    /// Spin-format runtime configuration (backends per label, variables providers).
-    #[arg(long, env = "KEYWARD_RUNTIME_CONFIG")]
-    runtime_config: Option<PathBuf>,
-    /// Where embedded databases and the compiled-component cache live
-    /// [default: `.spin/` beside the manifest].
-    #[arg(long, env = "KEYWARD_STATE_DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sources: sources::Sources,
     /// Where compiled components are cached [default: `<state dir>/cache`]. Entries are keyed by
     /// the wasm's hash and the engine configuration, so one directory can serve many hosts.
     #[arg(long, env = "KEYWARD_CACHE_DIR")]
@@ -258,19 +251,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .unwrap_or((args.max_instances / 4).max(1)) as usize,
     };
     let open_files_limit = raise_open_files_limit();
-    let app = manifest::load(&args.manifest)?;
-    let runtime_config = match &args.runtime_config {
-        Some(path) => runtime_config::load(path)?,
-        None => runtime_config::RuntimeConfig::default(),
-    };
-    let state_dir = match args.state_dir {
-        Some(dir) => dir,
-        None => args
-            .manifest
-            .parent()
-            .map(|p| p.join(".spin"))
-            .unwrap_or_else(|| ".spin".into()),
-    };
+    let (app, runtime_config, state_dir) = args.sources.load().await?;
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
     let limits = wasm::engine::ExecutionLimits {

@@ -34,9 +34,11 @@ struct Raw {
     sqlite_database: BTreeMap<String, SqlBackend>,
     #[serde(default)]
     variables_provider: Vec<RawProvider>,
-    // Spin sections that keyward does not implement: named in a clear refusal.
+    /// Spin's older name for `[[variables_provider]]`, which Spin still reads when the new one
+    /// is absent (its Vault example uses it).
     #[serde(default)]
-    config_provider: Option<toml::Value>,
+    config_provider: Vec<RawProvider>,
+    // Spin sections that keyward does not implement: named in a clear refusal.
     #[serde(default)]
     llm_compute: Option<toml::Value>,
     #[serde(default)]
@@ -52,7 +54,6 @@ pub fn load(path: &Path) -> Result<RuntimeConfig> {
 pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
     let raw: Raw = toml::from_str(text)?;
     if let Some(section) = first_set(&[
-        ("[[config_provider]]", raw.config_provider.is_some()),
         ("[llm_compute]", raw.llm_compute.is_some()),
         ("[client_tls]", raw.client_tls.is_some()),
         ("[outbound_networking]", raw.outbound_networking.is_some()),
@@ -71,11 +72,14 @@ pub fn parse(text: &str, base: &Path) -> Result<RuntimeConfig> {
             .map(|(label, backend)| (label, backend.relative_to(base)))
             .collect(),
         sqlite_databases,
-        variable_providers: raw
-            .variables_provider
-            .into_iter()
-            .map(|p| p.resolve(base))
-            .collect::<Result<_>>()?,
+        variable_providers: if raw.variables_provider.is_empty() {
+            raw.config_provider
+        } else {
+            raw.variables_provider
+        }
+        .into_iter()
+        .map(|p| p.resolve(base))
+        .collect::<Result<_>>()?,
     })
 }
 

@@ -154,3 +154,91 @@ fn after_a_rotation_everything_sealed_under_the_previous_key_still_reads() {
     assert_eq!(ks::key(&h.base, &fresh, "PUT", b"sealed-third").status, 204);
     assert_eq!(ks::key(&h.base, &fresh, "GET", b"").body, b"sealed-third");
 }
+
+// ---- the master key in Vault -----------------------------------------------------------------
+
+const VAULT_TOKEN: &str = "vault-root-token-for-the-test-7c1f";
+
+/// A stand-in for HashiCorp Vault's KV v2 engine (`GET /v1/<mount>/data/<path>`, the token in
+/// `X-Vault-Token`, the secret's fields under `data.data`) holding `secrets` under mount `secret`.
+fn vault(secrets: &[(&str, &str)]) -> keyward_e2e::Stub {
+    let secrets: Vec<(String, String)> = secrets
+        .iter()
+        .map(|(p, v)| (format!("/v1/secret/data/{p}"), (*v).to_owned()))
+        .collect();
+    keyward_e2e::Stub::start(move |req| {
+        let json = |status: u16, v: serde_json::Value| {
+            (status, "application/json", v.to_string().into_bytes())
+        };
+        if req.header("x-vault-token") != Some(VAULT_TOKEN) {
+            return json(403, serde_json::json!({"errors": ["permission denied"]}));
+        }
+        match secrets.iter().find(|(p, _)| *p == req.target) {
+            Some((_, value)) => json(
+                200,
+                serde_json::json!({"data": {"data": {"value": value}, "metadata": {"version": 1}}}),
+            ),
+            None => json(404, serde_json::json!({"errors": []})),
+        }
+    })
+}
+
+fn vault_provider(port: u16, token: &str) -> String {
+    format!(
+        "[[variables_provider]]\ntype = \"vault\"\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{token}\"\nmount = \"secret\"\nprefix = \"keyward\"\n"
+    )
+}
+
+#[test]
+fn a_host_with_its_master_key_only_in_vault_serves() {
+    let stub = vault(&[
+        ("keyward/master_key", NEW_MASTER_KEY),
+        ("keyward/admin_token", ks::ADMIN_TOKEN),
+    ]);
+    // No SPIN_VARIABLE_MASTER_KEY: the key comes from Vault alone.
+    let h = HostBuilder::new(keyward_e2e::product_manifest())
+        .runtime_config(&vault_provider(stub.port, VAULT_TOKEN))
+        .start();
+    let secret = ks::create_namespace(&h.base, "vaulted");
+    let s = ks::session(&h.base, "vaulted", &secret, "alice");
+    assert_eq!(ks::key(&h.base, &s, "PUT", b"kept-by-vault").status, 204);
+    assert_eq!(ks::key(&h.base, &s, "GET", b"").body, b"kept-by-vault");
+    // Sealed under the key Vault holds.
+    let mut db = ServiceDb::open(&h.state_dir, "keyservice");
+    let ct = db.text("SELECT value_ct FROM ks_key", &[]);
+    assert_eq!(sealing_key_id(&ct), key_id(NEW_MASTER_KEY));
+    let asked: Vec<String> = stub.requests().into_iter().map(|r| r.target).collect();
+    assert!(
+        asked.contains(&"/v1/secret/data/keyward/master_key".to_owned()),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn a_wrong_or_unreachable_vault_stops_the_start_naming_it() {
+    let stub = vault(&[
+        ("keyward/master_key", NEW_MASTER_KEY),
+        ("keyward/admin_token", "not-the-point"),
+    ]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (port, token, why) in [
+        (stub.port, "a-wrong-token-5d2e", "403"),
+        (closed_port, VAULT_TOKEN, "cannot reach it"),
+    ] {
+        let err = HostBuilder::new(keyward_e2e::product_manifest())
+            .runtime_config(&vault_provider(port, token))
+            .start_refused("with a wrong or unreachable vault");
+        assert!(
+            err.contains(&format!(
+                "variables provider `vault` at http://127.0.0.1:{port} (mount `secret`)"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(why), "{err}");
+        for secret in [token, VAULT_TOKEN, NEW_MASTER_KEY] {
+            assert!(!err.contains(secret), "the refusal printed a secret: {err}");
+        }
+    }
+}

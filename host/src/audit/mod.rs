@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -18,8 +18,9 @@ use serde_json::{Value as Json, json};
 use crate::capabilities::sqlite::values::Value;
 use crate::capabilities::sqlite::{SqlBackend, SqlConn, SqlDatabase};
 use crate::capabilities::variables::Resolver;
-use crate::manifest::{self, App};
-use crate::runtime_config::{self, RuntimeConfig};
+use crate::manifest::App;
+use crate::runtime_config::RuntimeConfig;
+pub use crate::sources::Sources;
 use embedded_sqlite::{EmbeddedFiles, Synchronous};
 
 /// Records read per query: a long trail is read in pages, never whole.
@@ -27,38 +28,6 @@ const PAGE: i64 = 1000;
 
 const COLUMNS: &str = "seq, time_ms, request_id, service, action, outcome, code, actor, client, \
                        object, details, key_id, mac";
-
-/// Where the application is described: the same flags (and environment variables) as `serve`.
-#[derive(clap::Args, Debug)]
-pub struct Sources {
-    /// The Spin manifest (spin.toml, manifest version 2).
-    #[arg(long, env = "KEYWARD_MANIFEST", default_value = "spin.toml")]
-    pub manifest: PathBuf,
-    /// Spin-format runtime configuration (backends per label, variables providers).
-    #[arg(long, env = "KEYWARD_RUNTIME_CONFIG")]
-    pub runtime_config: Option<PathBuf>,
-    /// Where embedded databases live [default: `.spin/` beside the manifest].
-    #[arg(long, env = "KEYWARD_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
-}
-
-impl Sources {
-    /// The manifest, the runtime config and the state directory, as `serve` reads them.
-    pub fn load(&self) -> Result<(App, RuntimeConfig, PathBuf)> {
-        let app = manifest::load(&self.manifest)?;
-        let runtime_config = match &self.runtime_config {
-            Some(path) => runtime_config::load(path)?,
-            None => RuntimeConfig::default(),
-        };
-        let state_dir = self.state_dir.clone().unwrap_or_else(|| {
-            self.manifest
-                .parent()
-                .map(|p| p.join(".spin"))
-                .unwrap_or_else(|| ".spin".into())
-        });
-        Ok((app, runtime_config, state_dir))
-    }
-}
 
 /// One database that holds a chain, with the labels that name it.
 struct Chain {
@@ -300,7 +269,7 @@ async fn is_empty(database: &SqlDatabase, conn: &mut SqlConn) -> Result<bool> {
 
 /// `keyward audit verify`: checks every chain; `Ok(false)` when one is broken or missing.
 pub async fn verify(sources: &Sources, out: &mut impl Write) -> Result<bool> {
-    let (app, config, state_dir) = sources.load()?;
+    let (app, config, state_dir) = sources.load().await?;
     let keys = keys(&app, &config)?;
     let mut all_intact = true;
     for chain in chains(&app, &config, &state_dir)? {
@@ -335,7 +304,7 @@ pub async fn export(
     service: Option<&str>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let (app, config, state_dir) = sources.load()?;
+    let (app, config, state_dir) = sources.load().await?;
     for chain in chains(&app, &config, &state_dir)? {
         let mut conn = chain.database.connect();
         // A database without a trail has nothing to export (`verify` says whether that is

@@ -25,6 +25,14 @@ pub enum RawProvider {
         #[serde(default)]
         values: BTreeMap<String, String>,
     },
+    /// HashiCorp Vault / OpenBao KV v2, with Spin's settings.
+    Vault {
+        url: String,
+        token: String,
+        mount: String,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
 }
 
 impl RawProvider {
@@ -41,6 +49,28 @@ impl RawProvider {
                 },
             },
             RawProvider::Static { values } => Provider::Static { values },
+            RawProvider::Vault {
+                url,
+                token,
+                mount,
+                prefix,
+            } => {
+                let parsed = url.parse::<http::Uri>().ok();
+                if !parsed.as_ref().is_some_and(|u| {
+                    matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+                }) {
+                    anyhow::bail!(
+                        "variables provider `vault`: `url` must be an http(s) URL, like https://vault.internal:8200"
+                    );
+                }
+                Provider::Vault(Box::new(super::vault::Vault {
+                    url,
+                    token: zeroize::Zeroizing::new(token),
+                    mount,
+                    prefix,
+                    values: BTreeMap::new(),
+                }))
+            }
         })
     }
 }

@@ -28,6 +28,23 @@ pub enum Provider {
     },
     /// `type = "static"`: literal `values = { name = "value" }`.
     Static { values: BTreeMap<String, String> },
+    /// `type = "vault"`: HashiCorp Vault / OpenBao KV v2, read at start by [`fetch_remote`].
+    Vault(Box<super::vault::Vault>),
+}
+
+/// Reads what the remote providers (Vault) hold for the declared variables, before
+/// [`Resolver::new`] resolves them. A provider that cannot be read stops the start, named,
+/// never with its token.
+pub async fn fetch_remote(
+    providers: &mut [Provider],
+    decls: &BTreeMap<String, VariableDecl>,
+) -> Result<()> {
+    for provider in providers {
+        if let Provider::Vault(vault) = provider {
+            vault.fetch(decls.keys()).await?;
+        }
+    }
+    Ok(())
 }
 
 impl Provider {
@@ -40,6 +57,7 @@ impl Provider {
                     .or_else(|| dotenv.get(&key).cloned())
             }
             Provider::Static { values } => values.get(name).cloned(),
+            Provider::Vault(vault) => vault.values.get(name).cloned(),
         }
     }
 }
