@@ -160,6 +160,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "observability",
             "--test",
+            "revocation",
+            "--test",
             "scale",
             "--test",
             "scenarios",

@@ -278,7 +278,7 @@ fn rotate(env: &Env<'_>, store: &Store<'_>, req: &Request, ns: &str) -> ApiResul
     };
     let revoked = if revoke_sessions {
         let n = store.delete_sessions(ns, None)?;
-        env.audit.detail("revoked", n);
+        env.audit.detail("sessions_revoked", n);
         n
     } else {
         0

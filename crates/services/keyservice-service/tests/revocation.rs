@@ -594,7 +594,7 @@ fn each_operation_is_audited_without_a_secret() {
                 "",
                 "admin",
                 "ns",
-                json!({"overlap_seconds": 60, "revoke_sessions": true, "revoked": 0})
+                json!({"overlap_seconds": 60, "revoke_sessions": true, "sessions_revoked": 0})
             ),
             row(
                 "namespace.rotate_secret",
@@ -625,4 +625,65 @@ fn each_operation_is_audited_without_a_secret() {
     ] {
         assert!(!trail.contains(secret), "a secret reached the audit trail");
     }
+}
+
+#[test]
+fn the_openapi_document_describes_the_revocation_routes() {
+    let doc: Value = serde_json::from_str(keyservice_service::OPENAPI_JSON).unwrap();
+    for (path, method) in [
+        ("/admin/namespaces/{ns}/sessions", "delete"),
+        ("/admin/namespaces/{ns}/users/{user}/sessions", "get"),
+        ("/admin/namespaces/{ns}/users/{user}/sessions", "delete"),
+        (
+            "/admin/namespaces/{ns}/users/{user}/sessions/{id}",
+            "delete",
+        ),
+        ("/admin/namespaces/{ns}/rotate-secret", "post"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op["responses"]["404"].is_object(), "{method} {path}");
+        assert_eq!(
+            op["security"][0]["adminBearer"],
+            json!([]),
+            "{method} {path}"
+        );
+    }
+    let body = &doc["components"]["schemas"]["RotateSecretRequest"]["properties"];
+    assert_eq!(body["overlap_seconds"]["maximum"], 604_800);
+    let rotate = &doc["paths"]["/admin/namespaces/{ns}/rotate-secret"]["post"]["responses"];
+    assert!(
+        rotate["409"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("ROTATION_CONFLICT")
+    );
+}
+
+#[test]
+fn a_database_from_before_revocation_gets_its_new_table_on_the_next_request() {
+    let h = Harness::new();
+    let old = h.create_namespace("ns", &[]);
+    let s = h.session("ns", &old, "alice");
+    // The schema as the previous release left it: its marker, no previous-secret table, no index
+    // by user.
+    h.sql("DROP TABLE ks_namespace_previous_secret", &[]);
+    h.sql("DROP INDEX ks_session_user", &[]);
+    h.sql("DROP TABLE IF EXISTS ks_schema_2", &[]);
+    h.sql(
+        "CREATE TABLE IF NOT EXISTS ks_schema_1 (complete INTEGER NOT NULL)",
+        &[],
+    );
+
+    let new = ks::token_in(
+        &rotate(&h, "ns", r#"{"overlap_seconds": 60}"#),
+        200,
+        "secret",
+    );
+    assert_eq!(connects(&h, "ns", &old), 200);
+    assert_eq!(connects(&h, "ns", &new), 200);
+    assert_eq!(ids(&listed(&h, "ns", "alice")), [id_of(&s)]);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'ks_session_user'"),
+        1
+    );
 }
