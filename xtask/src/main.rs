@@ -151,6 +151,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "front_door",
             "--test",
             "guardian",
+            "--test",
+            "guardian_revocation",
         ])
         .args([
             "--test",
