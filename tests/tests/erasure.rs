@@ -56,3 +56,50 @@ fn an_erased_key_leaves_no_trace_in_the_database_files() {
         );
     }
 }
+
+#[test]
+fn the_operator_erases_one_user_in_one_call() {
+    let h = ks::host().start();
+    let secret = ks::create_namespace(&h.base, "erasing");
+    let alice = ks::session(&h.base, "erasing", &secret, "alice/with%slash");
+    let bob = ks::session(&h.base, "erasing", &secret, "bob");
+    assert_eq!(ks::key(&h.base, &alice, "PUT", &[0x5a; 512]).status, 204);
+    assert_eq!(ks::key(&h.base, &bob, "PUT", b"bob-stays").status, 204);
+    let mut db = ServiceDb::open(&h.state_dir, "keyservice");
+    let alices = db.text(
+        "SELECT value_ct FROM ks_key WHERE user_id = ?",
+        &["alice/with%slash".into()],
+    );
+
+    let auth = format!("Bearer {}", ks::ADMIN_TOKEN);
+    let r = h.req(
+        "DELETE",
+        "/admin/namespaces/erasing/users/alice%2Fwith%25slash",
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["sessions_revoked"], 1);
+    assert_eq!(r.json()["key_erased"], true);
+
+    // Her session is gone with her key; bob's are untouched.
+    assert_eq!(ks::key(&h.base, &alice, "GET", b"").status, 401);
+    assert_eq!(ks::key(&h.base, &bob, "GET", b"").body, b"bob-stays");
+    let r = h.req(
+        "DELETE",
+        "/admin/namespaces/erasing/users/alice%2Fwith%25slash",
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 404, "nothing left of her: {}", r.text());
+    if Backend::from_env() == Backend::Embedded {
+        assert!(!contains(&raw_files(&h.state_dir), &alices));
+    }
+    let (ok, trail) = h.audit(&["export", "--service", "keyservice"]);
+    assert!(ok);
+    let erase = trail
+        .lines()
+        .find(|l| l.contains("\"user.erase\""))
+        .expect("a user.erase record");
+    assert!(erase.contains("\"erased\":true"), "{erase}");
+}

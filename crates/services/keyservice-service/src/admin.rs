@@ -27,6 +27,7 @@ pub(crate) enum Op {
     RevokeSession,
     RevokeUser,
     RevokeNamespace,
+    EraseUser,
 }
 
 /// While `admin_token` is unset the operator API answers 403 to everything, before routing.
@@ -54,6 +55,7 @@ pub(crate) fn operate(
         Op::RevokeSession => "session.revoke",
         Op::RevokeUser => "session.revoke_user",
         Op::RevokeNamespace => "session.revoke_namespace",
+        Op::EraseUser => "user.erase",
     });
     env.audit.object(namespace);
     check_bearer(req, &enabled(env)?)?;
@@ -73,6 +75,7 @@ pub(crate) fn operate(
         }
         Op::RevokeUser => revocation::revoke_user(env, &store, namespace, user()),
         Op::RevokeNamespace => revocation::revoke_namespace(env, &store, namespace),
+        Op::EraseUser => revocation::erase_user(env, &store, namespace, user()),
     }
 }
 

@@ -200,6 +200,11 @@ const ADMIN_ROUTES: &[Route<Handler>] = &[
         admin!(RevokeNamespace),
     ),
     route(
+        "/admin/namespaces/=namespace/users/:user",
+        &["DELETE"],
+        admin!(EraseUser),
+    ),
+    route(
         "/admin/namespaces/=namespace/users/:user/sessions",
         &["GET"],
         admin!(ListSessions),

@@ -123,6 +123,27 @@ pub(crate) fn revoke_user(
     ))
 }
 
+/// `DELETE /admin/namespaces/{ns}/users/{user}`: erases one user of the namespace, their stored
+/// key and every session, in one call (docs/OPERATIONS.md, "Erasure"). The namespace and its
+/// other users are untouched.
+pub(crate) fn erase_user(
+    env: &Env<'_>,
+    store: &Store<'_>,
+    ns: &str,
+    uid: &str,
+) -> ApiResult<Response> {
+    user(env, store, ns, uid)?;
+    let sessions = store.delete_sessions(ns, Some(uid))?;
+    let key = store.delete_key(ns, uid)?;
+    env.audit.detail("sessions", sessions);
+    env.audit.detail("key", key);
+    env.audit.erased();
+    Ok(Response::json(
+        200,
+        &json!({ "namespace": ns, "user_id": uid, "sessions_revoked": sessions, "key_erased": key }),
+    ))
+}
+
 /// `DELETE /admin/namespaces/{ns}/sessions`: every session of the namespace; the secret and the
 /// stored keys stay.
 pub(crate) fn revoke_namespace(env: &Env<'_>, store: &Store<'_>, ns: &str) -> ApiResult<Response> {

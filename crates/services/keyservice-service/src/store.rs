@@ -473,12 +473,13 @@ impl<'a> Store<'a> {
         Ok(!rows.is_empty())
     }
 
-    pub fn delete_key(&self, namespace: &str, user_id: &str) -> ApiResult<()> {
-        self.run(
-            "DELETE FROM ks_key WHERE namespace = ? AND user_id = ?",
+    /// Whether there was a key to delete.
+    pub fn delete_key(&self, namespace: &str, user_id: &str) -> ApiResult<bool> {
+        let rows = self.run(
+            "DELETE FROM ks_key WHERE namespace = ? AND user_id = ? RETURNING user_id",
             &[namespace.into(), user_id.into()],
         )?;
-        Ok(())
+        Ok(!rows.is_empty())
     }
 }
 
