@@ -616,3 +616,32 @@ fn a_new_database_gets_the_chain_column_without_a_migration() {
     }
     works(&h, &t);
 }
+
+#[test]
+fn the_openapi_document_describes_every_route_and_the_new_code() {
+    let doc: Value = serde_json::from_str(guardian_service::OPENAPI_JSON).unwrap();
+    // Every route of every component, but the catch-all 404.
+    for component in guardian_service::COMPONENTS {
+        for route in component.routes.iter().filter(|r| !r.ends_with("...")) {
+            assert!(doc["paths"][route].is_object(), "{route} is not described");
+        }
+    }
+    let logout = &doc["paths"]["/guardian/logout"]["post"];
+    assert_eq!(
+        logout["security"],
+        json!([{"bearer": []}, {"vaultToken": []}])
+    );
+    let ok = &logout["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(ok["required"], json!(["chains_ended", "tokens_ended"]));
+    let revoke = &doc["paths"]["/guardian/revoke"]["post"];
+    assert_eq!(revoke["security"], json!([{"admin": []}]));
+    let ok = &revoke["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(ok["additionalProperties"], false);
+    assert!(ok["properties"].get("fresh_client_token").is_none());
+    assert!(revoke["responses"]["404"].is_object());
+    let codes = &doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"];
+    assert!(
+        codes.as_array().unwrap().contains(&json!("USER_NOT_FOUND")),
+        "{codes}"
+    );
+}
