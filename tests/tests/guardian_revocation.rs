@@ -166,21 +166,6 @@ fn every_chain_of_a_user_ended_at_one_host_is_refused_at_the_other() {
     works(&a, &again);
 }
 
-/// guardian's tables as they were before token chains had ids (marker `gd_schema_1`).
-const SCHEMA_1: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS gd_user (user_id TEXT PRIMARY KEY, mnemonic_ct TEXT NOT NULL, \
-     address0 TEXT NOT NULL, created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_token (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, \
-     kind TEXT NOT NULL, issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, \
-     chain_started_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS gd_token_expires ON gd_token (expires_at)",
-    "CREATE TABLE IF NOT EXISTS gd_config (name TEXT PRIMARY KEY, value TEXT NOT NULL, \
-     updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_id_token (digest TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_export_log (user_id TEXT NOT NULL, exported_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_schema_1 (complete INTEGER NOT NULL)",
-];
-
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -209,7 +194,7 @@ fn legacy_token(db: &mut ServiceDb, fill: char, user: &str, started: i64) -> Str
 /// The store as the previous version left it, made before either host touches it.
 fn old_store(state: &tempfile::TempDir) -> ServiceDb {
     let mut db = ServiceDb::open(state.path(), "guardian");
-    for ddl in SCHEMA_1 {
+    for ddl in keyward_test_kit::scenarios::guardian::SCHEMA_BEFORE_CHAIN_IDS {
         db.execute(ddl, &[]);
     }
     db

@@ -510,21 +510,6 @@ fn ended_chains_are_forgotten_once_their_tokens_would_have_expired() {
 
 // ---- a database made before chains had ids ------------------------------------------------
 
-/// guardian's tables as they were before `gd_token.chain_id` (marker `gd_schema_1`).
-const SCHEMA_1: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS gd_user (user_id TEXT PRIMARY KEY, mnemonic_ct TEXT NOT NULL, \
-     address0 TEXT NOT NULL, created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_token (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, \
-     kind TEXT NOT NULL, issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, \
-     chain_started_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS gd_token_expires ON gd_token (expires_at)",
-    "CREATE TABLE IF NOT EXISTS gd_config (name TEXT PRIMARY KEY, value TEXT NOT NULL, \
-     updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_id_token (digest TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_export_log (user_id TEXT NOT NULL, exported_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gd_schema_1 (complete INTEGER NOT NULL)",
-];
-
 /// A token as the old schema stored it (no chain id).
 fn legacy_token(h: &Harness, fill: char, user: &str, started: i64) -> String {
     let token: String = std::iter::repeat_n(fill, 43).collect();
@@ -547,7 +532,7 @@ fn legacy_token(h: &Harness, fill: char, user: &str, started: i64) -> String {
 #[test]
 fn a_database_made_before_chains_had_ids_is_migrated_once_and_its_tokens_work() {
     let h = harness();
-    for ddl in SCHEMA_1 {
+    for ddl in keyward_test_kit::scenarios::guardian::SCHEMA_BEFORE_CHAIN_IDS {
         h.db.execute(ddl, &[]).unwrap();
     }
     let user = "okta:00uHARDHAT";

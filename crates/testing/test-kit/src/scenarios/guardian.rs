@@ -37,3 +37,19 @@ pub fn assert_signed_tx(j: &Value, v: &Value) {
     let parsed: Value = serde_json::from_str(text).expect("signed_tx_json is JSON");
     assert_eq!(parsed, v["signed_tx_json"]);
 }
+
+/// guardian's tables as they were before token chains had ids (marker `gd_schema_1`), for the
+/// tests of the migration that adds `gd_token.chain_id` (docs/guardian.md, "Storage").
+pub const SCHEMA_BEFORE_CHAIN_IDS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS gd_user (user_id TEXT PRIMARY KEY, mnemonic_ct TEXT NOT NULL, \
+     address0 TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_token (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, \
+     kind TEXT NOT NULL, issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, \
+     chain_started_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS gd_token_expires ON gd_token (expires_at)",
+    "CREATE TABLE IF NOT EXISTS gd_config (name TEXT PRIMARY KEY, value TEXT NOT NULL, \
+     updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_id_token (digest TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_export_log (user_id TEXT NOT NULL, exported_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_schema_1 (complete INTEGER NOT NULL)",
+];
