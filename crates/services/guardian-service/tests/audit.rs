@@ -11,6 +11,7 @@ use common::*;
 use guest_kit::{Db, Request, Response};
 use jwt_verify::Algorithm;
 use jwt_verify::test_signer::TestSigner;
+use keyward_test_kit::audit::{Row, row};
 use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
 use serde_json::{Value, json};
 
@@ -30,29 +31,8 @@ fn verify(h: &Harness) -> i64 {
     keyward_test_kit::audit::verify(&h.db)
 }
 
-/// One record as the test compares it: (action, outcome, code, actor, object, details).
-type Row = (String, String, String, String, String, Value);
-
-fn row(action: &str, outcome: &str, code: &str, actor: &str, object: &str, details: Value) -> Row {
-    (
-        action.into(),
-        outcome.into(),
-        code.into(),
-        actor.into(),
-        object.into(),
-        details,
-    )
-}
-
 fn summary(h: &Harness, from: usize) -> Vec<Row> {
-    records(h)
-        .into_iter()
-        .skip(from)
-        .map(|(r, _)| {
-            let details: Value = serde_json::from_str(&r.details).unwrap();
-            (r.action, r.outcome, r.code, r.actor, r.object, details)
-        })
-        .collect()
+    keyward_test_kit::audit::rows_since(&h.db, from)
 }
 
 /// How the trail names a token: the first 16 hex digits of its stored SHA-256.

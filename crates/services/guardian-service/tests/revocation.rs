@@ -10,6 +10,7 @@ use common::*;
 use envelope::{MasterKey, Sealer};
 use guardian_service::store::{self, TokenKind};
 use guest_kit::{Db, Request, Response, Value as Sql};
+use keyward_test_kit::audit::{Row, row};
 use keyward_test_kit::scenarios::guardian::ADDR0;
 use serde_json::{Value, json};
 
@@ -356,29 +357,8 @@ fn maintainer_revocation_refusals() {
     assert_error(&revoke(&h, ADMIN_TOKEN, &body), 403, "ADMIN_DISABLED");
 }
 
-/// One record as the test compares it: (action, outcome, code, actor, object, details).
-type Row = (String, String, String, String, String, Value);
-
 fn records_from(h: &Harness, from: usize) -> Vec<Row> {
-    keyward_test_kit::audit::records(&h.db)
-        .into_iter()
-        .skip(from)
-        .map(|(r, _)| {
-            let details: Value = serde_json::from_str(&r.details).unwrap();
-            (r.action, r.outcome, r.code, r.actor, r.object, details)
-        })
-        .collect()
-}
-
-fn row(action: &str, outcome: &str, code: &str, actor: &str, object: &str, details: Value) -> Row {
-    (
-        action.into(),
-        outcome.into(),
-        code.into(),
-        actor.into(),
-        object.into(),
-        details,
-    )
+    keyward_test_kit::audit::rows_since(&h.db, from)
 }
 
 /// How the trail names a token.

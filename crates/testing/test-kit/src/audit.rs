@@ -54,3 +54,37 @@ pub fn verify(db: &dyn Db) -> i64 {
         .expect("the head matches the last record");
     v.last()
 }
+
+/// One record as tests compare it: (action, outcome, code, actor, object, details).
+pub type Row = (String, String, String, String, String, serde_json::Value);
+
+/// A [`Row`] from its parts.
+pub fn row(
+    action: &str,
+    outcome: &str,
+    code: &str,
+    actor: &str,
+    object: &str,
+    details: serde_json::Value,
+) -> Row {
+    (
+        action.into(),
+        outcome.into(),
+        code.into(),
+        actor.into(),
+        object.into(),
+        details,
+    )
+}
+
+/// The records after the first `from`, as [`Row`]s.
+pub fn rows_since(db: &dyn Db, from: usize) -> Vec<Row> {
+    records(db)
+        .into_iter()
+        .skip(from)
+        .map(|(r, _)| {
+            let details = serde_json::from_str(&r.details).expect("details are JSON");
+            (r.action, r.outcome, r.code, r.actor, r.object, details)
+        })
+        .collect()
+}
