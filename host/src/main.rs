@@ -10,9 +10,11 @@
 mod app;
 mod audit;
 mod capabilities;
+mod databases;
 mod http;
 mod manifest;
 mod observability;
+mod rewrap;
 mod runtime_config;
 mod sources;
 mod toml_file;
@@ -45,6 +47,16 @@ enum Command {
     /// Check or export the audit trail the services keep in their databases.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Re-seal every sealed value of every service under the current master_key, while hosts
+    /// keep serving, so that master_key_previous can be emptied. Safe to rerun; exits 1 while
+    /// anything remains under a previous key.
+    Rewrap {
+        #[command(flatten)]
+        sources: sources::Sources,
+        /// Rows read and re-sealed per query.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +179,17 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(serve(args))
+        }
+        Command::Rewrap { sources, batch } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let mut out = std::io::stdout().lock();
+            if !rt.block_on(rewrap::run(&sources, batch, &mut out))? {
+                out.flush()?;
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Audit(command) => {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -448,17 +448,29 @@ impl Host {
     /// `keyward audit <args>` over this host's manifest, runtime config, state directory and
     /// variables: its exit status and its standard output (and its standard error, if it failed).
     pub fn audit(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(keyward_bin())
-            .arg("audit")
-            .args(args)
+        let mut all = vec!["audit"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// `keyward <args>` (a command that reads the deployment's data: `audit`, `rewrap`) over this
+    /// host's manifest, runtime config, state directory and variables, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(keyward_bin());
+        cmd.args(args)
             .args(&self.sources)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run keyward audit");
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    /// [`Host::command`] run to its end: whether it succeeded, and its standard output (and its
+    /// standard error, if it failed).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = self.command(args).output().expect("run keyward");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.code().is_some_and(|c| c <= 1),
-            "keyward audit {args:?} failed: {stderr}"
+            "keyward {args:?} failed: {stderr}"
         );
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {

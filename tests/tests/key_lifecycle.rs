@@ -242,3 +242,136 @@ fn a_wrong_or_unreachable_vault_stops_the_start_naming_it() {
         }
     }
 }
+
+// ---- keyward rewrap ------------------------------------------------------------------------
+
+#[test]
+fn after_rewrap_the_previous_key_can_be_removed() {
+    let okta = gd::okta_stub();
+    let state = tempfile::tempdir().unwrap();
+    let h = product(state.path(), okta.port).start();
+    let secret = ks::create_namespace(&h.base, "rewrapped");
+    let session = ks::session(&h.base, "rewrapped", &secret, "alice");
+    assert_eq!(
+        ks::key(&h.base, &session, "PUT", b"sealed-first").status,
+        204
+    );
+    let project = sh::register(&h, true);
+    sh::pem_provider(&h, &project, &sh::rsa(), "rsa");
+    let user_token = sh::tok(&sh::rsa(), "rewrapped-user");
+    let part = project.part.clone().unwrap();
+    let share = sh::project_share("default", Some(&part), None);
+    sh::ok(
+        &sh::cu(
+            &h,
+            &project,
+            &user_token,
+            "POST",
+            "/shares",
+            &[],
+            Some(share),
+        ),
+        201,
+    );
+    let address = sign_address(&h, "rewrapped");
+    let stored = Stored {
+        session,
+        project: (project.id, project.key, project.secret, part),
+        user_token,
+        address,
+    };
+    drop(h);
+
+    // Rotated, and re-sealed while the host serves.
+    let h = rotated(state.path(), okta.port).start();
+    let (ok, out) = h.run(&["rewrap"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 failed to open; 0 values remain under a previous key"),
+        "{out}"
+    );
+    let (ok, again) = h.run(&["rewrap"]);
+    assert!(
+        ok && again.contains(" 0 re-sealed,"),
+        "a rerun has nothing to do: {again}"
+    );
+    let mut db = ServiceDb::open(&h.state_dir, "keyservice");
+    assert_eq!(
+        sealing_key_id(&db.text("SELECT value_ct FROM ks_key", &[])),
+        key_id(NEW_MASTER_KEY)
+    );
+    let (_, trail) = h.audit(&["export"]);
+    assert!(
+        trail.contains("\"master_key.rewrap\""),
+        "the re-wrap is audited"
+    );
+    drop(h);
+
+    // Only the new key now: everything still reads.
+    let h = product(state.path(), okta.port)
+        .env("SPIN_VARIABLE_MASTER_KEY", NEW_MASTER_KEY)
+        .start();
+    let r = ks::key(&h.base, &stored.session, "GET", b"");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"sealed-first"[..]));
+    assert_eq!(
+        share_secret(&h, &stored),
+        (200, "secret-default".to_owned())
+    );
+    assert_eq!(sign_address(&h, "rewrapped"), stored.address);
+}
+
+#[test]
+fn a_rewrap_killed_partway_finishes_when_run_again() {
+    use std::io::{BufRead, BufReader};
+    let state = tempfile::tempdir().unwrap();
+    let with_tokens = |b: HostBuilder| b.env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "0");
+    let h = with_tokens(ks::host().state_dir(state.path())).start();
+    for _ in 0..60 {
+        ks::init(&h.base);
+    }
+    drop(h);
+    let h = with_tokens(
+        ks::host()
+            .state_dir(state.path())
+            .env("SPIN_VARIABLE_MASTER_KEY", NEW_MASTER_KEY)
+            .env("SPIN_VARIABLE_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
+    )
+    .start();
+
+    // One row per page, killed after a few pages.
+    let mut child = h
+        .command(&["rewrap", "--batch", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let progress = lines
+        .map_while(Result::ok)
+        .filter(|l| l.contains("ks_init_token.token_ct"))
+        .take(5)
+        .count();
+    assert_eq!(progress, 5, "the re-wrap reports each page");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let (ok, out) = h.run(&["rewrap"]);
+    assert!(ok, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("database keyservice ("))
+        .unwrap_or_default();
+    let number = |after: &str| -> u64 {
+        line.split(after)
+            .next()
+            .and_then(|s| s.rsplit([' ', ':']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count before {after:?} in {line}"))
+    };
+    let (resealed, current) = (number(" re-sealed"), number(" already current"));
+    assert!(current >= 5, "the killed run's pages stayed done: {line}");
+    assert!(resealed > 0, "the rerun did the rest: {line}");
+    assert!(
+        line.ends_with("0 values remain under a previous key"),
+        "{line}"
+    );
+}

@@ -6,9 +6,7 @@
 //! that write it; this module only finds the databases, reads them in sequence order and
 //! reports.
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -16,12 +14,11 @@ use audit_chain::{Break, ChainKey, Record, Verifier};
 use serde_json::{Value as Json, json};
 
 use crate::capabilities::sqlite::values::Value;
-use crate::capabilities::sqlite::{SqlBackend, SqlConn, SqlDatabase};
-use crate::capabilities::variables::Resolver;
+use crate::capabilities::sqlite::{SqlConn, SqlDatabase};
+use crate::databases::{self, Database, keyrings, query};
 use crate::manifest::App;
 use crate::runtime_config::RuntimeConfig;
 pub use crate::sources::Sources;
-use embedded_sqlite::{EmbeddedFiles, Synchronous};
 
 /// Records read per query: a long trail is read in pages, never whole.
 const PAGE: i64 = 1000;
@@ -29,93 +26,12 @@ const PAGE: i64 = 1000;
 const COLUMNS: &str = "seq, time_ms, request_id, service, action, outcome, code, actor, client, \
                        object, details, key_id, mac";
 
-/// One database that holds a chain, with the labels that name it.
-struct Chain {
-    labels: Vec<String>,
-    place: String,
-    database: SqlDatabase,
-}
-
-/// The distinct databases the manifest's components use: two labels on one PostgreSQL
-/// database (or one file) share one chain, so it is read once.
-fn chains(app: &App, config: &RuntimeConfig, state_dir: &Path) -> Result<Vec<Chain>> {
-    let mut files = EmbeddedFiles::new(Synchronous::Full, 2);
-    let mut by_place: BTreeMap<String, Chain> = BTreeMap::new();
-    let labels: std::collections::BTreeSet<&String> = app
-        .components
-        .values()
-        .flat_map(|c| c.sqlite_databases.iter())
-        .collect();
-    for label in labels {
-        let backend = config.sqlite_databases.get(label.as_str());
-        let place = match backend {
-            Some(SqlBackend::Postgres { url, .. }) => redacted_url(url),
-            Some(SqlBackend::Spin { path: Some(path) }) => path.display().to_string(),
-            Some(SqlBackend::Spin { path: None }) | None => {
-                let file = if label == "default" {
-                    "sqlite_db.db".to_owned()
-                } else {
-                    format!("{label}.db")
-                };
-                let path = state_dir.join(file);
-                if !path.exists() {
-                    bail!(
-                        "database `{label}`: {} does not exist (is --state-dir the one `serve` uses?)",
-                        path.display()
-                    );
-                }
-                path.display().to_string()
-            }
-        };
-        if let Some(chain) = by_place.get_mut(&place) {
-            chain.labels.push(label.clone());
-            continue;
-        }
-        let database = SqlBackend::open(backend, label, state_dir, &mut files)
-            .with_context(|| format!("database `{label}`"))?;
-        by_place.insert(
-            place.clone(),
-            Chain {
-                labels: vec![label.clone()],
-                place,
-                database,
-            },
-        );
-    }
-    Ok(by_place.into_values().collect())
-}
-
-/// A PostgreSQL URL without its password, for output.
-fn redacted_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) => {
-            let host = url.get(at..).unwrap_or_default();
-            let user = rest.split([':', '@']).next().unwrap_or_default();
-            format!("{scheme}://{user}{host}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Every chain key the deployment's components were given: `master_key` and
 /// `master_key_previous` as each component renders them (normally one key, more after a
 /// rotation: each record names the key that linked it).
 fn keys(app: &App, config: &RuntimeConfig) -> Result<Vec<ChainKey>> {
-    let resolver = Resolver::new(&app.variables, &config.variable_providers)?;
     let mut keys: Vec<ChainKey> = Vec::new();
-    for spec in app.components.values() {
-        let render = |name: &str| {
-            spec.variables
-                .get(name)
-                .and_then(|t| t.render(|v| resolver.get(v)).ok())
-        };
-        let Some(current) = render("master_key") else {
-            continue;
-        };
-        let previous = render("master_key_previous").unwrap_or_default();
-        let ring = envelope::Keyring::parse(&current, &previous).with_context(|| {
-            format!("component `{}`: master_key or master_key_previous", spec.id)
-        })?;
+    for ring in keyrings(app, config)? {
         for master in ring.keys() {
             let key = ChainKey::derive(master)?;
             if !keys.iter().any(|k| k.id() == key.id()) {
@@ -123,19 +39,7 @@ fn keys(app: &App, config: &RuntimeConfig) -> Result<Vec<ChainKey>> {
             }
         }
     }
-    if keys.is_empty() {
-        bail!("no component is given master_key: the chain cannot be checked without it");
-    }
     Ok(keys)
-}
-
-async fn query(conn: &mut SqlConn, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
-    let result = conn
-        .execute(sql.to_owned(), params)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(result.rows.into_iter().map(|r| r.values).collect())
 }
 
 fn record(row: Vec<Value>) -> Result<(Record, String)> {
@@ -208,7 +112,7 @@ enum Verdict {
     Empty,
 }
 
-async fn verify_chain(chain: &Chain, keys: &[ChainKey]) -> Result<Verdict> {
+async fn verify_chain(chain: &Database, keys: &[ChainKey]) -> Result<Verdict> {
     let mut conn = chain.database.connect();
     let Ok(head) = query(
         &mut conn,
@@ -272,7 +176,7 @@ pub async fn verify(sources: &Sources, out: &mut impl Write) -> Result<bool> {
     let (app, config, state_dir) = sources.load().await?;
     let keys = keys(&app, &config)?;
     let mut all_intact = true;
-    for chain in chains(&app, &config, &state_dir)? {
+    for chain in databases::of_app(&app, &config, &state_dir)? {
         let name = format!("database {} ({})", chain.labels.join(", "), chain.place);
         match verify_chain(&chain, &keys).await? {
             Verdict::Intact { records, head } => writeln!(
@@ -305,7 +209,7 @@ pub async fn export(
     out: &mut impl Write,
 ) -> Result<()> {
     let (app, config, state_dir) = sources.load().await?;
-    for chain in chains(&app, &config, &state_dir)? {
+    for chain in databases::of_app(&app, &config, &state_dir)? {
         let mut conn = chain.database.connect();
         // A database without a trail has nothing to export (`verify` says whether that is
         // suspicious).
@@ -373,18 +277,6 @@ pub fn parse_since(text: &str) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_password() {
-        assert_eq!(
-            redacted_url("postgres://keyward:hunter2@127.0.0.1:5432/kw"),
-            "postgres://keyward@127.0.0.1:5432/kw"
-        );
-        assert_eq!(
-            redacted_url("postgres://127.0.0.1/kw"),
-            "postgres://127.0.0.1/kw"
-        );
-    }
 
     #[test]
     fn since_takes_both_forms() {

@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 
-use audit_chain::{ChainKey, GENESIS, Record, bounded};
+use audit_chain::{ChainKey, Record, bounded};
 use serde_json::{Map, Value as Json};
 
 use crate::env::Env;
@@ -27,21 +27,10 @@ use crate::error::ApiError;
 use crate::http::{Request, Response, request_id};
 use crate::sql::{Db, DbError, ERASURE_CHECKPOINT, Schema, Value};
 
-/// The chain's tables, in every service database (BIGINT, not INTEGER: on PostgreSQL INTEGER is
-/// 32 bits). `audit_head` holds the last sequence number
-/// and link: appending updates it first, so on PostgreSQL concurrent appenders queue on its row
-/// lock and the chain stays one line, and on SQLite the write lock already orders them.
+/// The chain's tables, in every service database ([`audit_chain::sql`]).
 pub const SCHEMA: Schema = Schema {
-    marker: "audit_schema_v1",
-    statements: &[
-        "CREATE TABLE IF NOT EXISTS audit_log (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
-         request_id TEXT NOT NULL, service TEXT NOT NULL, action TEXT NOT NULL, \
-         outcome TEXT NOT NULL, code TEXT NOT NULL, actor TEXT NOT NULL, client TEXT NOT NULL, \
-         object TEXT NOT NULL, details TEXT NOT NULL, key_id TEXT NOT NULL, mac TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, \
-         mac TEXT NOT NULL)",
-        "INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
-    ],
+    marker: audit_chain::sql::MARKER,
+    statements: audit_chain::sql::TABLES,
 };
 
 /// What a request's record says so far.
@@ -367,33 +356,24 @@ fn append(env: &Env<'_>, resp: &Response) -> Result<(), AuditError> {
     record.seq = seq;
     let link = hex::encode(key.link(&prev, &record));
     insert(env.db, &record, &link)?;
-    env.db
-        .execute("UPDATE audit_head SET mac = ? WHERE id = 1", &[link.into()])?;
+    env.db.execute(audit_chain::sql::SET_HEAD, &[link.into()])?;
     Ok(())
 }
 
-/// Takes the next sequence number and the link before it. The `UPDATE` comes first so that it
-/// takes the head's row lock before reading it.
+/// Takes the next sequence number and the link before it ([`audit_chain::sql::ADVANCE_HEAD`]).
 fn advance_head(db: &dyn Db) -> Result<(i64, [u8; 32]), AuditError> {
-    let rows = db.execute(
-        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac",
-        &[],
-    )?;
+    let rows = db.execute(audit_chain::sql::ADVANCE_HEAD, &[])?;
     let row = rows.first().ok_or(AuditError::Head)?;
     let seq = row.integer(0).ok_or(AuditError::Head)?;
     let mac = row.text(1).ok_or(AuditError::Head)?;
-    let mut prev = GENESIS;
-    if !mac.is_empty() {
-        hex::decode_to_slice(mac, &mut prev).map_err(|_| AuditError::Head)?;
-    }
+    let prev = audit_chain::previous_link(mac).ok_or(AuditError::Head)?;
     Ok((seq, prev))
 }
 
 fn insert(db: &dyn Db, r: &Record, link: &str) -> Result<(), DbError> {
     let text = |s: &str| Value::Text(s.to_owned());
     db.execute(
-        "INSERT INTO audit_log (seq, time_ms, request_id, service, action, outcome, code, actor, \
-         client, object, details, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        audit_chain::sql::INSERT,
         &[
             Value::Integer(r.seq),
             Value::Integer(r.time_ms),

@@ -39,6 +39,46 @@ pub const MAX_FIELD_BYTES: usize = 512;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The chain's tables and the statements that append to it, in the portable SQL every backend
+/// runs (docs/platform.md, "Design: portable SQL"): the services append through guest-kit, and
+/// `keyward rewrap` appends its own record, with the same statements.
+pub mod sql {
+    /// Created on first use; `MARKER` names the table made last.
+    pub const MARKER: &str = "audit_schema_v1";
+    /// BIGINT, not INTEGER: on PostgreSQL INTEGER is 32 bits. `audit_head` holds the last
+    /// sequence number and link: appending updates it first, so on PostgreSQL concurrent
+    /// appenders queue on its row lock and the chain stays one line, and on SQLite the write
+    /// lock already orders them.
+    pub const TABLES: &[&str] = &[
+        "CREATE TABLE IF NOT EXISTS audit_log (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
+         request_id TEXT NOT NULL, service TEXT NOT NULL, action TEXT NOT NULL, \
+         outcome TEXT NOT NULL, code TEXT NOT NULL, actor TEXT NOT NULL, client TEXT NOT NULL, \
+         object TEXT NOT NULL, details TEXT NOT NULL, key_id TEXT NOT NULL, mac TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, \
+         mac TEXT NOT NULL)",
+        "INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
+    ];
+    /// Takes the next sequence number and returns it with the link before it: the `UPDATE`
+    /// comes first so that it takes the head's row lock before reading it.
+    pub const ADVANCE_HEAD: &str =
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac";
+    /// The record, its thirteen values in [`crate::Record`]'s order and then its link.
+    pub const INSERT: &str = "INSERT INTO audit_log (seq, time_ms, request_id, service, action, \
+         outcome, code, actor, client, object, details, key_id, mac) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    /// The head's new link.
+    pub const SET_HEAD: &str = "UPDATE audit_head SET mac = ? WHERE id = 1";
+}
+
+/// The link before the next record, from the head's stored link (empty before the first).
+pub fn previous_link(head_mac: &str) -> Option<[u8; 32]> {
+    let mut prev = GENESIS;
+    if !head_mac.is_empty() {
+        hex::decode_to_slice(head_mac, &mut prev).ok()?;
+    }
+    Some(prev)
+}
+
 /// One audit record as stored. `details` is a JSON object (text), `code` is empty on success.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Record {

@@ -10,8 +10,7 @@ use crate::error::Guardian as _;
 use crate::error::{ApiError, db_err};
 use crate::store;
 
-pub const MNEMONIC_INFO: &[u8] = b"keyward/guardian/mnemonic/v1";
-pub const CONFIG_INFO: &[u8] = b"keyward/guardian/config/v1";
+pub use sealed_columns::guardian::{CONFIG_INFO, MNEMONIC_INFO};
 
 /// The IdP settings `/guardian/authorize` may override, in storage order.
 pub const IDP_SETTINGS: &[&str] = &[
@@ -69,7 +68,7 @@ pub fn sealer(master: &Keyring, info: &[u8]) -> Result<Sealer, ApiError> {
 }
 
 pub fn config_aad(name: &str) -> Vec<u8> {
-    format!("guardian|config|{name}").into_bytes()
+    sealed_columns::guardian::aad_config(name).into_bytes()
 }
 
 /// The effective IdP settings (variables merged with `gd_config` overrides). Empty = unset.
@@ -218,7 +217,7 @@ pub fn load_overrides(env: &Env<'_>, master: &Keyring) -> Result<Vec<(String, St
         if !IDP_SETTINGS.contains(&name) {
             continue;
         }
-        let value = if name == "okta_api_token" {
+        let value = if name == sealed_columns::guardian::SEALED_SETTING {
             let plain = sealer
                 .open(value, &config_aad(name))
                 .map_err(|_| ApiError::internal("a stored setting cannot be decrypted"))?;
@@ -246,7 +245,7 @@ pub fn write_override(
                 .map_err(|e| db_err(&e))?;
         }
         Some(v) => {
-            let stored = if name == "okta_api_token" {
+            let stored = if name == sealed_columns::guardian::SEALED_SETTING {
                 sealer(master, CONFIG_INFO)?
                     .seal(v.as_bytes(), &config_aad(name))
                     .map_err(|_| ApiError::internal("cannot seal a setting"))?

@@ -32,7 +32,10 @@ pub fn find_or_create(
     let phrase = mnemonic.phrase();
     let ct = sealer(master, MNEMONIC_INFO)
         .map_err(|_| creation_failed())?
-        .seal(phrase.as_bytes(), user_id.as_bytes())
+        .seal(
+            phrase.as_bytes(),
+            sealed_columns::guardian::aad_mnemonic(user_id).as_bytes(),
+        )
         .map_err(|_| creation_failed())?;
     drop(phrase);
     drop(mnemonic);
@@ -57,7 +60,10 @@ pub fn open_mnemonic(env: &Env<'_>, master: &Keyring, user_id: &str) -> Result<M
     let user = store::get_user(env.db, user_id)?.ok_or_else(key_unavailable)?;
     let plain = Zeroizing::new(
         sealer(master, MNEMONIC_INFO)?
-            .open(&user.mnemonic_ct, user_id.as_bytes())
+            .open(
+                &user.mnemonic_ct,
+                sealed_columns::guardian::aad_mnemonic(user_id).as_bytes(),
+            )
             .map_err(|_| key_unavailable())?,
     );
     let phrase = std::str::from_utf8(&plain).map_err(|_| key_unavailable())?;

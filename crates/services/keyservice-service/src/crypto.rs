@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use envelope::{Keyring, Sealer};
+use sealed_columns::keyservice;
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
@@ -22,36 +23,22 @@ pub enum Purpose {
 impl Purpose {
     fn info(self) -> &'static [u8] {
         match self {
-            Purpose::Value => b"keyward/keyservice/value/v1",
-            Purpose::InitToken => b"keyward/keyservice/init-token/v1",
-            Purpose::Session => b"keyward/keyservice/session/v1",
-            Purpose::NamespaceSecret => b"keyward/keyservice/namespace-secret/v1",
+            Purpose::Value => keyservice::VALUE_INFO,
+            Purpose::InitToken => keyservice::INIT_TOKEN_INFO,
+            Purpose::Session => keyservice::SESSION_INFO,
+            Purpose::NamespaceSecret => keyservice::NAMESPACE_SECRET_INFO,
         }
     }
 }
 
-/// AAD strings (docs/keyservice.md, "Design: storage and sealing"). Namespaces cannot contain `|`, so they are unambiguous.
-pub fn aad_value(namespace: &str, user_id: &str) -> String {
-    format!("keyservice|{namespace}|{user_id}")
-}
+/// AAD strings (docs/keyservice.md, "Design: storage and sealing"), defined once with every
+/// sealed column, where `keyward rewrap` finds them too.
+pub use sealed_columns::keyservice::{aad_init, aad_namespace, aad_session, aad_value};
 
-pub fn aad_init(token_hash: &str) -> String {
-    format!("keyservice|init|{token_hash}")
-}
-
-pub fn aad_session(token_digest: &str) -> String {
-    format!("keyservice|session|{token_digest}")
-}
-
-pub fn aad_namespace(namespace: &str) -> String {
-    format!("keyservice|namespace|{namespace}")
-}
-
-/// The AAD of a namespace's previous secret: its own, so that the current and the previous
-/// envelope cannot be swapped, and naming the expiry, so that a database writer who moves the
-/// expiry makes the envelope fail to open instead of extending the overlap.
+/// The AAD of a namespace's previous secret, naming its expiry (see
+/// [`sealed_columns::keyservice::aad_namespace_previous`]).
 pub fn aad_namespace_previous(namespace: &str, expires_at_ms: i64) -> String {
-    format!("keyservice|namespace-previous|{namespace}|{expires_at_ms}")
+    sealed_columns::keyservice::aad_namespace_previous(namespace, &expires_at_ms.to_string())
 }
 
 /// The deployment's master keys (current and previous), loaded per request.

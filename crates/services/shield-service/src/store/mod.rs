@@ -32,7 +32,7 @@ pub(crate) use providers::Provider;
 pub(crate) use shares::{NewShare, Share, ShareContent};
 
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.
-const SEAL_INFO: &[u8] = b"keyward/shield/at-rest/v1";
+const SEAL_INFO: &[u8] = sealed_columns::shield::INFO;
 
 /// The savepoint of [`Store::tx`]. Savepoints of one name nest: `RELEASE` and `ROLLBACK TO`
 /// act on the innermost.
@@ -167,7 +167,7 @@ impl<'a> Store<'a> {
         self.sealer()?
             .seal(
                 plaintext.as_bytes(),
-                format!("shield|{table}|{id}").as_bytes(),
+                sealed_columns::shield::aad(table, id).as_bytes(),
             )
             .map_err(|_| ApiError::internal("seal"))
     }
@@ -175,7 +175,7 @@ impl<'a> Store<'a> {
     pub fn open(&self, table: &str, id: &str, sealed: &str) -> ApiResult<Zeroizing<String>> {
         let bytes = Zeroizing::new(
             self.sealer()?
-                .open(sealed, format!("shield|{table}|{id}").as_bytes())
+                .open(sealed, sealed_columns::shield::aad(table, id).as_bytes())
                 .map_err(|_| ApiError::internal("open sealed value"))?,
         );
         String::from_utf8(bytes.to_vec())
