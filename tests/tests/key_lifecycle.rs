@@ -78,27 +78,23 @@ fn share_secret(h: &Host, s: &Stored) -> (u16, String) {
     (r.status, secret)
 }
 
-#[test]
-fn after_a_rotation_everything_sealed_under_the_previous_key_still_reads() {
-    let okta = gd::okta_stub();
-    let state = tempfile::tempdir().unwrap();
-
-    // Under the first key: a keyservice key, a shield share, a guardian user.
-    let h = product(state.path(), okta.port).start();
-    let secret = ks::create_namespace(&h.base, "rotating");
-    let session = ks::session(&h.base, "rotating", &secret, "alice");
+/// A keyservice key (namespace `name`, user alice), a shield share and a guardian user `name`,
+/// stored through `h`; what reads them back.
+fn store_one_of_each(h: &Host, name: &str) -> Stored {
+    let secret = ks::create_namespace(&h.base, name);
+    let session = ks::session(&h.base, name, &secret, "alice");
     assert_eq!(
         ks::key(&h.base, &session, "PUT", b"sealed-first").status,
         204
     );
-    let project = sh::register(&h, true);
-    sh::pem_provider(&h, &project, &sh::rsa(), "rsa");
-    let user_token = sh::tok(&sh::rsa(), "rotating-user");
+    let project = sh::register(h, true);
+    sh::pem_provider(h, &project, &sh::rsa(), "rsa");
+    let user_token = sh::tok(&sh::rsa(), &format!("{name}-user"));
     let part = project.part.clone().unwrap();
     let share = sh::project_share("default", Some(&part), None);
     sh::ok(
         &sh::cu(
-            &h,
+            h,
             &project,
             &user_token,
             "POST",
@@ -108,13 +104,23 @@ fn after_a_rotation_everything_sealed_under_the_previous_key_still_reads() {
         ),
         201,
     );
-    let address = sign_address(&h, "rotating");
-    let stored = Stored {
+    let address = sign_address(h, name);
+    Stored {
         session,
         project: (project.id, project.key, project.secret, part),
         user_token,
         address,
-    };
+    }
+}
+
+#[test]
+fn after_a_rotation_everything_sealed_under_the_previous_key_still_reads() {
+    let okta = gd::okta_stub();
+    let state = tempfile::tempdir().unwrap();
+
+    // Under the first key: a keyservice key, a shield share, a guardian user.
+    let h = product(state.path(), okta.port).start();
+    let stored = store_one_of_each(&h, "rotating");
     let mut db = ServiceDb::open(&h.state_dir, "keyservice");
     let first = db.text("SELECT value_ct FROM ks_key", &[]);
     assert_eq!(sealing_key_id(&first), key_id(TEST_MASTER_KEY));
@@ -250,36 +256,7 @@ fn after_rewrap_the_previous_key_can_be_removed() {
     let okta = gd::okta_stub();
     let state = tempfile::tempdir().unwrap();
     let h = product(state.path(), okta.port).start();
-    let secret = ks::create_namespace(&h.base, "rewrapped");
-    let session = ks::session(&h.base, "rewrapped", &secret, "alice");
-    assert_eq!(
-        ks::key(&h.base, &session, "PUT", b"sealed-first").status,
-        204
-    );
-    let project = sh::register(&h, true);
-    sh::pem_provider(&h, &project, &sh::rsa(), "rsa");
-    let user_token = sh::tok(&sh::rsa(), "rewrapped-user");
-    let part = project.part.clone().unwrap();
-    let share = sh::project_share("default", Some(&part), None);
-    sh::ok(
-        &sh::cu(
-            &h,
-            &project,
-            &user_token,
-            "POST",
-            "/shares",
-            &[],
-            Some(share),
-        ),
-        201,
-    );
-    let address = sign_address(&h, "rewrapped");
-    let stored = Stored {
-        session,
-        project: (project.id, project.key, project.secret, part),
-        user_token,
-        address,
-    };
+    let stored = store_one_of_each(&h, "rewrapped");
     drop(h);
 
     // Rotated, and re-sealed while the host serves.
