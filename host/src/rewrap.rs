@@ -282,22 +282,13 @@ async fn record(
         };
         record.seq = seq;
         let link = hex::encode(key.link(&prev, &record));
-        let text = |s: &str| Value::Text(s.to_owned());
-        let params = vec![
-            Value::Integer(record.seq),
-            Value::Integer(record.time_ms),
-            text(&record.request_id),
-            text(&record.service),
-            text(&record.action),
-            text(&record.outcome),
-            text(&record.code),
-            text(&record.actor),
-            text(&record.client),
-            text(&record.object),
-            text(&record.details),
-            text(&record.key_id),
-            text(&link),
-        ];
+        let params = record
+            .columns(&link)
+            .map(|c| match c {
+                audit_chain::Column::Integer(i) => Value::Integer(i),
+                audit_chain::Column::Text(t) => Value::Text(t.to_owned()),
+            })
+            .to_vec();
         query(conn, audit_chain::sql::INSERT, params).await?;
         query(conn, audit_chain::sql::SET_HEAD, vec![Value::Text(link)]).await?;
         Ok(())

@@ -282,6 +282,8 @@ fn after_rewrap_the_previous_key_can_be_removed() {
         trail.contains("\"master_key.rewrap\""),
         "the re-wrap is audited"
     );
+    let (ok, verified) = h.audit(&["verify"]);
+    assert!(ok, "the re-wrap's record extends the chain: {verified}");
     drop(h);
 
     // Only the new key now: everything still reads.

@@ -371,25 +371,11 @@ fn advance_head(db: &dyn Db) -> Result<(i64, [u8; 32]), AuditError> {
 }
 
 fn insert(db: &dyn Db, r: &Record, link: &str) -> Result<(), DbError> {
-    let text = |s: &str| Value::Text(s.to_owned());
-    db.execute(
-        audit_chain::sql::INSERT,
-        &[
-            Value::Integer(r.seq),
-            Value::Integer(r.time_ms),
-            text(&r.request_id),
-            text(&r.service),
-            text(&r.action),
-            text(&r.outcome),
-            text(&r.code),
-            text(&r.actor),
-            text(&r.client),
-            text(&r.object),
-            text(&r.details),
-            text(&r.key_id),
-            text(link),
-        ],
-    )?;
+    let values = r.columns(link).map(|c| match c {
+        audit_chain::Column::Integer(i) => Value::Integer(i),
+        audit_chain::Column::Text(t) => Value::Text(t.to_owned()),
+    });
+    db.execute(audit_chain::sql::INSERT, &values)?;
     Ok(())
 }
 

@@ -96,7 +96,34 @@ pub struct Record {
     pub key_id: String,
 }
 
+/// One value of [`sql::INSERT`], for the caller's own SQL value type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column<'a> {
+    Integer(i64),
+    Text(&'a str),
+}
+
 impl Record {
+    /// [`sql::INSERT`]'s values for this record and its link, in its column order.
+    pub fn columns<'a>(&'a self, link: &'a str) -> [Column<'a>; 13] {
+        let [t0, t1, t2, t3, t4, t5, t6, t7, t8, t9] = self.texts();
+        [
+            Column::Integer(self.seq),
+            Column::Integer(self.time_ms),
+            Column::Text(t0),
+            Column::Text(t1),
+            Column::Text(t2),
+            Column::Text(t3),
+            Column::Text(t4),
+            Column::Text(t5),
+            Column::Text(t6),
+            Column::Text(t7),
+            Column::Text(t8),
+            Column::Text(t9),
+            Column::Text(link),
+        ]
+    }
+
     fn texts(&self) -> [&str; 10] {
         [
             &self.request_id,
