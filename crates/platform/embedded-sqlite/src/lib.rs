@@ -46,7 +46,29 @@ impl Synchronous {
 }
 
 /// Opens (creating) `path` the way every keyward connection is opened.
+///
+/// Opening can meet a lock that SQLite's busy handler does not wait for: while the last
+/// connection to a WAL file closes, it checkpoints and removes the WAL under an exclusive lock,
+/// and a connection opening at that moment gets "database is locked" at once. That lasts
+/// moments, so the open is retried for up to [`BUSY_TIMEOUT`], like any other wait for a lock.
 pub fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match open_once(path, synchronous) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL lets readers run beside the single writer; see `Synchronous` for what each level
