@@ -226,7 +226,7 @@ fn a_store_from_before_chain_ids_is_migrated_and_its_old_chains_end_on_both_host
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["address"], ADDR0);
     let f = works(&b, &gd::fresh(&r));
-    assert_eq!(db.int("SELECT COUNT(*) FROM gd_schema_2", &[]), 0);
+    assert_eq!(db.int("SELECT COUNT(*) FROM gd_schema_3", &[]), 0);
     assert_eq!(
         db.text(
             "SELECT chain_id FROM gd_token WHERE token_hash = ?1",
@@ -261,7 +261,7 @@ fn two_hosts_migrating_one_old_store_at_once_both_serve() {
     for (status, text) in &results {
         assert_eq!(*status, 200, "{text}");
     }
-    assert_eq!(db.int("SELECT COUNT(*) FROM gd_schema_2", &[]), 0);
+    assert_eq!(db.int("SELECT COUNT(*) FROM gd_schema_3", &[]), 0);
     assert_eq!(
         db.int("SELECT COUNT(*) FROM gd_token WHERE chain_id IS NULL", &[]),
         0

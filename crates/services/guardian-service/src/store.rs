@@ -31,16 +31,18 @@ const TABLES: &[&str] = &[
      chain_started_at BIGINT NOT NULL, ended_at BIGINT NOT NULL, PRIMARY KEY (user_id, chain_id))",
 ];
 
-/// The tables as a new database gets them; `gd_schema_2` marks them complete, so a request pays
-/// one probe. Create them with [`ensure`], which also migrates a database made before
-/// `gd_token.chain_id` existed (marked `gd_schema_1`): this type's own `ensure` would not.
+/// The tables as a new database gets them; the marker table (`gd_schema_3`) marks them complete,
+/// so a request pays one probe. Create them with [`ensure`], which also migrates a database made
+/// before `gd_token.chain_id` existed (marked `gd_schema_1`): this type's own `ensure` would not.
+/// A version that only adds tables (`CREATE TABLE IF NOT EXISTS`) bumps the marker and nothing
+/// else: an older database misses the new marker once and gets the new tables.
 pub const SCHEMA: guest_kit::Schema = guest_kit::Schema {
-    marker: "gd_schema_2",
+    marker: "gd_schema_3",
     statements: TABLES,
 };
 
-const MARKER_PROBE: &str = "SELECT 1 FROM gd_schema_2 LIMIT 1";
-const MARKER: &str = "CREATE TABLE IF NOT EXISTS gd_schema_2 (complete INTEGER NOT NULL)";
+const MARKER_PROBE: &str = "SELECT 1 FROM gd_schema_3 LIMIT 1";
+const MARKER: &str = "CREATE TABLE IF NOT EXISTS gd_schema_3 (complete INTEGER NOT NULL)";
 const CHAIN_ID_PROBE: &str = "SELECT chain_id FROM gd_token LIMIT 1";
 const ADD_CHAIN_ID: &str = "ALTER TABLE gd_token ADD COLUMN chain_id TEXT";
 

@@ -544,7 +544,7 @@ fn a_database_made_before_chains_had_ids_is_migrated_once_and_its_tokens_work() 
     assert_eq!(json(&r)["address"], ADDR0);
     let f = fresh(&r);
     assert_eq!(chain_of(&h, &f), format!("legacy-{start}"));
-    assert_eq!(h.count("SELECT COUNT(*) FROM gd_schema_2"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM gd_schema_3"), 0);
     assert_eq!(
         h.count("SELECT COUNT(*) FROM gd_token WHERE chain_id IS NULL"),
         2,
@@ -559,10 +559,10 @@ fn a_database_made_before_chains_had_ids_is_migrated_once_and_its_tokens_work() 
     works(&h, &other);
 
     // Idempotent: a host that stopped after adding the column, before the marker, finishes.
-    h.db.execute("DROP TABLE gd_schema_2", &[]).unwrap();
+    h.db.execute("DROP TABLE gd_schema_3", &[]).unwrap();
     store::ensure(&h.db).unwrap();
     store::ensure(&h.db).unwrap();
-    assert_eq!(h.count("SELECT COUNT(*) FROM gd_schema_2"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM gd_schema_3"), 0);
 }
 
 #[test]
