@@ -327,6 +327,11 @@ impl TypedData {
         &self.primary_type
     }
 
+    /// The `domain` object as given (its values are checked when it is hashed).
+    pub fn domain(&self) -> &Value {
+        &self.domain
+    }
+
     /// EIP-712 `encodeType`: the struct, then every struct it references (transitively), sorted
     /// by name. None if `name` is not a declared struct.
     pub fn encode_type(&self, name: &str) -> Option<String> {

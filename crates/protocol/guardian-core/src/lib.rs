@@ -19,6 +19,7 @@ pub mod hex;
 pub mod int;
 pub mod keccak;
 pub mod keys;
+pub mod policy;
 pub mod request;
 pub mod rlp;
 pub mod tx;
