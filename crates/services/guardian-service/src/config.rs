@@ -44,6 +44,7 @@ guest_kit::variables! {
     pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
     pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
     pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);
+    pub const OIDC_REQUIRE_NONCE: Flag = Flag::new("oidc_require_nonce", false);
 }
 
 /// The request body limit, checked again by every handler.

@@ -1,4 +1,5 @@
-//! docs/guardian.md, "Design: export": `POST /guardian/export` — the mnemonic, to a recent login token only.
+//! docs/guardian.md, "Design: export": `POST /guardian/export` — the mnemonic, only to the login
+//! token of a fresh authentication made for guardian (a `reauth` token).
 
 use guest_kit::{Request, Response};
 use serde_json::json;
@@ -35,7 +36,13 @@ pub(crate) fn run(env: &Env<'_>, req: &Request) -> Result<Response, ApiError> {
             return Err(ApiError::new(
                 403,
                 "FRESH_LOGIN_REQUIRED",
-                "export needs a login token issued in the last few minutes; log in again",
+                format!(
+                    "export needs the client_token of a login whose authentication is at most {} s \
+                     old and was made for guardian: log in again with Okta, or with an id_token \
+                     that answers the login's nonce and carries a recent auth_time, and export \
+                     with that login's token",
+                    max_age / 1000
+                ),
             ));
         }
         return Err(ApiError::auth_invalid());

@@ -13,6 +13,7 @@ mod admin;
 pub mod config;
 mod error;
 mod export;
+mod identity;
 mod keys;
 mod limits;
 mod login;

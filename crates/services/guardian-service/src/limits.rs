@@ -11,6 +11,9 @@ pub const OKTA_PASSWORD: usize = 1024;
 /// An id_token's `sub`: OpenID Connect Core 1.0 caps it at 255 ASCII characters. Stored as
 /// part of the user id `oidc:<issuer>#<sub>`.
 pub const OIDC_SUBJECT: usize = 255;
+/// A login's `nonce` (OpenID Connect, "User identity": the id_token's `nonce` claim is its
+/// SHA-256); a single-page app's are a few dozen characters.
+pub const NONCE: usize = 256;
 /// Identity-provider settings holding URLs or URL-like names (`okta_base_url`, `oidc_issuer`,
 /// `oidc_audience`, `oidc_jwks_url`).
 pub const SETTING_URL: usize = 2048;

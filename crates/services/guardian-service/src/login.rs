@@ -15,14 +15,18 @@ use crate::error::Guardian as _;
 use crate::error::{ApiError, db_err};
 use crate::okta::Okta;
 use crate::url::Url;
-use crate::{Env, keys, limits, oidc, ratelimit, store, tokens};
+use crate::{Env, identity, keys, limits, oidc, ratelimit, store, tokens};
 
 enum Credentials {
     Okta {
         username: String,
         password: Zeroizing<String>,
     },
-    IdToken(String),
+    IdToken {
+        token: String,
+        /// The value the id_token's `nonce` claim answers (docs/guardian.md, "OpenID Connect").
+        nonce: Option<String>,
+    },
 }
 
 /// `POST /guardian` and `POST /guardian/login`; path, method and body size were checked by the
@@ -56,14 +60,16 @@ fn login(
             env.audit
                 .actor(&format!("username={}", username.to_lowercase()));
         }
-        Credentials::IdToken(_) => env.audit.detail("method", "oidc"),
+        Credentials::IdToken { .. } => env.audit.detail("method", "oidc"),
     }
     let idp = config::effective_idp(env, master)?;
     idp.validate()
         .map_err(|e| ApiError::not_configured(format!("identity provider settings: {e}")))?;
     match &creds {
         Credentials::Okta { .. } if !idp.okta_enabled() => return Err(disabled("Okta")),
-        Credentials::IdToken(_) if !idp.oidc_enabled() => return Err(disabled("OpenID Connect")),
+        Credentials::IdToken { .. } if !idp.oidc_enabled() => {
+            return Err(disabled("OpenID Connect"));
+        }
         _ => {}
     }
 
@@ -90,13 +96,18 @@ fn login(
         .fetch
         .ok_or_else(|| ApiError::idp_unavailable("no outbound network"))?;
     // Identity first (docs/guardian.md, "Design: login"): nothing is written for an unverified caller.
-    let (user_id, oidc) = match &creds {
+    // Who vouches for the identity (docs/guardian.md, "User identity"), and when the user
+    // authenticated if that was fresh and for guardian ("Design: export"): guardian itself ran
+    // Okta's password and push check just now.
+    let (user_id, oidc, provider, authenticated_at) = match &creds {
         Credentials::Okta { username, password } => {
-            (okta_identity(env, out, &idp, username, password)?, None)
+            let user_id = okta_identity(env, out, &idp, username, password)?;
+            (user_id, None, identity::okta(&idp)?, Some(env.now_ms))
         }
-        Credentials::IdToken(t) => {
-            let id = oidc::verify_id_token(env, out, &idp, t)?;
-            (id.user_id.clone(), Some(id))
+        Credentials::IdToken { token, nonce } => {
+            let id = oidc::verify_id_token(env, out, &idp, token, nonce.as_deref())?;
+            let at = id.authenticated_at;
+            (id.user_id.clone(), Some(id), identity::oidc(&idp)?, at)
         }
     };
     env.audit.actor(&tokens::actor(&user_id));
@@ -114,10 +125,16 @@ fn login(
     if let Some(id) = &oidc {
         oidc::admit(env, &idp, id)?;
     }
+    // Before the key is found or made: another provider's assertion never reaches a user.
+    let bound = identity::bind(env, &user_id, &provider)?;
     let (address, created) = keys::find_or_create(env, master, &user_id)?;
     env.audit.object(&address);
     env.audit.detail("created", created);
-    let token = tokens::mint_login(env, &user_id)?;
+    if bound && !created {
+        // A user made before bindings existed, bound by this login ("User identity").
+        env.audit.detail("provider_bound", true);
+    }
+    let token = tokens::mint_login(env, &user_id, authenticated_at)?;
     env.audit.detail("token_issued", store::token_id(&token));
     let mut body = json!({ "client_token": token, "created": created });
     if (created || get_address)
@@ -238,6 +255,7 @@ struct LoginBody {
     okta_password: Option<Field>,
     id_token: Option<Field>,
     get_address: Option<Field>,
+    nonce: Option<Field>,
     unknown: Option<String>,
 }
 
@@ -257,6 +275,7 @@ impl<'de> Deserialize<'de> for LoginBody {
                         "okta_password" => &mut body.okta_password,
                         "id_token" => &mut body.id_token,
                         "get_address" => &mut body.get_address,
+                        "nonce" => &mut body.nonce,
                         _ => {
                             a.next_value::<IgnoredAny>()?;
                             if body.unknown.is_none() {
@@ -297,6 +316,13 @@ fn parse(body: &[u8]) -> Result<(Credentials, bool), ApiError> {
     let username = str_field(body.okta_username, "okta_username")?;
     let password = str_field(body.okta_password, "okta_password")?.map(Zeroizing::new);
     let id_token = str_field(body.id_token, "id_token")?;
+    let nonce = str_field(body.nonce, "nonce")?;
+    if let Some(n) = &nonce {
+        limits::check("nonce", n, limits::NONCE)?;
+        if n.is_empty() {
+            return Err(ApiError::bad_request("nonce must be non-empty"));
+        }
+    }
     if let Some(u) = &username {
         limits::check("okta_username", u, limits::OKTA_USERNAME)?;
     }
@@ -315,7 +341,12 @@ fn parse(body: &[u8]) -> Result<(Credentials, bool), ApiError> {
                 "give okta_username and okta_password, or id_token",
             ));
         }
-        (false, Some(t)) => Credentials::IdToken(t),
+        (false, Some(token)) => Credentials::IdToken { token, nonce },
+        (true, None) if nonce.is_some() => {
+            return Err(ApiError::bad_request(
+                "nonce goes with id_token only: an Okta login needs none",
+            ));
+        }
         (true, None) => {
             let (Some(username), Some(password)) = (username, password) else {
                 return Err(ApiError::bad_request(

@@ -1,8 +1,12 @@
 //! docs/guardian.md, "OpenID Connect": OpenID Connect `id_token` login, verified with `jwt-verify` against the
 //! issuer's JWKS (fetched through [`guest_kit::Fetch`], cached in the key-value store).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_verify::{Jwks, Keys, Validation, Verified, verify};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use crate::Env;
 use crate::config::IdpConfig;
@@ -81,17 +85,28 @@ pub struct Identity {
     remember_until: i64,
     /// The verified email, if any.
     email: Option<String>,
+    /// When the user authenticated, if the authentication was fresh and made for guardian: the
+    /// login's nonce matched and `auth_time` is within `export_max_login_age_seconds`
+    /// (docs/guardian.md, "Design: export").
+    pub authenticated_at: Option<i64>,
 }
 
-/// Verifies the id_token (fetching the issuer's JWKS when its cache is cold) and returns the
-/// identity. Writes nothing to the database: the login's transaction begins after this call, so
-/// it is never held open across one to the issuer.
+/// Verifies the id_token (fetching the issuer's JWKS when its cache is cold) and its binding to
+/// the login's `nonce`, and returns the identity. Writes nothing to the database: the login's
+/// transaction begins after this call, so it is never held open across one to the issuer.
 pub fn verify_id_token(
     env: &Env<'_>,
     out: &dyn Fetch,
     cfg: &IdpConfig,
     token: &str,
+    nonce: Option<&str>,
 ) -> Result<Identity, ApiError> {
+    if nonce.is_none() && crate::config::OIDC_REQUIRE_NONCE.read(env)? {
+        return Err(ApiError::bad_request(
+            "this deployment requires a nonce with every id_token login: send the value whose \
+             SHA-256 (base64url, unpadded) is the id_token's nonce claim",
+        ));
+    }
     let verified = verified_token(env, out, cfg, token)?;
     // Of the signing input, not the whole token: an ECDSA signature has a second valid form
     // (s ↔ n − s), so one signed token can be spelled twice (docs/guardian.md, "OpenID Connect").
@@ -106,6 +121,16 @@ pub fn verify_id_token(
         .ok_or_else(|| invalid("exp missing"))?
         .saturating_mul(1000);
     let email = verified_email(claims);
+    let authenticated_at = match nonce {
+        Some(n) => {
+            check_nonce(claims, n)?;
+            fresh_authentication(env, claims)?
+        }
+        None => None,
+    };
+    if authenticated_at.is_some() {
+        env.audit.detail("fresh_auth", true);
+    }
 
     // Checked before the token is remembered: a refused token may be fixed and sent again.
     crate::limits::check(
@@ -124,7 +149,44 @@ pub fn verify_id_token(
         digest,
         remember_until: exp_ms.saturating_add(LEEWAY_MS),
         email,
+        authenticated_at,
     })
+}
+
+/// What a login's `nonce` makes of an id_token's `nonce` claim (docs/guardian.md, "OpenID
+/// Connect"): base64url without padding of its SHA-256. An app's own login, whose nonce guardian
+/// never saw, cannot answer it.
+pub fn nonce_claim(nonce: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()))
+}
+
+/// The id_token answers the login's nonce. Checked before the token is remembered.
+fn check_nonce(claims: &Map<String, Value>, nonce: &str) -> Result<(), ApiError> {
+    let expected = nonce_claim(nonce);
+    let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+    if bool::from(got.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "its nonce claim is not the SHA-256 (base64url) of the login's nonce",
+        ))
+    }
+}
+
+/// The `auth_time` of a nonce-bound id_token, in ms, if it is within
+/// `export_max_login_age_seconds` (and not ahead of the clock by more than the leeway).
+fn fresh_authentication(
+    env: &Env<'_>,
+    claims: &Map<String, Value>,
+) -> Result<Option<i64>, ApiError> {
+    let max_age = crate::config::EXPORT_MAX_LOGIN_AGE_SECONDS.read_ms(env)?;
+    let Some(at) = claims.get("auth_time").and_then(Value::as_i64) else {
+        return Ok(None);
+    };
+    let at = at.saturating_mul(1000);
+    let fresh =
+        at >= env.now_ms.saturating_sub(max_age) && at <= env.now_ms.saturating_add(LEEWAY_MS);
+    Ok(fresh.then_some(at))
 }
 
 /// Admits a verified identity, in the login's transaction: the token is spent (single use), then

@@ -29,6 +29,9 @@ const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS gd_export_log (user_id TEXT NOT NULL, exported_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gd_chain_end (user_id TEXT NOT NULL, chain_id TEXT NOT NULL, \
      chain_started_at BIGINT NOT NULL, ended_at BIGINT NOT NULL, PRIMARY KEY (user_id, chain_id))",
+    // The identity provider that created each user (docs/guardian.md, "User identity").
+    "CREATE TABLE IF NOT EXISTS gd_user_provider (user_id TEXT PRIMARY KEY, provider TEXT NOT NULL, \
+     bound_at BIGINT NOT NULL)",
 ];
 
 /// The tables as a new database gets them; the marker table (`gd_schema_3`) marks them complete,
@@ -92,6 +95,9 @@ pub fn token_id(token: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Login,
+    /// A login token whose authentication was fresh and made for guardian (docs/guardian.md,
+    /// "Design: export"): a login token on the signing routes, the only one export takes.
+    Reauth,
     Fresh,
 }
 
@@ -99,6 +105,7 @@ impl TokenKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::Login => "login",
+            TokenKind::Reauth => "reauth",
             TokenKind::Fresh => "fresh",
         }
     }
@@ -219,7 +226,8 @@ pub fn consume_token(db: &dyn Db, token: &str, now: i64) -> Result<Option<TokenR
     Ok(token_row(&rows))
 }
 
-/// docs/guardian.md, "Design: export" step 2: consumes only a recent login token.
+/// docs/guardian.md, "Design: export" step 2: consumes only a `reauth` login token whose
+/// authentication (its `issued_at`) is recent.
 pub fn consume_login_token(
     db: &dyn Db,
     token: &str,
@@ -229,7 +237,7 @@ pub fn consume_login_token(
     let rows = db
         .execute(
             concat!(
-                "DELETE FROM gd_token WHERE token_hash = ? AND kind = 'login' AND issued_at >= ? \
+                "DELETE FROM gd_token WHERE token_hash = ? AND kind = 'reauth' AND issued_at >= ? \
                  AND expires_at > ?",
                 chain_not_ended!(),
                 " RETURNING user_id, kind, issued_at, chain_started_at, ",

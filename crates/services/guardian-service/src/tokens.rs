@@ -86,17 +86,20 @@ pub fn mint_fresh(env: &Env<'_>, row: &TokenRow) -> Result<String, ApiError> {
 }
 
 /// A login token starting a new chain (named after the token: [`store::mint_token`]).
-pub fn mint_login(env: &Env<'_>, user_id: &str) -> Result<String, ApiError> {
+/// `authenticated_at` is the time of a fresh authentication made for guardian, if the login
+/// carried one (docs/guardian.md, "Design: export"): the token is then a `reauth` token whose
+/// `issued_at` is that time, so export measures its age from the authentication, not the login.
+pub fn mint_login(
+    env: &Env<'_>,
+    user_id: &str,
+    authenticated_at: Option<i64>,
+) -> Result<String, ApiError> {
     let ttl = config::TOKEN_TTL_SECONDS.read_ms(env)?;
     let chain_max = config::TOKEN_CHAIN_MAX_SECONDS.read_ms(env)?;
     let expires = env.now_ms.saturating_add(ttl.min(chain_max));
-    store::mint_token(
-        env.db,
-        user_id,
-        TokenKind::Login,
-        env.now_ms,
-        expires,
-        env.now_ms,
-        None,
-    )
+    let (kind, issued_at) = match authenticated_at {
+        Some(at) => (TokenKind::Reauth, at.min(env.now_ms)),
+        None => (TokenKind::Login, env.now_ms),
+    };
+    store::mint_token(env.db, user_id, kind, issued_at, expires, env.now_ms, None)
 }

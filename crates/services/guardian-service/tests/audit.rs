@@ -218,7 +218,10 @@ fn each_action_leaves_one_record_with_its_actor_object_and_outcome() {
                 "",
                 hardhat,
                 ADDR0,
-                json!({"method": "okta", "created": false, "token_issued": id(&login_token)}),
+                // The hardhat user was written before its first login: that login binds it
+                // to the Okta org (docs/guardian.md, "User identity").
+                json!({"method": "okta", "created": false, "provider_bound": true,
+                       "token_issued": id(&login_token)}),
             ),
             row(
                 "user.login",
@@ -479,7 +482,8 @@ fn an_action_rolled_back_for_a_server_error_leaves_no_record() {
     // The token was not spent, so no fresh one is handed out.
     assert!(j.get("fresh_client_token").is_none());
     assert_eq!(
-        h.count("SELECT COUNT(*) FROM gd_token WHERE kind = 'login'"),
+        // An Okta login's token ("Design: export").
+        h.count("SELECT COUNT(*) FROM gd_token WHERE kind = 'reauth'"),
         1
     );
     assert_eq!(verify(&h), i64::try_from(before).unwrap());
