@@ -6,6 +6,10 @@ use crate::error::{Error, ErrorCode};
 use crate::keys::PrivateKey;
 use bip32::{ChildNumber, XPrv};
 use core::fmt;
+use hmac::{Hmac, KeyInit, Mac};
+use k256::elliptic_curve::PrimeField;
+use k256::{FieldBytes, NonZeroScalar, Scalar};
+use sha2::Sha512;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Largest `address_index` (2^31 − 1): the last path element is non-hardened.
@@ -107,6 +111,24 @@ impl Mnemonic {
     pub fn derive_address(&self, address_index: u32) -> Result<Address, Error> {
         Ok(self.derive_key(address_index)?.address())
     }
+
+    /// The extended private key at `m/44'/60'/0'/0`, what signing keeps (see [`AccountKey`]).
+    /// Pays the BIP39 seed once.
+    pub fn account_key(&self) -> Result<AccountKey, Error> {
+        let derive_err = || Error::new(ErrorCode::KeyUnavailable, "BIP32 derivation failed");
+        let mut key = XPrv::new(self.to_seed().as_ref()).map_err(|_| derive_err())?;
+        for (index, hardened) in [(44, true), (60, true), (0, true), (0, false)] {
+            let child = ChildNumber::new(index, hardened).map_err(|_| derive_err())?;
+            key = key.derive_child(child).map_err(|_| derive_err())?;
+        }
+        let mut bytes = Zeroizing::new([0u8; AccountKey::LEN]);
+        let (cc, rest) = bytes.split_at_mut(32);
+        let (secret, public) = rest.split_at_mut(32);
+        cc.copy_from_slice(&key.attrs().chain_code);
+        secret.copy_from_slice(Zeroizing::new(key.to_bytes()).as_ref());
+        public.copy_from_slice(&key.public_key().to_bytes());
+        AccountKey::from_bytes(bytes.as_ref())
+    }
 }
 
 impl fmt::Debug for Mnemonic {
@@ -115,17 +137,126 @@ impl fmt::Debug for Mnemonic {
     }
 }
 
-/// Derives `m/44'/60'/0'/0/{address_index}` from a BIP39 seed.
+/// The extended private key at `m/44'/60'/0'/0` (the account's external chain): what signing
+/// needs, stored sealed so that a signature costs one non-hardened child derivation instead of
+/// the BIP39 seed (PBKDF2-HMAC-SHA512 × 2048) and five derivations (docs/guardian.md, "Design:
+/// keys"). Derived once from the mnemonic ([`Mnemonic::account_key`]).
 ///
-/// bip32's intermediate private keys are k256 `SigningKey`s, zeroised when dropped; its chain
-/// codes are plain arrays the crate does not wipe (a chain code alone does not reveal a key).
-pub fn derive_key_from_seed(seed: &[u8], address_index: u32) -> Result<PrivateKey, Error> {
+/// It also carries its compressed public key, so that a child derivation multiplies no point:
+/// BIP32's CKDpriv hashes the parent's public key, and computing it would cost a scalar
+/// multiplication per signature. The bytes are only ever read back from the authenticated
+/// envelope this type was sealed in, so the public key is the one computed at derivation.
+///
+/// Secrets are zeroised on drop; `Debug` shows nothing.
+#[derive(Clone)]
+pub struct AccountKey {
+    chain_code: Zeroizing<[u8; 32]>,
+    key: Zeroizing<[u8; 32]>,
+    public: [u8; 33],
+}
+
+impl AccountKey {
+    /// The length of [`AccountKey::to_bytes`].
+    pub const LEN: usize = 97;
+
+    /// `chain code (32) ‖ private key (32, big-endian) ‖ compressed public key (33)`, in a
+    /// buffer zeroised on drop. The first 64 bytes are BIP32's extended private key material.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; Self::LEN]> {
+        let mut out = Zeroizing::new([0u8; Self::LEN]);
+        let (cc, rest) = out.split_at_mut(32);
+        let (key, public) = rest.split_at_mut(32);
+        cc.copy_from_slice(self.chain_code.as_ref());
+        key.copy_from_slice(self.key.as_ref());
+        public.copy_from_slice(&self.public);
+        out
+    }
+
+    /// Reads [`AccountKey::to_bytes`]' layout: 97 bytes, a private key in `1..n`, a public key
+    /// with a compressed SEC1 tag. The error never repeats the input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = || Error::new(ErrorCode::KeyUnavailable, "invalid stored account key");
+        if bytes.len() != Self::LEN {
+            return Err(bad());
+        }
+        let (cc, rest) = bytes.split_at(32);
+        let (key, public) = rest.split_at(32);
+        let mut out = AccountKey {
+            chain_code: Zeroizing::new([0u8; 32]),
+            key: Zeroizing::new([0u8; 32]),
+            public: [0u8; 33],
+        };
+        out.chain_code.copy_from_slice(cc);
+        out.key.copy_from_slice(key);
+        out.public.copy_from_slice(public);
+        if !matches!(out.public.first(), Some(2 | 3)) {
+            return Err(bad());
+        }
+        scalar_of(&out.key).ok_or_else(bad)?;
+        Ok(out)
+    }
+
+    /// The key at `m/44'/60'/0'/0/{address_index}`: BIP32 CKDpriv, byte-identical to
+    /// [`Mnemonic::derive_key`].
+    pub fn derive_key(&self, address_index: u32) -> Result<PrivateKey, Error> {
+        check_index(address_index)?;
+        let derive_err = || Error::new(ErrorCode::KeyUnavailable, "BIP32 derivation failed");
+        // I = HMAC-SHA512(chain code, serP(K) ‖ ser32(i)); child = parse256(I_L) + k (mod n),
+        // refused if I_L ≥ n or the child is 0 (probability < 2^-127, as bip32 refuses it).
+        let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(self.chain_code.as_ref())
+            .map_err(|_| derive_err())?;
+        mac.update(&self.public);
+        mac.update(&address_index.to_be_bytes());
+        let mut i = Zeroizing::new([0u8; 64]);
+        i.copy_from_slice(&mac.finalize().into_bytes());
+        let mut il = Zeroizing::new([0u8; 32]);
+        if let Some(left) = i.get(..32) {
+            il.copy_from_slice(left);
+        }
+        let tweak = scalar_of_any(&il).ok_or_else(derive_err)?;
+        let parent = scalar_of(&self.key).ok_or_else(derive_err)?;
+        let child = Option::<NonZeroScalar>::from(NonZeroScalar::new(parent + tweak))
+            .ok_or_else(derive_err)?;
+        Ok(PrivateKey::from_nonzero_scalar(child))
+    }
+
+    /// The address at `m/44'/60'/0'/0/{address_index}`.
+    pub fn derive_address(&self, address_index: u32) -> Result<Address, Error> {
+        Ok(self.derive_key(address_index)?.address())
+    }
+}
+
+impl fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccountKey(<redacted>)")
+    }
+}
+
+/// A scalar in `0..n` from 32 big-endian bytes (`None` at or above the order).
+fn scalar_of_any(bytes: &[u8; 32]) -> Option<Scalar> {
+    Option::from(Scalar::from_repr(FieldBytes::from(*bytes)))
+}
+
+/// A private key's scalar: in `1..n`.
+fn scalar_of(bytes: &[u8; 32]) -> Option<Scalar> {
+    scalar_of_any(bytes).filter(|s| !bool::from(s.is_zero()))
+}
+
+fn check_index(address_index: u32) -> Result<(), Error> {
     if address_index > MAX_ADDRESS_INDEX {
         return Err(Error::new(
             ErrorCode::InvalidAddressIndex,
             format!("address_index must be 0..={MAX_ADDRESS_INDEX}"),
         ));
     }
+    Ok(())
+}
+
+/// Derives `m/44'/60'/0'/0/{address_index}` from a BIP39 seed.
+///
+/// bip32's intermediate private keys are k256 `SigningKey`s, zeroised when dropped; its chain
+/// codes are plain arrays the crate does not wipe (a chain code alone does not reveal a key).
+pub fn derive_key_from_seed(seed: &[u8], address_index: u32) -> Result<PrivateKey, Error> {
+    check_index(address_index)?;
     let derive_err = || Error::new(ErrorCode::KeyUnavailable, "BIP32 derivation failed");
     let path = [
         (44, true),

@@ -25,6 +25,11 @@ impl PrivateKey {
             .map_err(|_| Error::new(ErrorCode::KeyUnavailable, "invalid secp256k1 private key"))
     }
 
+    /// From a scalar already known to be in `1..n` (BIP32 child derivation).
+    pub(crate) fn from_nonzero_scalar(scalar: k256::NonZeroScalar) -> Self {
+        PrivateKey(SigningKey::from(scalar))
+    }
+
     /// The raw scalar, in a buffer zeroised on drop (for tests and key export tooling).
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.0.to_bytes().into())

@@ -55,12 +55,19 @@ pub mod shield {
 pub mod guardian {
     pub const MNEMONIC_INFO: &[u8] = b"keyward/guardian/mnemonic/v1";
     pub const CONFIG_INFO: &[u8] = b"keyward/guardian/config/v1";
+    /// A user's account key (`m/44'/60'/0'/0`), what signing opens instead of the mnemonic.
+    pub const ACCOUNT_KEY_INFO: &[u8] = b"keyward/guardian/account-key/v1";
     /// The one `gd_config` setting that is sealed (the others are not secret).
     pub const SEALED_SETTING: &str = "okta_api_token";
 
     /// A user's mnemonic is bound to the user id.
     pub fn aad_mnemonic(user_id: &str) -> String {
         user_id.to_owned()
+    }
+
+    /// A user's account key is bound to the user id.
+    pub fn aad_account_key(user_id: &str) -> String {
+        format!("guardian|account-key|{user_id}")
     }
 
     pub fn aad_config(name: &str) -> String {
@@ -193,6 +200,16 @@ pub const COLUMNS: &[SealedColumn] = &[
         info: guardian::MNEMONIC_INFO,
         aad_from: &["user_id"],
         aad: |v| one(v, guardian::aad_mnemonic),
+        only_where: None,
+    },
+    SealedColumn {
+        service: "guardian",
+        table: "gd_signing_key",
+        key: &["user_id"],
+        column: "account_ct",
+        info: guardian::ACCOUNT_KEY_INFO,
+        aad_from: &["user_id"],
+        aad: |v| one(v, guardian::aad_account_key),
         only_where: None,
     },
     SealedColumn {

@@ -1,6 +1,7 @@
 //! docs/guardian.md, "Design: signing routes": the enduser routes (`guardian-sign` component). Every response after the
 //! token was consumed carries `fresh_client_token` (docs/guardian.md, "Design: tokens").
 
+use guardian_core::TxType;
 use guardian_core::request as parse;
 use guest_kit::http::form_decode;
 use guest_kit::{Request, Response};
@@ -121,8 +122,8 @@ fn act(
         Route::SignGet | Route::Address => {
             let index = query_index(req)?;
             audit.detail("address_index", index);
-            let mnemonic = keys::open_mnemonic(env, master, user_id)?;
-            let address = mnemonic.derive_address(index).map_err(core)?.to_checksum();
+            let account = keys::open_account_key(env, master, user_id)?;
+            let address = account.derive_address(index).map_err(core)?.to_checksum();
             audit.object(&address);
             let field = if route == Route::SignGet {
                 "public_address"
@@ -135,7 +136,7 @@ fn act(
             let r = parse::parse_sign_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
             audit.detail("digest", hex(&r.digest));
-            let key = keys::open_mnemonic(env, master, user_id)?
+            let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
@@ -145,13 +146,19 @@ fn act(
         Route::SignTx => {
             let r = parse::parse_sign_tx_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
-            audit.detail("tx_type", r.tx.tx_type.number());
+            audit.detail(
+                "tx_type",
+                match r.tx.tx_type {
+                    TxType::Legacy => 0,
+                    TxType::Eip1559 => 2,
+                },
+            );
             audit.detail("chain_id", r.tx.chain_id);
             audit.detail("nonce", r.tx.nonce);
             // null: contract creation.
             audit.detail("to", r.tx.to.map(|a| a.to_checksum()));
             audit.detail("value", r.tx.amount.to_dec_string());
-            let key = keys::open_mnemonic(env, master, user_id)?
+            let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
@@ -168,7 +175,7 @@ fn act(
         Route::SignMessage => {
             let r = parse::parse_sign_message_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
-            let key = keys::open_mnemonic(env, master, user_id)?
+            let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
@@ -191,7 +198,7 @@ fn act(
             };
             audit.detail("address_index", r.address_index);
             audit.detail("primary_type", r.typed_data.primary_type());
-            let key = keys::open_mnemonic(env, master, user_id)?
+            let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());

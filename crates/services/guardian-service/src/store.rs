@@ -32,6 +32,9 @@ const TABLES: &[&str] = &[
     // The identity provider that created each user (docs/guardian.md, "User identity").
     "CREATE TABLE IF NOT EXISTS gd_user_provider (user_id TEXT PRIMARY KEY, provider TEXT NOT NULL, \
      bound_at BIGINT NOT NULL)",
+    // Each user's sealed account key, what signing opens (docs/guardian.md, "Design: keys").
+    "CREATE TABLE IF NOT EXISTS gd_signing_key (user_id TEXT PRIMARY KEY, account_ct TEXT NOT NULL, \
+     created_at BIGINT NOT NULL)",
 ];
 
 /// The tables as a new database gets them; the marker table (`gd_schema_3`) marks them complete,
@@ -432,6 +435,33 @@ pub fn insert_user(
             address0.into(),
             Value::Integer(now),
         ],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// A user's sealed account key (docs/guardian.md, "Design: keys"), if it was stored.
+pub fn get_signing_key(db: &dyn Db, user_id: &str) -> Result<Option<String>, ApiError> {
+    let rows = db
+        .execute(
+            "SELECT account_ct FROM gd_signing_key WHERE user_id = ?",
+            &[user_id.into()],
+        )
+        .map_err(|e| db_err(&e))?;
+    Ok(rows.first().and_then(|r| r.text(0)).map(str::to_owned))
+}
+
+/// Insert-only, like `gd_user`: a concurrent first use that loses keeps the winner's row (both
+/// sealed the same key). `true` if this call wrote it.
+pub fn insert_signing_key(
+    db: &dyn Db,
+    user_id: &str,
+    account_ct: &str,
+    now: i64,
+) -> Result<bool, guest_kit::DbError> {
+    let rows = db.execute(
+        "INSERT INTO gd_signing_key (user_id, account_ct, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO NOTHING RETURNING user_id",
+        &[user_id.into(), account_ct.into(), Value::Integer(now)],
     )?;
     Ok(!rows.is_empty())
 }

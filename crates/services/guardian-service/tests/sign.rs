@@ -282,6 +282,10 @@ fn a_row_copied_to_another_user_fails_closed() {
         &[],
     )
     .expect("update");
+    // As if B's key were stored before account keys were: its first use opens the mnemonic
+    // (the copied account key itself: tests/keys.rs).
+    h.db.execute("DELETE FROM gd_signing_key WHERE user_id = 'okta:00uB'", &[])
+        .expect("delete");
     let r = h.call("POST", "/guardian/sign", &t, Some(json!({"raw_data": RAW})));
     let j = assert_error(&r, 500, "KEY_UNAVAILABLE");
     // A server error rolls the request's transaction back: the token is not spent, so no fresh
