@@ -105,6 +105,7 @@ pub const COMPONENTS: &[Component] = &[
             "/guardian/sign-tx",
             "/guardian/sign-message",
             "/guardian/sign-typed-data",
+            "/guardian/sign-authorization",
             "/guardian/address",
             "/guardian/logout",
         ],
@@ -170,6 +171,11 @@ const SIGN_ROUTES: &[Route<Handler>] = &[
     route("/guardian/sign-tx", &["POST"], sign!(SignTx)),
     route("/guardian/sign-message", &["POST"], sign!(SignMessage)),
     route("/guardian/sign-typed-data", &["POST"], sign!(SignTypedData)),
+    route(
+        "/guardian/sign-authorization",
+        &["POST"],
+        sign!(SignAuthorization),
+    ),
     route("/guardian/logout", &["POST"], logout::run),
 ];
 

@@ -20,6 +20,7 @@ pub(crate) enum Route {
     SignTx,
     SignMessage,
     SignTypedData,
+    SignAuthorization,
 }
 
 impl Route {
@@ -31,6 +32,7 @@ impl Route {
             Route::SignTx => "sign.transaction",
             Route::SignMessage => "sign.message",
             Route::SignTypedData => "sign.typed_data",
+            Route::SignAuthorization => "sign.authorization",
         }
     }
 }
@@ -158,6 +160,9 @@ fn act(
             // null: contract creation.
             audit.detail("to", r.tx.to.map(|a| a.to_checksum()));
             audit.detail("value", r.tx.amount.to_dec_string());
+            if !r.tx.authorization_list.is_empty() {
+                record_authorizations(env, &r.tx.authorization_list);
+            }
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
@@ -211,6 +216,67 @@ fn act(
                 "address": key.address().to_checksum(),
             }))
         }
+        Route::SignAuthorization => {
+            // docs/guardian.md, "Authorizations (EIP-7702)".
+            let r = parse::parse_sign_authorization_request(&json_body(req)?).map_err(core)?;
+            let auth = r.authorization;
+            audit.detail("address_index", r.address_index);
+            audit.detail("chain_id", chain_id_detail(&auth.chain_id));
+            audit.detail("delegate", auth.address.to_checksum());
+            audit.detail("nonce", auth.nonce);
+            let key = keys::open_account_key(env, master, user_id)?
+                .derive_key(r.address_index)
+                .map_err(core)?;
+            let authority = key.address().to_checksum();
+            audit.object(&authority);
+            let digest = auth.signing_hash();
+            audit.detail("digest", hex(&digest));
+            let signed = guardian_core::sign_authorization(&key, &auth).map_err(core)?;
+            let quantity = |n: u64| guardian_core::U256::from_u64(n).to_quantity();
+            Ok(json!({
+                "chain_id": auth.chain_id.to_quantity(),
+                "address": auth.address.to_checksum(),
+                "nonce": quantity(auth.nonce),
+                "y_parity": quantity(u64::from(signed.y_parity)),
+                "r": signed.r.to_quantity(),
+                "s": signed.s.to_quantity(),
+                "signature": hex(&signed.signature_bytes()),
+                "digest": hex(&digest),
+                "authority": authority,
+            }))
+        }
+    }
+}
+
+/// How many authorizations a type-4 record lists (the count is always recorded): the body may
+/// hold thousands, and a record stays small.
+const AUDITED_AUTHORIZATIONS: usize = 16;
+
+/// A type-4 transaction's authorizations (docs/guardian.md, "Authorizations (EIP-7702)"): their
+/// count, and for the first [`AUDITED_AUTHORIZATIONS`] the account delegated (`authority`, as
+/// its signature recovers), the `delegate`, the chain and the nonce.
+fn record_authorizations(env: &Env<'_>, list: &[guardian_core::SignedAuthorization]) {
+    env.audit.detail("authorization_count", list.len());
+    let listed: Vec<Value> = list
+        .iter()
+        .take(AUDITED_AUTHORIZATIONS)
+        .map(|a| {
+            json!({
+                "authority": a.authority().map(|x| x.to_checksum()),
+                "delegate": a.auth.address.to_checksum(),
+                "chain_id": chain_id_detail(&a.auth.chain_id),
+                "nonce": a.auth.nonce,
+            })
+        })
+        .collect();
+    env.audit.detail("authorizations", listed);
+}
+
+/// A chain id as a number, or as a decimal string when it does not fit 64 bits.
+fn chain_id_detail(id: &guardian_core::U256) -> Value {
+    match id.to_u64() {
+        Some(n) => Value::from(n),
+        None => Value::String(id.to_dec_string()),
     }
 }
 
