@@ -21,6 +21,8 @@ pub enum ErrorCode {
     InvalidMessage,
     /// `sign-typed-data` input is invalid.
     InvalidTypedData,
+    /// A `sign-authorization` field is invalid (the message names it).
+    InvalidAuthorization,
     /// A stored key (mnemonic) cannot be used.
     KeyUnavailable,
     /// Should not happen: RNG failure, or a signature that does not recover to its key.
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::InvalidTx => "INVALID_TX",
             ErrorCode::InvalidMessage => "INVALID_MESSAGE",
             ErrorCode::InvalidTypedData => "INVALID_TYPED_DATA",
+            ErrorCode::InvalidAuthorization => "INVALID_AUTHORIZATION",
             ErrorCode::KeyUnavailable => "KEY_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -11,6 +11,7 @@
 //! no error message ever contains key material.
 
 pub mod address;
+pub mod authorization;
 pub mod eip191;
 pub mod eip712;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod tx;
 pub mod u256;
 
 pub use address::Address;
+pub use authorization::{Authorization, SignedAuthorization, sign_authorization};
 pub use eip191::{personal_message_hash, sign_personal_message};
 pub use eip712::{TypedData, TypedDataHashes, sign_typed_data};
 pub use error::{Error, ErrorCode};

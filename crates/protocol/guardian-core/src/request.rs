@@ -4,6 +4,7 @@
 //! Common rules: the body must be a JSON object; an unknown field is `BAD_REQUEST` (a typo must
 //! not sign with defaults); an optional field that is `null` counts as absent.
 
+use crate::authorization::{Authorization, parse_authorization};
 use crate::eip712::TypedData;
 use crate::error::{Error, ErrorCode};
 use crate::hd::MAX_ADDRESS_INDEX;
@@ -23,6 +24,13 @@ pub struct SignRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignTxRequest {
     pub tx: TxRequest,
+    pub address_index: u32,
+}
+
+/// `POST /guardian/sign-authorization` (EIP-7702).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignAuthorizationRequest {
+    pub authorization: Authorization,
     pub address_index: u32,
 }
 
@@ -152,6 +160,18 @@ pub fn parse_sign_tx_request(body: &Value) -> Result<SignTxRequest, Error> {
     let tx = TxRequest::from_json(obj)?;
     let address_index = parse_address_index(obj.get("address_index"))?;
     Ok(SignTxRequest { tx, address_index })
+}
+
+/// Body of `POST /guardian/sign-authorization`: `{"chain_id", "address", "nonce",
+/// "address_index"?}` (docs/guardian.md, "Design: signing routes", "Authorizations").
+pub fn parse_sign_authorization_request(body: &Value) -> Result<SignAuthorizationRequest, Error> {
+    let obj = object(body)?;
+    let authorization = parse_authorization(obj)?;
+    let address_index = parse_address_index(obj.get("address_index"))?;
+    Ok(SignAuthorizationRequest {
+        authorization,
+        address_index,
+    })
 }
 
 /// Body of `POST /guardian/sign-message`: `{"message", "encoding"?, "address_index"?}`;

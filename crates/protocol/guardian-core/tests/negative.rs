@@ -174,7 +174,7 @@ fn sign_tx_rejections() {
         without(with(eip1559(), "tx_type", json!(2)), "max_fee_per_gas"),
         // A 1559 fee field alone implies type 2, which then lacks the other fee.
         without(eip1559(), "max_priority_fee_per_gas"),
-        with(legacy(), "tx_type", json!(1)),
+        with(legacy(), "tx_type", json!(3)),
         with(legacy(), "tx_type", json!("3")),
         without(legacy(), "to"),
         with(without(legacy(), "to"), "data", json!("0x")),

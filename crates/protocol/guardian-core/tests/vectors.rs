@@ -101,7 +101,7 @@ fn check_tx(v: &Value) {
     assert_eq!(signed.s.to_be_bytes(), b32(s(v, "s")));
     match req.tx.tx_type {
         TxType::Legacy => assert_eq!(Some(signed.v), v["v"].as_u64()),
-        TxType::Eip1559 => assert_eq!(Some(u64::from(signed.y_parity)), v["y_parity"].as_u64()),
+        _ => assert_eq!(Some(u64::from(signed.y_parity)), v["y_parity"].as_u64()),
     }
     let json: Value = serde_json::from_str(&signed.json).unwrap();
     assert_eq!(json, v["signed_tx_json"], "{name}");
