@@ -1,7 +1,6 @@
 //! docs/guardian.md, "Design: signing routes": the enduser routes (`guardian-sign` component). Every response after the
 //! token was consumed carries `fresh_client_token` (docs/guardian.md, "Design: tokens").
 
-use guardian_core::TxType;
 use guardian_core::request as parse;
 use guest_kit::http::form_decode;
 use guest_kit::{Request, Response};
@@ -148,13 +147,7 @@ fn act(
         Route::SignTx => {
             let r = parse::parse_sign_tx_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
-            audit.detail(
-                "tx_type",
-                match r.tx.tx_type {
-                    TxType::Legacy => 0,
-                    TxType::Eip1559 => 2,
-                },
-            );
+            audit.detail("tx_type", r.tx.tx_type.number());
             audit.detail("chain_id", r.tx.chain_id);
             audit.detail("nonce", r.tx.nonce);
             // null: contract creation.
