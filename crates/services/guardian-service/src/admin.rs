@@ -31,7 +31,7 @@ fn bearer_ok(req: &Request, admin_token: &str) -> bool {
 }
 
 /// The maintainer's bearer: 403 while `admin_token` is unset, 401 unless it is presented.
-fn authenticate(env: &Env<'_>, req: &Request) -> Result<(), ApiError> {
+pub(crate) fn authenticate(env: &Env<'_>, req: &Request) -> Result<(), ApiError> {
     let Some(admin_token) = config::var(env, "admin_token") else {
         return Err(ApiError::new(
             403,

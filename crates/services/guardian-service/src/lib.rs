@@ -20,6 +20,7 @@ mod login;
 mod logout;
 mod oidc;
 mod okta;
+pub mod policy;
 mod ratelimit;
 mod sign;
 pub mod store;
@@ -113,7 +114,12 @@ pub const COMPONENTS: &[Component] = &[
     },
     Component {
         id: "guardian-admin",
-        routes: &["/guardian/authorize", "/guardian/revoke"],
+        routes: &[
+            "/guardian/authorize",
+            "/guardian/revoke",
+            "/guardian/policy",
+            "/guardian/policy/user",
+        ],
         group: AUTHORIZE,
     },
     Component {
@@ -184,6 +190,9 @@ const SIGN_ROUTES: &[Route<Handler>] = &[
 const AUTHORIZE_ROUTES: &[Route<Handler>] = &[
     route("/guardian/authorize", &["POST"], admin::run),
     route("/guardian/revoke", &["POST"], admin::revoke),
+    // docs/guardian.md, "Design: signing policies".
+    route("/guardian/policy", &["GET", "PUT", "DELETE"], policy::deployment),
+    route("/guardian/policy/user", &["GET", "PUT", "DELETE"], policy::user),
 ];
 
 /// guardian-export.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::error::Guardian as _;
+use crate::policy::{self, Intent};
 use crate::{Env, config, keys, tokens};
 
 /// The signing routes, as guardian's route table names them.
@@ -137,11 +138,13 @@ fn act(
             let r = parse::parse_sign_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
             audit.detail("digest", hex(&r.digest));
+            let permit = policy::check(env, user_id, &Intent::Digest)?;
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
             let sig = key.sign_digest(&r.digest).map_err(core)?;
+            permit.record(env)?;
             Ok(json!({ "signature": sig.to_hex() }))
         }
         Route::SignTx => {
@@ -156,11 +159,18 @@ fn act(
             if !r.tx.authorization_list.is_empty() {
                 record_authorizations(env, &r.tx.authorization_list);
             }
+            let intent = Intent::Transaction {
+                chain_id: r.tx.chain_id,
+                to: r.tx.to,
+                value: r.tx.amount,
+            };
+            let permit = policy::check(env, user_id, &intent)?;
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
             let signed = guardian_core::sign_tx(&key, &r.tx).map_err(core)?;
+            permit.record(env)?;
             audit.detail("digest", hex(&signed.signing_hash));
             audit.detail("tx_hash", signed.hash_hex());
             Ok(json!({
@@ -173,12 +183,14 @@ fn act(
         Route::SignMessage => {
             let r = parse::parse_sign_message_request(&json_body(req)?).map_err(core)?;
             audit.detail("address_index", r.address_index);
+            let permit = policy::check(env, user_id, &Intent::PersonalMessage)?;
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
             let (hash, sig) =
                 guardian_core::sign_personal_message(&key, &r.message).map_err(core)?;
+            permit.record(env)?;
             audit.detail("digest", hex(&hash));
             Ok(json!({
                 "signature": sig.to_hex_v27(),
@@ -196,12 +208,14 @@ fn act(
             };
             audit.detail("address_index", r.address_index);
             audit.detail("primary_type", r.typed_data.primary_type());
+            let permit = policy::check(env, user_id, &Intent::typed_data(&r.typed_data))?;
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
             audit.object(&key.address().to_checksum());
             let (hashes, sig) =
                 guardian_core::sign_typed_data(&key, &r.typed_data).map_err(core)?;
+            permit.record(env)?;
             audit.detail("digest", hex(&hashes.digest));
             Ok(json!({
                 "signature": sig.to_hex_v27(),
@@ -217,6 +231,11 @@ fn act(
             audit.detail("chain_id", chain_id_detail(&auth.chain_id));
             audit.detail("delegate", auth.address.to_checksum());
             audit.detail("nonce", auth.nonce);
+            let intent = Intent::Authorization {
+                chain_id: auth.chain_id,
+                delegate: auth.address,
+            };
+            let permit = policy::check(env, user_id, &intent)?;
             let key = keys::open_account_key(env, master, user_id)?
                 .derive_key(r.address_index)
                 .map_err(core)?;
@@ -225,6 +244,7 @@ fn act(
             let digest = auth.signing_hash();
             audit.detail("digest", hex(&digest));
             let signed = guardian_core::sign_authorization(&key, &auth).map_err(core)?;
+            permit.record(env)?;
             let quantity = |n: u64| guardian_core::U256::from_u64(n).to_quantity();
             Ok(json!({
                 "chain_id": auth.chain_id.to_quantity(),

@@ -35,6 +35,15 @@ const TABLES: &[&str] = &[
     // Each user's sealed account key, what signing opens (docs/guardian.md, "Design: keys").
     "CREATE TABLE IF NOT EXISTS gd_signing_key (user_id TEXT PRIMARY KEY, account_ct TEXT NOT NULL, \
      created_at BIGINT NOT NULL)",
+    // Signing policies (docs/guardian.md, "Design: signing policies"): the documents (scope
+    // `deployment` or `user:<user id>`), the per-user lock row taken before the rolling period
+    // is summed, and the period's events (value: wei, decimal).
+    "CREATE TABLE IF NOT EXISTS gd_policy (scope TEXT PRIMARY KEY, document TEXT NOT NULL, \
+     updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_policy_lock (user_id TEXT PRIMARY KEY, locked_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gd_policy_event (user_id TEXT NOT NULL, at BIGINT NOT NULL, \
+     value TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS gd_policy_event_user ON gd_policy_event (user_id, at)",
 ];
 
 /// The tables as a new database gets them; the marker table (`gd_schema_3`) marks them complete,
