@@ -646,3 +646,42 @@ fn the_documented_examples_parse_and_the_schema_matches_the_parser() {
     assert_eq!(keys(&props["eip7702"]), sorted(p::EIP7702_KEYS));
     assert_eq!(keys(&props["period"]), sorted(p::PERIOD_KEYS));
 }
+
+#[test]
+fn the_openapi_document_describes_the_policy_routes_and_codes() {
+    let doc: Value = serde_json::from_str(guardian_service::OPENAPI_JSON).unwrap();
+    for path in ["/guardian/policy", "/guardian/policy/user"] {
+        for method in ["get", "put", "delete"] {
+            let op = &doc["paths"][path][method];
+            assert_eq!(op["security"], json!([{"admin": []}]), "{path} {method}");
+        }
+    }
+    assert_eq!(
+        doc["paths"]["/guardian/policy"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/Policy"
+    );
+    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"].clone();
+    for rule in guardian_core::policy::Rule::ALL {
+        assert!(
+            codes.as_array().unwrap().contains(&json!(rule.code())),
+            "{}",
+            rule.code()
+        );
+    }
+    for code in ["INVALID_POLICY", "POLICY_NOT_FOUND"] {
+        assert!(codes.as_array().unwrap().contains(&json!(code)), "{code}");
+    }
+    for path in [
+        "/guardian/sign",
+        "/guardian/sign-tx",
+        "/guardian/sign-message",
+        "/guardian/sign-typed-data",
+        "/guardian/sign-authorization",
+    ] {
+        assert!(
+            doc["paths"][path]["post"]["responses"]["403"].is_object(),
+            "{path}"
+        );
+    }
+}
