@@ -7,6 +7,8 @@
 //! - [`audit`]: the request's audit record, written in the same transaction as its action
 //!   ([`audit::atomically`]);
 //! - [`ratelimit`]: the fixed-window rate limiter, failing open or closed by parameter;
+//! - [`net`]: client addresses, CIDR blocks, the client behind trusted proxies;
+//! - [`cors`]: CORS over an allow list of origins (matching, `Vary`, the preflight's answer);
 //! - [`component!`]: a component's entry point from its [`RouteGroup`] and grants;
 //! - [`router`]: each service's route table and components table, and the one dispatch that
 //!   decides 404, 405, the preflight's place and 413 (docs/platform.md, "Design: route tables");
@@ -22,10 +24,12 @@
 pub mod audit;
 pub mod component;
 pub mod config;
+pub mod cors;
 pub mod env;
 pub mod error;
 pub mod http;
 pub mod kv;
+pub mod net;
 pub mod ratelimit;
 pub mod router;
 pub mod sql;

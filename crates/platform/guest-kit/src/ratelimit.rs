@@ -72,20 +72,49 @@ impl FixedWindow {
         let window_ms = self.window_ms.max(1);
         let window = now_ms.div_euclid(window_ms);
         match counters.hit(bucket, window, window_ms, self.limit) {
-            Ok(count) if count > self.limit => {
-                let remaining_ms = window_ms - now_ms.rem_euclid(window_ms);
-                let secs = u64::try_from(remaining_ms.saturating_add(999) / 1000).unwrap_or(1);
-                Err(Refusal::Limited {
-                    retry_after_secs: secs.max(1),
-                })
-            }
+            Ok(count) if count > self.limit => Err(Refusal::Limited {
+                retry_after_secs: retry_after(window_ms, now_ms),
+            }),
             Ok(_) => Ok(()),
-            Err(CounterError) => match self.on_store_failure {
-                OnStoreFailure::Allow => Ok(()),
-                OnStoreFailure::Refuse => Err(Refusal::StoreFailed),
-            },
+            Err(CounterError) => self.store_failed(),
         }
     }
+
+    /// Whether `bucket` has already reached the limit in its current window, without counting
+    /// anything: for limits that count only some outcomes (failures), asked before the attempt
+    /// and counted with [`FixedWindow::check`] after it failed.
+    pub fn reached(
+        &self,
+        counters: &KvCounters<'_>,
+        bucket: &str,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let window_ms = self.window_ms.max(1);
+        match counters.count(bucket, now_ms.div_euclid(window_ms)) {
+            Ok(count) if count >= self.limit => Err(Refusal::Limited {
+                retry_after_secs: retry_after(window_ms, now_ms),
+            }),
+            Ok(_) => Ok(()),
+            Err(CounterError) => self.store_failed(),
+        }
+    }
+
+    fn store_failed(&self) -> Result<(), Refusal> {
+        match self.on_store_failure {
+            OnStoreFailure::Allow => Ok(()),
+            OnStoreFailure::Refuse => Err(Refusal::StoreFailed),
+        }
+    }
+}
+
+/// Whole seconds until the window of `now_ms` ends, at least 1.
+fn retry_after(window_ms: i64, now_ms: i64) -> u64 {
+    let remaining_ms = window_ms - now_ms.rem_euclid(window_ms);
+    let secs = u64::try_from(remaining_ms.saturating_add(999) / 1000).unwrap_or(1);
+    secs.max(1)
 }
 
 /// Counters in a key-value store, one key per bucket and window: `<prefix><window>:<bucket>`.
@@ -99,15 +128,26 @@ pub struct KvCounters<'a> {
     pub swept: &'static str,
 }
 
-impl Counters for KvCounters<'_> {
-    fn hit(&self, bucket: &str, window: i64, _: i64, limit: u64) -> Result<u64, CounterError> {
-        let key = format!("{}{window}:{bucket}", self.prefix);
-        let before = self
+impl KvCounters<'_> {
+    fn key(&self, bucket: &str, window: i64) -> String {
+        format!("{}{window}:{bucket}", self.prefix)
+    }
+
+    /// The count of `bucket` in window number `window`, unchanged.
+    pub fn count(&self, bucket: &str, window: i64) -> Result<u64, CounterError> {
+        Ok(self
             .kv
-            .get(&key)
+            .get(&self.key(bucket, window))
             .map_err(|_| CounterError)?
             .and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
+            .unwrap_or(0))
+    }
+}
+
+impl Counters for KvCounters<'_> {
+    fn hit(&self, bucket: &str, window: i64, _: i64, limit: u64) -> Result<u64, CounterError> {
+        let key = self.key(bucket, window);
+        let before = self.count(bucket, window)?;
         // Already over: no write, the answer is over the limit either way.
         if before >= limit {
             return Ok(before.saturating_add(1));
@@ -170,6 +210,40 @@ mod tests {
         assert_eq!(
             limit(0, OnStoreFailure::Refuse).check(&counters, "c", t0),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn reached_reads_without_counting() {
+        let store = MemoryKv::new();
+        let counters = KvCounters {
+            kv: &store,
+            prefix: "rl:",
+            swept: "rl-swept",
+        };
+        let l = limit(2, OnStoreFailure::Refuse);
+        let t0 = 10 * MINUTE;
+        for _ in 0..5 {
+            assert_eq!(l.reached(&counters, "a", t0), Ok(()));
+        }
+        assert_eq!(l.check(&counters, "a", t0), Ok(()));
+        assert_eq!(l.reached(&counters, "a", t0), Ok(()));
+        assert_eq!(l.check(&counters, "a", t0), Ok(()));
+        assert_eq!(
+            l.reached(&counters, "a", t0 + 30_000),
+            Err(Refusal::Limited {
+                retry_after_secs: 30
+            })
+        );
+        assert_eq!(l.reached(&counters, "a", t0 + MINUTE), Ok(()));
+        assert_eq!(
+            KvCounters {
+                kv: &Broken,
+                prefix: "rl:",
+                swept: "rl-swept",
+            }
+            .count("a", 0),
+            Err(CounterError)
         );
     }
 
