@@ -382,6 +382,153 @@ fn hardhat_user_signs_every_vector_over_http() {
     ));
 }
 
+/// docs/guardian.md, "Design: signing routes" and "Authorizations (EIP-7702)" (conformance
+/// item 33): EIP-7702 authorizations signed through the host recover with alloy to the user's
+/// address at each index; EIP-2930 (type 1) and EIP-7702 (type 4, carrying those
+/// authorizations) transactions decode with alloy, hash as alloy hashes them and recover to
+/// the user's address; `signed_tx_json` reads in alloy as the same transaction.
+#[test]
+fn transaction_types_1_and_4_and_authorizations_over_http() {
+    use alloy_consensus::TxEnvelope;
+    use alloy_eips::eip7702::SignedAuthorization;
+
+    let okta = okta_stub();
+    let h = host(okta.port, 1, &[]);
+    insert_user(&h.state_dir, "okta:00uhardhat", HARDHAT, ADDR0);
+    let mut t = token_of(&hardhat_login(&h, "/guardian"));
+    let delegate = "0x63c0c19a282a1B52b07dD5a65b58948A07DAE32B";
+    let to = "0x3535353535353535353535353535353535353535";
+
+    // Two authorizations: the user's own at index 0 (for its own transaction, nonce + 1) and
+    // index 2's, for every chain.
+    let mut authorize = |body: Value, authority: &str| -> Value {
+        let r = post(&h, "/guardian/sign-authorization", Some(&t), &body);
+        let mut j = r.json();
+        assert_eq!(r.status, 200, "{j}");
+        t = fresh(&r);
+        assert_eq!(j["authority"], authority);
+        // alloy reads the tuple (in its own names) and recovers the authority from it.
+        let theirs: SignedAuthorization = serde_json::from_value(json!({
+            "chainId": j["chain_id"], "address": j["address"], "nonce": j["nonce"],
+            "yParity": j["y_parity"], "r": j["r"], "s": j["s"],
+        }))
+        .expect("alloy reads the authorization");
+        assert_eq!(
+            theirs.signature_hash(),
+            b256(j["digest"].as_str().expect("digest"))
+        );
+        assert_eq!(
+            theirs.recover_authority().expect("authority"),
+            addr(authority)
+        );
+        alloy_check_digest(
+            j["signature"].as_str().expect("signature"),
+            j["digest"].as_str().expect("digest"),
+            authority,
+        );
+        j.as_object_mut()
+            .expect("object")
+            .remove("fresh_client_token");
+        j
+    };
+    let own = authorize(
+        json!({"chain_id": 31337, "address": delegate, "nonce": 8}),
+        ADDR0,
+    );
+    let other = authorize(
+        json!({"chain_id": 0, "address": delegate, "nonce": "0x2a", "address_index": 2}),
+        ADDR2,
+    );
+
+    // Type 1, with an access list and as a contract creation.
+    let j = sign_tx(
+        &h,
+        &mut t,
+        &json!({"tx_type": 1, "chain_id": 31337, "nonce": 6, "gas_limit": 60000, "to": to,
+               "gas_price": "1000000000", "amount": "1", "data": "0xa9059cbb",
+               "access_list": [{"address": to, "storage_keys": [format!("0x{}01", "00".repeat(31))]}]}),
+        ADDR0,
+    );
+    let env = alloy_envelope(&j);
+    let TxEnvelope::Eip2930(tx1) = &env else {
+        panic!("not type 1: {env:?}")
+    };
+    assert_eq!(tx1.tx().access_list.0.len(), 1);
+    assert_eq!(tx1.tx().gas_price, 1_000_000_000);
+    let j = sign_tx(
+        &h,
+        &mut t,
+        &json!({"tx_type": 1, "nonce": 0, "gas_limit": 100000, "gas_price": 1, "data": "0x6080", "address_index": 2}),
+        ADDR2,
+    );
+    assert!(matches!(alloy_envelope(&j), TxEnvelope::Eip2930(_)));
+
+    // Type 4 carrying both authorizations, pasted as the route answered them.
+    let j = sign_tx(
+        &h,
+        &mut t,
+        &json!({"tx_type": 4, "chain_id": 31337, "nonce": 7, "gas_limit": 120000, "to": ADDR0,
+               "max_fee_per_gas": "2000000000", "max_priority_fee_per_gas": "1000000000",
+               "data": "0x", "authorization_list": [own, other]}),
+        ADDR0,
+    );
+    let env = alloy_envelope(&j);
+    let TxEnvelope::Eip7702(tx4) = &env else {
+        panic!("not type 4: {env:?}")
+    };
+    let auths = &tx4.tx().authorization_list;
+    let authorities: Vec<Address> = auths
+        .iter()
+        .map(|a| a.recover_authority().expect("authority"))
+        .collect();
+    assert_eq!(authorities, vec![addr(ADDR0), addr(ADDR2)]);
+    assert_eq!(auths[0].nonce, 8);
+    assert_eq!(auths[1].chain_id, alloy_primitives::U256::ZERO);
+    assert_eq!(tx4.tx().to, addr(ADDR0));
+
+    // Refusals name the field, each with a working fresh token.
+    for (path, body, code) in [
+        (
+            "/guardian/sign-tx",
+            json!({"tx_type": 4, "nonce": 0, "gas_limit": 50000, "max_fee_per_gas": 2,
+                   "max_priority_fee_per_gas": 1, "data": "0x60", "authorization_list": [{}]}),
+            "INVALID_TX",
+        ),
+        (
+            "/guardian/sign-tx",
+            json!({"tx_type": 4, "nonce": 0, "gas_limit": 50000, "to": to,
+                   "max_fee_per_gas": 2, "max_priority_fee_per_gas": 1}),
+            "INVALID_TX",
+        ),
+        (
+            "/guardian/sign-authorization",
+            json!({"chain_id": 1, "address": delegate}),
+            "INVALID_AUTHORIZATION",
+        ),
+    ] {
+        let r = post(&h, path, Some(&t), &body);
+        expect_error(&r, 400, code);
+        t = fresh(&r);
+    }
+}
+
+/// The envelope alloy decodes from a `/guardian/sign-tx` answer, which must also be what alloy
+/// reads from its `signed_tx_json`.
+fn alloy_envelope(j: &Value) -> alloy_consensus::TxEnvelope {
+    let raw = hex::decode(
+        j["signed_tx_rlp"]
+            .as_str()
+            .expect("rlp")
+            .trim_start_matches("0x"),
+    )
+    .expect("hex");
+    let env = alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_slice()).expect("decode");
+    let from_json: alloy_consensus::TxEnvelope =
+        serde_json::from_str(j["signed_tx_json"].as_str().expect("json")).expect("alloy reads it");
+    assert_eq!(from_json, env);
+    env
+}
+
 /// Items 3–8, 11: the Okta flows through the real component and outbound HTTP.
 #[test]
 fn okta_login_flows() {
