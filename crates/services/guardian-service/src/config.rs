@@ -40,7 +40,7 @@ guest_kit::variables! {
     pub const LOGIN_USER_RATE_LIMIT_PER_MINUTE: Integer =
         Integer::new("login_user_rate_limit_per_minute", 10);
     pub const OKTA_POLL_INTERVAL_MS: Integer = Integer::new("okta_poll_interval_ms", 500);
-    pub const OKTA_MFA_TIMEOUT_SECONDS: Integer = Integer::new("okta_mfa_timeout_seconds", 60);
+    pub const OKTA_MFA_TIMEOUT_SECONDS: Integer = Integer::new("okta_mfa_timeout_seconds", 25);
     pub const MAX_BODY_BYTES: Integer = Integer::new("max_body_bytes", 262_144);
     pub const ALLOW_EXPORT: Flag = Flag::new("allow_export", false);
     pub const OIDC_SINGLE_USE: Flag = Flag::new("oidc_single_use", true);

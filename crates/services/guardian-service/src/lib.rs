@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod config;
+mod cors;
 mod error;
 mod export;
 mod identity;
@@ -53,13 +54,13 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
 /// other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
     // Login begins its transaction itself, once the identity provider has answered.
-    handle(env, Guardian::in_handler(LOGIN_ROUTES), &req)
+    handle(env, Guardian::in_handler(LOGIN_ROUTES).browser_facing(), &req)
 }
 
 /// The enduser routes (docs/guardian.md, "Design: signing routes") and `POST /guardian/logout`
 /// (docs/guardian.md, "Design: logout and revocation").
 pub fn handle_sign(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Guardian::at_once(SIGN_ROUTES), &req)
+    handle(env, Guardian::at_once(SIGN_ROUTES).browser_facing(), &req)
 }
 
 /// The maintainer's routes: `POST /guardian/authorize` (docs/guardian.md, "Design: authorize")
@@ -70,7 +71,7 @@ pub fn handle_authorize(env: &Env<'_>, req: Request) -> Response {
 
 /// `POST /guardian/export` (docs/guardian.md, "Design: export").
 pub fn handle_export(env: &Env<'_>, req: Request) -> Response {
-    handle(env, Guardian::at_once(EXPORT_ROUTES), &req)
+    handle(env, Guardian::at_once(EXPORT_ROUTES).browser_facing(), &req)
 }
 
 /// The route groups as components declare them (`guest_kit::component!`).
@@ -206,6 +207,9 @@ struct Guardian {
     /// call out (login) begin theirs themselves, after the call: a transaction held open across
     /// an outbound call would hold SQLite's write lock for as long as the provider takes.
     at_once: bool,
+    /// Whether browsers may call it cross-origin (docs/guardian.md, "Design: CORS"): the
+    /// enduser components, never the maintainer's.
+    cors: bool,
 }
 
 impl Guardian {
@@ -213,6 +217,7 @@ impl Guardian {
         Self {
             routes,
             at_once: true,
+            cors: false,
         }
     }
 
@@ -220,7 +225,12 @@ impl Guardian {
         Self {
             routes,
             at_once: false,
+            cors: false,
         }
+    }
+
+    const fn browser_facing(self) -> Self {
+        Self { cors: true, ..self }
     }
 }
 
@@ -255,16 +265,35 @@ impl Service for Guardian {
             }
         }
     }
+
+    fn preflight(
+        &self,
+        env: &Env<'_>,
+        req: &Request,
+        _: Option<&Route<Handler>>,
+    ) -> Option<Response> {
+        if !self.cors {
+            return None;
+        }
+        cors::preflight(env, req, self.routes)
+    }
 }
 
 /// Every request is audited (docs/OPERATIONS.md, "Audit trail": a handler that names an action
 /// leaves one record), and every response is `Cache-Control: no-store` (docs/guardian.md,
-/// "Design: conventions"), the audit trail's own refusal included.
+/// "Design: conventions"), the audit trail's own refusal included, as are the CORS headers of a
+/// browser-facing component (docs/guardian.md, "Design: CORS").
 fn handle(env: &Env<'_>, service: Guardian, req: &Request) -> Response {
-    guest_kit::audit::audited("guardian", env, req, |env| {
+    let browser_facing = service.cors;
+    let resp = guest_kit::audit::audited("guardian", env, req, |env| {
         router::dispatch(&service, env, req)
     })
-    .with_header("cache-control", "no-store")
+    .with_header("cache-control", "no-store");
+    if browser_facing {
+        cors::apply(env, req, resp)
+    } else {
+        resp
+    }
 }
 
 /// One request's statements and its audit record form one transaction: the record commits with

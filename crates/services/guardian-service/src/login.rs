@@ -73,24 +73,17 @@ fn login(
         _ => {}
     }
 
-    // Rate limits before any identity-provider call.
-    let client = client_address(req);
-    ratelimit::check(
-        env.kv,
-        "ip",
-        &client,
-        config::LOGIN_RATE_LIMIT_PER_MINUTE.read(env)?,
-        env.now_ms,
-    )?;
-    if let Credentials::Okta { username, .. } = &creds {
-        ratelimit::check(
-            env.kv,
-            "user",
-            &username.to_lowercase(),
-            config::LOGIN_USER_RATE_LIMIT_PER_MINUTE.read(env)?,
-            env.now_ms,
-        )?;
-    }
+    // Rate limits before any identity-provider call (docs/guardian.md, "Design: login"): every
+    // attempt counts against the client; failed identity checks against (username, client).
+    let client = ratelimit::client_address(env, req)?;
+    env.audit.client(&client);
+    ratelimit::check_client(env, &client)?;
+    let failures = match &creds {
+        Credentials::Okta { username, .. } => {
+            ratelimit::Failures::before(env, username, &client)?
+        }
+        _ => ratelimit::Failures::none(),
+    };
 
     let out = env
         .fetch
@@ -101,7 +94,7 @@ fn login(
     // Okta's password and push check just now.
     let (user_id, oidc, provider, authenticated_at) = match &creds {
         Credentials::Okta { username, password } => {
-            let user_id = okta_identity(env, out, &idp, username, password)?;
+            let user_id = failures.count(okta_identity(env, out, &idp, username, password))?;
             (user_id, None, identity::okta(&idp)?, Some(env.now_ms))
         }
         Credentials::IdToken { token, nonce } => {
@@ -170,6 +163,7 @@ fn okta_identity(
         mfa_timeout_ms: config::OKTA_MFA_TIMEOUT_SECONDS
             .read(env)?
             .saturating_mul(1000),
+        deadline_ms: (env.clock.monotonic_ms()).saturating_add(crate::okta::LOGIN_BUDGET_MS),
     };
     let okta_id = okta.authenticate(username, password)?;
     let user_id = format!("okta:{okta_id}");
@@ -362,17 +356,4 @@ fn parse(body: &[u8]) -> Result<(Credentials, bool), ApiError> {
         }
     };
     Ok((creds, get_address))
-}
-
-/// The caller's address as the platform reports it (`spin-client-addr`, set by the host; a
-/// client cannot forge it), without the port.
-fn client_address(req: &Request) -> String {
-    let raw = req.header_str("spin-client-addr").unwrap_or("").trim();
-    if let Some(v6) = raw.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("").to_owned();
-    }
-    match raw.rsplit_once(':') {
-        Some((host, _)) if !host.contains(':') => host.to_owned(),
-        _ => raw.to_owned(),
-    }
 }

@@ -10,6 +10,12 @@ use guest_kit::{Clock, Fetch, OutboundRequest};
 
 /// Per-call timeout (docs/guardian.md, "Okta").
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
+/// How long one login may talk to Okta, push wait included, from its first call on: inside the
+/// host's default 30 s request deadline with room for the cancel and the login's own work, so a
+/// push answered late is a 401 `MFA_TIMEOUT`, never the host's 504 (docs/guardian.md, "Okta").
+pub const LOGIN_BUDGET_MS: u64 = 25_000;
+/// The cancel posted when the push wait ends, past [`LOGIN_BUDGET_MS`] (best effort).
+pub const CANCEL_TIMEOUT_MS: u64 = 2_000;
 /// Upper bound on state transitions of one login (a misbehaving IdP cannot loop us forever).
 const MAX_STEPS: usize = 1_000;
 
@@ -20,6 +26,9 @@ pub struct Okta<'a> {
     pub base: Url,
     pub poll_interval_ms: u64,
     pub mfa_timeout_ms: u64,
+    /// On `clock`: when every call, and the push wait, must be over (the login's start plus
+    /// [`LOGIN_BUDGET_MS`]).
+    pub deadline_ms: u64,
 }
 
 fn unavailable(why: &str) -> ApiError {
@@ -31,12 +40,28 @@ fn err(status: u16, code: &'static str, message: &str) -> ApiError {
 }
 
 impl Okta<'_> {
+    /// One call, cut to what is left of the login's budget.
     fn call(
         &self,
         method: &'static str,
         url: &str,
         body: Option<&Value>,
         auth: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let left = self.deadline_ms.saturating_sub(self.clock.monotonic_ms());
+        if left == 0 {
+            return Err(unavailable("no time left to ask it within the request"));
+        }
+        self.call_within(method, url, body, auth, left.min(CALL_TIMEOUT_MS))
+    }
+
+    fn call_within(
+        &self,
+        method: &'static str,
+        url: &str,
+        body: Option<&Value>,
+        auth: Option<&str>,
+        timeout_ms: u64,
     ) -> Result<Value, ApiError> {
         let target = Url::parse(url).ok_or_else(|| unavailable("invalid link"))?;
         if !target.same_origin(&self.base) {
@@ -54,7 +79,7 @@ impl Okta<'_> {
             url: url.to_owned(),
             headers,
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-            timeout_ms: CALL_TIMEOUT_MS,
+            timeout_ms,
         };
         let resp = self
             .out
@@ -127,11 +152,13 @@ impl Okta<'_> {
         self.post_state(href, state)
     }
 
-    /// When the push poll gives up, from the first MFA state of the login on.
+    /// When the push poll gives up: `okta_mfa_timeout_seconds` from the first MFA state of the
+    /// login on, and never past the login's budget.
     fn push_deadline(&self) -> u64 {
         self.clock
             .monotonic_ms()
             .saturating_add(self.mfa_timeout_ms)
+            .min(self.deadline_ms)
     }
 
     /// MFA_REQUIRED: asks for an Okta Verify push, the only factor guardian supports.
@@ -193,10 +220,12 @@ impl Okta<'_> {
         mfa_timeout()
     }
 
-    /// Best effort: tell Okta to drop the transaction.
+    /// Best effort: tell Okta to drop the transaction, within [`CANCEL_TIMEOUT_MS`] even when
+    /// the budget is spent.
     fn cancel(&self, answer: &Value, state_token: Option<&str>) {
         if let (Ok(href), Some(st)) = (link(answer, "/_links/cancel/href"), state_token) {
-            let _ = self.post_state(&href, st);
+            let body = json!({ "stateToken": st });
+            let _ = self.call_within("POST", &href, Some(&body), None, CANCEL_TIMEOUT_MS);
         }
     }
 

@@ -24,17 +24,17 @@ fn stale_rate_limit_entries_of_every_subject_are_removed() {
             Request::new("POST", "/guardian/login")
                 .with_header("spin-client-addr", format!("192.0.2.{i}:4000"))
                 .with_body(
-                    json!({"okta_username": format!("u{i}"), "okta_password": "pw"}).to_string(),
+                    json!({"okta_username": format!("u{i}"), "okta_password": "bad"}).to_string(),
                 ),
         );
-        assert_eq!(r.status, 200);
+        assert_eq!(r.status, 401);
     }
-    // One counter per address and one per user.
+    // One counter per address and one per failing (user, address).
     assert_eq!(rate_keys(&h).len(), 8);
     // Minutes later one new caller: every earlier minute's counters are gone, of all subjects.
     h.advance_secs(180);
-    let r = h.login(json!({"okta_username": "new", "okta_password": "pw"}));
-    assert_eq!(r.status, 200);
+    let r = h.login(json!({"okta_username": "new", "okta_password": "bad"}));
+    assert_eq!(r.status, 401);
     let keys = rate_keys(&h);
     assert_eq!(keys.len(), 2, "{keys:?}");
 }

@@ -287,9 +287,12 @@ fn request_shapes_and_rate_limits() {
     assert_eq!(r.status, 200);
     assert_eq!(json(&r)["openapi"], "3.1.0");
 
-    // Per user: 10 a minute.
+    // Per user and address: 10 failed identity checks a minute (successes are not counted).
+    assert_eq!(h.login(creds()).status, 200);
+    let mut bad = creds();
+    bad["okta_password"] = json!("bad");
     for _ in 0..10 {
-        assert_eq!(h.login(creds()).status, 200);
+        assert_error(&h.login(bad.clone()), 401, "IDP_INVALID_CREDENTIALS");
     }
     let r = h.login(creds());
     assert_error(&r, 429, "RATE_LIMITED");
