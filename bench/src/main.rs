@@ -414,7 +414,9 @@ struct ShieldUsers {
     tokens: Vec<String>,
 }
 
-/// guardian: one Okta login per client (the stub answers SUCCESS), which creates the user's key;
+/// guardian: one Okta login per client (the stub answers SUCCESS), which creates the user's key
+/// and its sealed account key, what every measured signature opens (docs/guardian.md, "Design:
+/// keys");
 /// returns each client's first single-use token. Tokens are chained: every answer carries the
 /// next one (`fresh_client_token`), which the load generator's observer keeps per client.
 ///
@@ -820,6 +822,12 @@ fn instantiation_rows(noop: (f64, f64), host_state: &Path) {
 
 /// The crypto the services run, inside wasm (the bench guest) and natively.
 async fn crypto_rows(addr: SocketAddr) {
+    // The stored account key signs exactly what the mnemonic path signs (same key, same digest).
+    assert_eq!(
+        micro::run("account-sign", 1, &[]).1,
+        micro::run("hd-sign", 1, &[]).1,
+        "guardian's account-key path and mnemonic path sign differently"
+    );
     for (op, n, label) in [
         (
             "secp256k1",
@@ -832,9 +840,14 @@ async fn crypto_rows(addr: SocketAddr) {
             "secp256k1 sign, one per request (fresh instance: key parse + sign)",
         ),
         (
+            "account-sign",
+            1,
+            "guardian sign's crypto, one per request (open the sealed account key m/44'/60'/0'/0 + one BIP32 child + sign)",
+        ),
+        (
             "hd-sign",
             1,
-            "guardian sign's crypto, one per request (BIP39 seed + BIP32 m/44'/60'/0'/0/0 + sign)",
+            "guardian key creation / first use, one per request (BIP39 seed + BIP32 m/44'/60'/0'/0/0 + sign; sign's crypto before the account key was stored)",
         ),
         (
             "aes-gcm",

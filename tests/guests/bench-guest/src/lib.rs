@@ -1,8 +1,8 @@
 //! A test-only guest for `keyward-bench`. Routes (the bench mounts it at `/bench/...`):
 //!
 //! - `GET /bench/noop`: answers `ok` at once (per-request instantiation + routing cost).
-//! - `GET /bench/<op>?n=<N>` with `op` = `secp256k1`, `hd-sign`, `aes-gcm`, `hmac-sha512`,
-//!   `audit-link` or `jwt-rs256` (a POST whose body is the token, a newline and the JWKS document):
+//! - `GET /bench/<op>?n=<N>` with `op` = `secp256k1`, `account-sign`, `hd-sign`, `aes-gcm`,
+//!   `hmac-sha512`, `audit-link` or `jwt-rs256` (a POST whose body is the token, a newline and the JWKS document):
 //!   runs the operation N times and answers the elapsed nanoseconds as decimal text (timed from
 //!   before any setup, so `n=1` is the whole cost of one operation in a fresh instance). The loops
 //!   are `bench-ops`, the same code the native side runs (`bench/src/micro.rs`).
