@@ -154,6 +154,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "guardian_identity",
             "--test",
+            "guardian_policy",
+            "--test",
             "guardian_revocation",
         ])
         .args([
