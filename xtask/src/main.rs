@@ -152,6 +152,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "guardian",
             "--test",
+            "guardian_front_door",
+            "--test",
             "guardian_identity",
             "--test",
             "guardian_policy",
