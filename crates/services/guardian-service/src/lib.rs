@@ -54,7 +54,11 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
 /// other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
     // Login begins its transaction itself, once the identity provider has answered.
-    handle(env, Guardian::in_handler(LOGIN_ROUTES).browser_facing(), &req)
+    handle(
+        env,
+        Guardian::in_handler(LOGIN_ROUTES).browser_facing(),
+        &req,
+    )
 }
 
 /// The enduser routes (docs/guardian.md, "Design: signing routes") and `POST /guardian/logout`

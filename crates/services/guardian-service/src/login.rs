@@ -79,9 +79,7 @@ fn login(
     env.audit.client(&client);
     ratelimit::check_client(env, &client)?;
     let failures = match &creds {
-        Credentials::Okta { username, .. } => {
-            ratelimit::Failures::before(env, username, &client)?
-        }
+        Credentials::Okta { username, .. } => ratelimit::Failures::before(env, username, &client)?,
         _ => ratelimit::Failures::none(),
     };
 
