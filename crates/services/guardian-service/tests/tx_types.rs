@@ -33,7 +33,9 @@ fn ok(h: &Harness, t: &mut String, path: &str, body: Value) -> Value {
 
 /// The last audit record: its action, object and details.
 fn last_record(h: &Harness) -> (String, String, Value) {
-    let (rec, _) = keyward_test_kit::audit::records(&h.db).pop().expect("a record");
+    let (rec, _) = keyward_test_kit::audit::records(&h.db)
+        .pop()
+        .expect("a record");
     (
         rec.action,
         rec.object,
@@ -68,11 +70,16 @@ fn sign_authorization_answers_a_pasteable_tuple_and_audits_it() {
     let sig = guardian_core::hex::decode(a["signature"].as_str().unwrap()).unwrap();
     assert_eq!(sig.len(), 65);
     assert_eq!(
-        recover_address(&auth.signing_hash(), &sig).unwrap().to_checksum(),
+        recover_address(&auth.signing_hash(), &sig)
+            .unwrap()
+            .to_checksum(),
         ADDR2
     );
     let (action, object, details) = last_record(&h);
-    assert_eq!((action.as_str(), object.as_str()), ("sign.authorization", ADDR2));
+    assert_eq!(
+        (action.as_str(), object.as_str()),
+        ("sign.authorization", ADDR2)
+    );
     assert_eq!(details["address_index"], 2);
     assert_eq!(details["chain_id"], 31337);
     assert_eq!(details["delegate"], DELEGATE);
@@ -111,7 +118,10 @@ fn sign_authorization_answers_a_pasteable_tuple_and_audits_it() {
     assert_eq!(list[0]["chainId"], "0x0");
     assert_eq!(list[1]["yParity"], a["y_parity"]);
     let (action, object, details) = last_record(&h);
-    assert_eq!((action.as_str(), object.as_str()), ("sign.transaction", ADDR0));
+    assert_eq!(
+        (action.as_str(), object.as_str()),
+        ("sign.transaction", ADDR0)
+    );
     assert_eq!(details["tx_type"], 4);
     assert_eq!(details["authorization_count"], 2);
     assert_eq!(
