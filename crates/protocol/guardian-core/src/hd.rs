@@ -212,10 +212,11 @@ impl AccountKey {
         if let Some(left) = i.get(..32) {
             il.copy_from_slice(left);
         }
-        let tweak = scalar_of_any(&il).ok_or_else(derive_err)?;
-        let parent = scalar_of(&self.key).ok_or_else(derive_err)?;
-        let child = Option::<NonZeroScalar>::from(NonZeroScalar::new(parent + tweak))
-            .ok_or_else(derive_err)?;
+        let tweak = Zeroizing::new(scalar_of_any(&il).ok_or_else(derive_err)?);
+        let parent = Zeroizing::new(scalar_of(&self.key).ok_or_else(derive_err)?);
+        let sum = Zeroizing::new(*parent + *tweak);
+        let child =
+            Option::<NonZeroScalar>::from(NonZeroScalar::new(*sum)).ok_or_else(derive_err)?;
         Ok(PrivateKey::from_nonzero_scalar(child))
     }
 
