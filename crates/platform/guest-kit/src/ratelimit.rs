@@ -183,14 +183,18 @@ mod tests {
         }
     }
 
+    fn counters(store: &MemoryKv) -> KvCounters<'_> {
+        KvCounters {
+            kv: store,
+            prefix: "rl:",
+            swept: "rl-swept",
+        }
+    }
+
     #[test]
     fn counts_per_bucket_and_window_and_sweeps_old_windows() {
         let store = MemoryKv::new();
-        let counters = KvCounters {
-            kv: &store,
-            prefix: "rl:",
-            swept: "rl-swept",
-        };
+        let counters = counters(&store);
         let l = limit(2, OnStoreFailure::Refuse);
         let t0 = 10 * MINUTE + 1_500;
         assert_eq!(l.check(&counters, "a", t0), Ok(()));
@@ -216,11 +220,7 @@ mod tests {
     #[test]
     fn reached_reads_without_counting() {
         let store = MemoryKv::new();
-        let counters = KvCounters {
-            kv: &store,
-            prefix: "rl:",
-            swept: "rl-swept",
-        };
+        let counters = counters(&store);
         let l = limit(2, OnStoreFailure::Refuse);
         let t0 = 10 * MINUTE;
         for _ in 0..5 {

@@ -188,6 +188,18 @@ impl Context<'_> {
         })
     }
 
+    /// A required u64 field (under `snake` or `camel`).
+    fn u64_field(self, obj: &Map<String, Value>, snake: &str, camel: &str) -> Result<u64, Error> {
+        let v = self.required(obj, snake, camel)?;
+        self.int(v, snake, parse_u64, "must fit in 64 bits")
+    }
+
+    /// A required u256 field (under `snake` or `camel`).
+    fn u256_field(self, obj: &Map<String, Value>, snake: &str, camel: &str) -> Result<U256, Error> {
+        let v = self.required(obj, snake, camel)?;
+        self.int(v, snake, parse_u256, "must be below 2^256")
+    }
+
     fn address(self, v: &Value, field: &str) -> Result<Address, Error> {
         let s = v
             .as_str()
@@ -225,12 +237,7 @@ pub fn parse_authorization(obj: &Map<String, Value>) -> Result<Authorization, Er
     let mut allowed = AUTHORIZATION_FIELDS.to_vec();
     allowed.push("address_index");
     reject_unknown(obj, &allowed, ctx)?;
-    let chain_id = ctx.int(
-        ctx.required(obj, "chain_id", "chain_id")?,
-        "chain_id",
-        parse_u64,
-        "must fit in 64 bits",
-    )?;
+    let chain_id = ctx.u64_field(obj, "chain_id", "chain_id")?;
     if chain_id > MAX_CHAIN_ID {
         return Err(ctx.err(
             "chain_id",
@@ -238,12 +245,7 @@ pub fn parse_authorization(obj: &Map<String, Value>) -> Result<Authorization, Er
         ));
     }
     let address = ctx.address(ctx.required(obj, "address", "address")?, "address")?;
-    let nonce = ctx.int(
-        ctx.required(obj, "nonce", "nonce")?,
-        "nonce",
-        parse_u64,
-        "must fit in 64 bits",
-    )?;
+    let nonce = ctx.u64_field(obj, "nonce", "nonce")?;
     Ok(Authorization {
         chain_id: U256::from_u64(chain_id),
         address,
@@ -282,19 +284,9 @@ pub fn parse_signed_authorization(
         .as_object()
         .ok_or_else(|| Error::new(ErrorCode::InvalidTx, format!("{name} must be an object")))?;
     reject_unknown(obj, ITEM_FIELDS, ctx)?;
-    let chain_id = ctx.int(
-        ctx.required(obj, "chain_id", "chainId")?,
-        "chain_id",
-        parse_u256,
-        "must be below 2^256",
-    )?;
+    let chain_id = ctx.u256_field(obj, "chain_id", "chainId")?;
     let address = ctx.address(ctx.required(obj, "address", "address")?, "address")?;
-    let nonce = ctx.int(
-        ctx.required(obj, "nonce", "nonce")?,
-        "nonce",
-        parse_u64,
-        "must fit in 64 bits",
-    )?;
+    let nonce = ctx.u64_field(obj, "nonce", "nonce")?;
     let y_parity = match ctx.int(
         ctx.required(obj, "y_parity", "yParity")?,
         "y_parity",
@@ -305,18 +297,8 @@ pub fn parse_signed_authorization(
         1 => 1,
         _ => return Err(ctx.err("y_parity", "must be 0 or 1")),
     };
-    let r = ctx.int(
-        ctx.required(obj, "r", "r")?,
-        "r",
-        parse_u256,
-        "must be below 2^256",
-    )?;
-    let s = ctx.int(
-        ctx.required(obj, "s", "s")?,
-        "s",
-        parse_u256,
-        "must be below 2^256",
-    )?;
+    let r = ctx.u256_field(obj, "r", "r")?;
+    let s = ctx.u256_field(obj, "s", "s")?;
     if s > U256::from_be_bytes(HALF_ORDER) {
         return Err(ctx.err(
             "s",

@@ -22,44 +22,8 @@ pub fn client_address(req: &Request, trusted_header: Option<&str>) -> Option<IpA
 
 #[cfg(test)]
 mod tests {
+    // CIDR parsing and matching are guest-kit's (guest_kit::net), tested there.
     use super::*;
-
-    fn c(s: &str) -> String {
-        parse_cidr(s).map(|c| c.to_string()).unwrap_or_default()
-    }
-
-    #[test]
-    fn normalises() {
-        assert_eq!(c("203.0.113.5/24"), "203.0.113.0/24");
-        assert_eq!(c("203.0.113.5"), "203.0.113.5/32");
-        assert_eq!(c("2001:db8::1"), "2001:db8::1/128");
-        assert_eq!(c("2001:db8::1/32"), "2001:db8::/32");
-        assert_eq!(c("0.0.0.0/0"), "0.0.0.0/0");
-        assert_eq!(c("::ffff:10.1.2.3/120"), "10.1.2.0/24");
-        for bad in [
-            "",
-            "1.2.3.4/33",
-            "1.2.3.4/+8",
-            "1.2.3.4/",
-            "x",
-            "1.2.3/8",
-            "::/129",
-            " 1.2.3.4",
-        ] {
-            assert!(parse_cidr(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn matching() {
-        let net = parse_cidr("203.0.113.0/24").expect("cidr");
-        assert!(net.contains("203.0.113.10".parse().expect("ip")));
-        assert!(net.contains("::ffff:203.0.113.10".parse().expect("ip")));
-        assert!(!net.contains("203.0.114.10".parse().expect("ip")));
-        let v6 = parse_cidr("2001:db8::/32").expect("cidr");
-        assert!(v6.contains("2001:db8:1::5".parse().expect("ip")));
-        assert!(!v6.contains("203.0.113.10".parse().expect("ip")));
-    }
 
     #[test]
     fn client_addresses() {
