@@ -1,4 +1,4 @@
-//! Authentication and the per-project rate limit (docs/shield.md, "Design: authentication" and
+//! Authentication and the rate limits around it (docs/shield.md, "Design: authentication" and
 //! "Design: rate limit").
 
 use shield_core::api_secret;
@@ -7,37 +7,127 @@ use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Project, Provider};
 use crate::util::header;
+use guest_kit::config::Integer;
+use guest_kit::net;
 use guest_kit::ratelimit::{FixedWindow, OnStoreFailure, Refusal};
+use sha2::{Digest as _, Sha256};
 
 use crate::{Ctx, config};
 
-/// The bucket of `/register`, `/storage-methods` and unknown API keys.
-pub(crate) const PUBLIC_BUCKET: &str = "public";
-
-/// docs/shield.md, "Design: rate limit": counts this request in `bucket`'s fixed window; 429 over the limit.
-pub(crate) fn rate_limit(ctx: &Ctx<'_, '_>, bucket: &str) -> ApiResult<()> {
-    let limit = config::RATE_LIMIT_REQUESTS.read(ctx.env)?;
-    if limit == 0 {
-        return Ok(());
+/// docs/shield.md, "Design: rate limit": the fixed window of `limit` requests, or `None` when
+/// `rate_limit_requests` (which turns every shield limit off at 0) or `limit` is 0.
+fn window(ctx: &Ctx<'_, '_>, limit: Integer) -> ApiResult<Option<FixedWindow>> {
+    let all = config::RATE_LIMIT_REQUESTS.read(ctx.env)?;
+    let limit = limit.read(ctx.env)?;
+    if all == 0 || limit == 0 {
+        return Ok(None);
     }
-    let rule = FixedWindow {
+    Ok(Some(FixedWindow {
         limit,
         window_ms: i64::try_from(config::RATE_LIMIT_WINDOW_MS.read(ctx.env)?).unwrap_or(i64::MAX),
         // Counted in the shield database, whose failure fails the request anyway.
         on_store_failure: OnStoreFailure::Refuse,
+    }))
+}
+
+/// Counts this request in `bucket`'s fixed window of `limit`; 429 over it, the audit record
+/// naming which budget (`why`) was spent.
+fn count(ctx: &Ctx<'_, '_>, limit: Integer, bucket: &str, why: &str) -> ApiResult<()> {
+    let Some(rule) = window(ctx, limit)? else {
+        return Ok(());
     };
     rule.check(&ctx.store, bucket, ctx.env.now_ms)
         .map_err(|refusal| match refusal {
-            Refusal::Limited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
+            Refusal::Limited { retry_after_secs } => {
+                ctx.env.audit.detail("rate_limited", why);
+                ApiError::rate_limited(retry_after_secs)
+            }
             Refusal::StoreFailed => ApiError::internal("rate limit store"),
         })
 }
 
-fn project_bucket(project: &Project) -> String {
-    format!("project:{}", project.id)
+/// The request's client address bucket (docs/shield.md, "Design: rate limit"): the peer, or
+/// behind a proxy listed in `shield_trusted_proxies` the client its `X-Forwarded-For` names
+/// (docs/platform.md, "Design: client addresses"). An invalid list is 503 `NOT_CONFIGURED`.
+fn address_bucket(ctx: &Ctx<'_, '_>) -> ApiResult<String> {
+    let list = config::TRUSTED_PROXIES.read(ctx.env);
+    let trusted = net::parse_cidr_list(&list).map_err(|entry| {
+        ApiError::not_configured(format!(
+            "shield_trusted_proxies must list addresses or CIDR blocks; {entry:?} is neither"
+        ))
+    })?;
+    let client = net::client_address(ctx.req, &trusted)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    Ok(format!("addr:{client}"))
 }
 
-/// Resolves `X-API-Key` (docs/shield.md, "Design: authentication" first steps) and counts the request.
+/// `/register` and `/storage-methods`: counted against the client address, never a project
+/// (docs/shield.md, "Design: rate limit").
+pub(crate) fn rate_limit_public(ctx: &Ctx<'_, '_>) -> ApiResult<()> {
+    let bucket = address_bucket(ctx)?;
+    count(
+        ctx,
+        config::RATE_LIMIT_REQUESTS,
+        &bucket,
+        "client_address",
+    )
+}
+
+/// Authentication behind its client address's budget (docs/shield.md, "Design: rate limit"):
+/// an address that has used it up this window is refused before anything is verified; a
+/// failed authentication (401) is counted against the address, never against the project its
+/// API key names. A successful one costs the address nothing.
+fn guarded<T>(ctx: &Ctx<'_, '_>, authenticate: impl FnOnce() -> ApiResult<T>) -> ApiResult<T> {
+    let Some(rule) = window(ctx, config::RATE_LIMIT_REQUESTS)? else {
+        return authenticate();
+    };
+    let bucket = address_bucket(ctx)?;
+    let now = ctx.env.now_ms;
+    let window_start = now.div_euclid(rule.window_ms).saturating_mul(rule.window_ms);
+    let used = ctx.store.request_count(&bucket, window_start)?;
+    if u64::try_from(used).unwrap_or(0) >= rule.limit {
+        ctx.env.audit.detail("rate_limited", "client_address");
+        let remaining_ms = rule.window_ms - now.rem_euclid(rule.window_ms);
+        let secs = u64::try_from(remaining_ms.saturating_add(999) / 1000).unwrap_or(1);
+        return Err(ApiError::rate_limited(secs.max(1)));
+    }
+    let outcome = authenticate();
+    if matches!(&outcome, Err(e) if e.status == 401) {
+        // Past the limit the next attempt is refused above; this one's answer stands.
+        let _ = rule.check(&ctx.store, &bucket, now);
+    }
+    outcome
+}
+
+/// An authenticated request counts against its user (`rate_limit_user_requests`), then, only
+/// if the user is within it, against its project (`rate_limit_requests`): one user cannot spend
+/// more than their share of the project's budget (docs/shield.md, "Design: rate limit").
+fn count_authenticated(ctx: &Ctx<'_, '_>, project: &Project, user_bucket: &str) -> ApiResult<()> {
+    count(ctx, config::RATE_LIMIT_USER_REQUESTS, user_bucket, "user")?;
+    count(
+        ctx,
+        config::RATE_LIMIT_REQUESTS,
+        &format!("project:{}", project.id),
+        "project",
+    )
+}
+
+/// The bucket of one provider's user of a project; the external id only as a digest.
+fn user_bucket(project: &Project, provider: &Provider, external_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(provider.id.as_bytes())
+        .chain_update([0])
+        .chain_update(external_id.as_bytes())
+        .finalize();
+    let digest = hex::encode(digest);
+    format!(
+        "user:{}:{}",
+        project.id,
+        digest.get(..32).unwrap_or_default()
+    )
+}
+
+/// Resolves `X-API-Key` (docs/shield.md, "Design: authentication" first steps).
 fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<Project> {
     let api_key = header(ctx.req, "x-api-key").ok_or_else(ApiError::missing_api_key)?;
     if check_secret_present && header(ctx.req, "x-api-secret").is_none() {
@@ -48,22 +138,15 @@ fn resolve_api_key(ctx: &Ctx<'_, '_>, check_secret_present: bool) -> ApiResult<P
     }
     match ctx.store.project_by_api_key(&api_key)? {
         Some(project) => {
-            if check_secret_present {
-                // Not yet the actor: the secret is still to be checked.
-                rate_limit(ctx, &project_bucket(&project))
-                    .inspect_err(|_| claimed(ctx, &project))?;
-            } else {
-                // A publishable key: the project is all a user request claims until the
-                // identity provider has answered.
+            // With a secret, not yet the actor: the secret is still to be checked. A
+            // publishable key: the project is all a user request claims until the identity
+            // provider has answered.
+            if !check_secret_present {
                 ctx.env.audit.actor(&project_actor(&project));
-                rate_limit(ctx, &project_bucket(&project))?;
             }
             Ok(project)
         }
-        None => {
-            rate_limit(ctx, PUBLIC_BUCKET)?;
-            Err(ApiError::invalid_api_key())
-        }
+        None => Err(ApiError::invalid_api_key()),
     }
 }
 
@@ -78,8 +161,16 @@ fn claimed(ctx: &Ctx<'_, '_>, project: &Project) {
     ctx.env.audit.detail("claimed_project", project.id.as_str());
 }
 
-/// docs/shield.md, "Design: authentication" PS: API key + secret.
+/// docs/shield.md, "Design: authentication" PS: API key + secret, then the rate limit
+/// ("Design: rate limit": the secret holder is the project's user).
 pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
+    let project = guarded(ctx, || verify_project(ctx))?;
+    count_authenticated(ctx, &project, &format!("secret:{}", project.id))?;
+    Ok(project)
+}
+
+/// PS itself: the project whose secret the request holds.
+fn verify_project(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
     let project = resolve_api_key(ctx, true)?;
     let secret = header(ctx.req, "x-api-secret").ok_or_else(ApiError::missing_api_secret)?;
     if !api_secret::verify(&secret, &project.api_secret_sha256) {
@@ -128,13 +219,18 @@ pub(crate) struct Caller {
 
 /// docs/shield.md, "Design: authentication" U: API key (no secret), provider, token → internal user (created on first sight).
 pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
-    let project = resolve_api_key(ctx, false)?;
-    let provider = auth_provider(ctx, &project)?;
-    let token = token(ctx, &provider).ok_or_else(ApiError::invalid_token)?;
-    let external_id = crate::identity::identify(ctx, &provider, &token)
-        .map_err(|()| ApiError::invalid_token())?;
+    let (project, provider, external_id) = guarded(ctx, || {
+        let project = resolve_api_key(ctx, false)?;
+        let provider = auth_provider(ctx, &project)?;
+        let token = token(ctx, &provider).ok_or_else(ApiError::invalid_token)?;
+        let external_id = crate::identity::identify(ctx, &provider, &token)
+            .map_err(|()| ApiError::invalid_token())?;
+        Ok((project, provider, external_id))
+    })?;
     // The id an identity provider asserts is stored like any other (docs/shield.md, "Limits").
     crate::limits::check("token subject", Some(&external_id), crate::limits::USER_ID)?;
+    // Counted only now that the token is verified (docs/shield.md, "Design: rate limit").
+    count_authenticated(ctx, &project, &user_bucket(&project, &provider, &external_id))?;
     // The identity provider has answered: the request's transaction begins here, never across
     // the outbound call (on SQLite it holds the write lock).
     ctx.store.begin()?;

@@ -9,6 +9,12 @@ guest_kit::variables! {
     /// The fixed window, milliseconds.
     pub const RATE_LIMIT_WINDOW_MS: Integer =
         Integer::new("rate_limit_window_ms", 1000).range(1, i64::MAX as u64);
+    /// Requests per window and authenticated user (a provider's user, or a project's secret
+    /// holder); 0 turns only this limit off (docs/shield.md, "Design: rate limit").
+    pub const RATE_LIMIT_USER_REQUESTS: Integer = Integer::new("rate_limit_user_requests", 50);
+    /// The reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR blocks,
+    /// comma-separated; docs/shield.md, "Design: rate limit").
+    pub const TRUSTED_PROXIES: Text = Text::new("shield_trusted_proxies", "");
     /// `Access-Control-Max-Age` of preflight answers, seconds.
     pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
 

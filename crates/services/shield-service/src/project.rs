@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shield_core::{api_secret, generate_project_key, share_cipher};
 
-use crate::auth::{PUBLIC_BUCKET, operator_auth, project_auth, rate_limit};
+use crate::auth::{operator_auth, project_auth, rate_limit_public};
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check, check_provider};
@@ -31,7 +31,7 @@ struct RegisterBody {
 /// POST /register.
 pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     ctx.env.audit.action("project.create");
-    rate_limit(ctx, PUBLIC_BUCKET)?;
+    rate_limit_public(ctx)?;
     operator_auth(ctx)?;
     let body: RegisterBody = parse_body(&ctx.req.body)?;
     check("name", body.name.as_deref(), limits::PROJECT_NAME)?;
@@ -68,7 +68,7 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 
 /// GET /storage-methods.
 pub(crate) fn storage_methods(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
-    rate_limit(ctx, PUBLIC_BUCKET)?;
+    rate_limit_public(ctx)?;
     let methods: Vec<Value> = shield_core::StorageMethod::ALL
         .iter()
         .map(|m| json!({"id": m.id(), "name": m.name()}))

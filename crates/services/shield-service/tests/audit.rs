@@ -494,15 +494,18 @@ fn authentication_failures_and_refusals_are_recorded_with_their_code() {
     ps(&h, &p, "GET", "/project", None).ok(200);
     t.one("project.read", "success", "", &pa);
     ps(&h, &p, "GET", "/project", None).assert_error(429, "RATE_LIMITED", "Rate limit exceeded");
-    let r = t.one("project.read", "failure", "RATE_LIMITED", "");
-    assert_eq!(details(&r), json!({"claimed_project": p.id}));
+    // Counted once authenticated (docs/shield.md, "Design: rate limit"): the project is the
+    // actor, and the record names the budget that ran out.
+    let r = t.one("project.read", "failure", "RATE_LIMITED", &pa);
+    assert_eq!(details(&r), json!({"rate_limited": "project"}));
     let alice = token(&signer, "alice");
     send(&h, user(&h, &p, &alice, "GET", "/keychain")).assert_error(
         429,
         "RATE_LIMITED",
         "Rate limit exceeded",
     );
-    t.one("keychain.list", "failure", "RATE_LIMITED", &pa);
+    let r = t.one("keychain.list", "failure", "RATE_LIMITED", &pa);
+    assert_eq!(details(&r), json!({"rate_limited": "project"}));
 
     verify(&h);
 }

@@ -24,6 +24,17 @@ impl Store<'_> {
         }
         Ok(count)
     }
+
+    /// How many requests `bucket` has counted in the window starting at `window_start`, without
+    /// counting one (the client-address bucket is asked before authentication and counted only
+    /// when it fails: docs/shield.md, "Design: rate limit").
+    pub fn request_count(&self, bucket: &str, window_start: i64) -> ApiResult<i64> {
+        let rows = self.run(
+            "SELECT count FROM rate_limit_counters WHERE bucket = ? AND window_start = ?",
+            &[bucket.into(), window_start.into()],
+        )?;
+        Ok(rows.first().and_then(|r| r.integer(0)).unwrap_or(0))
+    }
 }
 
 /// shield's rate-limit counters are rows of `rate_limit_counters` (one atomic upsert per
