@@ -32,6 +32,7 @@
 
 pub mod api_secret;
 pub mod kcv;
+pub mod retry;
 mod key;
 pub mod shamir;
 pub mod share_cipher;

@@ -387,7 +387,9 @@ pub(crate) fn create_share(
         .store
         .reference_taken(project_id, user_id, &w.reference)?
     {
-        return Err(ApiError::share_exists());
+        // A same-content retry answers what the first write answered (docs/shield.md,
+        // "Design: share routes", retries).
+        return retry(ctx, project_id, user_id, &keychain, &w);
     }
     let data = share_data(ctx, project_id, &w)?;
     let id = uuid_v4()?;
@@ -404,7 +406,118 @@ pub(crate) fn create_share(
     if !ctx.store.insert_share(&new, ctx.env.now_ms)? {
         return Err(ApiError::share_exists());
     }
+    record_receipt(ctx, &id, &w)?;
     empty(201)
+}
+
+/// A write through an encryption session leaves a receipt for its retry, which finds the
+/// session consumed (docs/shield.md, "Design: share routes", retries).
+fn record_receipt(ctx: &Ctx<'_, '_>, share_id: &str, w: &ShareWrite) -> ApiResult<()> {
+    let (Some(session), Some(secret), None) = (
+        w.input.encryption_session.as_deref(),
+        w.input.secret.as_deref(),
+        w.input.encryption_part.as_ref(),
+    ) else {
+        return Ok(());
+    };
+    if w.entropy != Entropy::Project {
+        return Ok(());
+    }
+    let receipt = shield_core::retry::receipt(session, share_id, secret.as_bytes());
+    let now = ctx.env.now_ms;
+    ctx.store
+        .insert_share_receipt(share_id, &receipt, now, now + crate::SESSION_TTL_MS)
+}
+
+/// A POST whose reference is taken (docs/shield.md, "Design: share routes", retries): 201, as
+/// the first write answered, when the caller's own share with that reference is exactly what
+/// this request would have stored; else 409 `SH_EXISTS`.
+fn retry(
+    ctx: &Ctx<'_, '_>,
+    project_id: &str,
+    user_id: &str,
+    keychain: &str,
+    w: &ShareWrite,
+) -> ApiResult<Response> {
+    let Some(existing) = ctx.store.user_share(user_id, &w.reference)? else {
+        return Err(ApiError::share_exists());
+    };
+    let env = w.stored_env();
+    // The fields as the first write stored them ("" stands for the data, compared below).
+    let wanted = w.content("", env.as_deref());
+    let same_fields = existing.keychain_id == keychain
+        && existing.storage_method_id == w.input.storage_method_id.unwrap_or(0)
+        && existing.entropy == wanted.entropy
+        && existing.salt.as_deref() == wanted.salt
+        && existing.iterations == wanted.iterations
+        && existing.length == wanted.length
+        && existing.digest.as_deref() == wanted.digest
+        && existing.passkey_id.as_deref() == wanted.passkey_id
+        && existing.passkey_env.as_deref() == wanted.passkey_env;
+    let Some(secret) = w.input.secret.as_deref() else {
+        return Err(ApiError::share_exists());
+    };
+    let same = same_fields
+        && if w.entropy == Entropy::Project {
+            same_project_secret(ctx, project_id, &existing, w, secret)?
+        } else {
+            shield_core::retry::same_secret(existing.data.as_bytes(), secret.as_bytes())
+        };
+    if !same {
+        return Err(ApiError::share_exists());
+    }
+    ctx.env.audit.detail("retry", "same_content");
+    empty(201)
+}
+
+/// Whether a `project` share holds `secret`, shown by what the retry carries: its part (K
+/// decrypts the share); its session's receipt (the session wrote this share and is consumed);
+/// or a live session, which the retry then consumes. Anything that cannot show it is `false`.
+fn same_project_secret(
+    ctx: &Ctx<'_, '_>,
+    project_id: &str,
+    existing: &Share,
+    w: &ShareWrite,
+    secret: &str,
+) -> ApiResult<bool> {
+    let decrypts_to_secret = |key: &Key| {
+        share_cipher::decrypt(key, &existing.data).is_ok_and(|plain| {
+            shield_core::retry::same_secret(plain.as_bytes(), secret.as_bytes())
+        })
+    };
+    let Some(stored) = ctx.store.encryption_key(project_id)? else {
+        return Ok(false);
+    };
+    let kcv = stored.key_check.as_deref();
+    if let Some(part) = w.input.encryption_part.as_ref() {
+        return Ok(project_key(&stored.db_part, part, kcv).is_ok_and(|k| decrypts_to_secret(&k)));
+    }
+    let Some(session) = w.input.encryption_session.as_deref() else {
+        return Ok(false);
+    };
+    let now = ctx.env.now_ms;
+    if let Some(receipt) = ctx.store.share_receipt(&existing.id, now)?
+        && shield_core::retry::receipt_matches(
+            session,
+            &existing.id,
+            secret.as_bytes(),
+            &receipt,
+        )
+    {
+        ctx.env
+            .audit
+            .detail("encryption_session", session_label(session));
+        return Ok(true);
+    }
+    let Some(part) = ctx.store.peek_session(session, project_id, now)? else {
+        return Ok(false);
+    };
+    if !project_key(&stored.db_part, &part, kcv).is_ok_and(|k| decrypts_to_secret(&k)) {
+        return Ok(false);
+    }
+    // The session served this request: single use, as for any write.
+    obtain_key(ctx, project_id, None, Some(session.to_owned()))?;
+    Ok(true)
 }
 
 impl ShareWrite {

@@ -21,6 +21,7 @@ mod encryption_keys;
 mod projects;
 mod providers;
 mod rate_limit;
+mod retry;
 mod schema;
 mod sessions;
 mod shares;

@@ -41,6 +41,10 @@ const TABLES: &[&str] = &[
      count BIGINT NOT NULL, PRIMARY KEY (bucket, window_start))",
     // The sweep of old windows deletes by window_start across all buckets.
     "CREATE INDEX IF NOT EXISTS ix_rate_limit_window ON rate_limit_counters (window_start)",
+    // The receipt of a share written through an encryption session, for its same-content retry
+    // (docs/shield.md, "Design: share routes", retries).
+    "CREATE TABLE IF NOT EXISTS share_receipts (share_id TEXT PRIMARY KEY, receipt TEXT NOT NULL, \
+     expires_at BIGINT NOT NULL)",
 ];
 
 /// The tables, created on a request's first statement; `sh_schema_3` marks them complete
