@@ -1,204 +1,154 @@
-//! docs/guardian.md, "Design: signing policies": the maintainer's policy routes, every rule's
-//! allowance and refusal on the signing routes, the user override, the rolling period, the
-//! audit records, and the documentation's examples and schema.
+//! docs/guardian.md, "Design: signing policies": every rule's allowance and refusal on the signing
+//! routes and the user override (the test kit's guardian scenarios, which keyward-e2e runs over
+//! HTTP too), what only a native run sees (the audit trail's decisions, the policy tables), the
+//! maintainer's routes, the rolling period, and the documentation's examples and schema.
 
 #![allow(clippy::restriction)] // a test reports by failing: unwrap, expect, index, panic
 
-mod common;
-
-use common::*;
-use guest_kit::{Request, Response};
-use keyward_test_kit::audit::rows_since;
+use guest_kit::Request;
+use keyward_test_kit::audit::{Row, rows_since};
+use keyward_test_kit::scenarios::guardian::{self as gd, *};
+use keyward_test_kit::secrets::OKTA_BASE_URL;
+use keyward_test_kit::{Driver, NativeDriver};
 use serde_json::{Value, json};
 
-const ADMIN_TOKEN: &str = "admin-token-for-the-policy-test";
-const RAW: &str = "397ed6e91ab1a5f3274256aa514495d712f06db38de036ca24c5e5e5f999868d";
-const GAME: &str = "0x1111111111111111111111111111111111111111";
-const VAULT: &str = "0x2222222222222222222222222222222222222222";
-const BAD: &str = "0x3333333333333333333333333333333333333333";
-const OTHER: &str = "0x4444444444444444444444444444444444444444";
-
-fn harness() -> Harness {
-    let h = Harness::new();
-    h.set_var("login_user_rate_limit_per_minute", "1000");
-    h.set_var("login_rate_limit_per_minute", "1000");
-    h.set_var("admin_token", ADMIN_TOKEN);
-    h
+/// A fresh deployment with the scenarios' settings, its Okta the kit's stand-in.
+fn driver() -> Box<NativeDriver> {
+    let mut vars = SETTINGS.to_vec();
+    vars.push(("okta_base_url", OKTA_BASE_URL));
+    Box::new(NativeDriver::new(DB, &vars).with_outbound(OktaStandIn))
 }
 
-/// Logs `okta_id` in (creating their key) and returns a token and guardian's id of the user.
-fn user(h: &Harness, okta_id: &'static str) -> (String, String) {
-    let t = h.okta_login_token(okta_id);
-    let id = h.db_text(&format!(
-        "SELECT user_id FROM gd_user WHERE user_id LIKE '%{okta_id}%'"
-    ));
-    assert!(!id.is_empty() && !id.contains('\n'), "{id:?}");
-    (t, id)
+keyward_test_kit::guardian_policy_scenario_tests!(driver());
+
+/// The audit trail of `d`, every record.
+fn trail(d: &NativeDriver) -> Vec<Row> {
+    rows_since(&d.db(), 0)
 }
 
-fn admin(h: &Harness, method: &str, path: &str, bearer: &str, body: Option<Value>) -> Response {
-    let mut req =
-        Request::new(method, path).with_header("authorization", format!("Bearer {bearer}"));
-    if let Some(b) = body {
-        req = req.with_body(b.to_string());
-    }
-    h.admin_req(req)
+fn events(d: &NativeDriver) -> i64 {
+    d.count("SELECT COUNT(*) FROM gd_policy_event")
 }
 
-fn put(h: &Harness, path: &str, doc: Value) -> Value {
-    let r = admin(h, "PUT", path, ADMIN_TOKEN, Some(doc));
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json(&r)
-}
-
-fn user_path(id: &str) -> String {
-    let encoded: String = id
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("/guardian/policy/user?user={encoded}")
-}
-
-fn tx(chain_id: u64, to: Option<&str>, value: &str) -> Value {
-    json!({"nonce": 0, "gas_limit": 21000, "gas_price": "1", "chain_id": chain_id,
-           "to": to, "amount": value, "data": if to.is_none() { "0x6000" } else { "0x" }})
-}
-
-fn typed(name: &str, chain_id: u64, contract: &str, primary: &str) -> Value {
-    json!({"typed_data": {
-        "types": {primary: [{"name": "x", "type": "uint256"}]},
-        "primaryType": primary,
-        "domain": {"name": name, "chainId": chain_id, "verifyingContract": contract},
-        "message": {"x": 1},
-    }})
-}
-
-/// A signing call with `t`, which moves on to the fresh token; the answer.
-fn call(h: &Harness, t: &mut String, path: &str, body: Value) -> Response {
-    let r = h.call("POST", path, t, Some(body));
-    if r.status < 500 {
-        *t = fresh(&r);
-    }
-    r
-}
-
-#[track_caller]
-fn allowed(h: &Harness, t: &mut String, path: &str, body: Value) {
-    let r = call(h, t, path, body.clone());
-    assert_eq!(
-        r.status,
-        200,
-        "{path} {body}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-}
-
-#[track_caller]
-fn refused(h: &Harness, t: &mut String, path: &str, body: Value, code: &str) -> Value {
-    let r = call(h, t, path, body);
-    let j = assert_error(&r, 403, code);
-    assert!(j["fresh_client_token"].is_string(), "{j}");
-    j
-}
-
-fn events(h: &Harness) -> i64 {
-    h.count("SELECT COUNT(*) FROM gd_policy_event")
-}
-
+/// Every signing record of the rules scenario names the decision and the document that made it:
+/// none before a document was set, `allowed` or the refusal's own code after, and none for a bad
+/// request the policy never saw; every rule but the period's refused at least once; no period,
+/// so no event kept.
 #[test]
-fn without_a_policy_everything_signs_as_before_and_no_record_names_one() {
-    let h = harness();
-    let (mut t, _) = user(&h, "00uNOPOLICY");
-    let from = keyward_test_kit::audit::records(&h.db).len();
-    allowed(&h, &mut t, "/guardian/sign", json!({"raw_data": RAW}));
-    allowed(
-        &h,
-        &mut t,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-    );
-    allowed(&h, &mut t, "/guardian/sign-tx", tx(5, None, "7"));
-    allowed(
-        &h,
-        &mut t,
-        "/guardian/sign-typed-data",
-        typed("Any", 9, BAD, "Any"),
-    );
-    for row in rows_since(&h.db, from) {
+fn every_decision_is_in_the_audit_trail_with_the_document_that_made_it() {
+    let d = driver();
+    gd::every_policy_rule_allows_and_refuses_with_its_code(&*d);
+    let rows = trail(&d);
+    let first_set = rows.iter().position(|r| r.0 == "policy.set").unwrap();
+    let signing = |r: &&Row| r.0.starts_with("sign.");
+    let before: Vec<&Row> = rows[..first_set].iter().filter(signing).collect();
+    assert_eq!(before.len(), 5, "{rows:?}");
+    for row in before {
+        assert_eq!(row.1, "success", "{row:?}");
         assert!(row.5.get("policy").is_none(), "{row:?}");
         assert!(row.5.get("policy_document").is_none(), "{row:?}");
     }
-    assert_eq!(events(&h), 0);
+    let mut refused = Vec::new();
+    for row in rows[first_set..].iter().filter(signing) {
+        let (policy, document) = (&row.5["policy"], &row.5["policy_document"]);
+        match row.2.as_str() {
+            "" => assert_eq!(
+                (policy, document),
+                (&json!("allowed"), &json!("deployment"))
+            ),
+            "INVALID_RAW_DATA" => assert_eq!((policy, document), (&Value::Null, &Value::Null)),
+            code => {
+                assert_eq!(
+                    (policy, document),
+                    (&json!(code), &json!("deployment")),
+                    "{row:?}"
+                );
+                refused.push(code.to_owned());
+            }
+        }
+    }
+    refused.sort();
+    refused.dedup();
+    let mut rules: Vec<String> = guardian_core::policy::Rule::ALL
+        .iter()
+        .map(|r| r.code().to_owned())
+        .filter(|c| !c.starts_with("POLICY_PERIOD_"))
+        .collect();
+    rules.sort();
+    assert_eq!(refused, rules);
+    assert_eq!(events(&d), 0);
+}
+
+/// In the override scenario, the refusal under Alice's document names `user`, the deployment's
+/// refusals (Bob's, and Alice's once hers is gone) `deployment`.
+#[test]
+fn a_decision_under_a_users_document_names_it_in_the_audit_trail() {
+    let d = driver();
+    gd::a_user_document_beats_the_deployments_and_only_the_maintainer_sets_one(&*d);
+    let documents = |code: &str| -> Vec<Value> {
+        trail(&d)
+            .into_iter()
+            .filter(|r| r.2 == code)
+            .map(|r| r.5["policy_document"].clone())
+            .collect()
+    };
+    assert_eq!(documents("POLICY_PERSONAL_SIGN_DISABLED"), [json!("user")]);
+    assert_eq!(
+        documents("POLICY_RAW_DIGEST_DISABLED"),
+        [json!("deployment"), json!("deployment")]
+    );
 }
 
 #[test]
 fn only_the_maintainer_sets_reads_and_drops_policies() {
-    let h = harness();
-    let (t, id) = user(&h, "00uMAINT");
+    let d = driver();
+    let t = login(&*d, "MAINT");
+    let id = "okta:00uMAINT";
     let doc = json!({"chain_ids": [1]});
-    // A client token, a wrong bearer, no bearer: 401, nothing stored.
-    for bearer in [t.as_str(), "wrong"] {
-        let r = admin(&h, "PUT", "/guardian/policy", bearer, Some(doc.clone()));
-        assert_error(&r, 401, "AUTH_INVALID");
-        let r = admin(&h, "PUT", &user_path(&id), bearer, Some(doc.clone()));
-        assert_error(&r, 401, "AUTH_INVALID");
-    }
-    let r = h.admin_req(Request::new("PUT", "/guardian/policy").with_body(doc.to_string()));
-    assert_error(&r, 401, "AUTH_INVALID");
-    assert_eq!(h.count("SELECT COUNT(*) FROM gd_policy"), 0);
+    // No bearer: 401 (a user's token and a wrong bearer: the override scenario), nothing stored.
+    let r = (&*d as &dyn Driver).call("PUT", "/guardian/policy", &[], doc.to_string().as_bytes());
+    expect_error(&r, 401, "AUTH_INVALID");
+    assert_eq!(d.count("SELECT COUNT(*) FROM gd_policy"), 0);
     // The user's own token cannot set one either (the signing component has no such route).
-    let r = h.call("PUT", "/guardian/policy", &t, Some(doc.clone()));
+    let sign = guardian_service::COMPONENTS
+        .iter()
+        .find(|c| c.id == "guardian-sign")
+        .unwrap();
+    let r = d.invoke(
+        *sign,
+        Request::new("PUT", "/guardian/policy")
+            .with_header("authorization", format!("Bearer {t}"))
+            .with_body(doc.to_string()),
+    );
     assert_eq!(r.status, 404);
-    h.unset_var("admin_token");
-    let r = admin(&h, "GET", "/guardian/policy", ADMIN_TOKEN, None);
-    assert_error(&r, 403, "ADMIN_DISABLED");
-    h.set_var("admin_token", ADMIN_TOKEN);
+    d.unset_var("admin_token");
+    let r = admin(&*d, "GET", "/guardian/policy", ADMIN_TOKEN, None);
+    expect_error(&r, 403, "ADMIN_DISABLED");
+    d.set_var("admin_token", ADMIN_TOKEN);
 
     // Not found until set; PUT answers the normal form, GET the same; DELETE once.
-    assert_error(
-        &admin(&h, "GET", "/guardian/policy", ADMIN_TOKEN, None),
-        404,
-        "POLICY_NOT_FOUND",
-    );
+    let get = |path: &str| admin(&*d, "GET", path, ADMIN_TOKEN, None);
+    expect_error(&get("/guardian/policy"), 404, "POLICY_NOT_FOUND");
     let normal = put(
-        &h,
+        &*d,
         "/guardian/policy",
-        json!({"chain_ids": ["1"], "raw_digest": false}),
+        &json!({"chain_ids": ["1"], "raw_digest": false}),
     );
     assert_eq!(normal["chain_ids"], json!([1]));
     assert_eq!(normal["raw_digest"], json!(false));
     assert_eq!(normal["eip7702"], json!({"allowed": false}));
-    let got = admin(&h, "GET", "/guardian/policy", ADMIN_TOKEN, None);
-    assert_eq!(json(&got), normal);
+    assert_eq!(get("/guardian/policy").json(), normal);
     // The user's document is its own.
-    assert_error(
-        &admin(&h, "GET", &user_path(&id), ADMIN_TOKEN, None),
-        404,
-        "POLICY_NOT_FOUND",
-    );
-    put(&h, &user_path(&id), json!({}));
-    assert_eq!(
-        json(&admin(&h, "GET", &user_path(&id), ADMIN_TOKEN, None))["raw_digest"],
-        json!(true)
-    );
-    let r = admin(&h, "DELETE", &user_path(&id), ADMIN_TOKEN, None);
-    assert_eq!(json(&r), json!({"deleted": true}));
-    assert_error(
-        &admin(&h, "DELETE", &user_path(&id), ADMIN_TOKEN, None),
-        404,
-        "POLICY_NOT_FOUND",
-    );
+    let theirs = user_path("MAINT");
+    expect_error(&get(&theirs), 404, "POLICY_NOT_FOUND");
+    put(&*d, &theirs, &json!({}));
+    assert_eq!(get(&theirs).json()["raw_digest"], json!(true));
+    let r = admin(&*d, "DELETE", &theirs, ADMIN_TOKEN, None);
+    assert_eq!(r.json(), json!({"deleted": true}));
+    let r = admin(&*d, "DELETE", &theirs, ADMIN_TOKEN, None);
+    expect_error(&r, 404, "POLICY_NOT_FOUND");
     // The deployment's stays.
-    assert_eq!(
-        json(&admin(&h, "GET", "/guardian/policy", ADMIN_TOKEN, None)),
-        normal
-    );
+    assert_eq!(get("/guardian/policy").json(), normal);
 
     // Bad documents and bad user parameters: 400 naming the field, nothing written.
     for (doc, words) in [
@@ -220,38 +170,33 @@ fn only_the_maintainer_sets_reads_and_drops_policies() {
         ),
         (json!("x"), "a policy must be a JSON object"),
     ] {
-        let r = admin(&h, "PUT", "/guardian/policy", ADMIN_TOKEN, Some(doc));
-        let j = assert_error(&r, 400, "INVALID_POLICY");
+        let r = admin(&*d, "PUT", "/guardian/policy", ADMIN_TOKEN, Some(&doc));
+        let j = expect_error(&r, 400, "INVALID_POLICY");
         assert!(j["message"].as_str().unwrap().contains(words), "{j}");
     }
-    let r = h.admin_req(
-        Request::new("PUT", "/guardian/policy")
-            .with_header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .with_body("{not json"),
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let r = (&*d as &dyn Driver).call(
+        "PUT",
+        "/guardian/policy",
+        &[("authorization", &auth)],
+        b"{not json",
     );
-    assert_error(&r, 400, "INVALID_POLICY");
-    assert_eq!(
-        json(&admin(&h, "GET", "/guardian/policy", ADMIN_TOKEN, None)),
-        normal
-    );
+    expect_error(&r, 400, "INVALID_POLICY");
+    assert_eq!(get("/guardian/policy").json(), normal);
     for path in [
         "/guardian/policy/user",
         "/guardian/policy/user?user=",
         "/guardian/policy/user?user=a&user=b",
         "/guardian/policy/user?who=a",
     ] {
-        assert_error(
-            &admin(&h, "GET", path, ADMIN_TOKEN, None),
-            400,
-            "BAD_REQUEST",
-        );
+        expect_error(&get(path), 400, "BAD_REQUEST");
     }
-    let r = admin(&h, "POST", "/guardian/policy", ADMIN_TOKEN, None);
+    let r = admin(&*d, "POST", "/guardian/policy", ADMIN_TOKEN, None);
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, PUT, DELETE"));
 
     // Every call is audited, by the maintainer, with the scope; never the document's body.
-    let rows = rows_since(&h.db, 0);
+    let rows = trail(&d);
     let policy_rows: Vec<_> = rows.iter().filter(|r| r.0.starts_with("policy.")).collect();
     assert!(policy_rows.iter().any(|r| r.0 == "policy.set"
         && r.1 == "success"
@@ -279,313 +224,62 @@ fn only_the_maintainer_sets_reads_and_drops_policies() {
 }
 
 #[test]
-fn every_rule_allows_what_it_should_and_refuses_with_its_code() {
-    let h = harness();
-    let (mut t, _) = user(&h, "00uRULES");
-    put(
-        &h,
-        "/guardian/policy",
-        json!({
-            "chain_ids": [1, 8453],
-            "transactions": {"to_allow": [GAME, VAULT, BAD], "to_deny": [BAD],
-                             "contract_creation": false, "max_value": "1000"},
-            "typed_data": {"domains": [{"name": "Game", "chain_id": 8453, "verifying_contract": GAME}],
-                           "primary_types": ["Move"]},
-            "raw_digest": false,
-            "personal_sign": false,
-        }),
-    );
-    let from = keyward_test_kit::audit::records(&h.db).len();
-    let tx_path = "/guardian/sign-tx";
-    allowed(&h, &mut t, tx_path, tx(1, Some(VAULT), "1000"));
-    allowed(&h, &mut t, tx_path, tx(8453, Some(GAME), "0"));
-    refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(5, Some(VAULT), "1"),
-        "POLICY_CHAIN_NOT_ALLOWED",
-    );
-    refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(1, Some(BAD), "1"),
-        "POLICY_RECIPIENT_DENIED",
-    );
-    refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(1, Some(OTHER), "1"),
-        "POLICY_RECIPIENT_NOT_ALLOWED",
-    );
-    refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(1, None, "0"),
-        "POLICY_CONTRACT_CREATION_DISABLED",
-    );
-    let j = refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(1, Some(VAULT), "1001"),
-        "POLICY_VALUE_EXCEEDED",
-    );
-    assert!(j["message"].as_str().unwrap().contains("1001"), "{j}");
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign",
-        json!({"raw_data": RAW}),
-        "POLICY_RAW_DIGEST_DISABLED",
-    );
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-        "POLICY_PERSONAL_SIGN_DISABLED",
-    );
-    let td = "/guardian/sign-typed-data";
-    allowed(&h, &mut t, td, typed("Game", 8453, GAME, "Move"));
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Gamf", 8453, GAME, "Move"),
-        "POLICY_TYPED_DATA_DOMAIN",
-    );
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Game", 8453, VAULT, "Move"),
-        "POLICY_TYPED_DATA_DOMAIN",
-    );
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Game", 1, GAME, "Move"),
-        "POLICY_TYPED_DATA_DOMAIN",
-    );
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Game", 10, GAME, "Move"),
-        "POLICY_CHAIN_NOT_ALLOWED",
-    );
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Game", 8453, GAME, "Permit"),
-        "POLICY_TYPED_DATA_PRIMARY_TYPE",
-    );
-    // A bad request is still 400, before the policy is asked.
-    let r = call(&h, &mut t, "/guardian/sign", json!({"raw_data": "12"}));
-    assert_error(&r, 400, "INVALID_RAW_DATA");
-
-    // Each decision is in the audit trail, with the document that made it.
-    let rows = rows_since(&h.db, from);
-    let decisions: Vec<(String, String, Value, Value)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.0.clone(),
-                r.2.clone(),
-                r.5["policy"].clone(),
-                r.5["policy_document"].clone(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        decisions[0],
-        (
-            "sign.transaction".into(),
-            String::new(),
-            json!("allowed"),
-            json!("deployment")
-        )
-    );
-    assert_eq!(
-        decisions[2],
-        (
-            "sign.transaction".into(),
-            "POLICY_CHAIN_NOT_ALLOWED".into(),
-            json!("POLICY_CHAIN_NOT_ALLOWED"),
-            json!("deployment")
-        )
-    );
-    assert_eq!(decisions[7].2, json!("POLICY_RAW_DIGEST_DISABLED"));
-    assert_eq!(
-        decisions[9],
-        (
-            "sign.typed_data".into(),
-            String::new(),
-            json!("allowed"),
-            json!("deployment")
-        )
-    );
-    assert_eq!(decisions.last().unwrap().2, Value::Null);
-
-    // Transactions and typed data switched off entirely.
-    put(
-        &h,
-        "/guardian/policy",
-        json!({"transactions": {"allowed": false}, "typed_data": {"allowed": false}}),
-    );
-    refused(
-        &h,
-        &mut t,
-        tx_path,
-        tx(1, Some(VAULT), "0"),
-        "POLICY_TRANSACTIONS_DISABLED",
-    );
-    refused(
-        &h,
-        &mut t,
-        td,
-        typed("Game", 8453, GAME, "Move"),
-        "POLICY_TYPED_DATA_DISABLED",
-    );
-    allowed(&h, &mut t, "/guardian/sign", json!({"raw_data": RAW}));
-    allowed(
-        &h,
-        &mut t,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-    );
-}
-
-#[test]
-fn a_user_override_replaces_the_deployment_policy_for_that_user_only() {
-    let h = harness();
-    let (mut alice, alice_id) = user(&h, "00uALICE");
-    let (mut bob, _) = user(&h, "00uBOB");
-    put(&h, "/guardian/policy", json!({"raw_digest": false}));
-    put(&h, &user_path(&alice_id), json!({"personal_sign": false}));
-    // Alice: her document only (raw digests allowed again, personal_sign not).
-    allowed(&h, &mut alice, "/guardian/sign", json!({"raw_data": RAW}));
-    let from = keyward_test_kit::audit::records(&h.db).len();
-    refused(
-        &h,
-        &mut alice,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-        "POLICY_PERSONAL_SIGN_DISABLED",
-    );
-    assert_eq!(
-        rows_since(&h.db, from)[0].5["policy_document"],
-        json!("user")
-    );
-    // Bob: the deployment's.
-    refused(
-        &h,
-        &mut bob,
-        "/guardian/sign",
-        json!({"raw_data": RAW}),
-        "POLICY_RAW_DIGEST_DISABLED",
-    );
-    allowed(
-        &h,
-        &mut bob,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-    );
-    // Her override dropped, the deployment's applies to her too.
-    admin(&h, "DELETE", &user_path(&alice_id), ADMIN_TOKEN, None);
-    refused(
-        &h,
-        &mut alice,
-        "/guardian/sign",
-        json!({"raw_data": RAW}),
-        "POLICY_RAW_DIGEST_DISABLED",
-    );
-    // A document can be set for a user who has not logged in yet.
-    put(&h, &user_path("okta:00uNOTYET"), json!({}));
-}
-
-#[test]
 fn the_rolling_period_counts_signatures_and_value_and_refusals_count_nothing() {
-    let h = harness();
+    let d = driver();
     // The clock moves by up to 20 minutes between two calls of one chain.
-    h.set_var("token_ttl_seconds", "7200");
-    let (mut t, id) = user(&h, "00uPERIOD");
-    let (mut other, _) = user(&h, "00uPERIOD2");
+    d.set_var("token_ttl_seconds", "7200");
+    let mut t = Signer::login(&*d, "PERIOD");
+    let mut other = Signer::login(&*d, "PERIOD2");
     put(
-        &h,
+        &*d,
         "/guardian/policy",
-        json!({"period": {"seconds": 3600, "max_count": 3, "max_value": "100"}}),
+        &json!({"period": {"seconds": 3600, "max_count": 3, "max_value": "100"}}),
     );
-    allowed(&h, &mut t, "/guardian/sign-tx", tx(1, Some(VAULT), "60"));
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign-tx",
+    let (sign, sign_tx) = ("/guardian/sign", "/guardian/sign-tx");
+    t.allowed(sign_tx, tx(1, Some(VAULT), "60"));
+    t.refused(
+        sign_tx,
         tx(1, Some(VAULT), "41"),
         "POLICY_PERIOD_VALUE_EXCEEDED",
     );
-    h.advance_secs(1200);
-    allowed(&h, &mut t, "/guardian/sign-tx", tx(1, Some(VAULT), "40"));
-    assert_eq!(events(&h), 2);
+    d.advance_secs(1200);
+    t.allowed(sign_tx, tx(1, Some(VAULT), "40"));
+    assert_eq!(events(&d), 2);
     // A signature that fails after the policy allowed it (a typed-data value that does not fit
     // its type) is not counted.
     let mut bad = typed("Game", 1, GAME, "Move");
     bad["typed_data"]["message"]["x"] = json!(-1);
-    let r = call(&h, &mut t, "/guardian/sign-typed-data", bad);
-    assert_error(&r, 400, "INVALID_TYPED_DATA");
-    assert_eq!(events(&h), 2);
-    h.advance_secs(1200);
-    allowed(
-        &h,
-        &mut t,
-        "/guardian/sign-message",
-        json!({"message": "hi"}),
-    );
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign",
+    let r = t.call("/guardian/sign-typed-data", &bad);
+    expect_error(&r, 400, "INVALID_TYPED_DATA");
+    assert_eq!(events(&d), 2);
+    d.advance_secs(1200);
+    t.allowed("/guardian/sign-message", json!({"message": "hi"}));
+    t.refused(
+        sign,
         json!({"raw_data": RAW}),
         "POLICY_PERIOD_COUNT_EXCEEDED",
     );
-    assert_eq!(events(&h), 3);
+    assert_eq!(events(&d), 3);
     // Another user has a period of their own.
-    allowed(
-        &h,
-        &mut other,
-        "/guardian/sign-tx",
-        tx(1, Some(VAULT), "100"),
-    );
+    other.allowed(sign_tx, tx(1, Some(VAULT), "100"));
     // The window rolls: the first signature is in it for exactly an hour.
-    h.advance_secs(1199);
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign",
+    d.advance_secs(1199);
+    t.refused(
+        sign,
         json!({"raw_data": RAW}),
         "POLICY_PERIOD_COUNT_EXCEEDED",
     );
-    h.advance_secs(1);
-    refused(
-        &h,
-        &mut t,
-        "/guardian/sign-tx",
+    d.advance_secs(1);
+    t.refused(
+        sign_tx,
         tx(1, Some(VAULT), "61"),
         "POLICY_PERIOD_VALUE_EXCEEDED",
     );
-    allowed(&h, &mut t, "/guardian/sign-tx", tx(1, Some(VAULT), "60"));
+    t.allowed(sign_tx, tx(1, Some(VAULT), "60"));
     // Old events were dropped under the user's lock (the table stays bounded).
-    let theirs = h.count(&format!(
-        "SELECT COUNT(*) FROM gd_policy_event WHERE user_id = '{id}'"
-    ));
+    let theirs = d.count("SELECT COUNT(*) FROM gd_policy_event WHERE user_id = 'okta:00uPERIOD'");
     assert_eq!(theirs, 3);
-    assert_eq!(h.count("SELECT COUNT(*) FROM gd_policy_lock"), 2);
+    assert_eq!(d.count("SELECT COUNT(*) FROM gd_policy_lock"), 2);
 }
 
 /// The policy language's examples in docs/guardian.md parse, and the JSON Schema beside it

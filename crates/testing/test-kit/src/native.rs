@@ -240,6 +240,8 @@ pub struct NativeDriver {
     /// A header the service itself must put on every answer (the host would add some, such as
     /// `Date`, when the service does not, so only the native run can see it missing).
     required_header: Option<&'static str>,
+    /// What outbound HTTP reaches (none: every outbound request fails, as an unreachable host).
+    outbound: Option<Box<dyn Fetch + Send + Sync>>,
 }
 
 impl NativeDriver {
@@ -255,6 +257,7 @@ impl NativeDriver {
             peer: "127.0.0.1:40000".to_owned(),
             clock_step_ms: 0,
             required_header: None,
+            outbound: None,
         }
     }
 
@@ -270,6 +273,12 @@ impl NativeDriver {
         self
     }
 
+    /// Outbound HTTP reaches `fetch` (a stand-in for the identity providers).
+    pub fn with_outbound(mut self, fetch: impl Fetch + Send + Sync + 'static) -> Self {
+        self.outbound = Some(Box::new(fetch));
+        self
+    }
+
     /// One request through one component, as the host invokes it.
     pub fn invoke(&self, component: Component, req: Request) -> Response {
         self.invoke_group(component.group, req)
@@ -277,8 +286,9 @@ impl NativeDriver {
 
     /// One request through a route group's entry point, as its component calls it.
     pub fn invoke_group(&self, group: RouteGroup, req: Request) -> Response {
+        let outbound = self.outbound.as_deref().map(|f| f as &dyn Fetch);
         self.sandbox
-            .with_env(None, |env, _| (group.handle)(env, req))
+            .with_env(outbound, |env, _| (group.handle)(env, req))
     }
 }
 
