@@ -430,9 +430,7 @@ fn an_oidc_login_names_the_subject_and_a_replayed_id_token() {
 
 #[test]
 fn an_action_whose_record_cannot_be_written_does_not_happen() {
-    let h = Harness::new();
-    h.insert_user("okta:00uHARDHAT", HARDHAT, ADDR0);
-    let t = h.okta_login_token("00uHARDHAT");
+    let (h, t) = Harness::hardhat();
     let before = records(&h).len();
     let tokens = h.count("SELECT COUNT(*) FROM gd_token");
 
@@ -469,9 +467,7 @@ fn an_action_whose_record_cannot_be_written_does_not_happen() {
 
 #[test]
 fn an_action_rolled_back_for_a_server_error_leaves_no_record() {
-    let h = Harness::new();
-    h.insert_user("okta:00uHARDHAT", HARDHAT, ADDR0);
-    let t = h.okta_login_token("00uHARDHAT");
+    let (h, t) = Harness::hardhat();
     let before = records(&h).len();
     // A stored key that no longer opens: the signature fails with 500 and rolls back.
     h.db.execute("UPDATE gd_user SET mnemonic_ct = 'AAAA'", &[])

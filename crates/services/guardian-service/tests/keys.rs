@@ -12,7 +12,7 @@ use envelope::{MasterKey, Sealer};
 use guardian_core::{Mnemonic, recover_address};
 use guest_kit::Db;
 use keyward_test_kit::scenarios::guardian::{ADDR0, ADDR2, vector};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const RAW: &str = "397ed6e91ab1a5f3274256aa514495d712f06db38de036ca24c5e5e5f999868d";
 
@@ -20,14 +20,6 @@ fn signing_keys(h: &Harness, user_id: &str) -> i64 {
     h.count(&format!(
         "SELECT COUNT(*) FROM gd_signing_key WHERE user_id = '{user_id}'"
     ))
-}
-
-#[track_caller]
-fn chained(h: &Harness, t: &mut String, method: &str, path: &str, body: Option<Value>) -> Value {
-    let r = h.call(method, path, t, body);
-    assert_eq!(r.status, 200, "{}", json(&r));
-    *t = fresh(&r);
-    json(&r)
 }
 
 /// Opens `ct` as the sealed column `table.column` of the registry `keyward rewrap` uses.

@@ -12,27 +12,9 @@ use serde_json::{Value, json};
 
 const RAW: &str = "397ed6e91ab1a5f3274256aa514495d712f06db38de036ca24c5e5e5f999868d";
 
-fn hardhat() -> (Harness, String) {
-    let h = Harness::new();
-    h.insert_user("okta:00uHARDHAT", HARDHAT, ADDR0);
-    let t = h.okta_login_token("00uHARDHAT");
-    (h, t)
-}
-
-/// One call in a token chain: made with `t`, expected to succeed; `t` moves on to the fresh
-/// token and the body is returned.
-#[track_caller]
-fn chained(h: &Harness, t: &mut String, method: &str, path: &str, body: Option<Value>) -> Value {
-    let r = h.call(method, path, t, body);
-    assert_eq!(r.status, 200, "{}", json(&r));
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    *t = fresh(&r);
-    json(&r)
-}
-
 #[test]
 fn hardhat_vectors_over_every_route() {
-    let (h, mut t) = hardhat();
+    let (h, mut t) = Harness::hardhat();
     let mut post = |path: &str, body: Value| chained(&h, &mut t, "POST", path, Some(body));
     // /sign, indices 0 and 2.
     for name in ["hardhat-0-sign", "hardhat-2-sign"] {
@@ -72,7 +54,7 @@ fn hardhat_vectors_over_every_route() {
 
 #[test]
 fn tokens_are_single_use_and_fresh_tokens_chain() {
-    let (h, t) = hardhat();
+    let (h, t) = Harness::hardhat();
     let r = h.call("POST", "/guardian/sign", &t, Some(json!({"raw_data": RAW})));
     assert_eq!(r.status, 200);
     let sig = json(&r)["signature"].as_str().expect("sig").to_owned();
@@ -111,7 +93,7 @@ fn tokens_are_single_use_and_fresh_tokens_chain() {
 
 #[test]
 fn token_ttl_and_chain_bound() {
-    let (h, t) = hardhat();
+    let (h, t) = Harness::hardhat();
     h.advance_secs(901);
     assert_error(
         &h.call("GET", "/guardian/sign", &t, None),
@@ -139,7 +121,7 @@ fn token_ttl_and_chain_bound() {
 
 #[test]
 fn bad_input_gets_400_with_a_working_fresh_token() {
-    let (h, mut t) = hardhat();
+    let (h, mut t) = Harness::hardhat();
     let cases = [
         (json!({}), "MISSING_SIGN_DATA"),
         (json!({"raw_data": ""}), "MISSING_SIGN_DATA"),
@@ -234,7 +216,7 @@ fn bad_input_gets_400_with_a_working_fresh_token() {
 
 #[test]
 fn headers_methods_sizes() {
-    let (h, t) = hardhat();
+    let (h, t) = Harness::hardhat();
     // Different tokens in both headers → 401, token untouched.
     let other = "A".repeat(43);
     let r = h.sign_req(
@@ -284,8 +266,11 @@ fn a_row_copied_to_another_user_fails_closed() {
     .expect("update");
     // As if B's key were stored before account keys were: its first use opens the mnemonic
     // (the copied account key itself: tests/keys.rs).
-    h.db.execute("DELETE FROM gd_signing_key WHERE user_id = 'okta:00uB'", &[])
-        .expect("delete");
+    h.db.execute(
+        "DELETE FROM gd_signing_key WHERE user_id = 'okta:00uB'",
+        &[],
+    )
+    .expect("delete");
     let r = h.call("POST", "/guardian/sign", &t, Some(json!({"raw_data": RAW})));
     let j = assert_error(&r, 500, "KEY_UNAVAILABLE");
     // A server error rolls the request's transaction back: the token is not spent, so no fresh
@@ -297,7 +282,7 @@ fn a_row_copied_to_another_user_fails_closed() {
 
 #[test]
 fn master_key_missing_is_503() {
-    let (h, t) = hardhat();
+    let (h, t) = Harness::hardhat();
     h.unset_var("master_key");
     assert_error(
         &h.call("GET", "/guardian/sign", &t, None),

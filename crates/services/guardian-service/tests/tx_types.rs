@@ -16,19 +16,10 @@ const TO: &str = "0x3535353535353535353535353535353535353535";
 /// Hardhat's account 0 private key: it must never reach a record.
 const KEY0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
-fn hardhat() -> (Harness, String) {
-    let h = Harness::new();
-    h.insert_user("okta:00uHARDHAT", HARDHAT, ADDR0);
-    let t = h.okta_login_token("00uHARDHAT");
-    (h, t)
-}
-
+/// A signing call in the chain that succeeds; the body.
 #[track_caller]
 fn ok(h: &Harness, t: &mut String, path: &str, body: Value) -> Value {
-    let r = h.call("POST", path, t, Some(body));
-    assert_eq!(r.status, 200, "{}", json(&r));
-    *t = fresh(&r);
-    json(&r)
+    chained(h, t, "POST", path, Some(body))
 }
 
 /// The last audit record: its action, object and details.
@@ -49,7 +40,7 @@ fn b32(v: &Value) -> [u8; 32] {
 
 #[test]
 fn sign_authorization_answers_a_pasteable_tuple_and_audits_it() {
-    let (h, mut t) = hardhat();
+    let (h, mut t) = Harness::hardhat();
     let a = ok(
         &h,
         &mut t,
@@ -135,7 +126,7 @@ fn sign_authorization_answers_a_pasteable_tuple_and_audits_it() {
 
 #[test]
 fn type_1_signs_and_refusals_name_the_field() {
-    let (h, mut t) = hardhat();
+    let (h, mut t) = Harness::hardhat();
     let tx = ok(
         &h,
         &mut t,

@@ -13,6 +13,7 @@ use guest_kit::{
 };
 use serde_json::Value;
 
+use keyward_test_kit::scenarios::guardian::ADDR0;
 pub use keyward_test_kit::secrets::{
     HARDHAT_MNEMONIC as HARDHAT, MASTER_KEY as MASTER, OKTA_BASE_URL as OKTA,
 };
@@ -209,6 +210,15 @@ impl Harness {
         });
     }
 
+    /// A harness whose Okta user `00uHARDHAT` holds the Hardhat mnemonic, and a client token of
+    /// theirs.
+    pub fn hardhat() -> (Harness, String) {
+        let h = Harness::new();
+        h.insert_user("okta:00uHARDHAT", HARDHAT, ADDR0);
+        let t = h.okta_login_token("00uHARDHAT");
+        (h, t)
+    }
+
     /// Logs in through the scripted Okta and returns the client token.
     pub fn okta_login_token(&self, okta_id: &'static str) -> String {
         self.okta_success(okta_id);
@@ -229,15 +239,24 @@ pub fn json(r: &Response) -> Value {
 /// not the kit's exact two-field shape), `Cache-Control: no-store`; returns the body.
 #[track_caller]
 pub fn assert_error(r: &Response, status: u16, code: &str) -> Value {
-    let reply = keyward_test_kit::Reply::from(r.clone());
-    assert_eq!(
-        (r.status, reply.error_code()),
-        (status, code.to_owned()),
-        "{}",
-        reply.text()
-    );
+    keyward_test_kit::scenarios::guardian::expect_error(&r.clone().into(), status, code)
+}
+
+/// One call in a token chain: made with `t`, expected to succeed (and not to be cached); `t`
+/// moves on to the fresh token and the body is returned.
+#[track_caller]
+pub fn chained(
+    h: &Harness,
+    t: &mut String,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let r = h.call(method, path, t, body);
+    assert_eq!(r.status, 200, "{}", json(&r));
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    reply.json()
+    *t = fresh(&r);
+    json(&r)
 }
 
 pub fn fresh(r: &Response) -> String {
