@@ -33,6 +33,7 @@
 pub mod api_secret;
 pub mod kcv;
 pub mod retry;
+pub mod otp;
 mod key;
 pub mod shamir;
 pub mod share_cipher;

@@ -18,6 +18,14 @@ guest_kit::variables! {
     /// `Access-Control-Max-Age` of preflight answers, seconds.
     pub const CORS_MAX_AGE: Integer = Integer::new("cors_max_age", 86_400);
 
+    /// OTP sends per project and hour by e-mail / by SMS (docs/shield.md, "Design: OTP and 2FA").
+    pub const OTP_EMAIL_PER_HOUR: Integer = Integer::new("otp_email_per_hour", 120);
+    pub const OTP_SMS_PER_HOUR: Integer = Integer::new("otp_sms_per_hour", 2);
+    /// Where OTP codes are delivered, and the HMAC key of their signature (docs/shield.md,
+    /// "Design: OTP and 2FA"); unset, codes cannot be sent.
+    pub const OTP_WEBHOOK_URL: Text = Text::new("otp_webhook_url", "");
+    pub const OTP_WEBHOOK_SECRET: Text = Text::new("otp_webhook_secret", "");
+
     /// Where OPENFORT providers' tokens are checked.
     pub const OPENFORT_BASE_URL: Text = Text::new("openfort_base_url", "https://api.openfort.io");
 }

@@ -26,6 +26,8 @@ pub(crate) const USER_ID: usize = 256;
 pub(crate) const REFERENCE: usize = 256;
 /// Share `keychain_id` (a UUID, 36 bytes, when valid).
 pub(crate) const KEYCHAIN_ID: usize = 256;
+/// `/project/otp` `email` and `phone` (docs/shield.md, "Design: OTP and 2FA").
+pub(crate) const CONTACT: usize = 256;
 /// Share `secret` (a Shamir share of a private key is a few hundred bytes, also encrypted).
 pub(crate) const SECRET: usize = 8192;
 /// Share `salt` and `digest` (user-entropy parameters).

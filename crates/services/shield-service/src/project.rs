@@ -35,9 +35,6 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     operator_auth(ctx)?;
     let body: RegisterBody = parse_body(&ctx.req.body)?;
     check("name", body.name.as_deref(), limits::PROJECT_NAME)?;
-    if body.enable_2fa == Some(true) {
-        return Err(ApiError::otp_not_supported());
-    }
     let name = body.name.unwrap_or_default();
     let id = uuid_v4()?;
     ctx.env.audit.object(&id);
@@ -45,13 +42,18 @@ pub(crate) fn register(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let (secret, digest) =
         api_secret::generate().map_err(|_| ApiError::internal("random number generator"))?;
     let now = ctx.env.now_ms;
+    let two_fa = body.enable_2fa == Some(true);
     let mut out = json!({
-        "id": id, "name": name, "api_key": api_key, "api_secret": secret.as_str(), "enabled_2fa": false,
+        "id": id, "name": name, "api_key": api_key, "api_secret": secret.as_str(), "enabled_2fa": two_fa,
     });
     let store = &ctx.store;
     // One transaction (the request's) holds both rows: the project never exists without the key
     // it was created with.
     store.insert_project(&id, &name, &api_key, &digest, now)?;
+    if two_fa {
+        store.enable_2fa(&id, now)?;
+        ctx.env.audit.detail("enable_2fa", true);
+    }
     if body.generate_encryption_key == Some(true) {
         let key =
             generate_project_key().map_err(|_| ApiError::internal("random number generator"))?;
@@ -95,18 +97,6 @@ pub(crate) fn reset_secret(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     let p = project_auth(ctx)?;
     ctx.env.audit.object(&p.id);
     Err(ApiError::not_implemented())
-}
-
-/// POST /project/otp, /project/enable-2fa: phase 1 (docs/shield.md, "Design: OTP and 2FA").
-pub(crate) fn otp_phase1(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
-    ctx.env.audit.action(if ctx.req.path() == "/project/otp" {
-        "project.otp"
-    } else {
-        "project.enable_2fa"
-    });
-    let p = project_auth(ctx)?;
-    ctx.env.audit.object(&p.id);
-    Err(ApiError::otp_not_supported())
 }
 
 #[derive(Deserialize)]
@@ -470,8 +460,7 @@ pub(crate) fn encrypt(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 struct SessionBody {
     encryption_part: Option<String>,
     user_id: Option<String>,
-    // `otp_code` is ignored in phase 1 (docs/shield.md, "Design: OTP and 2FA"); a wrong type is still a parse error.
-    #[allow(dead_code)]
+    /// Checked on projects with 2FA (docs/shield.md, "Design: OTP and 2FA").
     otp_code: Option<String>,
 }
 
@@ -485,6 +474,15 @@ pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
     // Validates the part against the stored DB part and key-check value (kw).
     let _key = crate::shares::key_from_part(ctx, &project.id, part.clone())?;
     let part = part.ok_or_else(ApiError::invalid_part)?;
+    let user_id = non_empty(body.user_id);
+    // After the part's check, so a wrong part does not cost the user their code.
+    let otp_verified = project.enable_2fa
+        && crate::otp::verify_for_session(
+            ctx,
+            &project.id,
+            user_id.as_deref(),
+            body.otp_code.as_deref(),
+        )?;
     let id = uuid_v4()?;
     // The session id stands in for the encryption part until it is used: the record names it
     // by a digest, which the share request that uses it records too.
@@ -493,10 +491,13 @@ pub(crate) fn encryption_session(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
         &id,
         &project.id,
         &part,
-        non_empty(body.user_id).as_deref(),
+        user_id.as_deref(),
         ctx.env.now_ms,
         SESSION_TTL_MS,
     )?;
+    if otp_verified {
+        ctx.store.mark_session_otp_verified(&id)?;
+    }
     json(200, &json!({"session_id": id}))
 }
 

@@ -89,14 +89,17 @@ pub(crate) fn obtain_key(
 struct ReadKey<'c, 'e, 'a> {
     ctx: &'c Ctx<'e, 'a>,
     project_id: String,
+    /// The project has 2FA: a session must have been created with a code (docs/shield.md, "Design: OTP and 2FA").
+    otp_gate: bool,
     key: Option<Key>,
 }
 
 impl<'c, 'e, 'a> ReadKey<'c, 'e, 'a> {
-    fn new(ctx: &'c Ctx<'e, 'a>, project_id: &str) -> Self {
+    fn new(ctx: &'c Ctx<'e, 'a>, project: &crate::store::Project) -> Self {
         Self {
             ctx,
-            project_id: project_id.to_owned(),
+            project_id: project.id.clone(),
+            otp_gate: project.enable_2fa,
             key: None,
         }
     }
@@ -107,12 +110,17 @@ impl<'c, 'e, 'a> ReadKey<'c, 'e, 'a> {
         }
         let key = match self.key.take() {
             Some(k) => k,
-            None => obtain_key(
-                self.ctx,
-                &self.project_id,
-                header(self.ctx.req, "x-encryption-part"),
-                header(self.ctx.req, "x-encryption-session"),
-            )?,
+            None => {
+                let part = header(self.ctx.req, "x-encryption-part");
+                let session = header(self.ctx.req, "x-encryption-session");
+                if let Some(s) = session
+                    .as_deref()
+                    .filter(|_| self.otp_gate && part.is_none())
+                {
+                    crate::otp::require_verified_session(self.ctx, &self.project_id, s)?;
+                }
+                obtain_key(self.ctx, &self.project_id, part, session)?
+            }
         };
         let plain = share_cipher::decrypt(&key, &share.data)
             .map_err(|_| ApiError::internal("share decryption failed"));
@@ -591,7 +599,7 @@ pub(crate) fn shares(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
 }
 
 fn read_share(ctx: &Ctx<'_, '_>, caller: &Caller, share: &Share) -> ApiResult<Response> {
-    let secret = ReadKey::new(ctx, &caller.project.id).secret(share)?;
+    let secret = ReadKey::new(ctx, &caller.project).secret(share)?;
     Ok(Response::json(200, &share_json(share, &secret)))
 }
 
@@ -723,7 +731,7 @@ pub(crate) fn keychain(ctx: &Ctx<'_, '_>) -> ApiResult<Response> {
             return Err(ApiError::share_not_found());
         }
     }
-    let mut key = ReadKey::new(ctx, &caller.project.id);
+    let mut key = ReadKey::new(ctx, &caller.project);
     let mut out = Vec::with_capacity(shares.len());
     for share in &shares {
         let secret = key.secret(share)?;

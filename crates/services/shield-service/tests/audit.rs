@@ -163,18 +163,16 @@ fn each_action_leaves_one_record_with_its_actor_and_outcome() {
         501
     );
     t.none();
-    ps(&h, &p, "POST", "/project/otp", Some(json!({}))).assert_error(
-        400,
-        "OTP_NOT_SUPPORTED",
-        "Project doesn't support 2FA",
-    );
+    // OTP (docs/shield.md, "Design: OTP and 2FA"): refused before 2FA is on, recorded.
+    ps(
+        &h,
+        &p,
+        "POST",
+        "/project/otp",
+        Some(json!({"user_id": "u", "email": "u@example.com"})),
+    )
+    .assert_error(400, "OTP_NOT_SUPPORTED", "Project doesn't support 2FA");
     t.one("project.otp", "failure", "OTP_NOT_SUPPORTED", &pa);
-    ps(&h, &p, "POST", "/project/enable-2fa", Some(json!({}))).assert_error(
-        400,
-        "OTP_NOT_SUPPORTED",
-        "Project doesn't support 2FA",
-    );
-    t.one("project.enable_2fa", "failure", "OTP_NOT_SUPPORTED", &pa);
 
     // Providers.
     let signer = TestSigner::new(Algorithm::RS256, "k1");

@@ -18,6 +18,7 @@ use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult, storage};
 
 mod encryption_keys;
+mod otp;
 mod projects;
 mod providers;
 mod rate_limit;

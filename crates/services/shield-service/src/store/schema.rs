@@ -41,6 +41,23 @@ const TABLES: &[&str] = &[
      count BIGINT NOT NULL, PRIMARY KEY (bucket, window_start))",
     // The sweep of old windows deletes by window_start across all buckets.
     "CREATE INDEX IF NOT EXISTS ix_rate_limit_window ON rate_limit_counters (window_start)",
+    // OTP and 2FA (docs/shield.md, "Design: OTP and 2FA"): one pending code per user (only its
+    // salted digest), the users' invalidated codes, the per-project hourly sends, and the
+    // users' contacts (upstream's SHA-512 hex of the address).
+    "CREATE TABLE IF NOT EXISTS otp_codes (project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, \
+     user_id TEXT NOT NULL, salt TEXT NOT NULL, code_digest TEXT NOT NULL, \
+     skip_verification INTEGER NOT NULL DEFAULT 0, failed_attempts BIGINT NOT NULL DEFAULT 0, \
+     created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (project_id, user_id))",
+    "CREATE TABLE IF NOT EXISTS otp_invalidations (id TEXT PRIMARY KEY, \
+     project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, user_id TEXT NOT NULL, \
+     invalidated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_otp_invalidations_user ON otp_invalidations (project_id, user_id, invalidated_at)",
+    "CREATE TABLE IF NOT EXISTS otp_send_counters (project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, \
+     channel TEXT NOT NULL, window_start BIGINT NOT NULL, count BIGINT NOT NULL, \
+     PRIMARY KEY (project_id, channel, window_start))",
+    "CREATE TABLE IF NOT EXISTS user_contacts (project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, \
+     user_id TEXT NOT NULL, email_sha512 TEXT, phone_sha512 TEXT, created_at BIGINT NOT NULL, \
+     updated_at BIGINT NOT NULL, PRIMARY KEY (project_id, user_id))",
     // The receipt of a share written through an encryption session, for its same-content retry
     // (docs/shield.md, "Design: share routes", retries).
     "CREATE TABLE IF NOT EXISTS share_receipts (share_id TEXT PRIMARY KEY, receipt TEXT NOT NULL, \

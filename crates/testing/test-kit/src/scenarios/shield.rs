@@ -471,23 +471,28 @@ pub fn transport_and_register(d: &dyn Driver) {
     }
     d.post("/register", br#"{"name":null,"unknown":[1]}"#)
         .done(201);
+    // 2FA (docs/shield.md, "Design: OTP and 2FA"; the OTP flows are shield-service's
+    // tests/otp.rs and the e2e shield_otp).
     for two_fa in [
         r#"{"enable_2fa":true}"#,
         r#"{"name":"n","enable_2fa":true}"#,
     ] {
-        refused(&d.post("/register", two_fa.as_bytes()), NO_2FA);
+        assert_eq!(d.post("/register", two_fa.as_bytes()).done(201)["enabled_2fa"], true);
     }
-    // Phase-1 OTP, reset secret.
     let p = register(d, false);
     p.send("POST", "/project/reset-api-secret", None)
         .assert_error_message(501, "NOT_IMPLEMENTED", "Not implemented");
-    for (path, body) in [
-        ("/project/otp", json!({"user_id": "u"})),
-        ("/project/otp", json!({})),
-        ("/project/enable-2fa", json!({})),
-    ] {
-        refused(&p.post(path, &body), NO_2FA);
+    let bad_otp = (400, "BAD_REQUEST", "invalid parameters were passed");
+    for body in [json!({"user_id": "u"}), json!({})] {
+        refused(&p.post("/project/otp", &body), bad_otp);
     }
+    let otp = json!({"user_id": "u", "email": "u@example.com"});
+    refused(&p.post("/project/otp", &otp), NO_2FA);
+    p.post("/project/enable-2fa", &json!({})).done(200);
+    refused(
+        &p.post("/project/enable-2fa", &json!({})),
+        (409, "OTP_ALREADY_ENABLED", "Project already has 2FA enabled"),
+    );
     assert_eq!(d.get("/shield/openapi.json").done(200)["openapi"], "3.1.0");
 }
 
