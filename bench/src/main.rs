@@ -173,6 +173,9 @@ fn host_command(state: &Path, manifest: &Path) -> Command {
         .arg("--state-dir")
         .arg(state)
         .env_remove("KEYWARD_LOG_FORMAT")
+        // The identity-provider stand-in listens on 127.0.0.1 (docs/OPERATIONS.md, "Outbound
+        // safety").
+        .env("KEYWARD_ALLOW_OUTBOUND_PRIVATE", "127.0.0.0/8")
         // One log line per request, as in production, but to a file.
         .stderr(Stdio::from(
             std::fs::File::create(state.with_extension("log")).expect("log file"),

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::key_value::{KeyValueGrants, KvBackend, KvStore};
 use crate::capabilities::outbound_http::AllowedHost;
+use crate::capabilities::outbound_http::address::AddressPolicy;
 use crate::capabilities::sqlite::{SqlBackend, SqlDatabase, SqliteGrants};
 use crate::capabilities::variables::{Resolver, Template};
 use crate::http::front_door::FrontDoorLimits;
@@ -48,6 +49,8 @@ pub struct Settings {
     /// The process's open-files limit: the connection cap must leave room below it for the
     /// storage backends' files and sockets.
     pub open_files_limit: u64,
+    /// The non-public addresses guests' outbound requests may reach (`--allow-outbound-private`).
+    pub outbound_addresses: Arc<AddressPolicy>,
 }
 
 pub fn build(
@@ -63,6 +66,7 @@ pub fn build(
         sqlite_synchronous,
         sqlite_max_connections,
         open_files_limit,
+        outbound_addresses,
     } = settings;
     let engine = crate::wasm::engine::engine(&limits)?;
     let linker = crate::wasm::engine::linker(&engine)?;
@@ -73,6 +77,7 @@ pub fn build(
         files: EmbeddedFiles::new(sqlite_synchronous, sqlite_max_connections),
         kv_stores: HashMap::new(),
         databases: HashMap::new(),
+        outbound_addresses,
     };
     let mut components = HashMap::new();
     for spec in app.components.values() {
@@ -144,6 +149,7 @@ struct Backends<'a> {
     files: EmbeddedFiles,
     kv_stores: HashMap<String, KvStore>,
     databases: HashMap<String, SqlDatabase>,
+    outbound_addresses: Arc<AddressPolicy>,
 }
 
 impl Backends<'_> {
@@ -170,6 +176,7 @@ impl Backends<'_> {
             sqlite_databases: Arc::new(sqlite_databases),
             variables: Arc::new(variables),
             allowed_hosts: Arc::new(self.allowed_hosts(spec)?),
+            outbound_addresses: self.outbound_addresses.clone(),
             environment: spec
                 .environment
                 .iter()

@@ -166,6 +166,17 @@ fn main() -> Result<()> {
     // capture a stack backtrace when backtraces are on: with RUST_BACKTRACE=1 that cost about
     // 0.1 ms per request (docs/PERFORMANCE.md). RUST_LIB_BACKTRACE=0 turns off backtraces in
     // error values only; panics still print theirs as RUST_BACKTRACE asks. An explicit
+    /// A non-public destination guests' outbound requests may reach (loopback, private,
+    /// link-local and other special addresses are refused otherwise): an address block
+    /// (`10.0.0.0/8`), an address, `address:port` or `name:port`. Repeatable; the environment
+    /// variable takes a comma-separated list.
+    #[arg(
+        long,
+        env = "KEYWARD_ALLOW_OUTBOUND_PRIVATE",
+        value_delimiter = ',',
+        value_name = "CIDR|ADDR[:PORT]|NAME:PORT"
+    )]
+    allow_outbound_private: Vec<String>,
     // RUST_LIB_BACKTRACE is respected.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // SAFETY: first statement of `main`, before any other thread exists.
@@ -293,6 +304,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         &app,
         &runtime_config,
         &state_dir,
+    let outbound_addresses = Arc::new(capabilities::outbound_http::address::AddressPolicy::new(
+        args.allow_outbound_private
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| {
+                capabilities::outbound_http::address::Allowance::parse(e)
+                    .context("--allow-outbound-private")
+            })
+            .collect::<Result<Vec<_>>>()?,
+    ));
         &cache,
         app::Settings {
             limits,
@@ -320,6 +341,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for metrics on {at}"))?;
             let metrics = observability::metrics::install(runtime.router.routes());
+            outbound_addresses,
             Some((metrics_listener, metrics))
         }
         None => None,

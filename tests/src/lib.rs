@@ -267,7 +267,14 @@ pub struct HostBuilder {
     args: Vec<String>,
     state_dir: Option<PathBuf>,
     runtime_config: Option<String>,
+    /// `--allow-outbound-private` for the stand-ins on 127.0.0.1 (docs/OPERATIONS.md,
+    /// "Outbound safety"); `None`: the host refuses loopback as in production.
+    outbound_allowance: Option<String>,
 }
+
+/// What every test host may reach beyond public addresses: the loopback stand-ins for Okta,
+/// OIDC, Openfort, JWKS and Vault.
+pub const LOOPBACK_ALLOWANCE: &str = "127.0.0.0/8,::1";
 
 impl HostBuilder {
     pub fn new(manifest: impl Into<String>) -> Self {
@@ -278,7 +285,14 @@ impl HostBuilder {
             args: Vec::new(),
             state_dir: None,
             runtime_config: None,
+            outbound_allowance: Some(LOOPBACK_ALLOWANCE.into()),
         }
+    }
+    /// The host's `--allow-outbound-private` entries (comma-separated) instead of
+    /// [`LOOPBACK_ALLOWANCE`]; `None` allows nothing beyond public addresses.
+    pub fn outbound_allowance(mut self, entries: Option<&str>) -> Self {
+        self.outbound_allowance = entries.map(str::to_owned);
+        self
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -364,6 +378,7 @@ impl HostBuilder {
             .arg(&state_dir)
             .args(&self.args)
             .env_remove("KEYWARD_LOG_FORMAT")
+            .env_remove("KEYWARD_ALLOW_OUTBOUND_PRIVATE")
             // One compiled-component cache for every host the tests start (safe: entries are
             // keyed by wasm hash and engine configuration); a test may pass its own --cache-dir.
             .env("KEYWARD_CACHE_DIR", target_dir().join("keyward-test-cache"))
@@ -393,6 +408,9 @@ impl HostBuilder {
             std::fs::write(&path, rc).map_err(|e| e.to_string())?;
             cmd.arg("--runtime-config").arg(&path);
             sources.extend(["--runtime-config".into(), path.into()]);
+        }
+        if let Some(entries) = &self.outbound_allowance {
+            cmd.env("KEYWARD_ALLOW_OUTBOUND_PRIVATE", entries);
         }
         for (k, v) in &self.env {
             cmd.env(k, v);

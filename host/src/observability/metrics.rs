@@ -222,6 +222,10 @@ pub enum OutboundOutcome {
     Denied,
     /// A connect, DNS or first-byte timeout.
     Timeout,
+    /// The destination resolved to a loopback, private, link-local or other non-public
+    /// address the operator did not allow: never connected (docs/OPERATIONS.md, "Outbound
+    /// safety").
+    Prohibited,
 }
 
 impl OutboundOutcome {
@@ -231,6 +235,7 @@ impl OutboundOutcome {
             OutboundOutcome::Error => "error",
             OutboundOutcome::Denied => "denied",
             OutboundOutcome::Timeout => "timeout",
+            OutboundOutcome::Prohibited => "prohibited",
         }
     }
 }
@@ -581,7 +586,10 @@ impl Metrics {
         self.outbound_requests
             .get_or_create(&[("host", host.clone()), ("outcome", label(outcome.label()))])
             .inc();
-        if outcome != OutboundOutcome::Denied {
+        if !matches!(
+            outcome,
+            OutboundOutcome::Denied | OutboundOutcome::Prohibited
+        ) {
             self.outbound_duration
                 .get_or_create(&[("host", host)])
                 .observe(took.as_secs_f64());

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::memory_budget::InstanceMemory;
 use crate::capabilities::key_value::{self, KeyValueGrants, KeyValueState};
+use crate::capabilities::outbound_http::address::AddressPolicy;
 use crate::capabilities::outbound_http::{AllowedHost, OutboundHooks};
 use crate::capabilities::sqlite::{self, SqliteGrants, SqliteState};
 use crate::capabilities::variables::{self, ComponentVariables, VariablesState};
@@ -23,6 +24,8 @@ pub struct Grants {
     pub sqlite_databases: Arc<SqliteGrants>,
     pub variables: Arc<ComponentVariables>,
     pub allowed_hosts: Arc<Vec<AllowedHost>>,
+    /// The non-public addresses outbound requests may reach (host-wide).
+    pub outbound_addresses: Arc<AddressPolicy>,
     pub environment: Vec<(String, String)>,
 }
 
@@ -72,6 +75,7 @@ impl HostState {
             sqlite: SqliteState::new(grants.sqlite_databases.clone()).traced(&trace),
             hooks: OutboundHooks {
                 allowed: grants.allowed_hosts.clone(),
+                addresses: grants.outbound_addresses.clone(),
                 trace,
             },
             variables: VariablesState::new(grants.variables.clone()),

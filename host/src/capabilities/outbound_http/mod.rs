@@ -5,11 +5,17 @@
 //! address, `*` or `*.suffix`; port is a number or `*` and defaults to the scheme's port.
 //! Entries for other schemes (`redis://`, `postgres://`, …) concern other interfaces and never
 //! allow HTTP.
+//!
+//! A permitted request is then sent by [`connect::send_checked`]: its destination must resolve to
+//! public addresses only, or to addresses the operator allowed (docs/OPERATIONS.md, "Outbound
+//! safety").
+
+pub mod address;
+mod connect;
 
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::observability::metrics::OutboundOutcome;
@@ -140,9 +146,12 @@ fn parse_port(p: &str) -> Option<PortPattern> {
     p.parse().ok().map(PortPattern::Exact)
 }
 
-/// The per-request `wasi:http` hooks: the allow-list check, then wasmtime's default client.
+/// The per-request `wasi:http` hooks: the allow-list check, then the address check and the
+/// client ([`connect`]).
 pub struct OutboundHooks {
     pub allowed: Arc<Vec<AllowedHost>>,
+    /// Which non-public addresses requests may reach (`--allow-outbound-private`).
+    pub addresses: Arc<address::AddressPolicy>,
     /// The request's trace: its outbound calls carry it on (`traceparent`).
     pub trace: Option<Arc<RequestTrace>>,
 }
@@ -175,48 +184,65 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
         let metrics = crate::observability::metrics::get();
-        // Metrics and spans name the destination as host[:port], as the guest addressed it:
-        // never the path or the query, which may carry ids or tokens.
-        let destination =
-            (metrics.is_some() || self.trace.is_some()).then(|| match request.uri().authority() {
-                Some(a) => a
-                    .as_str()
-                    .rsplit('@')
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                None => String::new(),
-            });
+        // Metrics, spans and logs name the destination as host[:port], as the guest addressed
+        // it: never the path or the query, which may carry ids or tokens.
+        let destination = match request.uri().authority() {
+            Some(a) => a
+                .as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            None => String::new(),
+        };
         if !self.permits(request.uri()) {
-            if let (Some(m), Some(host)) = (metrics, &destination) {
-                m.outbound(host, OutboundOutcome::Denied, std::time::Duration::ZERO);
+            if let Some(m) = metrics {
+                m.outbound(
+                    &destination,
+                    OutboundOutcome::Denied,
+                    std::time::Duration::ZERO,
+                );
             }
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         // The trace goes on with the call, whatever the guest put in this header.
-        let span = match (&self.trace, &destination) {
-            (Some(trace), Some(host)) => {
-                let (traceparent, span) = trace.outbound(host);
+        let span = match &self.trace {
+            Some(trace) => {
+                let (traceparent, span) = trace.outbound(&destination);
                 request.headers_mut().insert(TRACEPARENT, traceparent);
                 span
             }
-            _ => None,
+            None => None,
         };
+        let addresses = self.addresses.clone();
         Box::new(async move {
             let mut pending = PendingCall {
-                metrics: metrics.zip(destination),
+                metrics: metrics.map(|m| (m, destination.clone())),
                 span,
                 started: std::time::Instant::now(),
                 outcome: OutboundOutcome::Timeout,
             };
-            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            let sent = match connect::send_checked(request, options, &addresses).await {
+                Ok(sent) => Ok(sent),
+                Err(connect::SendError::Http(e)) => Err(e),
+                Err(connect::SendError::Refused(refused)) => {
+                    // The destination as the guest named it, and the address it resolved to:
+                    // neither carries a path, a query or credentials.
+                    tracing::warn!(
+                        destination = %destination,
+                        address = %refused.addr.ip(),
+                        kind = refused.why.label(),
+                        "outbound request refused: the destination is a {} address (allow it with --allow-outbound-private)",
+                        refused.why.label()
+                    );
+                    pending.outcome = OutboundOutcome::Prohibited;
+                    drop(pending);
+                    return Err(HttpError::DestinationIpProhibited);
+                }
+            };
             pending.outcome = outcome_of(&sent);
             drop(pending);
-            let (res, io) = sent?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            sent
         })
     }
 }
