@@ -168,6 +168,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "observability",
             "--test",
+            "outbound_safety",
+            "--test",
             "revocation",
             "--test",
             "scale",
