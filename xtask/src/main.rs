@@ -177,6 +177,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "scenarios",
             "--test",
             "shield",
+            "--test",
+            "shield_limits",
         ])
         .env("KEYWARD_TEST_BACKEND", "scale-out")
         .args(extra)
