@@ -16,6 +16,7 @@ mod manifest;
 mod observability;
 mod rewrap;
 mod runtime_config;
+mod shield_import;
 mod sources;
 mod toml_file;
 mod wasm;
@@ -47,6 +48,9 @@ enum Command {
     /// Check or export the audit trail the services keep in their databases.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Commands for the shield service's data.
+    #[command(subcommand)]
+    Shield(ShieldCommand),
     /// Re-seal every sealed value of every service under the current master_key, while hosts
     /// keep serving, so that master_key_previous can be emptied. Safe to rerun; exits 1 while
     /// anything remains under a previous key.
@@ -57,6 +61,15 @@ enum Command {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum ShieldCommand {
+    /// Import an upstream Shield deployment from its PostgreSQL database: projects with their
+    /// API keys and secrets, providers, users, keychains, shares of every entropy and the stored
+    /// key parts (docs/OPERATIONS.md, "Moving from upstream Shield"). Safe to rerun: it writes
+    /// only what is missing. Prints a JSON line of counts last.
+    Import(shield_import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -166,17 +179,6 @@ fn main() -> Result<()> {
     // capture a stack backtrace when backtraces are on: with RUST_BACKTRACE=1 that cost about
     // 0.1 ms per request (docs/PERFORMANCE.md). RUST_LIB_BACKTRACE=0 turns off backtraces in
     // error values only; panics still print theirs as RUST_BACKTRACE asks. An explicit
-    /// A non-public destination guests' outbound requests may reach (loopback, private,
-    /// link-local and other special addresses are refused otherwise): an address block
-    /// (`10.0.0.0/8`), an address, `address:port` or `name:port`. Repeatable; the environment
-    /// variable takes a comma-separated list.
-    #[arg(
-        long,
-        env = "KEYWARD_ALLOW_OUTBOUND_PRIVATE",
-        value_delimiter = ',',
-        value_name = "CIDR|ADDR[:PORT]|NAME:PORT"
-    )]
-    allow_outbound_private: Vec<String>,
     // RUST_LIB_BACKTRACE is respected.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // SAFETY: first statement of `main`, before any other thread exists.

@@ -173,9 +173,20 @@ pub(crate) fn project_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
 fn verify_project(ctx: &Ctx<'_, '_>) -> ApiResult<Project> {
     let project = resolve_api_key(ctx, true)?;
     let secret = header(ctx.req, "x-api-secret").ok_or_else(ApiError::missing_api_secret)?;
-    if !api_secret::verify(&secret, &project.api_secret_sha256) {
-        claimed(ctx, &project);
-        return Err(ApiError::invalid_api_key());
+    match api_secret::check(&secret, &project.api_secret_sha256) {
+        api_secret::Check::Match => {}
+        api_secret::Check::MatchUpgrade(digest) => {
+            // An imported bcrypt secret, checked once: its fast digest replaces it in this
+            // request's transaction (docs/shield.md, "Design: import from upstream Shield").
+            ctx.store.begin()?;
+            ctx.store
+                .upgrade_api_secret(&project.id, &project.api_secret_sha256, &digest)?;
+            ctx.env.audit.detail("api_secret_upgraded", "bcrypt");
+        }
+        api_secret::Check::Mismatch => {
+            claimed(ctx, &project);
+            return Err(ApiError::invalid_api_key());
+        }
     }
     ctx.env.audit.actor(&project_actor(&project));
     Ok(project)

@@ -55,6 +55,8 @@ pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
 /// What a request may use: the platform's one [`guest_kit::Env`].
 pub use config::VARIABLES;
 pub use guest_kit::Env;
+/// shield's tables (docs/shield.md, "Storage"), for `keyward shield import`.
+pub use store::SCHEMA;
 
 /// The route groups, one component each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

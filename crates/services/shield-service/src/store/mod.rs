@@ -31,6 +31,8 @@ mod users;
 pub(crate) use encryption_keys::EncryptionKey;
 pub(crate) use projects::Project;
 pub(crate) use providers::Provider;
+/// shield's tables, also created by `keyward shield import` before it writes.
+pub use schema::SCHEMA;
 pub(crate) use shares::{NewShare, Share, ShareContent};
 
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.

@@ -42,4 +42,14 @@ impl Store<'_> {
             },
         )
     }
+
+    /// Replaces an imported secret's stored value by its fast digest once it has been checked
+    /// (docs/shield.md, "Design: import from upstream Shield"); only if it still holds `old`.
+    pub fn upgrade_api_secret(&self, project_id: &str, old: &str, new: &str) -> ApiResult<()> {
+        self.run(
+            "UPDATE projects SET api_secret_sha256 = ? WHERE id = ? AND api_secret_sha256 = ?",
+            &[new.into(), project_id.into(), old.into()],
+        )?;
+        Ok(())
+    }
 }

@@ -67,7 +67,7 @@ const TABLES: &[&str] = &[
 /// The tables, created on a request's first statement; `sh_schema_3` marks them complete
 /// (`sh_schema_1` had no `ix_rate_limit_window`, `sh_schema_2` none of the tables added since:
 /// a new marker makes existing databases get them, so a version that only adds tables bumps it).
-pub(super) const SCHEMA: guest_kit::Schema = guest_kit::Schema {
+pub const SCHEMA: guest_kit::Schema = guest_kit::Schema {
     marker: "sh_schema_3",
     statements: TABLES,
 };
