@@ -798,12 +798,20 @@ pub fn user_shares(d: &dyn Driver) {
         alice.get("/shares/encryption").done(200),
         json!({"entropy": "user", "salt": "salt", "iterations": 1000, "length": 32, "digest": "SHA-256"})
     );
-    // Duplicates (checklist 14): per user for default, per project for other references.
-    refused(&alice.post("/shares", &user_share(None)), EXISTS);
+    // Duplicates (checklist 14): per user for default, per project for other references; a
+    // same-content retry answers what the first write answered (docs/shield.md, "Design: share
+    // routes", retries).
+    alice.post("/shares", &user_share(None)).done(201);
+    let mut different = user_share(None);
+    different["secret"] = "another-secret".into();
+    refused(&alice.post("/shares", &different), EXISTS);
     let mut wallet = user_share(Some("wallet-2"));
     wallet["storage_method_id"] = 1.into();
     alice.post("/shares", &wallet).done(201);
-    refused(&alice.post("/shares", &wallet), EXISTS);
+    alice.post("/shares", &wallet).done(201);
+    let mut other_wallet = wallet.clone();
+    other_wallet["storage_method_id"] = 2.into();
+    refused(&alice.post("/shares", &other_wallet), EXISTS);
     let bob = p.custom(&token(d, "RS256", "bob"));
     refused(&bob.post("/shares", &wallet), EXISTS);
     refused(&bob.get("/shares/wallet-2"), NOT_FOUND);
@@ -1054,10 +1062,9 @@ pub fn project_entropy_and_sessions(d: &dyn Driver) {
     // Sessions: single use; a 409 leaves one usable; several shares on one.
     let s = p.session(&part);
     assert_eq!(s.len(), 36);
-    refused(
-        &user.post("/shares", &project_share("default", None, Some(&s))),
-        EXISTS,
-    );
+    let mut different = project_share("default", None, Some(&s));
+    different["secret"] = "another-secret".into();
+    refused(&user.post("/shares", &different), EXISTS);
     user.post("/shares", &project_share("p2", None, Some(&s)))
         .done(201);
     refused(
@@ -1165,12 +1172,15 @@ pub fn racing_session_succeeds_once(d: &dyn Driver) {
     assert_one_winner(&statuses, 200, 400);
 }
 
-// Checklist 32: racing duplicate inserts leave one row and 409s.
+// Checklist 32: racing duplicate inserts leave one row and 409s (each racer's content differs:
+// a same-content retry would be 201, docs/shield.md, "Design: share routes", retries).
 pub fn racing_duplicate_inserts(d: &dyn Driver) {
     let p = pem_project(d, "RS256", false);
     let t = token(d, "RS256", "dup");
-    let statuses = crate::race(10, |_| {
-        p.custom(&t).post("/shares", &user_share(None)).status
+    let statuses = crate::race(10, |i| {
+        let mut share = user_share(None);
+        share["secret"] = format!("secret-{i}").into();
+        p.custom(&t).post("/shares", &share).status
     });
     assert_one_winner(&statuses, 201, 409);
     assert_eq!(
