@@ -166,6 +166,17 @@ struct ServeArgs {
     /// port; the chosen address is printed). Off when not set.
     #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// A non-public destination guests' outbound requests may reach (loopback, private,
+    /// link-local and other special addresses are refused otherwise): an address block
+    /// (`10.0.0.0/8`), an address, `address:port` or `name:port`. Repeatable; the environment
+    /// variable takes a comma-separated list.
+    #[arg(
+        long,
+        env = "KEYWARD_ALLOW_OUTBOUND_PRIVATE",
+        value_delimiter = ',',
+        value_name = "CIDR|ADDR[:PORT]|NAME:PORT"
+    )]
+    allow_outbound_private: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -203,6 +214,13 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Shield(ShieldCommand::Import(args)) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let mut out = std::io::stdout().lock();
+            rt.block_on(shield_import::run(&args, &mut out))
         }
         Command::Audit(command) => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -286,6 +304,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .max_instances_per_peer
             .unwrap_or((args.max_instances / 4).max(1)) as usize,
     };
+    let outbound_addresses = Arc::new(capabilities::outbound_http::address::AddressPolicy::new(
+        args.allow_outbound_private
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| {
+                capabilities::outbound_http::address::Allowance::parse(e)
+                    .context("--allow-outbound-private")
+            })
+            .collect::<Result<Vec<_>>>()?,
+    ));
     let open_files_limit = raise_open_files_limit();
     let (app, runtime_config, state_dir) = args.sources.load().await?;
     std::fs::create_dir_all(&state_dir)
@@ -306,16 +334,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         &app,
         &runtime_config,
         &state_dir,
-    let outbound_addresses = Arc::new(capabilities::outbound_http::address::AddressPolicy::new(
-        args.allow_outbound_private
-            .iter()
-            .filter(|e| !e.trim().is_empty())
-            .map(|e| {
-                capabilities::outbound_http::address::Allowance::parse(e)
-                    .context("--allow-outbound-private")
-            })
-            .collect::<Result<Vec<_>>>()?,
-    ));
         &cache,
         app::Settings {
             limits,
@@ -323,6 +341,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             sqlite_synchronous: args.sqlite_synchronous,
             sqlite_max_connections: args.sqlite_max_connections,
             open_files_limit,
+            outbound_addresses,
         },
     )?;
     let ticker = wasm::engine::EpochTicker::start(runtime.engine.clone())?;
@@ -343,7 +362,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for metrics on {at}"))?;
             let metrics = observability::metrics::install(runtime.router.routes());
-            outbound_addresses,
             Some((metrics_listener, metrics))
         }
         None => None,
