@@ -196,8 +196,16 @@ const AUTHORIZE_ROUTES: &[Route<Handler>] = &[
     route("/guardian/authorize", &["POST"], admin::run),
     route("/guardian/revoke", &["POST"], admin::revoke),
     // docs/guardian.md, "Design: signing policies".
-    route("/guardian/policy", &["GET", "PUT", "DELETE"], policy::deployment),
-    route("/guardian/policy/user", &["GET", "PUT", "DELETE"], policy::user),
+    route(
+        "/guardian/policy",
+        &["GET", "PUT", "DELETE"],
+        policy::deployment,
+    ),
+    route(
+        "/guardian/policy/user",
+        &["GET", "PUT", "DELETE"],
+        policy::user,
+    ),
 ];
 
 /// guardian-export.
