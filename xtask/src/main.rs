@@ -178,6 +178,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "--test",
             "shield",
             "--test",
+            "shield_otp",
+            "--test",
             "shield_import",
             "--test",
             "shield_limits",

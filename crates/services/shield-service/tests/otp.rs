@@ -163,6 +163,14 @@ fn email_code_opens_a_session_that_reads_project_shares_once() {
     let code = last_code(&h);
     assert_eq!(code.len(), 9);
     assert!(code.chars().all(|c| c.is_ascii_digit()));
+    // While the code is pending, the database holds neither it nor the address.
+    let pending = h.at_rest();
+    for plain in [code.as_str(), "alice@example.com"] {
+        assert!(
+            !pending.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            "{plain} stored"
+        );
+    }
     // Requested but not given.
     session(&h, &p, "alice", None).assert_error(
         400,

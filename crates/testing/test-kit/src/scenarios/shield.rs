@@ -477,7 +477,10 @@ pub fn transport_and_register(d: &dyn Driver) {
         r#"{"enable_2fa":true}"#,
         r#"{"name":"n","enable_2fa":true}"#,
     ] {
-        assert_eq!(d.post("/register", two_fa.as_bytes()).done(201)["enabled_2fa"], true);
+        assert_eq!(
+            d.post("/register", two_fa.as_bytes()).done(201)["enabled_2fa"],
+            true
+        );
     }
     let p = register(d, false);
     p.send("POST", "/project/reset-api-secret", None)
@@ -491,7 +494,11 @@ pub fn transport_and_register(d: &dyn Driver) {
     p.post("/project/enable-2fa", &json!({})).done(200);
     refused(
         &p.post("/project/enable-2fa", &json!({})),
-        (409, "OTP_ALREADY_ENABLED", "Project already has 2FA enabled"),
+        (
+            409,
+            "OTP_ALREADY_ENABLED",
+            "Project already has 2FA enabled",
+        ),
     );
     assert_eq!(d.get("/shield/openapi.json").done(200)["openapi"], "3.1.0");
 }
