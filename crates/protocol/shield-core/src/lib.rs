@@ -32,9 +32,9 @@
 
 pub mod api_secret;
 pub mod kcv;
-pub mod retry;
-pub mod otp;
 mod key;
+pub mod otp;
+pub mod retry;
 pub mod shamir;
 pub mod share_cipher;
 pub mod validate;

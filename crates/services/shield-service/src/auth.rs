@@ -65,12 +65,7 @@ fn address_bucket(ctx: &Ctx<'_, '_>) -> ApiResult<String> {
 /// (docs/shield.md, "Design: rate limit").
 pub(crate) fn rate_limit_public(ctx: &Ctx<'_, '_>) -> ApiResult<()> {
     let bucket = address_bucket(ctx)?;
-    count(
-        ctx,
-        config::RATE_LIMIT_REQUESTS,
-        &bucket,
-        "client_address",
-    )
+    count(ctx, config::RATE_LIMIT_REQUESTS, &bucket, "client_address")
 }
 
 /// Authentication behind its client address's budget (docs/shield.md, "Design: rate limit"):
@@ -83,7 +78,9 @@ fn guarded<T>(ctx: &Ctx<'_, '_>, authenticate: impl FnOnce() -> ApiResult<T>) ->
     };
     let bucket = address_bucket(ctx)?;
     let now = ctx.env.now_ms;
-    let window_start = now.div_euclid(rule.window_ms).saturating_mul(rule.window_ms);
+    let window_start = now
+        .div_euclid(rule.window_ms)
+        .saturating_mul(rule.window_ms);
     let used = ctx.store.request_count(&bucket, window_start)?;
     if u64::try_from(used).unwrap_or(0) >= rule.limit {
         ctx.env.audit.detail("rate_limited", "client_address");
@@ -241,7 +238,11 @@ pub(crate) fn user_auth(ctx: &Ctx<'_, '_>) -> ApiResult<Caller> {
     // The id an identity provider asserts is stored like any other (docs/shield.md, "Limits").
     crate::limits::check("token subject", Some(&external_id), crate::limits::USER_ID)?;
     // Counted only now that the token is verified (docs/shield.md, "Design: rate limit").
-    count_authenticated(ctx, &project, &user_bucket(&project, &provider, &external_id))?;
+    count_authenticated(
+        ctx,
+        &project,
+        &user_bucket(&project, &provider, &external_id),
+    )?;
     // The identity provider has answered: the request's transaction begins here, never across
     // the outbound call (on SQLite it holds the write lock).
     ctx.store.begin()?;

@@ -489,9 +489,8 @@ fn same_project_secret(
     secret: &str,
 ) -> ApiResult<bool> {
     let decrypts_to_secret = |key: &Key| {
-        share_cipher::decrypt(key, &existing.data).is_ok_and(|plain| {
-            shield_core::retry::same_secret(plain.as_bytes(), secret.as_bytes())
-        })
+        share_cipher::decrypt(key, &existing.data)
+            .is_ok_and(|plain| shield_core::retry::same_secret(plain.as_bytes(), secret.as_bytes()))
     };
     let Some(stored) = ctx.store.encryption_key(project_id)? else {
         return Ok(false);
@@ -505,12 +504,7 @@ fn same_project_secret(
     };
     let now = ctx.env.now_ms;
     if let Some(receipt) = ctx.store.share_receipt(&existing.id, now)?
-        && shield_core::retry::receipt_matches(
-            session,
-            &existing.id,
-            secret.as_bytes(),
-            &receipt,
-        )
+        && shield_core::retry::receipt_matches(session, &existing.id, secret.as_bytes(), &receipt)
     {
         ctx.env
             .audit
