@@ -285,7 +285,16 @@ fn each_action_leaves_one_record_with_its_actor_and_outcome() {
     send(&h, alice("POST", "/shares").with_body(body.to_string())).ok(201);
     secrets.push("share-secret-gamma".into());
     assert_eq!(t.one("share.store", "success", "", &aa).object, "r2");
-    send(&h, alice("POST", "/shares").with_body(body.to_string())).assert_error(
+    // The same content again is a retry (docs/shield.md, "Design: share routes"): 201, recorded
+    // as one; other content under the reference is 409.
+    send(&h, alice("POST", "/shares").with_body(body.to_string())).ok(201);
+    let retry = t.one("share.store", "success", "", &aa);
+    assert_eq!(retry.object, "r2");
+    assert_eq!(details(&retry)["retry"], "same_content");
+    let other = json!({"secret": "share-secret-delta", "entropy": "user", "salt": "salt",
+        "iterations": 1000, "length": 32, "digest": "SHA-256", "reference": "r2"});
+    secrets.push("share-secret-delta".into());
+    send(&h, alice("POST", "/shares").with_body(other.to_string())).assert_error(
         409,
         "SH_EXISTS",
         "Share already exists",
