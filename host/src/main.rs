@@ -9,6 +9,7 @@
 
 mod app;
 mod audit;
+mod audit_record;
 mod capabilities;
 mod databases;
 mod http;

@@ -14,11 +14,11 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use audit_chain::{ChainKey, Record};
 use envelope::{Keyring, Sealer};
 use sealed_columns::{COLUMNS, SealedColumn};
 use serde_json::json;
 
+use crate::audit_record::{self, CommandRecord};
 use crate::capabilities::sqlite::SqlConn;
 use crate::capabilities::sqlite::values::Value;
 use crate::databases::{self, Database, query};
@@ -229,8 +229,7 @@ async fn remaining(conn: &mut SqlConn, ring: &Keyring) -> Result<u64> {
     Ok(left)
 }
 
-/// The re-wrap's audit record in the database it re-sealed (docs/OPERATIONS.md, "Audit trail"),
-/// appended with the statements the services append with.
+/// The re-wrap's audit record in the database it re-sealed (docs/OPERATIONS.md, "Audit trail").
 async fn record(
     conn: &mut SqlConn,
     db: &Database,
@@ -238,27 +237,11 @@ async fn record(
     done: Counts,
     remaining: u64,
 ) -> Result<()> {
-    for ddl in audit_chain::sql::TABLES {
-        query(conn, ddl, Vec::new()).await?;
-    }
-    let key = ChainKey::derive(ring.current())?;
-    let time_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0);
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).context("the system random number generator failed")?;
-    let mut record = Record {
-        seq: 0,
-        time_ms,
-        request_id: hex::encode(id),
-        service: "keyward".into(),
-        action: "master_key.rewrap".into(),
-        outcome: if remaining == 0 { "success" } else { "failure" }.into(),
-        code: if remaining == 0 { "" } else { "VALUES_REMAIN" }.into(),
-        actor: "operator".into(),
-        client: String::new(),
+    let entry = CommandRecord {
+        service: "keyward",
+        action: "master_key.rewrap",
+        outcome: if remaining == 0 { "success" } else { "failure" },
+        code: if remaining == 0 { "" } else { "VALUES_REMAIN" },
         object: db.labels.join(","),
         details: json!({
             "resealed": done.resealed,
@@ -268,40 +251,6 @@ async fn record(
             "remaining": remaining,
         })
         .to_string(),
-        key_id: key.id().to_owned(),
     };
-    query(conn, "BEGIN", Vec::new()).await?;
-    let appended = async {
-        let head = query(conn, audit_chain::sql::ADVANCE_HEAD, Vec::new()).await?;
-        let (seq, prev) = match head.first().map(Vec::as_slice) {
-            Some([Value::Integer(seq), Value::Text(mac)]) => (
-                *seq,
-                audit_chain::previous_link(mac).context("the audit head is malformed")?,
-            ),
-            _ => anyhow::bail!("the audit head is malformed"),
-        };
-        record.seq = seq;
-        let link = hex::encode(key.link(&prev, &record));
-        let params = record
-            .columns(&link)
-            .map(|c| match c {
-                audit_chain::Column::Integer(i) => Value::Integer(i),
-                audit_chain::Column::Text(t) => Value::Text(t.to_owned()),
-            })
-            .to_vec();
-        query(conn, audit_chain::sql::INSERT, params).await?;
-        query(conn, audit_chain::sql::SET_HEAD, vec![Value::Text(link)]).await?;
-        Ok(())
-    }
-    .await;
-    match appended {
-        Ok(()) => {
-            query(conn, "COMMIT", Vec::new()).await?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = query(conn, "ROLLBACK", Vec::new()).await;
-            Err(e.context("cannot write the re-wrap's audit record"))
-        }
-    }
+    audit_record::append(conn, ring, entry, "the re-wrap's").await
 }

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use audit_chain::{ChainKey, Record};
 use envelope::{Keyring, Sealer};
 use serde_json::{Value as Json, json};
 use tokio_postgres::Row;
 
+use crate::audit_record::{self, CommandRecord, now_ms};
 use crate::capabilities::sqlite::SqlConn;
 use crate::capabilities::sqlite::values::Value;
 use crate::databases::{self, query};
@@ -205,14 +205,6 @@ async fn create_schema(conn: &mut SqlConn) -> Result<()> {
     );
     query(conn, &marker, Vec::new()).await?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0)
 }
 
 /// Upstream's time, or now when it has none.
@@ -689,12 +681,6 @@ async fn project(
 /// The import's audit record in shield's database (docs/OPERATIONS.md, "Audit trail"): the
 /// counts, no secrets.
 async fn record(conn: &mut SqlConn, ring: &Keyring, summary: &Json) -> Result<()> {
-    for ddl in audit_chain::sql::TABLES {
-        query(conn, ddl, Vec::new()).await?;
-    }
-    let key = ChainKey::derive(ring.current())?;
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).context("the system random number generator failed")?;
     let mut details = summary.clone();
     if let Some(d) = details.as_object_mut() {
         // Row ids and reasons stay in the command's output; the record keeps the counts.
@@ -704,52 +690,13 @@ async fn record(conn: &mut SqlConn, ring: &Keyring, summary: &Json) -> Result<()
             .unwrap_or(0);
         d.insert("skipped_rows".into(), skipped.into());
     }
-    let mut record = Record {
-        seq: 0,
-        time_ms: now_ms(),
-        request_id: hex::encode(id),
-        service: "shield".into(),
-        action: "shield.import".into(),
-        outcome: "success".into(),
-        code: String::new(),
-        actor: "operator".into(),
-        client: String::new(),
+    let entry = CommandRecord {
+        service: "shield",
+        action: "shield.import",
+        outcome: "success",
+        code: "",
         object: LABEL.into(),
         details: details.to_string(),
-        key_id: key.id().to_owned(),
     };
-    query(conn, "BEGIN", Vec::new()).await?;
-    let appended = async {
-        let head = query(conn, audit_chain::sql::ADVANCE_HEAD, Vec::new()).await?;
-        let (seq, prev) = match head.first().map(Vec::as_slice) {
-            Some([Value::Integer(seq), Value::Text(mac)]) => (
-                *seq,
-                audit_chain::previous_link(mac).context("the audit head is malformed")?,
-            ),
-            _ => bail!("the audit head is malformed"),
-        };
-        record.seq = seq;
-        let link = hex::encode(key.link(&prev, &record));
-        let params = record
-            .columns(&link)
-            .map(|c| match c {
-                audit_chain::Column::Integer(i) => Value::Integer(i),
-                audit_chain::Column::Text(t) => Value::Text(t.to_owned()),
-            })
-            .to_vec();
-        query(conn, audit_chain::sql::INSERT, params).await?;
-        query(conn, audit_chain::sql::SET_HEAD, vec![Value::Text(link)]).await?;
-        Ok(())
-    }
-    .await;
-    match appended {
-        Ok(()) => {
-            query(conn, "COMMIT", Vec::new()).await?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = query(conn, "ROLLBACK", Vec::new()).await;
-            Err(e.context("cannot write the import's audit record"))
-        }
-    }
+    audit_record::append(conn, ring, entry, "the import's").await
 }
