@@ -13,6 +13,7 @@ pub use serde_json::{Value, json};
 pub mod db;
 pub mod guardian;
 pub mod keyservice;
+pub mod loopback;
 pub mod shield;
 
 pub use loopback_stub::{Stub, StubReply, StubRequest, repo_root, target_dir};

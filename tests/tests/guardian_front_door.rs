@@ -7,11 +7,11 @@
 //! Two client addresses without a proxy: all of 127.0.0.0/8 reaches the loopback interface, so a
 //! socket bound to 127.0.0.2 or 127.0.0.3 is another peer to the host.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use keyward_e2e::guardian as gd;
+use keyward_e2e::loopback::send_from;
 use keyward_e2e::{Host, Resp, json};
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -20,89 +20,11 @@ const PROXY: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 
 const WALLET: &str = "https://wallet.example";
 
-/// One HTTP/1.1 exchange with `h` from the local address `from`.
-fn send(
-    h: &Host,
-    from: IpAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Resp {
-    use socket2::{Domain, Socket, Type};
-    let to: SocketAddr = h
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .expect("host address");
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::new(from, 0).into())
-        .expect("bind a loopback source address");
-    socket
-        .connect_timeout(&to.into(), Duration::from_secs(5))
-        .expect("connect");
-    let mut s: TcpStream = socket.into();
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        raw.push_str(&format!("{k}: {v}\r\n"));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(body);
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").expect("a response head");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    Resp {
-        status,
-        headers,
-        body: body.into_bytes(),
-    }
-}
-
-/// A chunked body's data (the test's answers are small JSON texts).
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if n == 0 {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 fn login_from(h: &Host, from: IpAddr, user: &str, password: &str, extra: &[(&str, &str)]) -> Resp {
     let mut headers = vec![("content-type", "application/json")];
     headers.extend_from_slice(extra);
     let body = json!({"okta_username": user, "okta_password": password}).to_string();
-    send(h, from, "POST", "/guardian/login", &headers, &body)
+    send_from(h, from, "POST", "/guardian/login", &headers, &body)
 }
 
 // ---- (a) the push wait fits inside the request deadline ------------------------------------
@@ -226,7 +148,7 @@ fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
 // ---- (c) CORS ---------------------------------------------------------------------------------
 
 fn preflight(h: &Host, path: &str, origin: &str, method: &str) -> Resp {
-    send(
+    send_from(
         h,
         PROXY,
         "OPTIONS",
@@ -298,7 +220,7 @@ fn browser_wallets_on_an_allowed_origin_may_call_the_enduser_routes() {
         let r = preflight(&h, path, WALLET, "POST");
         assert!(r.header("access-control-allow-origin").is_none(), "{path}");
         assert_ne!(r.status, 204, "{path}");
-        let r = send(
+        let r = send_from(
             &h,
             PROXY,
             "POST",
@@ -319,7 +241,7 @@ fn browser_wallets_on_an_allowed_origin_may_call_the_enduser_routes() {
         if let Some(a) = &auth {
             headers.push(("authorization", a.as_str()));
         }
-        send(&h, VICTIM, method, path, &headers, body)
+        send_from(&h, VICTIM, method, path, &headers, body)
     };
     let r = from_wallet(
         "POST",
@@ -345,7 +267,7 @@ fn browser_wallets_on_an_allowed_origin_may_call_the_enduser_routes() {
     // The same call from a disallowed origin is answered (CORS is the browser's check), without
     // a grant.
     let fresh = gd::fresh(&r);
-    let r = send(
+    let r = send_from(
         &h,
         VICTIM,
         "GET",

@@ -5,11 +5,10 @@
 //! Two client addresses without a proxy: all of 127.0.0.0/8 reaches the loopback interface, so a
 //! socket bound to 127.0.0.2 is another peer to the host than the test kit's client.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
 
 use jwt_verify::test_signer::{hs256_token, public_pem_of, sign_as};
+use keyward_e2e::loopback::send_from;
 use keyward_e2e::shield::builder;
 use keyward_e2e::{Host, json};
 use keyward_test_kit::scenarios::shield::{
@@ -28,35 +27,7 @@ fn install_keys() {
 
 /// One HTTP/1.1 GET to `h` from the local address `from`; the status.
 fn get_from(h: &Host, from: IpAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
-    use socket2::{Domain, Socket, Type};
-    let to: SocketAddr = h
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .expect("host address");
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::new(from, 0).into())
-        .expect("bind a loopback source address");
-    socket
-        .connect_timeout(&to.into(), Duration::from_secs(5))
-        .expect("connect");
-    let mut s: TcpStream = socket.into();
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut raw = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        raw.push_str(&format!("{k}: {v}\r\n"));
-    }
-    raw.push_str("\r\n");
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status")
+    send_from(h, from, "GET", path, headers, "").status
 }
 
 // docs/shield.md, "Design: rate limit"
