@@ -11,20 +11,6 @@ use jwt_verify::Algorithm;
 use jwt_verify::test_signer::{TestSigner, jwks_json};
 use serde_json::{Value, json};
 
-/// A project with a CUSTOM PEM (RS256) provider; returns it and a token factory.
-fn pem_project(h: &Harness, with_key: bool) -> (Project, TestSigner) {
-    let p = h.register(with_key);
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    h.ps(
-        &p,
-        "POST",
-        "/project/providers",
-        Some(json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": "rsa"}}})),
-    )
-    .ok(200);
-    (p, signer)
-}
-
 fn token(s: &TestSigner, sub: &str) -> String {
     s.sign(&json!({"sub": sub, "exp": T0_MS / 1000 + 600}))
 }
@@ -33,7 +19,7 @@ fn token(s: &TestSigner, sub: &str) -> String {
 #[test]
 fn session_expires_after_five_minutes() {
     let h = Harness::new();
-    let (p, signer) = pem_project(&h, true);
+    let (p, signer) = h.pem_project(true);
     let part = p.part.clone().unwrap();
     let t = token(&signer, "carol");
     let share = json!({"secret": "top", "entropy": "project", "encryption_part": part});

@@ -9,40 +9,45 @@ mod common;
 
 use common::*;
 use guest_kit::OutboundResponse;
-use jwt_verify::Algorithm;
 use jwt_verify::test_signer::TestSigner;
 use serde_json::{Value, json};
 
 const SECRET: &str = "webhook-test-secret";
 const HOOK: &str = "https://otp-relay.example/hook";
+/// A session that needs a code and has none.
+const MISSING: (u16, &str, &str) = (428, "OTP_MISSING", "OTP is required for this request");
 
-/// A project with a key, a CUSTOM PEM provider and 2FA on, a `project` share for `user`, and
-/// the webhook configured and answering 204.
-fn two_fa_project(h: &Harness, user: &str) -> (Project, TestSigner) {
-    h.set_var("otp_webhook_url", HOOK);
-    h.set_var("otp_webhook_secret", SECRET);
-    h.on_fetch(|_| {
+/// The webhook receiver answers every delivery with `status`.
+fn webhook_answers(h: &Harness, status: u16) {
+    h.on_fetch(move |_| {
         Ok(OutboundResponse {
-            status: 204,
+            status,
             headers: Vec::new(),
             body: Vec::new(),
         })
     });
-    let p = h.register(true);
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    h.ps(
-        &p,
-        "POST",
-        "/project/providers",
-        Some(json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": "rsa"}}})),
-    )
-    .ok(200);
-    let share = json!({"secret": "s3cret", "entropy": "project", "encryption_part": p.part.clone().unwrap()});
+}
+
+/// A project with a key and a CUSTOM PEM provider, a `project` share for `user`, and the
+/// webhook configured and answering 204; 2FA still off.
+fn project_with_share(h: &Harness, user: &str, secret: &str) -> (Project, TestSigner) {
+    h.set_var("otp_webhook_url", HOOK);
+    h.set_var("otp_webhook_secret", SECRET);
+    webhook_answers(h, 204);
+    let (p, signer) = h.pem_project(true);
+    let share =
+        json!({"secret": secret, "entropy": "project", "encryption_part": p.part.clone().unwrap()});
     h.call(
         h.user(&p, &token(h, &signer, user), "POST", "/shares")
             .with_body(share.to_string()),
     )
     .ok(201);
+    (p, signer)
+}
+
+/// [`project_with_share`] with 2FA turned on.
+fn two_fa_project(h: &Harness, user: &str) -> (Project, TestSigner) {
+    let (p, signer) = project_with_share(h, user, "s3cret");
     h.ps(&p, "POST", "/project/enable-2fa", Some(json!({})))
         .ok(200);
     (p, signer)
@@ -85,6 +90,15 @@ fn last_code(h: &Harness) -> String {
 
 fn otp(h: &Harness, p: &Project, body: Value) -> Reply {
     h.ps(p, "POST", "/project/otp", Some(body))
+}
+
+/// A code for `user` to `user@example.com`.
+fn by_email(h: &Harness, p: &Project, user: &str) -> Reply {
+    otp(
+        h,
+        p,
+        json!({"user_id": user, "email": format!("{user}@example.com")}),
+    )
 }
 
 fn session(h: &Harness, p: &Project, user: &str, code: Option<&str>) -> Reply {
@@ -140,17 +154,8 @@ fn email_code_opens_a_session_that_reads_project_shares_once() {
     let h = Harness::new();
     let (p, s) = two_fa_project(&h, "alice");
     // No code requested yet → 428; the encryption part itself still reads.
-    session(&h, &p, "alice", None).assert_error(
-        428,
-        "OTP_MISSING",
-        "OTP is required for this request",
-    );
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "alice", "email": "alice@example.com"}),
-    )
-    .ok(200);
+    session(&h, &p, "alice", None).assert_error(MISSING.0, MISSING.1, MISSING.2);
+    by_email(&h, &p, "alice").ok(200);
     let sent = deliveries(&h);
     assert_eq!(sent.len(), 1);
     let d = &sent[0];
@@ -183,11 +188,7 @@ fn email_code_opens_a_session_that_reads_project_shares_once() {
         "s3cret"
     );
     // Single use: the code is gone.
-    session(&h, &p, "alice", Some(&code)).assert_error(
-        428,
-        "OTP_MISSING",
-        "OTP is required for this request",
-    );
+    session(&h, &p, "alice", Some(&code)).assert_error(MISSING.0, MISSING.1, MISSING.2);
     // Nothing in the database holds the code or the address.
     let at_rest = h.at_rest();
     for plain in [code.as_str(), "alice@example.com"] {
@@ -236,24 +237,8 @@ fn email_code_opens_a_session_that_reads_project_shares_once() {
 #[test]
 fn the_428_gate_on_sessions_without_a_code() {
     let h = Harness::new();
-    h.set_var("otp_webhook_url", HOOK);
-    h.set_var("otp_webhook_secret", SECRET);
-    let p = h.register(true);
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    h.ps(
-        &p,
-        "POST",
-        "/project/providers",
-        Some(json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": "rsa"}}})),
-    )
-    .ok(200);
+    let (p, signer) = project_with_share(&h, "bob", "x");
     let part = p.part.clone().unwrap();
-    let share = json!({"secret": "x", "entropy": "project", "encryption_part": part});
-    h.call(
-        h.user(&p, &token(&h, &signer, "bob"), "POST", "/shares")
-            .with_body(share.to_string()),
-    )
-    .ok(201);
     // A session made before 2FA was turned on.
     let old = sid(&session(&h, &p, "bob", None));
     h.ps(&p, "POST", "/project/enable-2fa", Some(json!({})))
@@ -263,7 +248,7 @@ fn the_428_gate_on_sessions_without_a_code() {
             h.user(&p, &token(&h, &signer, "bob"), "GET", path)
                 .with_header("X-Encryption-Session", &old),
         );
-        r.assert_error(428, "OTP_MISSING", "OTP is required for this request");
+        r.assert_error(MISSING.0, MISSING.1, MISSING.2);
     }
     // Not consumed by the refusals; the part still works without a code.
     assert_eq!(
@@ -285,11 +270,8 @@ fn the_428_gate_on_sessions_without_a_code() {
     .ok(200);
     assert!(h.fetch.seen.lock().unwrap().is_empty(), "nothing delivered");
     let skipped = sid(&session(&h, &p, "bob", None));
-    read_with_session(&h, &p, &signer, "bob", &skipped).assert_error(
-        428,
-        "OTP_MISSING",
-        "OTP is required for this request",
-    );
+    read_with_session(&h, &p, &signer, "bob", &skipped)
+        .assert_error(MISSING.0, MISSING.1, MISSING.2);
     // Writes through a session are not gated (as upstream).
     let w = json!({"secret": "y", "entropy": "project", "encryption_session": skipped, "reference": "r2"});
     h.call(
@@ -303,13 +285,7 @@ fn the_428_gate_on_sessions_without_a_code() {
 fn wrong_codes_invalidate_and_three_invalidations_stop_new_codes() {
     let h = Harness::new();
     let (p, _) = two_fa_project(&h, "carol");
-    let request = || {
-        otp(
-            &h,
-            &p,
-            json!({"user_id": "carol", "email": "carol@example.com"}),
-        )
-    };
+    let request = || by_email(&h, &p, "carol");
     for round in 0..3 {
         request().ok(200);
         let code = last_code(&h);
@@ -331,21 +307,12 @@ fn wrong_codes_invalidate_and_three_invalidations_stop_new_codes() {
             "OTP invalidated after max failed attempts",
         );
         // The right code is no use any more.
-        session(&h, &p, "carol", Some(&code)).assert_error(
-            428,
-            "OTP_MISSING",
-            "OTP is required for this request",
-        );
+        session(&h, &p, "carol", Some(&code)).assert_error(MISSING.0, MISSING.1, MISSING.2);
         assert_eq!(deliveries(&h).len(), round + 1);
     }
     // The user's limit: no new code for six hours; other users are not affected.
     request().assert_error(429, "OTP_RATE_LIMIT", "Rate limit exceeded to generate OTP");
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "dave", "email": "dave@example.com"}),
-    )
-    .ok(200);
+    by_email(&h, &p, "dave").ok(200);
     h.advance_secs(6 * 3600 + 1);
     request().ok(200);
 }
@@ -364,11 +331,7 @@ fn codes_expire_after_five_minutes() {
     assert_eq!(deliveries(&h)[0]["channel"], "sms");
     h.advance_secs(300);
     session(&h, &p, "erin", Some(&code)).assert_error(422, "OTP_EXPIRED", "OTP is expired");
-    session(&h, &p, "erin", Some(&code)).assert_error(
-        428,
-        "OTP_MISSING",
-        "OTP is required for this request",
-    );
+    session(&h, &p, "erin", Some(&code)).assert_error(MISSING.0, MISSING.1, MISSING.2);
 }
 
 #[test]
@@ -418,12 +381,7 @@ fn project_hourly_limits_per_channel() {
 fn contacts_are_pinned_per_user() {
     let h = Harness::new();
     let (p, _) = two_fa_project(&h, "fay");
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "fay", "email": "fay@example.com"}),
-    )
-    .ok(200);
+    by_email(&h, &p, "fay").ok(200);
     otp(
         &h,
         &p,
@@ -441,12 +399,7 @@ fn contacts_are_pinned_per_user() {
         "USER_CONTACTS_MISMATCH",
         "User contact information mismatch",
     );
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "fay", "email": "fay@example.com"}),
-    )
-    .ok(200);
+    by_email(&h, &p, "fay").ok(200);
     assert_eq!(deliveries(&h).len(), 3, "no code to a mismatching address");
 }
 
@@ -482,61 +435,30 @@ fn refusals() {
     .assert_error(400, "BAD_REQUEST", "email must be at most 256 bytes");
     // A project without 2FA.
     let plain = h.register(false);
-    otp(
-        &h,
-        &plain,
-        json!({"user_id": "gus", "email": "gus@example.com"}),
-    )
-    .assert_error(400, "OTP_NOT_SUPPORTED", "Project doesn't support 2FA");
-    // The receiver fails: 502, and no code is left to verify.
-    h.on_fetch(|_| {
-        Ok(OutboundResponse {
-            status: 500,
-            headers: Vec::new(),
-            body: Vec::new(),
-        })
-    });
-    let r = otp(
-        &h,
-        &p,
-        json!({"user_id": "gus", "email": "gus@example.com"}),
+    by_email(&h, &plain, "gus").assert_error(
+        400,
+        "OTP_NOT_SUPPORTED",
+        "Project doesn't support 2FA",
     );
+    // The receiver fails: 502, and no code is left to verify.
+    webhook_answers(&h, 500);
+    let r = by_email(&h, &p, "gus");
     r.assert_error(502, "OTP_DELIVERY_FAILED", "The OTP could not be delivered");
     assert_eq!(h.count("SELECT COUNT(*) FROM otp_codes"), 0);
     // No webhook configured: 503 naming the variables.
     h.unset_var("otp_webhook_url");
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "gus", "email": "gus@example.com"}),
-    )
-    .assert_error(
+    by_email(&h, &p, "gus").assert_error(
         503,
         "MISSING_NOTIFICATION_SERV",
         "Missing notification service: set otp_webhook_url and otp_webhook_secret",
     );
     // A code for one project is not one for another.
     h.set_var("otp_webhook_url", HOOK);
-    h.on_fetch(|_| {
-        Ok(OutboundResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: Vec::new(),
-        })
-    });
+    webhook_answers(&h, 200);
     let (q, _) = two_fa_project(&h, "gus");
-    otp(
-        &h,
-        &p,
-        json!({"user_id": "gus", "email": "gus@example.com"}),
-    )
-    .ok(200);
+    by_email(&h, &p, "gus").ok(200);
     let code = last_code(&h);
-    session(&h, &q, "gus", Some(&code)).assert_error(
-        428,
-        "OTP_MISSING",
-        "OTP is required for this request",
-    );
+    session(&h, &q, "gus", Some(&code)).assert_error(MISSING.0, MISSING.1, MISSING.2);
     // A wrong part does not cost the code.
     let mut body =
         json!({"encryption_part": q.part.clone().unwrap(), "user_id": "gus", "otp_code": code});

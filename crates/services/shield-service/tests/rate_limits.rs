@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use guest_kit::Request;
-use jwt_verify::Algorithm;
 use jwt_verify::test_signer::TestSigner;
 use serde_json::json;
 
@@ -23,19 +22,6 @@ fn token(s: &TestSigner, sub: &str) -> String {
     s.sign(&json!({"sub": sub, "exp": T0_MS / 1000 + 4 * 3600}))
 }
 
-/// A project with a CUSTOM PEM provider of `signer`.
-fn project(h: &Harness, signer: &TestSigner) -> Project {
-    let p = h.register(false);
-    h.ps(
-        &p,
-        "POST",
-        "/project/providers",
-        Some(json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": "rsa"}}})),
-    )
-    .ok(200);
-    p
-}
-
 fn limited(r: &Reply) {
     r.assert_error(429, "RATE_LIMITED", "Rate limit exceeded");
     assert!(r.header("retry-after").is_some());
@@ -44,8 +30,7 @@ fn limited(r: &Reply) {
 #[test]
 fn bad_tokens_with_a_publishable_key_do_not_spend_the_projects_budget() {
     let h = Harness::new();
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    let p = project(&h, &signer);
+    let (p, signer) = h.pem_project(false);
     h.set_var("rate_limit_requests", "5");
     h.set_var("rate_limit_window_ms", "3600000");
     // A window of its own, after the project's setup.
@@ -93,8 +78,7 @@ fn bad_tokens_with_a_publishable_key_do_not_spend_the_projects_budget() {
 #[test]
 fn a_user_cannot_spend_more_than_their_share_of_the_project() {
     let h = Harness::new();
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    let p = project(&h, &signer);
+    let (p, signer) = h.pem_project(false);
     h.set_var("rate_limit_requests", "6");
     h.set_var("rate_limit_user_requests", "2");
     h.set_var("rate_limit_window_ms", "3600000");

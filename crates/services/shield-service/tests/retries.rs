@@ -7,8 +7,6 @@ mod common;
 
 use common::*;
 use guest_kit::Request;
-use jwt_verify::Algorithm;
-use jwt_verify::test_signer::TestSigner;
 use serde_json::{Value, json};
 
 struct Setup {
@@ -19,15 +17,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let h = Harness::new();
-    let signer = TestSigner::new(Algorithm::RS256, "k1");
-    let p = h.register(true);
-    h.ps(
-        &p,
-        "POST",
-        "/project/providers",
-        Some(json!({"providers": {"custom": {"pem": signer.public_pem(), "key_type": "rsa"}}})),
-    )
-    .ok(200);
+    let (p, signer) = h.pem_project(true);
     let token = signer.sign(&json!({"sub": "alice", "exp": T0_MS / 1000 + 3600}));
     Setup { h, p, token }
 }

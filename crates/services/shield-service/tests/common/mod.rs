@@ -5,6 +5,8 @@
 #![allow(dead_code, unused_imports)]
 
 use guest_kit::{FetchError, OutboundRequest, OutboundResponse, Request};
+use jwt_verify::Algorithm;
+use jwt_verify::test_signer::TestSigner;
 pub use keyward_test_kit::secrets::{MASTER_KEY, T0_MS};
 use keyward_test_kit::{RouteTable, Sandbox, ScriptedFetch};
 use serde_json::{Value, json};
@@ -102,6 +104,27 @@ impl Harness {
             part: r["encryption_part"].as_str().map(str::to_owned),
             id: r["id"].as_str().expect("id").to_owned(),
         }
+    }
+
+    /// A project (with an encryption key if `with_key`) with a CUSTOM PEM (RS256) provider; its
+    /// signer makes the users' tokens.
+    pub fn pem_project(&self, with_key: bool) -> (Project, TestSigner) {
+        let p = self.register(with_key);
+        let signer = TestSigner::new(Algorithm::RS256, "k1");
+        self.pem_provider(&p, &signer);
+        (p, signer)
+    }
+
+    /// Makes `signer`'s public key `p`'s CUSTOM PEM provider.
+    pub fn pem_provider(&self, p: &Project, signer: &TestSigner) {
+        let custom = json!({"pem": signer.public_pem(), "key_type": "rsa"});
+        self.ps(
+            p,
+            "POST",
+            "/project/providers",
+            Some(json!({"providers": {"custom": custom}})),
+        )
+        .ok(200);
     }
 
     pub fn ps(&self, p: &Project, method: &str, path: &str, body: Option<Value>) -> Reply {
