@@ -123,6 +123,16 @@ impl<'a> Store<'a> {
         self.run(sql, params)?.first().map(|r| read(&r)).transpose()
     }
 
+    /// Deletes the rows of `table` (one of ours, never input) that expired by `now_ms`: the
+    /// opportunistic purge before a write of short-lived rows.
+    fn purge_expired(&self, table: &'static str, now_ms: i64) -> ApiResult<()> {
+        self.run(
+            &format!("DELETE FROM {table} WHERE expires_at <= ?"),
+            &[now_ms.into()],
+        )?;
+        Ok(())
+    }
+
     /// Runs `f` as one step of the request's transaction (begun here if it has not begun),
     /// whose first statement write-locks the project row (PostgreSQL serialises per project;
     /// SQLite's transaction holds the write lock already). On error the step is undone

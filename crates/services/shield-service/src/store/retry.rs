@@ -1,8 +1,6 @@
 //! What a same-content retry of a share write needs (docs/shield.md, "Design: share routes",
-//! retries): the receipt a write through an encryption session leaves, and a look at a live
-//! session's part without consuming it.
-
-use zeroize::Zeroizing;
+//! retries): the receipt a write through an encryption session leaves (the look at a live
+//! session's part without consuming it is [`Store::peek_session`], beside the sessions).
 
 use super::{Store, text};
 use crate::error::ApiResult;
@@ -17,10 +15,7 @@ impl Store<'_> {
         now_ms: i64,
         expires_at: i64,
     ) -> ApiResult<()> {
-        self.run(
-            "DELETE FROM share_receipts WHERE expires_at <= ?",
-            &[now_ms.into()],
-        )?;
+        self.purge_expired("share_receipts", now_ms)?;
         self.run(
             "INSERT INTO share_receipts (share_id, receipt, expires_at) VALUES (?, ?, ?) \
              ON CONFLICT (share_id) DO UPDATE SET receipt = excluded.receipt, expires_at = excluded.expires_at",
@@ -35,22 +30,6 @@ impl Store<'_> {
             "SELECT receipt FROM share_receipts WHERE share_id = ? AND expires_at > ?",
             &[share_id.into(), now_ms.into()],
             |row| text(row, 0),
-        )
-    }
-
-    /// A live session's part, left unconsumed (a retry uses the session only if it shows the
-    /// stored share is the one it would have written).
-    pub fn peek_session(
-        &self,
-        id: &str,
-        project_id: &str,
-        now_ms: i64,
-    ) -> ApiResult<Option<Zeroizing<String>>> {
-        self.first(
-            "SELECT encryption_part FROM encryption_sessions WHERE id = ? AND project_id = ? \
-             AND expires_at > ?",
-            &[id.into(), project_id.into(), now_ms.into()],
-            |row| self.open("encryption_sessions", id, &text(row, 0)?),
         )
     }
 }

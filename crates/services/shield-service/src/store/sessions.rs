@@ -16,11 +16,7 @@ impl Store<'_> {
         now_ms: i64,
         ttl_ms: i64,
     ) -> ApiResult<()> {
-        // Opportunistic purge of expired sessions.
-        self.run(
-            "DELETE FROM encryption_sessions WHERE expires_at <= ?",
-            &[now_ms.into()],
-        )?;
+        self.purge_expired("encryption_sessions", now_ms)?;
         let sealed = self.seal("encryption_sessions", id, part)?;
         self.run(
             "INSERT INTO encryption_sessions (id, project_id, encryption_part, user_id, otp_verified, \
@@ -44,11 +40,44 @@ impl Store<'_> {
         project_id: &str,
         now_ms: i64,
     ) -> ApiResult<Option<Zeroizing<String>>> {
-        self.first(
+        self.session_part(
             "DELETE FROM encryption_sessions WHERE id = ? AND project_id = ? AND expires_at > ? \
              RETURNING encryption_part",
-            &[id.into(), project_id.into(), now_ms.into()],
-            |row| self.open("encryption_sessions", id, &text(row, 0)?),
+            id,
+            project_id,
+            now_ms,
         )
+    }
+
+    /// A live session's part, left unconsumed (docs/shield.md, "Design: share routes", retries:
+    /// a retry uses the session only if it shows the stored share is the one it would have
+    /// written).
+    pub fn peek_session(
+        &self,
+        id: &str,
+        project_id: &str,
+        now_ms: i64,
+    ) -> ApiResult<Option<Zeroizing<String>>> {
+        self.session_part(
+            "SELECT encryption_part FROM encryption_sessions WHERE id = ? AND project_id = ? \
+             AND expires_at > ?",
+            id,
+            project_id,
+            now_ms,
+        )
+    }
+
+    /// Runs `sql` (which reads or deletes the live session `id` of the project) and opens the
+    /// part it returns.
+    fn session_part(
+        &self,
+        sql: &str,
+        id: &str,
+        project_id: &str,
+        now_ms: i64,
+    ) -> ApiResult<Option<Zeroizing<String>>> {
+        self.first(sql, &[id.into(), project_id.into(), now_ms.into()], |row| {
+            self.open("encryption_sessions", id, &text(row, 0)?)
+        })
     }
 }
