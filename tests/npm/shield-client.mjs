@@ -4,48 +4,17 @@
 // SHIELD_PART, SHIELD_SESSIONS (comma-separated single-use session ids), SHIELD_TOKEN_A,
 // SHIELD_TOKEN_PRE (tokens of a CUSTOM PEM provider for users "js-a" and "js-pre").
 // Prints one JSON line per step and a final summary line {"ok":true,"steps":[...]}.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { apiKey, assert, baseURL, customUser, done, env, expectError as expectErrorWhere, fail, isA, projectAuth, shield, step } from './shield-common.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing ${name}`);
-  return v;
-};
-const require = createRequire(path.join(env('SHIELD_JS_PREFIX'), 'node_modules', 'x.js'));
-const shield = require('@openfort/shield-js');
-const { ShieldSDK, ShieldAuthProvider, EncryptionPartMissingError, NoSecretFoundError, SecretAlreadyExistsError } = shield;
-
-const baseURL = env('KEYWARD_URL');
-const apiKey = env('SHIELD_API_KEY');
-const apiSecret = env('SHIELD_API_SECRET');
+const { ShieldSDK, EncryptionPartMissingError, NoSecretFoundError, SecretAlreadyExistsError } = shield;
 const part = env('SHIELD_PART');
 const sessions = env('SHIELD_SESSIONS').split(',');
 const sdk = new ShieldSDK({ apiKey, baseURL, defaultHeaders: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
 
-const userA = { authProvider: ShieldAuthProvider.CUSTOM, customToken: env('SHIELD_TOKEN_A') };
+const userA = customUser(env('SHIELD_TOKEN_A'));
 const withPart = { ...userA, encryptionPart: part };
 const withSession = (i) => ({ ...userA, encryptionSession: sessions[i] });
-const projectAuth = { authProvider: ShieldAuthProvider.CUSTOM, apiKey, apiSecret };
-
-const steps = [];
-const assert = (cond, what) => {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
-};
-async function step(name, fn) {
-  await fn();
-  steps.push(name);
-  console.log(JSON.stringify({ step: name, ok: true }));
-}
-async function expectError(cls, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    assert(e instanceof cls, `${cls.name} expected, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    return;
-  }
-  throw new Error(`${cls.name} expected, call succeeded`);
-}
+const expectError = (cls, fn) => expectErrorWhere(isA(cls), fn);
 const userShare = (secret) => ({
   secret,
   entropy: 'user',
@@ -104,7 +73,7 @@ try {
   });
   await step('pre-register', async () => {
     await sdk.preRegister(userShare('js-pre-secret'), { ...projectAuth, externalUserId: 'js-pre' });
-    const s = await sdk.getSecret({ authProvider: ShieldAuthProvider.CUSTOM, customToken: env('SHIELD_TOKEN_PRE') });
+    const s = await sdk.getSecret(customUser(env('SHIELD_TOKEN_PRE')));
     assert(s.secret === 'js-pre-secret', 'preregistered share readable with the user token');
   });
   await step('delete', async () => {
@@ -113,8 +82,7 @@ try {
     await expectError(NoSecretFoundError, () => sdk.getSecret(userA));
     await expectError(NoSecretFoundError, () => sdk.getSecretByReference(userA, 'js-pk'));
   });
-  console.log(JSON.stringify({ ok: true, steps }));
+  done();
 } catch (e) {
-  console.log(JSON.stringify({ ok: false, steps, error: String(e && e.stack ? e.stack : e) }));
-  process.exit(1);
+  fail(e);
 }

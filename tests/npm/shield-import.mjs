@@ -4,34 +4,13 @@
 // Environment: KEYWARD_URL, SHIELD_API_KEY, SHIELD_API_SECRET, SHIELD_PART, SHIELD_TOKEN_ONE,
 // SHIELD_TOKEN_TWO (tokens of the imported CUSTOM PEM provider for "imp-one" and "imp-two").
 // Prints one JSON line per step and a final summary line {"ok":true,"steps":[...]}.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { apiKey, assert, baseURL, customUser, done, env, fail, projectAuth, shield, step } from './shield-common.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing ${name}`);
-  return v;
-};
-const require = createRequire(path.join(env('SHIELD_JS_PREFIX'), 'node_modules', 'x.js'));
-const { ShieldSDK, ShieldAuthProvider } = require('@openfort/shield-js');
-
-const apiKey = env('SHIELD_API_KEY');
-const apiSecret = env('SHIELD_API_SECRET');
+const { ShieldSDK } = shield;
 const part = env('SHIELD_PART');
-const sdk = new ShieldSDK({ apiKey, baseURL: env('KEYWARD_URL') });
-const one = { authProvider: ShieldAuthProvider.CUSTOM, customToken: env('SHIELD_TOKEN_ONE') };
-const two = { authProvider: ShieldAuthProvider.CUSTOM, customToken: env('SHIELD_TOKEN_TWO') };
-const projectAuth = { authProvider: ShieldAuthProvider.CUSTOM, apiKey, apiSecret };
-
-const steps = [];
-const assert = (cond, what) => {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
-};
-async function step(name, fn) {
-  await fn();
-  steps.push(name);
-  console.log(JSON.stringify({ step: name, ok: true }));
-}
+const sdk = new ShieldSDK({ apiKey, baseURL });
+const one = customUser(env('SHIELD_TOKEN_ONE'));
+const two = customUser(env('SHIELD_TOKEN_TWO'));
 
 try {
   await step('user-share', async () => {
@@ -66,8 +45,7 @@ try {
     const s = await sdk.getSecretByReference({ ...two, encryptionPart: part }, 'imp-after');
     assert(s.secret === 'after-import', 'a share stored with the old part reads back');
   });
-  console.log(JSON.stringify({ ok: true, steps }));
+  done();
 } catch (e) {
-  console.log(JSON.stringify({ ok: false, steps, error: String(e && e.stack ? e.stack : e) }));
-  process.exit(1);
+  fail(e);
 }

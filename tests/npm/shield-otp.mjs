@@ -7,39 +7,10 @@
 // Environment: KEYWARD_URL, SHIELD_API_KEY, SHIELD_API_SECRET, SHIELD_TOKEN (a CUSTOM PEM user),
 // SHIELD_UNVERIFIED (two session ids, comma-separated), SHIELD_VERIFIED (two session ids).
 // Prints one JSON line per step and a final summary line {"ok":true,"steps":[...]}.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { apiKey, assert, baseURL, customUser, done, env, expectError, fail, isA, projectAuth, shield, step } from './shield-common.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing ${name}`);
-  return v;
-};
-const require = createRequire(path.join(env('SHIELD_JS_PREFIX'), 'node_modules', 'x.js'));
-const { ShieldSDK, ShieldAuthProvider, OTPRequiredError } = require('@openfort/shield-js');
-
-const apiKey = env('SHIELD_API_KEY');
-const sdk = new ShieldSDK({ apiKey, baseURL: env('KEYWARD_URL') });
-const projectAuth = { authProvider: ShieldAuthProvider.CUSTOM, apiKey, apiSecret: env('SHIELD_API_SECRET') };
-
-const steps = [];
-const assert = (cond, what) => {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
-};
-async function step(name, fn) {
-  await fn();
-  steps.push(name);
-  console.log(JSON.stringify({ step: name, ok: true }));
-}
-async function expectError(check, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    assert(check(e), `unexpected error ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    return;
-  }
-  throw new Error('an error was expected, the call succeeded');
-}
+const { ShieldSDK, OTPRequiredError } = shield;
+const sdk = new ShieldSDK({ apiKey, baseURL });
 
 try {
   if (env('SHIELD_OTP_PHASE') === 'enable') {
@@ -47,13 +18,13 @@ try {
     await step('enable-2fa-again', () =>
       expectError((e) => e.message.includes('status=409') && e.message.includes('OTP_ALREADY_ENABLED'), () => sdk.enable2FA(projectAuth)));
   } else {
-    const user = { authProvider: ShieldAuthProvider.CUSTOM, customToken: env('SHIELD_TOKEN') };
+    const user = customUser(env('SHIELD_TOKEN'));
     const [u1, u2] = env('SHIELD_UNVERIFIED').split(',');
     const [v1, v2] = env('SHIELD_VERIFIED').split(',');
     await step('get-secret-unverified', () =>
-      expectError((e) => e instanceof OTPRequiredError, () => sdk.getSecret({ ...user, encryptionSession: u1 })));
+      expectError(isA(OTPRequiredError), () => sdk.getSecret({ ...user, encryptionSession: u1 })));
     await step('get-by-reference-unverified', () =>
-      expectError((e) => e instanceof OTPRequiredError, () => sdk.getSecretByReference({ ...user, encryptionSession: u2 }, 'default')));
+      expectError(isA(OTPRequiredError), () => sdk.getSecretByReference({ ...user, encryptionSession: u2 }, 'default')));
     await step('get-secret-verified', async () => {
       const s = await sdk.getSecret({ ...user, encryptionSession: v1 });
       assert(s.secret === 'otp-project-secret' && s.entropy === 'project', 'project share through a verified session');
@@ -63,8 +34,7 @@ try {
       assert(shares.length === 1 && shares[0].secret === 'otp-project-secret', 'keychain through a verified session');
     });
   }
-  console.log(JSON.stringify({ ok: true, steps }));
+  done();
 } catch (e) {
-  console.log(JSON.stringify({ ok: false, steps, error: String(e && e.stack || e) }));
-  process.exit(1);
+  fail(e);
 }
