@@ -18,7 +18,7 @@ use crate::auth::{Caller, user_auth};
 use crate::error::Shield as _;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, check};
-use crate::store::{EncryptionKey, NewShare, Share, ShareContent};
+use crate::store::{EncryptionKey, NewShare, SessionUse, Share, ShareContent};
 use crate::util::{header, non_empty, parse_body, uuid_v4};
 
 // ---- the project key ----
@@ -80,7 +80,7 @@ pub(crate) fn obtain_key(
         .detail("encryption_session", session_label(&session));
     let part = ctx
         .store
-        .consume_session(&session, project_id, ctx.env.now_ms)?
+        .session_part(SessionUse::Consume, &session, project_id, ctx.env.now_ms)?
         .ok_or_else(ApiError::invalid_session)?;
     combine(&stored.db_part, &part, stored.key_check.as_deref())
 }
@@ -511,7 +511,10 @@ fn same_project_secret(
             .detail("encryption_session", session_label(session));
         return Ok(true);
     }
-    let Some(part) = ctx.store.peek_session(session, project_id, now)? else {
+    let Some(part) = ctx
+        .store
+        .session_part(SessionUse::Peek, session, project_id, now)?
+    else {
         return Ok(false);
     };
     if !project_key(&stored.db_part, &part, kcv).is_ok_and(|k| decrypts_to_secret(&k)) {

@@ -33,6 +33,7 @@ pub(crate) use projects::Project;
 pub(crate) use providers::Provider;
 /// shield's tables, also created by `keyward shield import` before it writes.
 pub use schema::SCHEMA;
+pub(crate) use sessions::SessionUse;
 pub(crate) use shares::{NewShare, Share, ShareContent};
 
 /// The HKDF `info` of every shield ciphertext at rest; the AAD names table and row.

@@ -1,6 +1,6 @@
 //! What a same-content retry of a share write needs (docs/shield.md, "Design: share routes",
-//! retries): the receipt a write through an encryption session leaves (the look at a live
-//! session's part without consuming it is [`Store::peek_session`], beside the sessions).
+//! retries): the receipt a write through an encryption session leaves. (The look at a live
+//! session's part without consuming it is `SessionUse::Peek`, beside the sessions.)
 
 use super::{Store, text};
 use crate::error::ApiResult;

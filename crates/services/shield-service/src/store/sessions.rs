@@ -6,6 +6,16 @@ use zeroize::Zeroizing;
 use super::{Store, opt_str, text};
 use crate::error::ApiResult;
 
+/// How a share route uses an encryption session.
+#[derive(Clone, Copy)]
+pub enum SessionUse {
+    /// Consumed atomically: a session opens one request.
+    Consume,
+    /// Left unconsumed (docs/shield.md, "Design: share routes", retries: a retry uses the
+    /// session only if it shows the stored share is the one it would have written).
+    Peek,
+}
+
 impl Store<'_> {
     pub fn insert_session(
         &self,
@@ -33,49 +43,24 @@ impl Store<'_> {
         Ok(())
     }
 
-    /// Consumes a live session of the project atomically; its part, or `None`.
-    pub fn consume_session(
+    /// A live session of the project: its part, or `None`; consumed or left as `how` says.
+    pub fn session_part(
         &self,
+        how: SessionUse,
         id: &str,
         project_id: &str,
         now_ms: i64,
     ) -> ApiResult<Option<Zeroizing<String>>> {
-        self.session_part(
-            "DELETE FROM encryption_sessions WHERE id = ? AND project_id = ? AND expires_at > ? \
-             RETURNING encryption_part",
-            id,
-            project_id,
-            now_ms,
-        )
-    }
-
-    /// A live session's part, left unconsumed (docs/shield.md, "Design: share routes", retries:
-    /// a retry uses the session only if it shows the stored share is the one it would have
-    /// written).
-    pub fn peek_session(
-        &self,
-        id: &str,
-        project_id: &str,
-        now_ms: i64,
-    ) -> ApiResult<Option<Zeroizing<String>>> {
-        self.session_part(
-            "SELECT encryption_part FROM encryption_sessions WHERE id = ? AND project_id = ? \
-             AND expires_at > ?",
-            id,
-            project_id,
-            now_ms,
-        )
-    }
-
-    /// Runs `sql` (which reads or deletes the live session `id` of the project) and opens the
-    /// part it returns.
-    fn session_part(
-        &self,
-        sql: &str,
-        id: &str,
-        project_id: &str,
-        now_ms: i64,
-    ) -> ApiResult<Option<Zeroizing<String>>> {
+        let sql = match how {
+            SessionUse::Consume => {
+                "DELETE FROM encryption_sessions WHERE id = ? AND project_id = ? AND expires_at > ? \
+                 RETURNING encryption_part"
+            }
+            SessionUse::Peek => {
+                "SELECT encryption_part FROM encryption_sessions WHERE id = ? AND project_id = ? \
+                 AND expires_at > ?"
+            }
+        };
         self.first(sql, &[id.into(), project_id.into(), now_ms.into()], |row| {
             self.open("encryption_sessions", id, &text(row, 0)?)
         })
