@@ -325,6 +325,31 @@ fn upstream_shield_moves_over_and_shield_js_reads_every_share_with_the_old_crede
     }
     assert_eq!(counts(&again, "keychains"), (0, 1, 0), "{again}");
 
+    // Each run that wrote left one record in shield's audit chain (a dry run leaves none): the
+    // counts, the skipped rows only counted, no secrets (docs/OPERATIONS.md, "Audit trail").
+    let (_, trail) = h.audit(&["export"]);
+    let imports: Vec<Value> = trail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["action"] == "shield.import")
+        .collect();
+    assert_eq!(imports.len(), 3, "{trail}");
+    for r in &imports {
+        assert_eq!(
+            (&r["service"], &r["actor"], &r["outcome"]),
+            (&json!("shield"), &json!("operator"), &json!("success")),
+            "{r}"
+        );
+    }
+    assert_eq!(imports[1]["details"]["shares"]["imported"], 1, "{trail}");
+    assert_eq!(imports[1]["details"]["skipped_rows"], 1, "{trail}");
+    assert!(
+        !trail.contains(A_SECRET) && !trail.contains(B_SECRET),
+        "{trail}"
+    );
+    let (ok, verified) = h.audit(&["verify"]);
+    assert!(ok, "the imports' records extend the chain: {verified}");
+
     // The key part is sealed like the service seals it and has no key-check value (imported).
     let mut shield_db = ServiceDb::open(&h.state_dir, "shield");
     let row = shield_db.rows(

@@ -10,9 +10,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use jwt_verify::test_signer::{hs256_token, public_pem_of, sign_as};
 use keyward_e2e::loopback::send_from;
 use keyward_e2e::shield::builder;
-use keyward_e2e::{Host, json};
+use keyward_e2e::{Host, Value, json};
 use keyward_test_kit::scenarios::shield::{
-    self as scenarios, Done as _, Keys, project_share, register, token, user_share,
+    self as scenarios, Done as _, Keys, User, pem_project, project_share, token, user_share,
 };
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -38,8 +38,7 @@ fn a_flood_of_bad_tokens_does_not_lock_out_the_projects_users() {
         .env("SPIN_VARIABLE_RATE_LIMIT_REQUESTS", "5")
         .env("SPIN_VARIABLE_RATE_LIMIT_WINDOW_MS", "3600000")
         .start();
-    let p = register(&h, false);
-    p.pem_provider("RS256", "");
+    let p = pem_project(&h, "RS256", false);
     let headers = [
         ("X-API-Key", p.key.as_str()),
         ("X-Auth-Provider", "custom"),
@@ -63,33 +62,31 @@ fn a_flood_of_bad_tokens_does_not_lock_out_the_projects_users() {
     assert!(r.header("retry-after").is_some());
 }
 
-// docs/shield.md, "Design: share routes", retries
-#[test]
-fn a_retried_share_write_is_201_and_different_content_409() {
-    install_keys();
-    let h = builder().start();
-    let p = register(&h, true);
-    p.pem_provider("RS256", "");
-    let part = p.part.clone().expect("part");
-    let alice = p.custom(&token(&h, "RS256", "alice"));
-    let share = user_share(None);
-    alice.post("/shares", &share).done(201);
-    alice.post("/shares", &share).done(201);
+/// `share` written twice is 201 both times; other content under its reference is 409.
+fn retry_then_conflict(alice: &User<'_>, share: &Value) {
+    alice.post("/shares", share).done(201);
+    alice.post("/shares", share).done(201);
     let mut other = share.clone();
     other["secret"] = json!("another");
     alice
         .post("/shares", &other)
         .assert_error_message(409, "SH_EXISTS", "Share already exists");
+}
+
+// docs/shield.md, "Design: share routes", retries
+#[test]
+fn a_retried_share_write_is_201_and_different_content_409() {
+    install_keys();
+    let h = builder().start();
+    let p = pem_project(&h, "RS256", true);
+    let part = p.part.clone().expect("part");
+    let alice = p.custom(&token(&h, "RS256", "alice"));
+    let share = user_share(None);
+    retry_then_conflict(&alice, &share);
     // Through a session the first write consumed.
     let session = p.session(&part);
     let stored = project_share("r1", None, Some(&session));
-    alice.post("/shares", &stored).done(201);
-    alice.post("/shares", &stored).done(201);
-    let mut other = stored.clone();
-    other["secret"] = json!("another");
-    alice
-        .post("/shares", &other)
-        .assert_error_message(409, "SH_EXISTS", "Share already exists");
+    retry_then_conflict(&alice, &stored);
     let read = alice
         .headers(&[("X-Encryption-Part", &part)])
         .get("/shares/r1")
