@@ -221,6 +221,22 @@ fn labels(manifest: &str, key: &str) -> Vec<String> {
 }
 
 fn create_database(pg_url: &str, name: &str) -> Result<(), String> {
+    // PostgreSQL refuses a CREATE DATABASE now and then while another one copies the template
+    // ("source database is being accessed by other users"), and a burst of hosts can briefly
+    // use every connection: both pass, so a start tries again for a few seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match create_database_once(pg_url, name) {
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("creating database {name} again: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn create_database_once(pg_url: &str, name: &str) -> Result<(), String> {
     let mut client = postgres::Client::connect(pg_url, postgres::NoTls)
         .map_err(|e| format!("cannot reach PostgreSQL at KEYWARD_TEST_PG_URL: {e}"))?;
     let exists = client
