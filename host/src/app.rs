@@ -46,6 +46,7 @@ pub struct Settings {
     pub front_door: FrontDoorLimits,
     pub sqlite_synchronous: Synchronous,
     pub sqlite_max_connections: usize,
+    pub sqlite_group_commit: bool,
     /// The process's open-files limit: the connection cap must leave room below it for the
     /// storage backends' files and sockets.
     pub open_files_limit: u64,
@@ -65,6 +66,7 @@ pub fn build(
         mut front_door,
         sqlite_synchronous,
         sqlite_max_connections,
+        sqlite_group_commit,
         open_files_limit,
         outbound_addresses,
     } = settings;
@@ -74,7 +76,11 @@ pub fn build(
         config: runtime_config,
         state_dir,
         resolver: Resolver::new(&app.variables, &runtime_config.variable_providers)?,
-        files: EmbeddedFiles::new(sqlite_synchronous, sqlite_max_connections),
+        files: EmbeddedFiles::new(
+            sqlite_synchronous,
+            sqlite_max_connections,
+            sqlite_group_commit,
+        ),
         kv_stores: HashMap::new(),
         databases: HashMap::new(),
         outbound_addresses,

@@ -26,7 +26,7 @@ pub struct Database {
 /// The distinct databases the manifest's components use: two labels on one PostgreSQL database
 /// (or one file) are one database, visited once.
 pub fn of_app(app: &App, config: &RuntimeConfig, state_dir: &Path) -> Result<Vec<Database>> {
-    let mut files = EmbeddedFiles::new(Synchronous::Full, 2);
+    let mut files = EmbeddedFiles::new(Synchronous::Full, 2, false);
     let mut by_place: BTreeMap<String, Database> = BTreeMap::new();
     let labels: std::collections::BTreeSet<&String> = app
         .components

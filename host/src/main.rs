@@ -163,6 +163,11 @@ struct ServeArgs {
     /// writes.
     #[arg(long, env = "KEYWARD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
     sqlite_synchronous: Synchronous,
+    /// Whether writers to one embedded SQLite file share commits (one sync for every write
+    /// committed at about the same time; docs/platform.md, "Design: group commit"). A write is
+    /// acknowledged only once durable either way.
+    #[arg(long, env = "KEYWARD_SQLITE_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    sqlite_group_commit: bool,
     /// Serve Prometheus metrics at GET /metrics on this separate address (port 0 picks a free
     /// port; the chosen address is printed). Off when not set.
     #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
@@ -341,6 +346,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             front_door,
             sqlite_synchronous: args.sqlite_synchronous,
             sqlite_max_connections: args.sqlite_max_connections,
+            sqlite_group_commit: args.sqlite_group_commit,
             open_files_limit,
             outbound_addresses,
         },

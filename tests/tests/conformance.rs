@@ -187,6 +187,46 @@ fn sqlite_types_round_trip() {
     assert_eq!(r["error"], "io", "{r}");
 }
 
+/// Concurrent read-modify-write transactions on one embedded file are serial, whether their
+/// writers share a commit or not (docs/platform.md, "Design: group commit"): 24 guests each read
+/// a counter, wait, and write it plus one; the 16 that commit leave 16, each having read a
+/// different value, and the 8 that roll back leave nothing. (On PostgreSQL, `BEGIN` is
+/// PostgreSQL's READ COMMITTED, which does not promise this.)
+#[test]
+fn concurrent_read_modify_write_transactions_are_serial() {
+    if keyward_e2e::Backend::from_env() != keyward_e2e::Backend::Embedded {
+        return;
+    }
+    for group_commit in ["true", "false"] {
+        let h = host_with(1, |b| b.arg("--sqlite-group-commit").arg(group_commit));
+        let answers = keyward_e2e::race(24, |i| {
+            let keep = i % 3 != 0;
+            let path = format!("/a/increment/default?ms=20&keep={}", u8::from(keep));
+            (keep, h.post(&path, b"").json())
+        });
+        let mut read: Vec<i64> = answers
+            .iter()
+            .filter(|(keep, _)| *keep)
+            .map(|(_, a)| a["read"].as_i64().unwrap_or_else(|| panic!("{a}")))
+            .collect();
+        read.sort_unstable();
+        assert_eq!(
+            read,
+            (0..16).collect::<Vec<_>>(),
+            "group commit {group_commit}"
+        );
+        for (_, a) in answers.iter().filter(|(keep, _)| !*keep) {
+            assert!(a["read"].is_i64(), "{a}");
+        }
+        let counter = sql(&h, "a", "default", "SELECT n FROM counter", json!([]));
+        assert_eq!(
+            counter["ok"]["rows"],
+            json!([[{"integer": 16}]]),
+            "group commit {group_commit}"
+        );
+    }
+}
+
 #[test]
 fn sqlite_access_is_checked_at_open() {
     let h = host();

@@ -6,8 +6,10 @@
 //! - writers to one file queue on one lock per file in this process ([`WriterQueue`]) instead of
 //!   in SQLite's sleeping busy handler, judged by [`reads_only`];
 //! - a plain `BEGIN` runs as `BEGIN IMMEDIATE` ([`immediate_begin`]);
-//! - the host's pool of connections per file ([`pool`]).
+//! - the host's pool of connections per file ([`pool`]), whose writers share commits
+//!   ([`group_commit`]).
 
+pub mod group_commit;
 pub mod pool;
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use group_commit::{Pending, Writing};
 pub use pool::{DEFAULT_MAX_CONNECTIONS, EmbeddedFiles, SqlitePool};
 
 /// How long a connection waits for another process's writer before "database is locked".
@@ -142,6 +145,11 @@ impl WriterQueue {
 
     pub async fn lock(&self) -> WriterGuard {
         self.0.clone().lock_owned().await
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clone_for_tests(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.0.clone()
     }
 
     /// For callers outside an async runtime (it panics inside one, as tokio's `blocking_lock`).

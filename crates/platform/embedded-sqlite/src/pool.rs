@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
+use crate::group_commit::BatchState;
 use crate::{BUSY_TIMEOUT, Synchronous, WriterGuard, WriterQueue};
 
 /// Idle connections kept per file; more are opened under load and closed when returned.
@@ -36,10 +37,14 @@ pub struct SqlitePool {
     path: PathBuf,
     synchronous: Synchronous,
     idle: Mutex<Vec<Connection>>,
-    writer: WriterQueue,
+    pub(crate) writer: WriterQueue,
     /// One permit per connection that may be open (idle ones hold none).
     permits: Arc<tokio::sync::Semaphore>,
     max_connections: usize,
+    /// Writers share commits (see `group_commit`); off, each writer commits its own batch.
+    group_commit: bool,
+    /// The batch connection every write goes through, and its batches.
+    batch: Mutex<BatchState>,
 }
 
 impl SqlitePool {
@@ -48,6 +53,7 @@ impl SqlitePool {
         path: &Path,
         synchronous: Synchronous,
         max_connections: usize,
+        group_commit: bool,
     ) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -60,15 +66,33 @@ impl SqlitePool {
             writer: WriterQueue::for_file(path),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
             max_connections: max_connections.max(1),
+            group_commit,
+            batch: Mutex::new(BatchState::default()),
         });
         let first = pool.connect()?;
         pool.checkin(first);
         Ok(pool)
     }
 
-    fn connect(&self) -> Result<Connection> {
+    pub(crate) fn connect(&self) -> Result<Connection> {
         crate::open(&self.path, self.synchronous)
             .with_context(|| format!("cannot open SQLite database {}", self.path.display()))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn path_for_tests(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// Whether writers share commits (docs/platform.md, "Design: group commit").
+    pub fn group_commit(&self) -> bool {
+        self.group_commit
+    }
+
+    pub(crate) fn batch_state(&self) -> std::sync::MutexGuard<'_, BatchState> {
+        self.batch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The file's write lock (see [`WriterQueue`]).
@@ -128,14 +152,19 @@ impl SqlitePool {
         .context("storage task failed")?
     }
 
-    /// [`run`](Self::run) for a single write, queued behind the file's write lock.
+    /// A single write (`f` on the batch connection, in a savepoint of its own), acknowledged
+    /// once its batch is durable.
     pub async fn run_write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _writing = self.writer().await;
-        self.run(f).await
+        let writing = self.begin_write().await?;
+        let out = writing.conn().and_then(f);
+        let pending = writing.finish(out.is_ok())?;
+        let out = out?;
+        self.durable(pending).await?;
+        Ok(out)
     }
 }
 
@@ -144,14 +173,16 @@ pub struct EmbeddedFiles {
     open: HashMap<PathBuf, Arc<SqlitePool>>,
     synchronous: Synchronous,
     max_connections: usize,
+    group_commit: bool,
 }
 
 impl EmbeddedFiles {
-    pub fn new(synchronous: Synchronous, max_connections: usize) -> Self {
+    pub fn new(synchronous: Synchronous, max_connections: usize, group_commit: bool) -> Self {
         EmbeddedFiles {
             open: HashMap::new(),
             synchronous,
             max_connections: max_connections.max(1),
+            group_commit,
         }
     }
 
@@ -159,14 +190,19 @@ impl EmbeddedFiles {
         if let Some(pool) = self.open.get(&path) {
             return Ok(pool.clone());
         }
-        let pool = SqlitePool::open(&path, self.synchronous, self.max_connections)?;
+        let pool = SqlitePool::open(
+            &path,
+            self.synchronous,
+            self.max_connections,
+            self.group_commit,
+        )?;
         self.open.insert(path, pool.clone());
         Ok(pool)
     }
 
     /// File descriptors these files may hold at most: three per connection (database, WAL,
-    /// shared memory).
+    /// shared memory), the batch connection included.
     pub fn max_descriptors(&self) -> u64 {
-        (self.open.len() * 3 * self.max_connections) as u64
+        (self.open.len() * 3 * (self.max_connections + 1)) as u64
     }
 }

@@ -9,7 +9,7 @@ use rusqlite::types::ValueRef;
 use super::postgres::{PgConn, PgDatabase};
 use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
 use crate::capabilities::BackendUnavailable;
-use embedded_sqlite::{IMMEDIATE_BEGIN, SqlitePool, immediate_begin};
+use embedded_sqlite::{SqlitePool, Writing};
 
 /// A database label bound to its backend.
 #[derive(Debug, Clone)]
@@ -21,12 +21,12 @@ pub enum SqlDatabase {
 impl SqlDatabase {
     pub fn connect(&self) -> SqlConn {
         match self {
-            SqlDatabase::Sqlite(pool) => SqlConn::Sqlite {
+            SqlDatabase::Sqlite(pool) => SqlConn::Sqlite(SqliteConn {
                 pool: pool.clone(),
-                conn: None,
-                writing: None,
+                reader: None,
                 permit: None,
-            },
+                writing: None,
+            }),
             SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
         }
     }
@@ -42,21 +42,26 @@ impl SqlDatabase {
     }
 }
 
-/// The host side of a guest's `sqlite.connection`. The pooled connection is taken on first use
-/// and kept until the guest drops the resource (or the instance ends), so `BEGIN` … `COMMIT`
-/// issued by the guest run on one connection.
+/// The host side of a guest's `sqlite.connection`.
 #[derive(Debug)]
 pub enum SqlConn {
-    Sqlite {
-        pool: Arc<SqlitePool>,
-        conn: Option<rusqlite::Connection>,
-        /// The file's write lock while this connection writes (see `SqlitePool::writer`).
-        /// Declared after `conn` so it is released only after the connection is returned.
-        writing: Option<tokio::sync::OwnedMutexGuard<()>>,
-        /// The pool's permit for `conn`, taken with it and kept until the guest drops it.
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    },
+    Sqlite(SqliteConn),
     Postgres(PgConn),
+}
+
+/// A guest's connection to an embedded file. Reads outside a transaction run on a pooled
+/// connection, taken on first use and kept until the guest drops the resource. A transaction
+/// (from `BEGIN` to `COMMIT` or `ROLLBACK`) and every write outside one run on the file's batch
+/// connection in a savepoint of their own, and `COMMIT` answers once the batch is durable
+/// (docs/platform.md, "Design: group commit").
+#[derive(Debug)]
+pub struct SqliteConn {
+    pool: Arc<SqlitePool>,
+    reader: Option<rusqlite::Connection>,
+    /// The pool's permit for `reader`, taken with it and kept until the guest drops it.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The guest's open transaction.
+    writing: Option<Writing>,
 }
 
 impl SqlConn {
@@ -64,7 +69,7 @@ impl SqlConn {
     pub fn backend(&self) -> crate::observability::metrics::Backend {
         use crate::observability::metrics::Backend;
         match self {
-            SqlConn::Sqlite { .. } => Backend::Sqlite,
+            SqlConn::Sqlite(_) => Backend::Sqlite,
             SqlConn::Postgres(_) => Backend::Postgres,
         }
     }
@@ -76,98 +81,160 @@ impl SqlConn {
     ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
         match self {
             SqlConn::Postgres(c) => c.execute(sql, params).await,
-            SqlConn::Sqlite {
-                pool,
-                conn,
-                writing,
-                permit,
-            } => Ok(execute_sqlite(pool, conn, writing, permit, sql, params).await),
+            SqlConn::Sqlite(c) => Ok(c.execute(sql, params).await),
         }
     }
 }
 
-async fn execute_sqlite(
-    pool: &SqlitePool,
-    conn: &mut Option<rusqlite::Connection>,
-    writing: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
-    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
-    sql: String,
-    params: Vec<Value>,
-) -> Result<QueryResult, Error> {
-    if permit.is_none() {
-        *permit = Some(pool.permit().await.map_err(io_error)?);
+/// What a statement does to the guest's transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Statement {
+    Begin,
+    Commit,
+    Rollback,
+    /// Reads only: outside a transaction, a pooled connection answers it.
+    Read,
+    /// Must not run inside the batch (`PRAGMA wal_checkpoint`, `VACUUM`, `ATTACH`, …).
+    Exclusive,
+    Write,
+}
+
+impl Statement {
+    fn of(sql: &str) -> Statement {
+        let words: Vec<&str> = sql
+            .trim()
+            .trim_end_matches(';')
+            .split_ascii_whitespace()
+            .take(3)
+            .collect();
+        let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+        let only = |n: usize| words.len() <= n;
+        if is(0, "BEGIN") {
+            Statement::Begin
+        } else if (is(0, "COMMIT") || is(0, "END"))
+            && (only(1) || (is(1, "TRANSACTION") && only(2)))
+        {
+            Statement::Commit
+        } else if is(0, "ROLLBACK") && (only(1) || (is(1, "TRANSACTION") && only(2))) {
+            Statement::Rollback
+        } else if embedded_sqlite::reads_only(sql) {
+            Statement::Read
+        } else if ["PRAGMA", "VACUUM", "ATTACH", "DETACH", "ANALYZE", "REINDEX"]
+            .iter()
+            .any(|w| is(0, w))
+        {
+            Statement::Exclusive
+        } else {
+            Statement::Write
+        }
     }
-    if writing.is_none() && !embedded_sqlite::reads_only(&sql) {
-        *writing = Some(pool.writer().await);
+}
+
+const EMPTY: QueryResult = QueryResult {
+    columns: Vec::new(),
+    rows: Vec::new(),
+};
+
+impl SqliteConn {
+    async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<QueryResult, Error> {
+        let kind = Statement::of(&sql);
+        if let Some(writing) = self.writing.take() {
+            return match kind {
+                Statement::Begin => {
+                    self.writing = Some(writing);
+                    Err(Error::Io(
+                        "cannot start a transaction within a transaction".into(),
+                    ))
+                }
+                Statement::Commit => {
+                    let pending = writing.finish(true).map_err(io_error)?;
+                    self.pool.durable(pending).await.map_err(io_error)?;
+                    Ok(EMPTY)
+                }
+                Statement::Rollback => {
+                    // Its work is undone whatever the outcome (a batch SQLite abandoned is
+                    // gone already).
+                    let _ = writing.finish(false);
+                    Ok(EMPTY)
+                }
+                _ => {
+                    // Inside a transaction statements only touch the page cache until COMMIT:
+                    // cheaper here than a thread hop.
+                    let result = writing
+                        .conn()
+                        .map_err(io_error)
+                        .and_then(|c| run_sqlite(c, &sql, params));
+                    self.writing = Some(writing);
+                    result
+                }
+            };
+        }
+        match kind {
+            Statement::Begin => {
+                self.writing = Some(self.pool.begin_write().await.map_err(io_error)?);
+                Ok(EMPTY)
+            }
+            Statement::Write => {
+                let writing = self.pool.begin_write().await.map_err(io_error)?;
+                let result = writing
+                    .conn()
+                    .map_err(io_error)
+                    .and_then(|c| run_sqlite(c, &sql, params));
+                let pending = writing.finish(result.is_ok()).map_err(io_error)?;
+                let result = result?;
+                self.pool.durable(pending).await.map_err(io_error)?;
+                Ok(result)
+            }
+            Statement::Exclusive => {
+                let _exclusive = self.pool.exclusive().await.map_err(io_error)?;
+                self.on_reader(sql, params, false).await
+            }
+            // Reads; and COMMIT / ROLLBACK outside a transaction, which SQLite refuses.
+            Statement::Read | Statement::Commit | Statement::Rollback => {
+                self.on_reader(sql, params, true).await
+            }
+        }
     }
-    let sql = immediate_begin(sql);
-    let taken = match conn.take() {
-        Some(c) => c,
-        None => pool.checkout().map_err(io_error)?,
-    };
-    let (returned, result) = match try_inline(&taken, &sql, &params) {
-        Some(result) => (taken, result),
-        None => tokio::task::spawn_blocking(move || {
+
+    /// Runs a statement on the guest's pooled connection: on the async worker when it cannot
+    /// wait for the disk (`inline`: reads never wait in WAL mode), else on the blocking pool.
+    async fn on_reader(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+        inline: bool,
+    ) -> Result<QueryResult, Error> {
+        if self.permit.is_none() {
+            self.permit = Some(self.pool.permit().await.map_err(io_error)?);
+        }
+        let taken = match self.reader.take() {
+            Some(c) => c,
+            None => self.pool.checkout().map_err(io_error)?,
+        };
+        let (returned, result) = if inline {
             let r = run_sqlite(&taken, &sql, params);
             (taken, r)
-        })
-        .await
-        .context("storage task failed")
-        .map_err(io_error)?,
-    };
-    if returned.is_autocommit() {
-        // An autocommit write is done, or the transaction was committed or rolled back.
-        *writing = None;
-    }
-    *conn = Some(returned);
-    result
-}
-
-/// Runs a statement on the async worker itself when it cannot wait for the disk (a sync) or for
-/// another connection; `None` sends it to the blocking pool. A thread hop costs more than these
-/// statements: reads (WAL readers never wait), statements inside an open transaction (they only
-/// touch the page cache until `COMMIT`), and `BEGIN IMMEDIATE`, tried without waiting: in one
-/// process the writer lock is already held, and only another process holding the file sends it
-/// to the blocking pool to wait there. `COMMIT` and autocommit writes may sync, so they always go.
-fn try_inline(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    params: &[Value],
-) -> Option<Result<QueryResult, Error>> {
-    if sql == IMMEDIATE_BEGIN {
-        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
-        let outcome = conn.execute_batch(sql);
-        // Restored whatever the outcome: a transaction that did begin must not be begun again
-        // on the blocking pool. (Setting the timeout cannot fail on an open connection.)
-        let _ = conn.busy_timeout(embedded_sqlite::BUSY_TIMEOUT);
-        return match outcome {
-            Ok(()) => Some(Ok(QueryResult {
-                columns: Vec::new(),
-                rows: Vec::new(),
-            })),
-            Err(_) => None,
+        } else {
+            tokio::task::spawn_blocking(move || {
+                let r = run_sqlite(&taken, &sql, params);
+                (taken, r)
+            })
+            .await
+            .context("storage task failed")
+            .map_err(io_error)?
         };
+        self.reader = Some(returned);
+        result
     }
-    let head = sql.trim_start();
-    let ends = ["COMMIT", "END", "ROLLBACK"].iter().any(|w| {
-        head.get(..w.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(w))
-    });
-    let cheap = embedded_sqlite::reads_only(sql) || (!conn.is_autocommit() && !ends);
-    cheap.then(|| run_sqlite(conn, sql, params.to_vec()))
 }
 
-impl Drop for SqlConn {
+impl Drop for SqliteConn {
     fn drop(&mut self) {
-        match self {
-            SqlConn::Sqlite { pool, conn, .. } => {
-                // Rolls back an unfinished transaction before the write lock is released.
-                if let Some(c) = conn.take() {
-                    pool.checkin(c);
-                }
-            }
-            // PgConn's own Drop returns (or discards) its pooled client.
-            SqlConn::Postgres(_) => {}
+        // An unfinished transaction is rolled back to its savepoint (Writing's own drop), and
+        // the pooled connection goes back.
+        self.writing.take();
+        if let Some(c) = self.reader.take() {
+            self.pool.checkin(c);
         }
     }
 }

@@ -11,6 +11,9 @@
 //! - `GET  …/echo` (spin-* headers, URI, method, body length)
 //! - `GET  …/busy` (never returns), `GET …/alloc?mib=<n>`, `GET …/trap`
 //! - `GET  …/sleep?ms=<n>` (answers after waiting n ms: a request that is slow but finishes)
+//! - `POST …/increment/<label>?ms=<n>&keep=<0|1>`: one read-modify-write transaction on a
+//!   counter (`BEGIN`, read, wait n ms, write the value read plus one, `COMMIT`, or `ROLLBACK`
+//!   when keep=0); answers the value read, or the statement that failed
 //! - `GET  …/kv-hold/<label>?n=<n>` (opens the store n times without closing: how many opened,
 //!   and the error that stopped it)
 
@@ -44,6 +47,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         (Method::Get, ["kv-exists", label, key]) => kv(label, |s| s.exists(key).map(|b| json!(b))),
         (Method::Get, ["kv-keys", label]) => kv(label, |s| s.get_keys().map(|k| json!(k))),
         (Method::Post, ["sql", label]) => sql(label, req.body()),
+        (Method::Post, ["increment", label]) => increment(label, &req),
         (Method::Get, ["var", name]) => variable(name),
         (Method::Get, ["outbound"]) => outbound(&req).await,
         (Method::Get, ["echo"]) => echo(&req),
@@ -154,6 +158,41 @@ fn sql(label: &str, body: &[u8]) -> Response {
     }
 }
 
+fn increment(label: &str, req: &Request) -> Response {
+    let ms: u64 = query_number(req, "ms=", 0);
+    let keep = query_number(req, "keep=", 1) != 0;
+    let run = || -> Result<i64, (String, SqlError)> {
+        let step = |what: &str, e| (what.to_string(), e);
+        let c = Connection::open(label).map_err(|e| step("open", e))?;
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS counter (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+            &[],
+        )
+        .map_err(|e| step("create", e))?;
+        c.execute("BEGIN", &[]).map_err(|e| step("begin", e))?;
+        let read = c
+            .execute("SELECT n FROM counter WHERE k = 'c'", &[])
+            .map_err(|e| step("select", e))?;
+        let n = match read.rows.first().and_then(|r| r.values.first()) {
+            Some(Value::Integer(n)) => *n,
+            _ => 0,
+        };
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        c.execute(
+            "INSERT INTO counter (k, n) VALUES ('c', ?) ON CONFLICT (k) DO UPDATE SET n = excluded.n",
+            &[Value::Integer(n + 1)],
+        )
+        .map_err(|e| step("write", e))?;
+        let end = if keep { "COMMIT" } else { "ROLLBACK" };
+        c.execute(end, &[]).map_err(|e| step(end, e))?;
+        Ok(n)
+    };
+    match run() {
+        Ok(n) => reply(200, json!({"read": n})),
+        Err((what, e)) => reply(200, json!({"failed": what, "error": format!("{e:?}")})),
+    }
+}
+
 fn variable(name: &str) -> Response {
     use spin_sdk::variables::Error;
     match spin_sdk::variables::get(name) {
@@ -205,7 +244,8 @@ fn busy() -> Response {
 /// The number a query of exactly `key` and a value gives (`mib=4`), else `default`.
 fn query_number<T: std::str::FromStr>(req: &Request, key: &str, default: T) -> T {
     req.query()
-        .strip_prefix(key)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key))
         .and_then(|n| n.parse().ok())
         .unwrap_or(default)
 }
