@@ -328,14 +328,23 @@ mod tests {
     use super::*;
     use crate::Synchronous;
 
-    fn pool(dir: &tempfile::TempDir, group_commit: bool) -> Arc<SqlitePool> {
+    /// A pool on a fresh file with table `t` (kept alive by the returned directory).
+    fn fixture(group_commit: bool) -> (tempfile::TempDir, Arc<SqlitePool>) {
+        let dir = tempfile::tempdir().unwrap();
         let pool =
             SqlitePool::open(&dir.path().join("t.db"), Synchronous::Full, 4, group_commit).unwrap();
         let c = pool.checkout().unwrap();
         c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
             .unwrap();
         pool.checkin(c);
-        pool
+        (dir, pool)
+    }
+
+    /// A first writer that inserts ("a", 1) and keeps it, not yet durable.
+    async fn writer_a(pool: &Arc<SqlitePool>) -> Pending {
+        let a = pool.begin_write().await.unwrap();
+        insert(&a, "a", 1);
+        a.finish(true).unwrap()
     }
 
     /// What a fresh connection (another reader) sees.
@@ -357,11 +366,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writers_that_finish_together_share_one_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, true);
-        let a = pool.begin_write().await.unwrap();
-        insert(&a, "a", 1);
-        let pa = a.finish(true).unwrap();
+        let (_dir, pool) = fixture(true);
+        let pa = writer_a(&pool).await;
         let b = pool.begin_write().await.unwrap();
         insert(&b, "b", 2);
         // B sees A's work (the writers before it), readers elsewhere see nothing yet.
@@ -386,11 +392,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rollback_or_a_writer_gone_undoes_only_its_own_work() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, true);
-        let a = pool.begin_write().await.unwrap();
-        insert(&a, "a", 1);
-        let pa = a.finish(true).unwrap();
+        let (_dir, pool) = fixture(true);
+        let pa = writer_a(&pool).await;
         let b = pool.begin_write().await.unwrap();
         insert(&b, "b", 2);
         let _ = b.finish(false).unwrap();
@@ -417,8 +420,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_read_modify_writes_are_serial() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, true);
+        let (_dir, pool) = fixture(true);
         pool.run_write(|c| Ok(c.execute("INSERT INTO t VALUES ('n', 0)", [])?))
             .await
             .unwrap();
@@ -450,11 +452,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_the_database_abandons_fails_every_writer_in_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, true);
-        let a = pool.begin_write().await.unwrap();
-        insert(&a, "a", 1);
-        let pa = a.finish(true).unwrap();
+        let (_dir, pool) = fixture(true);
+        let pa = writer_a(&pool).await;
         let b = pool.begin_write().await.unwrap();
         // What SQLite does on a full disk or an I/O error: the whole transaction is gone.
         b.conn().unwrap().execute_batch("ROLLBACK").unwrap();
@@ -469,11 +468,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_group_commit_each_writer_commits_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, false);
-        let a = pool.begin_write().await.unwrap();
-        insert(&a, "a", 1);
-        let pa = a.finish(true).unwrap();
+        let (_dir, pool) = fixture(false);
+        let pa = writer_a(&pool).await;
         // The lock stays with A's claim: no one joins its batch.
         assert!(pool.writer.clone_for_tests().try_lock().is_err());
         pool.durable(pa).await.unwrap();
@@ -482,8 +478,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_nobody_kept_anything_in_ends_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = pool(&dir, true);
+        let (_dir, pool) = fixture(true);
         let a = pool.begin_write().await.unwrap();
         insert(&a, "a", 1);
         let _ = a.finish(false).unwrap();
