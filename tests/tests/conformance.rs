@@ -611,15 +611,22 @@ fn sigterm_drains_requests_in_flight_then_exits_0() {
         if let Some(status) = h.child.try_wait().expect("wait") {
             break status;
         }
+        // The drain ends with the last request (the log says whether the deadline was hit);
+        // the process's own teardown after it gets a margin on a loaded machine.
         assert!(
-            signalled.elapsed() < std::time::Duration::from_secs(10),
-            "still running after the drain deadline"
+            signalled.elapsed() < std::time::Duration::from_secs(20),
+            "still running 10 s after the drain deadline:\n{}",
+            h.log_lines().join("\n")
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0), "{exit:?}");
     let log = h.log_lines().join("\n");
     assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(
+        !log.contains("drain deadline passed"),
+        "the requests in flight ended before the deadline, so the drain did too:\n{log}"
+    );
 }
 
 /// One instance cannot hold resources or results without bound (docs/OPERATIONS.md, "Limits,
