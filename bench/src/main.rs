@@ -94,9 +94,11 @@ fn bench_env(cmd: &mut Command, stub: &str) {
         .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
         // POST /init is rate-limited per client address; the bench is one address (1e6 is the max).
         .env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "1000000")
-        // shield counts every request in its project's window (a write); the limit is raised so
-        // the count is still paid but never refuses the bench's one project.
+        // shield counts every authenticated request in its user's and its project's windows
+        // (writes); the limits are raised so the counts are still paid but never refuse the
+        // bench's one project and its 16 users.
         .env("SPIN_VARIABLE_RATE_LIMIT_REQUESTS", "100000000")
+        .env("SPIN_VARIABLE_RATE_LIMIT_USER_REQUESTS", "100000000")
         .env("SPIN_VARIABLE_SHIELD_JWKS_HOSTS", stub)
         .env("SPIN_VARIABLE_OKTA_BASE_URL", stub)
         .env("SPIN_VARIABLE_GUARDIAN_IDP_HOSTS", stub);
@@ -132,6 +134,24 @@ impl Server {
         Server { child, addr }
     }
 
+    /// CPU time the process has used so far (user + system, all threads), seconds: fields 14
+    /// and 15 of `/proc/<pid>/stat`, in clock ticks.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The command name (field 2) may hold spaces: count fields after its closing paren.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        (ticks(11) + ticks(12)) / clock_ticks_per_sec()
+    }
+
     /// Peak resident set size, MiB.
     fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -149,6 +169,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The unit of `/proc/<pid>/stat`'s CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_sec() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// The newest of `<target>/host/keyward` (a `host` build profile) and `<target>/release/keyward`.
@@ -509,13 +543,16 @@ struct Side {
     guardian: Mutex<Vec<String>>,
 }
 
+/// Drives one scenario against `server`: the outcome of the measured run and the server
+/// process's CPU seconds during it.
 async fn drive(
-    addr: SocketAddr,
+    server: &Server,
     side: &Arc<Side>,
     scenario: Scenario,
     clients: usize,
     secs: Duration,
-) -> Outcome {
+) -> (Outcome, f64) {
+    let addr = server.addr;
     let s = side.clone();
     let make = move |client: usize, seq: u64| match scenario {
         Scenario::GetKey | Scenario::PutKey => {
@@ -581,7 +618,8 @@ async fn drive(
         move |c, st, b| o(c, st, b),
     )
     .await;
-    load::run(
+    let cpu_before = server.cpu_secs();
+    let outcome = load::run(
         addr,
         clients,
         secs,
@@ -590,7 +628,8 @@ async fn drive(
         move |c, q| make(c, q),
         move |c, st, b| observe(c, st, b),
     )
-    .await
+    .await;
+    (outcome, server.cpu_secs() - cpu_before)
 }
 
 fn ms(us: f64) -> String {
@@ -767,21 +806,24 @@ async fn throughput_table(
         secs.as_secs(),
         native::sqlite_synchronous()
     );
-    println!("| scenario | side | req/s | p50 | p99 | errors | ratio keyward/native (req/s) |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| scenario | side | req/s | p50 | p99 | errors | server CPU / request | ratio keyward/native (req/s) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let mut noop = None;
     for (scenario, clients) in scenarios {
-        let k = drive(host.addr, &sides[0], scenario, clients, secs).await;
-        let n = drive(native.addr, &sides[1], scenario, clients, secs).await;
+        let (k, k_cpu) = drive(host, &sides[0], scenario, clients, secs).await;
+        let (n, n_cpu) = drive(native, &sides[1], scenario, clients, secs).await;
         let name = scenario.name(clients);
-        for (side, o) in [("keyward", &k), ("native", &n)] {
+        for (side, o, cpu) in [("keyward", &k, k_cpu), ("native", &n, n_cpu)] {
             let ratio = if side == "keyward" {
                 format!("{:.2}×", k.rps() / n.rps())
             } else {
                 String::new()
             };
+            let cpu_per_request_us = cpu * 1e6 / (o.ok + o.errors).max(1) as f64;
             println!(
-                "| {name} | {side} | {:.0} | {} | {} | {} | {ratio} |",
+                "| {name} | {side} | {:.0} | {} | {} | {} | {cpu_per_request_us:.0} µs | {ratio} |",
                 o.rps(),
                 ms(o.percentile_us(0.5)),
                 ms(o.percentile_us(0.99)),
