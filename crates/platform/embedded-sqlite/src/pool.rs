@@ -156,14 +156,24 @@ impl SqlitePool {
     /// once its batch is durable.
     pub async fn run_write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        self.write_once(f).await?
+    }
+
+    /// One write outside a transaction: `f` on the batch connection in a savepoint of its own,
+    /// kept when it returns `Ok` (and then answered once its batch is durable), rolled back
+    /// when it returns `Err`. The outer error is the storage's; the inner one is `f`'s.
+    pub async fn write_once<T, E, F>(self: &Arc<Self>, f: F) -> Result<std::result::Result<T, E>>
+    where
+        F: FnOnce(&Connection) -> std::result::Result<T, E>,
     {
         let writing = self.begin_write().await?;
-        let out = writing.conn().and_then(f);
+        let out = f(writing.conn()?);
         let pending = writing.finish(out.is_ok())?;
-        let out = out?;
-        self.durable(pending).await?;
+        if out.is_ok() {
+            self.durable(pending).await?;
+        }
         Ok(out)
     }
 }

@@ -174,17 +174,11 @@ impl SqliteConn {
                 self.writing = Some(self.pool.begin_write().await.map_err(io_error)?);
                 Ok(EMPTY)
             }
-            Statement::Write => {
-                let writing = self.pool.begin_write().await.map_err(io_error)?;
-                let result = writing
-                    .conn()
-                    .map_err(io_error)
-                    .and_then(|c| run_sqlite(c, &sql, params));
-                let pending = writing.finish(result.is_ok()).map_err(io_error)?;
-                let result = result?;
-                self.pool.durable(pending).await.map_err(io_error)?;
-                Ok(result)
-            }
+            Statement::Write => self
+                .pool
+                .write_once(|c| run_sqlite(c, &sql, params))
+                .await
+                .map_err(io_error)?,
             Statement::Exclusive => {
                 let _exclusive = self.pool.exclusive().await.map_err(io_error)?;
                 self.on_reader(sql, params, false).await
