@@ -419,6 +419,23 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_refused_because_of_an_earlier_writer_answers_once_that_writer_is_durable() {
+        let (_dir, pool) = fixture(true);
+        let _pa = writer_a(&pool).await;
+        // B's insert meets A's row, which no other connection sees yet.
+        let out = pool
+            .write_once(|c| c.execute("INSERT INTO t VALUES ('a', 2)", []))
+            .await
+            .unwrap();
+        assert!(out.is_err(), "a duplicate key");
+        assert_eq!(
+            committed(&pool),
+            vec![("a".to_string(), 1)],
+            "the refusal came before the row it met was durable"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_read_modify_writes_are_serial() {
         let (_dir, pool) = fixture(true);
         pool.run_write(|c| Ok(c.execute("INSERT INTO t VALUES ('n', 0)", [])?))

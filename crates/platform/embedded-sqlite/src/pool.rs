@@ -162,8 +162,10 @@ impl SqlitePool {
     }
 
     /// One write outside a transaction: `f` on the batch connection in a savepoint of its own,
-    /// kept when it returns `Ok` (and then answered once its batch is durable), rolled back
-    /// when it returns `Err`. The outer error is the storage's; the inner one is `f`'s.
+    /// kept when it returns `Ok`, rolled back when it returns `Err`. Either way it is answered
+    /// once its batch is durable: a failure may stem from the batch's earlier writers (a
+    /// duplicate key they inserted), and must not be reported before their work is. The outer
+    /// error is the storage's; the inner one is `f`'s.
     pub async fn write_once<T, E, F>(self: &Arc<Self>, f: F) -> Result<std::result::Result<T, E>>
     where
         F: FnOnce(&Connection) -> std::result::Result<T, E>,
@@ -171,9 +173,7 @@ impl SqlitePool {
         let writing = self.begin_write().await?;
         let out = f(writing.conn()?);
         let pending = writing.finish(out.is_ok())?;
-        if out.is_ok() {
-            self.durable(pending).await?;
-        }
+        self.durable(pending).await?;
         Ok(out)
     }
 }

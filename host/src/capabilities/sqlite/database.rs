@@ -152,9 +152,11 @@ impl SqliteConn {
                     Ok(EMPTY)
                 }
                 Statement::Rollback => {
-                    // Its work is undone whatever the outcome (a batch SQLite abandoned is
-                    // gone already).
-                    let _ = writing.finish(false);
+                    // Its own work is undone. It answers once what it read of the batch's
+                    // earlier writers is durable, so the guest never acts on writes that a
+                    // failed commit then loses (docs/platform.md, "Design: group commit").
+                    let pending = writing.finish(false).map_err(io_error)?;
+                    self.pool.durable(pending).await.map_err(io_error)?;
                     Ok(EMPTY)
                 }
                 _ => {
