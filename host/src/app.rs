@@ -14,7 +14,9 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::capabilities::key_value::{KeyValueGrants, KvBackend, KvStore};
 use crate::capabilities::outbound_http::AllowedHost;
 use crate::capabilities::outbound_http::address::AddressPolicy;
-use crate::capabilities::sqlite::{SqlBackend, SqlDatabase, SqliteGrants};
+use crate::capabilities::sqlite::{
+    Backend as SqlBackendHandle, SqlBackend, SqlDatabase, SqliteGrants,
+};
 use crate::capabilities::variables::{Resolver, Template};
 use crate::http::front_door::FrontDoorLimits;
 use crate::http::front_door::connections::PeerQuota;
@@ -232,9 +234,9 @@ impl Backends<'_> {
         let postgres: u64 = self
             .databases
             .values()
-            .map(|d| match d {
-                SqlDatabase::Postgres(pg) => pg.max_connections() as u64,
-                SqlDatabase::Sqlite(_) => 0,
+            .map(|d| match &d.backend {
+                SqlBackendHandle::Postgres(pg) => pg.max_connections() as u64,
+                SqlBackendHandle::Sqlite(_) => 0,
             })
             .sum();
         let redis = self

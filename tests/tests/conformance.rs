@@ -187,6 +187,132 @@ fn sqlite_types_round_trip() {
     assert_eq!(r["error"], "io", "{r}");
 }
 
+fn sql_steps(h: &Host, label: &str, steps: serde_json::Value) -> Vec<serde_json::Value> {
+    let r = h.post(
+        &format!("/a/sql-steps/{label}"),
+        steps.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    match r.json() {
+        serde_json::Value::Array(answers) => answers,
+        other => panic!("{other}"),
+    }
+}
+
+/// The host answers a schema probe (`SELECT 1 FROM <marker> WHERE 1 = 0`) from memory once the
+/// table is committed, and forgets when a table may have gone (docs/platform.md, "Design: schema
+/// probes"): never a table that exists only in a rolled-back transaction, never one dropped
+/// through the host, not even one dropped by a transaction while another request re-learned it.
+#[test]
+fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
+    const PROBE: &str = "SELECT 1 FROM probed WHERE 1 = 0";
+    let h = host();
+    let probe = |h: &Host| sql(h, "a", "alpha", PROBE, json!([]));
+    assert_eq!(probe(&h)["error"], "io", "no table yet");
+
+    // Created and probed inside a transaction that rolls back: nothing learned.
+    let answers = sql_steps(
+        &h,
+        "alpha",
+        json!([
+            {"sql": "BEGIN"},
+            {"sql": "CREATE TABLE probed (v BIGINT)"},
+            {"sql": PROBE},
+            {"sql": "ROLLBACK"},
+        ]),
+    );
+    assert!(answers[2].get("ok").is_some(), "{answers:?}");
+    assert_eq!(
+        probe(&h)["error"],
+        "io",
+        "a rolled-back table is not remembered"
+    );
+
+    // Committed and probed: remembered. Dropped behind the host's back (not through it), the
+    // probe is still answered, which is how this test sees the memory at work.
+    assert!(
+        sql(
+            &h,
+            "a",
+            "alpha",
+            "CREATE TABLE probed (v BIGINT)",
+            json!([])
+        )
+        .get("ok")
+        .is_some()
+    );
+    assert!(probe(&h).get("ok").is_some());
+    let mut outside = keyward_e2e::db::ServiceDb::open(&h.state_dir, "alpha");
+    outside.execute("DROP TABLE probed", &[]);
+    assert_eq!(
+        probe(&h),
+        json!({"ok": {"columns": probe_columns(), "rows": []}}),
+        "answered from memory"
+    );
+    outside.execute("CREATE TABLE probed (v BIGINT)", &[]);
+
+    // Dropped through the host: forgotten at once.
+    assert!(probe(&h).get("ok").is_some());
+    assert!(
+        sql(&h, "a", "alpha", "DROP TABLE probed", json!([]))
+            .get("ok")
+            .is_some()
+    );
+    assert_eq!(probe(&h)["error"], "io", "a dropped table is forgotten");
+
+    // Dropped inside a transaction while another request probes (and, on the embedded backend,
+    // re-learns the still-committed table): forgotten again when the transaction commits.
+    assert!(
+        sql(
+            &h,
+            "a",
+            "alpha",
+            "CREATE TABLE probed (v BIGINT)",
+            json!([])
+        )
+        .get("ok")
+        .is_some()
+    );
+    assert!(probe(&h).get("ok").is_some());
+    std::thread::scope(|scope| {
+        let dropping = scope.spawn(|| {
+            sql_steps(
+                &h,
+                "alpha",
+                json!([
+                    {"sql": "BEGIN"},
+                    {"sql": "DROP TABLE probed"},
+                    {"sleep_ms": 600},
+                    {"sql": "COMMIT"},
+                ]),
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let during = probe(&h);
+        let answers = dropping.join().expect("dropping request");
+        assert!(answers[3].get("ok").is_some(), "{answers:?}");
+        // Embedded: the table was still committed. PostgreSQL: the probe waited for the drop.
+        let expected_during = match keyward_e2e::Backend::from_env() {
+            keyward_e2e::Backend::Embedded => "ok",
+            _ => "error",
+        };
+        assert!(during.get(expected_during).is_some(), "{during}");
+    });
+    assert_eq!(
+        probe(&h)["error"],
+        "io",
+        "a table dropped by a committed transaction is forgotten"
+    );
+}
+
+/// The column a probe's `SELECT 1` answers under, as each backend names it.
+fn probe_columns() -> serde_json::Value {
+    match keyward_e2e::Backend::from_env() {
+        keyward_e2e::Backend::Embedded => json!(["1"]),
+        _ => json!(["?column?"]),
+    }
+}
+
 /// Concurrent read-modify-write transactions on one embedded file are serial, whether their
 /// writers share a commit or not (docs/platform.md, "Design: group commit"): 24 guests each read
 /// a counter, wait, and write it plus one; the 16 that commit leave 16, each having read a

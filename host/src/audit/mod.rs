@@ -14,7 +14,7 @@ use audit_chain::{Break, ChainKey, Record, Verifier};
 use serde_json::{Value as Json, json};
 
 use crate::capabilities::sqlite::values::Value;
-use crate::capabilities::sqlite::{SqlConn, SqlDatabase};
+use crate::capabilities::sqlite::{Backend, SqlConn, SqlDatabase};
 use crate::databases::{self, Database, keyrings, query};
 use crate::manifest::App;
 use crate::runtime_config::RuntimeConfig;
@@ -158,9 +158,9 @@ async fn verify_chain(chain: &Database, keys: &[ChainKey]) -> Result<Verdict> {
 
 /// Whether the database has no table at all.
 async fn is_empty(database: &SqlDatabase, conn: &mut SqlConn) -> Result<bool> {
-    let sql = match database {
-        SqlDatabase::Sqlite(_) => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-        SqlDatabase::Postgres(_) => {
+    let sql = match &database.backend {
+        Backend::Sqlite(_) => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        Backend::Postgres(_) => {
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
         }
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use super::database::SqlDatabase;
+use super::database::{Backend, SqlDatabase};
 use super::postgres::PgDatabase;
 use embedded_sqlite::EmbeddedFiles;
 
@@ -57,7 +57,7 @@ impl SqlBackend {
     ) -> Result<SqlDatabase> {
         Ok(match backend {
             Some(SqlBackend::Spin { path: Some(path) }) => {
-                SqlDatabase::Sqlite(files.open(path.clone())?)
+                SqlDatabase::new(Backend::Sqlite(files.open(path.clone())?))
             }
             Some(SqlBackend::Spin { path: None }) | None => {
                 let file = if label == "default" {
@@ -65,10 +65,10 @@ impl SqlBackend {
                 } else {
                     format!("{label}.db")
                 };
-                SqlDatabase::Sqlite(files.open(state_dir.join(file))?)
+                SqlDatabase::new(Backend::Sqlite(files.open(state_dir.join(file))?))
             }
             Some(SqlBackend::Postgres { url, pool_size }) => {
-                SqlDatabase::Postgres(PgDatabase::new(label, url, *pool_size)?)
+                SqlDatabase::new(Backend::Postgres(PgDatabase::new(label, url, *pool_size)?))
             }
         })
     }

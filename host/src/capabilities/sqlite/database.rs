@@ -6,45 +6,77 @@ use std::sync::Arc;
 use anyhow::Context;
 use rusqlite::types::ValueRef;
 
+use super::known_tables::{self, KnownTables};
 use super::postgres::{PgConn, PgDatabase};
 use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
 use crate::capabilities::BackendUnavailable;
 use embedded_sqlite::{SqlitePool, Writing};
 
-/// A database label bound to its backend.
+/// A database label bound to its backend, with the marker tables it is known to have
+/// (docs/platform.md, "Design: schema probes").
 #[derive(Debug, Clone)]
-pub enum SqlDatabase {
+pub struct SqlDatabase {
+    pub backend: Backend,
+    known: Arc<KnownTables>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
     Sqlite(Arc<SqlitePool>),
     Postgres(PgDatabase),
 }
 
 impl SqlDatabase {
+    pub fn new(backend: Backend) -> Self {
+        SqlDatabase {
+            backend,
+            known: Arc::default(),
+        }
+    }
+
     pub fn connect(&self) -> SqlConn {
-        match self {
-            SqlDatabase::Sqlite(pool) => SqlConn::Sqlite(SqliteConn {
+        let conn = match &self.backend {
+            Backend::Sqlite(pool) => Conn::Sqlite(SqliteConn {
                 pool: pool.clone(),
                 reader: None,
                 permit: None,
                 writing: None,
             }),
-            SqlDatabase::Postgres(db) => SqlConn::Postgres(db.connect()),
+            Backend::Postgres(db) => Conn::Postgres(db.connect()),
+        };
+        SqlConn {
+            conn,
+            known: self.known.clone(),
+            teaches: true,
+            forget_at_end: false,
         }
     }
 
     /// Whether the backend answers `SELECT 1` (`/readyz`).
     pub async fn ping(&self) -> Result<(), String> {
-        match self {
-            SqlDatabase::Sqlite(pool) => {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
                 crate::capabilities::key_value::store::embedded_ping(pool).await
             }
-            SqlDatabase::Postgres(db) => db.ping().await,
+            Backend::Postgres(db) => db.ping().await,
         }
     }
 }
 
 /// The host side of a guest's `sqlite.connection`.
 #[derive(Debug)]
-pub enum SqlConn {
+pub struct SqlConn {
+    conn: Conn,
+    known: Arc<KnownTables>,
+    /// False once the connection ran a statement that can move or remove tables: what it sees
+    /// may differ from what other connections see.
+    teaches: bool,
+    /// Such a statement ran inside the open transaction: forget again when it ends.
+    forget_at_end: bool,
+}
+
+#[derive(Debug)]
+enum Conn {
     Sqlite(SqliteConn),
     Postgres(PgConn),
 }
@@ -68,9 +100,9 @@ impl SqlConn {
     /// Which backend this is, for metrics.
     pub fn backend(&self) -> crate::observability::metrics::Backend {
         use crate::observability::metrics::Backend;
-        match self {
-            SqlConn::Sqlite(_) => Backend::Sqlite,
-            SqlConn::Postgres(_) => Backend::Postgres,
+        match self.conn {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -79,10 +111,36 @@ impl SqlConn {
         sql: String,
         params: Vec<Value>,
     ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
-        match self {
-            SqlConn::Postgres(c) => c.execute(sql, params).await,
-            SqlConn::Sqlite(c) => Ok(c.execute(sql, params).await),
+        let probed = known_tables::probed_table(&sql).filter(|_| params.is_empty());
+        if let Some(answer) = probed.and_then(|table| self.known.answer(table)) {
+            return Ok(Ok(answer));
         }
+        let removing = known_tables::may_remove_tables(&sql);
+        if removing {
+            self.known.forget_all();
+            self.teaches = false;
+        }
+        let outcome = match &mut self.conn {
+            Conn::Postgres(c) => c.execute(&sql, params).await?,
+            Conn::Sqlite(c) => c.execute(&sql, params).await,
+        };
+        let in_transaction = match &self.conn {
+            Conn::Postgres(c) => c.in_transaction(),
+            Conn::Sqlite(c) => c.writing.is_some(),
+        };
+        if removing && in_transaction {
+            self.forget_at_end = true;
+        } else if self.forget_at_end && !in_transaction {
+            self.known.forget_all();
+            self.forget_at_end = false;
+        }
+        if let (Some(table), Ok(answered)) = (probed, &outcome)
+            && self.teaches
+            && !in_transaction
+        {
+            self.known.learn(table, answered);
+        }
+        Ok(outcome)
     }
 }
 
@@ -136,8 +194,8 @@ const EMPTY: QueryResult = QueryResult {
 };
 
 impl SqliteConn {
-    async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<QueryResult, Error> {
-        let kind = Statement::of(&sql);
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+        let kind = Statement::of(sql);
         if let Some(writing) = self.writing.take() {
             return match kind {
                 Statement::Begin => {
@@ -165,7 +223,7 @@ impl SqliteConn {
                     let result = writing
                         .conn()
                         .map_err(io_error)
-                        .and_then(|c| run_sqlite(c, &sql, params));
+                        .and_then(|c| run_sqlite(c, sql, params));
                     self.writing = Some(writing);
                     result
                 }
@@ -178,7 +236,7 @@ impl SqliteConn {
             }
             Statement::Write => self
                 .pool
-                .write_once(|c| run_sqlite(c, &sql, params))
+                .write_once(|c| run_sqlite(c, sql, params))
                 .await
                 .map_err(io_error)?,
             Statement::Exclusive => {
@@ -196,7 +254,7 @@ impl SqliteConn {
     /// wait for the disk (`inline`: reads never wait in WAL mode), else on the blocking pool.
     async fn on_reader(
         &mut self,
-        sql: String,
+        sql: &str,
         params: Vec<Value>,
         inline: bool,
     ) -> Result<QueryResult, Error> {
@@ -208,9 +266,10 @@ impl SqliteConn {
             None => self.pool.checkout().map_err(io_error)?,
         };
         let (returned, result) = if inline {
-            let r = run_sqlite(&taken, &sql, params);
+            let r = run_sqlite(&taken, sql, params);
             (taken, r)
         } else {
+            let sql = sql.to_owned();
             tokio::task::spawn_blocking(move || {
                 let r = run_sqlite(&taken, &sql, params);
                 (taken, r)

@@ -1,13 +1,15 @@
 //! SQLite databases: the guest interface (`host`), a guest's connection over either backend
-//! (`database`: embedded SQLite run verbatim, or `postgres` with translation), their value types
+//! (`database`: embedded SQLite run verbatim, or `postgres` with translation), the schema probes
+//! the host answers itself (`known_tables`), their value types
 //! (`values`) and their runtime configuration (`config`).
 
 pub mod config;
 pub mod database;
 pub mod host;
+pub mod known_tables;
 pub mod postgres;
 pub mod values;
 
 pub use config::SqlBackend;
-pub use database::{SqlConn, SqlDatabase};
+pub use database::{Backend, SqlConn, SqlDatabase};
 pub use host::{SqliteGrants, SqliteState};

@@ -123,7 +123,7 @@ impl Drop for PgConn {
 impl PgConn {
     pub async fn execute(
         &mut self,
-        sql: String,
+        sql: &str,
         params: Vec<Value>,
     ) -> Result<Result<QueryResult, Error>, BackendUnavailable> {
         if self.client.is_none() {
@@ -135,7 +135,7 @@ impl PgConn {
         let Some(client) = self.client.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        if is_wal_checkpoint(&sql) {
+        if is_wal_checkpoint(sql) {
             // SQLite's WAL checkpoint after an erasure (docs/OPERATIONS.md, "Erasure"):
             // PostgreSQL has no per-database WAL file to truncate, so there is nothing to do.
             return Ok(Ok(QueryResult {
@@ -143,8 +143,8 @@ impl PgConn {
                 rows: Vec::new(),
             }));
         }
-        let translated = translate_placeholders(&sql);
-        let outcome = match idempotent_ddl_target(&sql) {
+        let translated = translate_placeholders(sql);
+        let outcome = match idempotent_ddl_target(sql) {
             Some(name) => create_if_missing(client, &translated, name, self.in_transaction).await,
             None => run(client, &translated, params).await,
         };
@@ -157,9 +157,14 @@ impl PgConn {
             ));
         }
         if outcome.is_ok() {
-            self.track_transaction(&sql);
+            self.track_transaction(sql);
         }
         Ok(outcome)
+    }
+
+    /// Whether a transaction the guest began is open on this connection.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 
     fn track_transaction(&mut self, sql: &str) {

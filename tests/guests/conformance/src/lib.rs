@@ -6,6 +6,9 @@
 //!   `GET …/kv-keys/<label>`
 //! - `POST …/sql/<label>` body `{"sql": "...", "params": [<value>...]}`, values as
 //!   `{"integer": 1}`, `{"real": 1.5}`, `{"text": "x"}`, `{"blob": [1,2]}`, `{"null": null}`
+//! - `POST …/sql-steps/<label>` body `[{"sql": "...", "params": [...]} | {"sleep_ms": n}, ...]`:
+//!   the statements on one connection, in order (waiting where a step says so); answers the
+//!   list of their results, each as `…/sql` answers
 //! - `GET  …/var/<name>`
 //! - `GET  …/outbound?url=<url>`
 //! - `GET  …/echo` (spin-* headers, URI, method, body length)
@@ -47,6 +50,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         (Method::Get, ["kv-exists", label, key]) => kv(label, |s| s.exists(key).map(|b| json!(b))),
         (Method::Get, ["kv-keys", label]) => kv(label, |s| s.get_keys().map(|k| json!(k))),
         (Method::Post, ["sql", label]) => sql(label, req.body()),
+        (Method::Post, ["sql-steps", label]) => sql_steps(label, req.body()),
         (Method::Post, ["increment", label]) => increment(label, &req),
         (Method::Get, ["var", name]) => variable(name),
         (Method::Get, ["outbound"]) => outbound(&req).await,
@@ -128,33 +132,59 @@ fn sql(label: &str, body: &[u8]) -> Response {
     let Ok(input) = serde_json::from_slice::<Json>(body) else {
         return reply(400, json!({"error": "bad test input"}));
     };
-    let statement = input["sql"].as_str().unwrap_or_default();
-    let params: Option<Vec<Value>> = input["params"]
-        .as_array()
-        .map(|a| a.iter().map(to_value).collect())
-        .unwrap_or(Some(Vec::new()));
-    let Some(params) = params else {
+    let Some((statement, params)) = statement_of(&input) else {
         return reply(400, json!({"error": "bad test params"}));
     };
     let result = Connection::open(label).and_then(|c| c.execute(statement, &params));
+    reply(200, sql_answer(result))
+}
+
+fn sql_steps(label: &str, body: &[u8]) -> Response {
+    let Ok(Json::Array(steps)) = serde_json::from_slice::<Json>(body) else {
+        return reply(400, json!({"error": "bad test input"}));
+    };
+    let c = match Connection::open(label) {
+        Ok(c) => c,
+        Err(e) => return reply(200, sql_answer(Err(e))),
+    };
+    let mut answers = Vec::new();
+    for step in &steps {
+        if let Some(ms) = step["sleep_ms"].as_u64() {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            answers.push(json!("slept"));
+            continue;
+        }
+        let Some((statement, params)) = statement_of(step) else {
+            return reply(400, json!({"error": "bad test params"}));
+        };
+        answers.push(sql_answer(c.execute(statement, &params)));
+    }
+    reply(200, Json::Array(answers))
+}
+
+/// A step's statement and parameters (`None`: a parameter is not a value).
+fn statement_of(input: &Json) -> Option<(&str, Vec<Value>)> {
+    let statement = input["sql"].as_str().unwrap_or_default();
+    let params = input["params"]
+        .as_array()
+        .map(|a| a.iter().map(to_value).collect())
+        .unwrap_or(Some(Vec::new()))?;
+    Some((statement, params))
+}
+
+fn sql_answer(result: Result<spin_sdk::sqlite::QueryResult, SqlError>) -> Json {
     match result {
-        Ok(r) => reply(
-            200,
-            json!({"ok": {
-                "columns": r.columns,
-                "rows": r.rows.iter().map(|row| row.values.iter().map(from_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            }}),
-        ),
-        Err(e) => reply(
-            200,
-            match e {
-                SqlError::AccessDenied => json!({"error": "access-denied"}),
-                SqlError::NoSuchDatabase => json!({"error": "no-such-database"}),
-                SqlError::InvalidConnection => json!({"error": "invalid-connection"}),
-                SqlError::DatabaseFull => json!({"error": "database-full"}),
-                SqlError::Io(m) => json!({"error": "io", "detail": m}),
-            },
-        ),
+        Ok(r) => json!({"ok": {
+            "columns": r.columns,
+            "rows": r.rows.iter().map(|row| row.values.iter().map(from_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        }}),
+        Err(e) => match e {
+            SqlError::AccessDenied => json!({"error": "access-denied"}),
+            SqlError::NoSuchDatabase => json!({"error": "no-such-database"}),
+            SqlError::InvalidConnection => json!({"error": "invalid-connection"}),
+            SqlError::DatabaseFull => json!({"error": "database-full"}),
+            SqlError::Io(m) => json!({"error": "io", "detail": m}),
+        },
     }
 }
 
