@@ -33,7 +33,13 @@ use crate::{BUSY_TIMEOUT, IMMEDIATE_BEGIN, WriterGuard};
 /// The savepoint each writer works in; guests' own savepoints nest inside it.
 const MEMBER_BEGIN: &str = "SAVEPOINT keyward_batch_member";
 const MEMBER_KEEP: &str = "RELEASE keyward_batch_member";
-const MEMBER_UNDO: &str = "ROLLBACK TO keyward_batch_member; RELEASE keyward_batch_member";
+const MEMBER_UNDO: [&str; 2] = ["ROLLBACK TO keyward_batch_member", MEMBER_KEEP];
+
+/// Runs one of the fixed statements above through the connection's statement cache: every
+/// write runs two of them, and parsing them anew each time showed in the profile.
+fn run_fixed(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
 
 /// How many failed batches are remembered for writers that have not yet asked about theirs.
 const FAILED_KEPT: usize = 64;
@@ -148,8 +154,12 @@ impl Writing {
             // be told it is durable.
             Err(anyhow!("the transaction was rolled back by the database"))
         } else {
-            conn.execute_batch(if keep { MEMBER_KEEP } else { MEMBER_UNDO })
-                .context("cannot end the write")
+            if keep {
+                run_fixed(&conn, MEMBER_KEEP)
+            } else {
+                MEMBER_UNDO.iter().try_for_each(|sql| run_fixed(&conn, sql))
+            }
+            .context("cannot end the write")
         };
         let mut state = self.pool.batch_state();
         let ours = state.open && state.generation == self.generation;
@@ -215,7 +225,7 @@ impl SqlitePool {
             self.batch_state().open = true;
             conn
         };
-        let begun = conn.execute_batch(MEMBER_BEGIN);
+        let begun = run_fixed(&conn, MEMBER_BEGIN);
         writing.conn = Some(conn);
         begun.context("cannot begin the write")?;
         Ok(writing)
@@ -289,7 +299,7 @@ impl SqlitePool {
             state.conn.take()
         };
         let result = match &conn {
-            Some(c) => c.execute_batch("COMMIT").context("cannot commit"),
+            Some(c) => run_fixed(c, "COMMIT").context("cannot commit"),
             None => Err(anyhow!("the batch connection was lost")),
         };
         if let (Err(_), Some(c)) = (&result, &conn)
@@ -309,7 +319,7 @@ impl SqlitePool {
 /// blocking pool, waiting up to [`BUSY_TIMEOUT`] like any writer.
 async fn open_batch(conn: Connection) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::ZERO)?;
-    let at_once = conn.execute_batch(IMMEDIATE_BEGIN);
+    let at_once = run_fixed(&conn, IMMEDIATE_BEGIN);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     if at_once.is_ok() {
         return Ok(conn);
