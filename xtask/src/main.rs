@@ -2,10 +2,16 @@
 //!
 //! - `up`: build the components and the host, then serve `spin.toml` on the embedded default
 //!   (127.0.0.1:3000). Extra arguments go to `keyward serve`.
-//! - `test`: build everything the tests need, then run the whole test suite.
+//! - `test`: build everything the tests need, then run the whole test suite: unit, host
+//!   conformance and end-to-end tests (on both backend sets when PostgreSQL and Redis are
+//!   configured), then the fuzz targets for a bounded time.
 //! - `build-wasm`: build the product components and the test-only guests for wasm32-wasip2.
 //! - `bench`: build the components and the host (`host` profile), then run `keyward-bench`
 //!   (docs/PERFORMANCE.md).
+//! - `fuzz`: build the fuzz targets with coverage instrumentation and run each for a bounded
+//!   time; `fuzz --seeds` rewrites their seed corpora (docs/RELIABILITY.md).
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,8 +33,9 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("build-wasm") => build_wasm(),
         Some("bench") => bench(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <up|test|build-wasm|bench> [args]");
+            eprintln!("usage: cargo xtask <up|test|build-wasm|bench|fuzz> [args]");
             std::process::exit(2);
         }
     }
@@ -121,7 +128,20 @@ fn test(extra: &[String]) -> Result<()> {
     }
     cmd.args(extra);
     run(&mut cmd)?;
-    scale_out_pass(extra)
+    scale_out_pass(extra)?;
+    fuzz_pass()
+}
+
+/// The parsers' fuzz targets, `KEYWARD_FUZZ_SECONDS` each (default 30; 0 skips them, for quick
+/// local runs: CI always runs them).
+fn fuzz_pass() -> Result<()> {
+    let seconds = std::env::var("KEYWARD_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+    if seconds.trim() == "0" {
+        eprintln!("\n*** SKIPPED: fuzzing (KEYWARD_FUZZ_SECONDS=0).\n");
+        return Ok(());
+    }
+    eprintln!("\n=== fuzzing the parsers, {seconds} s each ===");
+    fuzz::fuzz(&["--seconds".to_owned(), seconds])
 }
 
 /// The end-to-end suite again on PostgreSQL + Redis, plus the multi-instance and crash tests
