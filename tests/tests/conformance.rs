@@ -208,6 +208,14 @@ fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
     const PROBE: &str = "SELECT 1 FROM probed WHERE 1 = 0";
     let h = host();
     let probe = |h: &Host| sql(h, "a", "alpha", PROBE, json!([]));
+    let create_and_probe = |h: &Host| {
+        let created = sql(h, "a", "alpha", "CREATE TABLE probed (v BIGINT)", json!([]));
+        assert!(created.get("ok").is_some(), "{created}");
+        assert!(
+            probe(h).get("ok").is_some(),
+            "a committed table's probe is answered"
+        );
+    };
     assert_eq!(probe(&h)["error"], "io", "no table yet");
 
     // Created and probed inside a transaction that rolls back: nothing learned.
@@ -230,18 +238,7 @@ fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
 
     // Committed and probed: remembered. Dropped behind the host's back (not through it), the
     // probe is still answered, which is how this test sees the memory at work.
-    assert!(
-        sql(
-            &h,
-            "a",
-            "alpha",
-            "CREATE TABLE probed (v BIGINT)",
-            json!([])
-        )
-        .get("ok")
-        .is_some()
-    );
-    assert!(probe(&h).get("ok").is_some());
+    create_and_probe(&h);
     let mut outside = keyward_e2e::db::ServiceDb::open(&h.state_dir, "alpha");
     outside.execute("DROP TABLE probed", &[]);
     assert_eq!(
@@ -262,18 +259,7 @@ fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
 
     // Dropped inside a transaction while another request probes (and, on the embedded backend,
     // re-learns the still-committed table): forgotten again when the transaction commits.
-    assert!(
-        sql(
-            &h,
-            "a",
-            "alpha",
-            "CREATE TABLE probed (v BIGINT)",
-            json!([])
-        )
-        .get("ok")
-        .is_some()
-    );
-    assert!(probe(&h).get("ok").is_some());
+    create_and_probe(&h);
     std::thread::scope(|scope| {
         let dropping = scope.spawn(|| {
             sql_steps(
