@@ -199,15 +199,16 @@ fn sql_steps(h: &Host, label: &str, steps: serde_json::Value) -> Vec<serde_json:
     }
 }
 
+const PROBED: &str = "SELECT 1 FROM probed WHERE 1 = 0";
+
 /// The host answers a schema probe (`SELECT 1 FROM <marker> WHERE 1 = 0`) from memory once the
 /// table is committed, and forgets when a table may have gone (docs/platform.md, "Design: schema
 /// probes"): never a table that exists only in a rolled-back transaction, never one dropped
 /// through the host, not even one dropped by a transaction while another request re-learned it.
 #[test]
 fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
-    const PROBE: &str = "SELECT 1 FROM probed WHERE 1 = 0";
     let h = host();
-    let probe = |h: &Host| sql(h, "a", "alpha", PROBE, json!([]));
+    let probe = |h: &Host| sql(h, "a", "alpha", PROBED, json!([]));
     let create_and_probe = |h: &Host| {
         let created = sql(h, "a", "alpha", "CREATE TABLE probed (v BIGINT)", json!([]));
         assert!(created.get("ok").is_some(), "{created}");
@@ -225,7 +226,7 @@ fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
         json!([
             {"sql": "BEGIN"},
             {"sql": "CREATE TABLE probed (v BIGINT)"},
-            {"sql": PROBE},
+            {"sql": PROBED},
             {"sql": "ROLLBACK"},
         ]),
     );
@@ -260,35 +261,94 @@ fn schema_probes_are_answered_from_memory_and_follow_the_tables() {
     // Dropped inside a transaction while another request probes (and, on the embedded backend,
     // re-learns the still-committed table): forgotten again when the transaction commits.
     create_and_probe(&h);
-    std::thread::scope(|scope| {
-        let dropping = scope.spawn(|| {
-            sql_steps(
-                &h,
-                "alpha",
-                json!([
-                    {"sql": "BEGIN"},
-                    {"sql": "DROP TABLE probed"},
-                    {"sleep_ms": 600},
-                    {"sql": "COMMIT"},
-                ]),
-            )
-        });
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let during = probe(&h);
-        let answers = dropping.join().expect("dropping request");
-        assert!(answers[3].get("ok").is_some(), "{answers:?}");
-        // Embedded: the table was still committed. PostgreSQL: the probe waited for the drop.
-        let expected_during = match keyward_e2e::Backend::from_env() {
-            keyward_e2e::Backend::Embedded => "ok",
-            _ => "error",
-        };
-        assert!(during.get(expected_during).is_some(), "{during}");
-    });
+    let (during, answers) = probe_during(
+        &h,
+        &[(
+            0,
+            json!([
+                {"sql": "BEGIN"},
+                {"sql": "DROP TABLE probed"},
+                {"sleep_ms": 600},
+                {"sql": "COMMIT"},
+            ]),
+        )],
+    );
+    assert!(answers[0][3].get("ok").is_some(), "{answers:?}");
+    // Embedded: the table was still committed. PostgreSQL: the probe waited for the drop.
+    assert!(during.get(still_there()).is_some(), "{during}");
     assert_eq!(
         probe(&h)["error"],
         "io",
         "a table dropped by a committed transaction is forgotten"
     );
+
+    // Dropped by a statement outside a transaction that must wait for another writer (as a
+    // write waits for its batch to commit), while a probe re-learns the still-committed table:
+    // forgotten again once the drop has committed.
+    create_and_probe(&h);
+    assert!(
+        sql(&h, "a", "alpha", "CREATE TABLE other (v BIGINT)", json!([]))
+            .get("ok")
+            .is_some()
+    );
+    let (during, answers) = probe_during(
+        &h,
+        &[
+            (
+                0,
+                json!([
+                    {"sql": "BEGIN"},
+                    {"sql": "INSERT INTO other (v) VALUES (1)"},
+                    {"sleep_ms": 600},
+                    {"sql": "COMMIT"},
+                ]),
+            ),
+            (100, json!([{"sql": "DROP TABLE probed"}])),
+        ],
+    );
+    assert!(answers[1][0].get("ok").is_some(), "{answers:?}");
+    // Embedded: the drop waited for the writer. PostgreSQL: other tables do not hold it back.
+    assert!(during.get(still_there()).is_some(), "{during}");
+    assert_eq!(
+        probe(&h)["error"],
+        "io",
+        "a table dropped outside a transaction is forgotten once the drop commits"
+    );
+}
+
+/// Sends each `(delay in ms, steps)` as one `sql-steps` request after its delay, probes at
+/// 300 ms, and returns the probe's answer and every request's answers once all have ended.
+fn probe_during(
+    h: &Host,
+    requests: &[(u64, serde_json::Value)],
+) -> (serde_json::Value, Vec<Vec<serde_json::Value>>) {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = requests
+            .iter()
+            .map(|(delay, steps)| {
+                scope.spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(*delay));
+                    sql_steps(h, "alpha", steps.clone())
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let during = sql(h, "a", "alpha", PROBED, json!([]));
+        let answers = running
+            .into_iter()
+            .map(|r| r.join().expect("request thread"))
+            .collect();
+        (during, answers)
+    })
+}
+
+/// What a probe sees while a drop is pending: the embedded backend still shows the committed
+/// table; PostgreSQL makes the probe wait for the drop (or does not hold the drop back).
+fn still_there() -> &'static str {
+    match keyward_e2e::Backend::from_env() {
+        keyward_e2e::Backend::Embedded => "ok",
+        _ => "error",
+    }
 }
 
 /// The column a probe's `SELECT 1` answers under, as each backend names it.

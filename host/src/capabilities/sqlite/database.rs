@@ -71,7 +71,7 @@ pub struct SqlConn {
     /// False once the connection ran a statement that can move or remove tables: what it sees
     /// may differ from what other connections see.
     teaches: bool,
-    /// Such a statement ran inside the open transaction: forget again when it ends.
+    /// Such a statement ran and is not committed yet: forget again once it is.
     forget_at_end: bool,
 }
 
@@ -128,9 +128,11 @@ impl SqlConn {
             Conn::Postgres(c) => c.in_transaction(),
             Conn::Sqlite(c) => c.writing.is_some(),
         };
-        if removing && in_transaction {
-            self.forget_at_end = true;
-        } else if self.forget_at_end && !in_transaction {
+        // Forget again once the removal is committed: other connections may have re-learned the
+        // table meanwhile, because it stays visible to them until then (inside a transaction
+        // until its end; outside one until the write's batch commits).
+        self.forget_at_end |= removing;
+        if self.forget_at_end && !in_transaction {
             self.known.forget_all();
             self.forget_at_end = false;
         }

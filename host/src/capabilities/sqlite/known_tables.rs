@@ -8,8 +8,9 @@
 //!
 //! A table stops existing only through `DROP`, `ALTER … RENAME`, or a `DETACH` of the database
 //! that held it. Any statement that names one of those words (or `ATTACH`, which can make an
-//! unqualified name resolve elsewhere on one connection) empties the memory, and again when the
-//! transaction it ran in ends; a connection that ran one never teaches the memory anything.
+//! unqualified name resolve elsewhere on one connection) empties the memory, and again once it
+//! is committed (when its transaction ends, or when it returns outside one); a connection that
+//! ran one never teaches the memory anything.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
