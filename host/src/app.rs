@@ -7,22 +7,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use host_config::manifest::{App, ComponentSpec};
+use host_config::runtime_config::RuntimeConfig;
+use host_config::variables::Template;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::capabilities::key_value::{KeyValueGrants, KvBackend, KvStore};
+use crate::capabilities::key_value::{self, KeyValueGrants, KvStore};
 use crate::capabilities::outbound_http::AllowedHost;
 use crate::capabilities::outbound_http::address::AddressPolicy;
-use crate::capabilities::sqlite::{
-    Backend as SqlBackendHandle, SqlBackend, SqlDatabase, SqliteGrants,
-};
-use crate::capabilities::variables::{Resolver, Template};
+use crate::capabilities::sqlite::{self, Backend as SqlBackendHandle, SqlDatabase, SqliteGrants};
+use crate::capabilities::variables::Resolver;
 use crate::http::front_door::FrontDoorLimits;
 use crate::http::front_door::connections::PeerQuota;
 use crate::http::router::Router;
-use crate::manifest::{App, ComponentSpec};
-use crate::runtime_config::RuntimeConfig;
 use crate::wasm::compile_cache::CompileCache;
 use crate::wasm::engine::ExecutionLimits;
 use crate::wasm::instance::{Grants, HostState, LoadedComponent};
@@ -196,14 +195,14 @@ impl Backends<'_> {
     fn kv_store(&mut self, label: &str) -> Result<KvStore> {
         let section = self.config.key_value_stores.get(label);
         opened_once(&mut self.kv_stores, label, || {
-            KvBackend::open(section, label, self.state_dir, &mut self.files)
+            key_value::config::open(section, label, self.state_dir, &mut self.files)
         })
     }
 
     fn database(&mut self, label: &str) -> Result<SqlDatabase> {
         let section = self.config.sqlite_databases.get(label);
         opened_once(&mut self.databases, label, || {
-            SqlBackend::open(section, label, self.state_dir, &mut self.files)
+            sqlite::config::open(section, label, self.state_dir, &mut self.files)
         })
     }
 

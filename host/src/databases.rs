@@ -7,12 +7,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use envelope::Keyring;
+use host_config::manifest::App;
+use host_config::runtime_config::RuntimeConfig;
+use host_config::sqlite::SqlBackend;
 
 use crate::capabilities::sqlite::values::Value;
-use crate::capabilities::sqlite::{SqlBackend, SqlConn, SqlDatabase};
+use crate::capabilities::sqlite::{self, SqlConn, SqlDatabase};
 use crate::capabilities::variables::Resolver;
-use crate::manifest::App;
-use crate::runtime_config::RuntimeConfig;
 use embedded_sqlite::{EmbeddedFiles, Synchronous};
 
 /// One database of the deployment, with the labels that name it.
@@ -58,7 +59,7 @@ pub fn of_app(app: &App, config: &RuntimeConfig, state_dir: &Path) -> Result<Vec
             chain.labels.push(label.clone());
             continue;
         }
-        let database = SqlBackend::open(backend, label, state_dir, &mut files)
+        let database = sqlite::config::open(backend, label, state_dir, &mut files)
             .with_context(|| format!("database `{label}`"))?;
         by_place.insert(
             place.clone(),

@@ -13,13 +13,10 @@ mod audit_record;
 mod capabilities;
 mod databases;
 mod http;
-mod manifest;
 mod observability;
 mod rewrap;
-mod runtime_config;
 mod shield_import;
 mod sources;
-mod toml_file;
 mod wasm;
 
 use std::io::Write;

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use host_config::manifest::{self, App};
+use host_config::runtime_config::{self, RuntimeConfig};
 
 use crate::capabilities::variables::resolver::fetch_remote;
-use crate::manifest::{self, App};
-use crate::runtime_config::{self, RuntimeConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Sources {

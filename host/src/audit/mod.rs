@@ -11,13 +11,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use audit_chain::{Break, ChainKey, Record, Verifier};
+use host_config::manifest::App;
+use host_config::runtime_config::RuntimeConfig;
 use serde_json::{Value as Json, json};
 
 use crate::capabilities::sqlite::values::Value;
 use crate::capabilities::sqlite::{Backend, SqlConn, SqlDatabase};
 use crate::databases::{self, Database, keyrings, query};
-use crate::manifest::App;
-use crate::runtime_config::RuntimeConfig;
 pub use crate::sources::Sources;
 
 /// Records read per query: a long trail is read in pages, never whole.

@@ -1,16 +1,12 @@
-//! Spin's HTTP routing: `/exact`, `/prefix/...` wildcards and `:name` segments.
+//! Spin's HTTP routing: `/exact`, `/prefix/...` wildcards and `:name` segments (the syntax is
+//! `host_config::route`'s, which the manifest checks).
 //!
 //! Precedence: a route without a wildcard beats any wildcard; among exact routes fewer `:name`
 //! segments win; among wildcards the longest prefix wins, then fewer `:name` segments. Two routes
 //! that would always tie are rejected at start, as Spin rejects duplicate routes.
 
 use anyhow::{Result, bail};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
-}
+use host_config::route::{self, Pattern, Segment};
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -35,44 +31,6 @@ pub struct RouteMatch<'a> {
     pub params: Vec<(String, String)>,
 }
 
-pub fn validate_route(route: &str) -> Result<()> {
-    parse(route).map(|_| ())
-}
-
-fn parse(route: &str) -> Result<(Vec<Segment>, bool)> {
-    if !route.starts_with('/') {
-        bail!("routes must start with `/`");
-    }
-    let (body, wildcard) = match route.strip_suffix("/...") {
-        Some(prefix) => (prefix, true),
-        None if route == "/..." => ("", true),
-        None => (route, false),
-    };
-    let mut segments = Vec::new();
-    for seg in body.split('/').skip(1) {
-        if seg.is_empty() {
-            // "/" alone, or a trailing slash: no segment.
-            continue;
-        }
-        if seg.contains("...") {
-            bail!("`...` is only allowed as the last segment");
-        }
-        if let Some(name) = seg.strip_prefix(':') {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                bail!("invalid route parameter `{seg}`");
-            }
-            segments.push(Segment::Param(name.to_string()));
-        } else {
-            segments.push(Segment::Literal(seg.to_string()));
-        }
-    }
-    Ok((segments, wildcard))
-}
-
 /// Higher is better: (exact route, segments matched, fewer parameters).
 type Score = (u8, usize, usize);
 type Params = Vec<(String, String)>;
@@ -86,7 +44,7 @@ impl Router {
     pub fn new(entries: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut routes: Vec<Route> = Vec::new();
         for (raw, component) in entries {
-            let (segments, wildcard) = parse(&raw)?;
+            let Pattern { segments, wildcard } = route::parse(&raw)?;
             if let Some(other) = routes
                 .iter()
                 .find(|r| r.wildcard == wildcard && same_shape(&r.segments, &segments))
@@ -254,7 +212,5 @@ mod tests {
         assert!(r.route("/a/b").is_none());
         assert!(Router::new([("/a".into(), "x".into()), ("/a".into(), "y".into())]).is_err());
         assert!(Router::new([("/:a".into(), "x".into()), ("/:b".into(), "y".into())]).is_err());
-        assert!(validate_route("a").is_err());
-        assert!(validate_route("/a/.../b").is_err());
     }
 }

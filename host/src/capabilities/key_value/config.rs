@@ -1,65 +1,37 @@
-//! `[key_value_store.<label>]` in `runtime-config.toml`: which backend serves a label. A label
-//! without a section gets the embedded store. Unknown types and keys are refused by name.
+//! `[key_value_store.<label>]` in `runtime-config.toml`: the section is parsed by
+//! `host_config::key_value`; here the backend it names is opened. A label without a section gets
+//! the embedded store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use serde::Deserialize;
+use host_config::key_value::KvBackend;
 
 use super::redis::RedisKv;
 use super::store::{EmbeddedKv, KvStore};
 use embedded_sqlite::EmbeddedFiles;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum KvBackend {
-    /// Embedded SQLite file; `None` = the shared `sqlite_key_value.db` under the state directory.
-    Spin {
-        #[serde(default)]
-        path: Option<PathBuf>,
-    },
-    /// `url = "redis://…"`; keyward extension: optional `prefix` for the hash names, so several
-    /// deployments can share one Redis.
-    Redis {
-        url: String,
-        #[serde(default)]
-        prefix: String,
-    },
-}
-
-impl KvBackend {
-    /// Paths are relative to the runtime-config file, as in Spin.
-    pub fn relative_to(self, base: &Path) -> Self {
-        match self {
-            KvBackend::Spin { path } => KvBackend::Spin {
-                path: path.map(|p| base.join(p)),
-            },
-            redis => redis,
+/// Opens the backend of `label` (`None`: no section, the embedded default).
+pub fn open(
+    backend: Option<&KvBackend>,
+    label: &str,
+    state_dir: &Path,
+    files: &mut EmbeddedFiles,
+) -> Result<KvStore> {
+    let embedded = |path: PathBuf, files: &mut EmbeddedFiles| -> Result<KvStore> {
+        Ok(KvStore::Sqlite(Arc::new(EmbeddedKv::new(
+            files.open(path)?,
+            label,
+        )?)))
+    };
+    match backend {
+        Some(KvBackend::Spin { path: Some(path) }) => embedded(path.clone(), files),
+        Some(KvBackend::Spin { path: None }) | None => {
+            embedded(state_dir.join("sqlite_key_value.db"), files)
         }
-    }
-
-    /// Opens the backend of `label` (`None`: no section, the embedded default).
-    pub fn open(
-        backend: Option<&KvBackend>,
-        label: &str,
-        state_dir: &Path,
-        files: &mut EmbeddedFiles,
-    ) -> Result<KvStore> {
-        let embedded = |path: PathBuf, files: &mut EmbeddedFiles| -> Result<KvStore> {
-            Ok(KvStore::Sqlite(Arc::new(EmbeddedKv::new(
-                files.open(path)?,
-                label,
-            )?)))
-        };
-        match backend {
-            Some(KvBackend::Spin { path: Some(path) }) => embedded(path.clone(), files),
-            Some(KvBackend::Spin { path: None }) | None => {
-                embedded(state_dir.join("sqlite_key_value.db"), files)
-            }
-            Some(KvBackend::Redis { url, prefix }) => {
-                Ok(KvStore::Redis(Arc::new(RedisKv::new(label, url, prefix)?)))
-            }
+        Some(KvBackend::Redis { url, prefix }) => {
+            Ok(KvStore::Redis(Arc::new(RedisKv::new(label, url, prefix)?)))
         }
     }
 }

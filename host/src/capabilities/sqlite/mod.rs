@@ -1,7 +1,7 @@
 //! SQLite databases: the guest interface (`host`), a guest's connection over either backend
 //! (`database`: embedded SQLite run verbatim, or `postgres` with translation), the schema probes
 //! the host answers itself (`known_tables`), their value types
-//! (`values`) and their runtime configuration (`config`).
+//! (`values`) and the opening of the backend the runtime configuration names (`config`).
 
 pub mod config;
 pub mod database;
@@ -10,6 +10,5 @@ pub mod known_tables;
 pub mod postgres;
 pub mod values;
 
-pub use config::SqlBackend;
 pub use database::{Backend, SqlConn, SqlDatabase};
 pub use host::{SqliteGrants, SqliteState};

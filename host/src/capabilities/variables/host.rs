@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::template::validate_variable_name;
 use crate::capabilities::bindings::variables;
+use host_config::variables::validate_variable_name;
 
 /// Component variable → its rendered value, or the application variable that had none.
 pub type ComponentVariables = HashMap<String, Result<String, String>>;

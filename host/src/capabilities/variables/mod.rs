@@ -1,13 +1,10 @@
-//! Spin variables: names and templates (`template`), resolution from providers (`resolver`,
-//! configured in `config`; Vault's fetched at start by `vault`), and the guest interface
-//! (`host`).
+//! Spin variables: resolution from the providers the runtime config names (`resolver`; Vault's
+//! fetched at start by `vault`), and the guest interface (`host`). Names, templates and the
+//! providers' settings are the configuration's (`host_config::variables`).
 
-pub mod config;
 pub mod host;
 pub mod resolver;
-pub mod template;
 pub mod vault;
 
 pub use host::{ComponentVariables, VariablesState};
-pub use resolver::{Provider, Resolver, VariableDecl};
-pub use template::{Template, validate_variable_name};
+pub use resolver::Resolver;

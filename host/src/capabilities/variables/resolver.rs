@@ -5,32 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use serde::Deserialize;
-
-/// An application variable as the manifest declares it. `secret` and `description` are accepted
-/// and need no handling: the host never logs variable values at all.
-#[derive(Debug, Clone, Deserialize)]
-pub struct VariableDecl {
-    #[serde(default)]
-    pub default: Option<String>,
-    #[serde(default)]
-    pub required: bool,
-}
-
-/// A source of application variable values configured in `runtime-config.toml`.
-#[derive(Debug, Clone)]
-pub enum Provider {
-    /// `type = "env"`: `<PREFIX>_<NAME>` from the process environment (and an optional dotenv file,
-    /// read once at start).
-    Env {
-        prefix: String,
-        dotenv: BTreeMap<String, String>,
-    },
-    /// `type = "static"`: literal `values = { name = "value" }`.
-    Static { values: BTreeMap<String, String> },
-    /// `type = "vault"`: HashiCorp Vault / OpenBao KV v2, read at start by [`fetch_remote`].
-    Vault(Box<super::vault::Vault>),
-}
+use host_config::variables::{Provider, VariableDecl};
 
 /// Reads what the remote providers (Vault) hold for the declared variables, before
 /// [`Resolver::new`] resolves them. A provider that cannot be read stops the start, named,
@@ -41,24 +16,23 @@ pub async fn fetch_remote(
 ) -> Result<()> {
     for provider in providers {
         if let Provider::Vault(vault) = provider {
-            vault.fetch(decls.keys()).await?;
+            super::vault::fetch(vault, decls.keys()).await?;
         }
     }
     Ok(())
 }
 
-impl Provider {
-    fn get(&self, name: &str) -> Option<String> {
-        match self {
-            Provider::Env { prefix, dotenv } => {
-                let key = env_key(prefix, name);
-                std::env::var(&key)
-                    .ok()
-                    .or_else(|| dotenv.get(&key).cloned())
-            }
-            Provider::Static { values } => values.get(name).cloned(),
-            Provider::Vault(vault) => vault.values.get(name).cloned(),
+/// What `provider` holds for variable `name`.
+fn provided(provider: &Provider, name: &str) -> Option<String> {
+    match provider {
+        Provider::Env { prefix, dotenv } => {
+            let key = env_key(prefix, name);
+            std::env::var(&key)
+                .ok()
+                .or_else(|| dotenv.get(&key).cloned())
         }
+        Provider::Static { values } => values.get(name).cloned(),
+        Provider::Vault(vault) => vault.values.get(name).cloned(),
     }
 }
 
@@ -80,7 +54,7 @@ impl Resolver {
         for (name, decl) in decls {
             let found = providers
                 .iter()
-                .find_map(|p| p.get(name))
+                .find_map(|p| provided(p, name))
                 .or_else(|| std::env::var(env_key("SPIN_VARIABLE", name)).ok())
                 .or_else(|| decl.default.clone());
             match found {

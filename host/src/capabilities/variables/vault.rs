@@ -7,137 +7,74 @@
 //! start (as it resolves all variables at start): a request never waits for Vault, and Vault being
 //! down later costs nothing until the next start.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use host_config::variables::Vault;
 use http_body_util::{BodyExt, Full};
-use zeroize::Zeroizing;
 
 /// One answer of Vault at most, so a misconfigured URL cannot stall the start for long.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read for one secret.
 const MAX_ANSWER: usize = 1024 * 1024;
 
-/// A Vault provider's settings and, once fetched, the values it holds.
-pub struct Vault {
-    pub url: String,
-    pub token: Zeroizing<String>,
-    pub mount: String,
-    pub prefix: Option<String>,
-    pub values: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token, never a value.
-        write!(f, "Vault({} mount {})", self.url, self.mount)
-    }
-}
-
-impl Clone for Vault {
-    fn clone(&self) -> Self {
-        Vault {
-            url: self.url.clone(),
-            token: self.token.clone(),
-            mount: self.mount.clone(),
-            prefix: self.prefix.clone(),
-            values: self.values.clone(),
+/// Reads every variable in `names` from Vault.
+pub async fn fetch<'n>(
+    vault: &mut Vault,
+    names: impl IntoIterator<Item = &'n String>,
+) -> Result<()> {
+    for name in names {
+        if let Some(value) = read(vault, name).await.with_context(|| vault.name())? {
+            vault.values.insert(name.clone(), value);
         }
     }
+    Ok(())
 }
 
-impl Vault {
-    /// How the provider is named in errors: where it is, never its token.
-    fn name(&self) -> String {
-        format!(
-            "variables provider `vault` at {} (mount `{}`)",
-            self.url.trim_end_matches('/'),
-            self.mount
-        )
-    }
-
-    fn path(&self, variable: &str) -> String {
-        match self.prefix.as_deref().map(|p| p.trim_matches('/')) {
-            Some(prefix) if !prefix.is_empty() => format!("{prefix}/{variable}"),
-            _ => variable.to_owned(),
-        }
-    }
-
-    /// Reads every variable in `names` from Vault.
-    pub async fn fetch<'n>(&mut self, names: impl IntoIterator<Item = &'n String>) -> Result<()> {
-        for name in names {
-            if let Some(value) = self.read(name).await.with_context(|| self.name())? {
-                self.values.insert(name.clone(), value);
-            }
-        }
-        Ok(())
-    }
-
-    /// `GET /v1/<mount>/data/<path>`: `Some(value)`, `None` for a secret that is not there.
-    async fn read(&self, variable: &str) -> Result<Option<String>> {
-        let url = format!(
-            "{}/v1/{}/data/{}",
-            self.url.trim_end_matches('/'),
-            self.mount.trim_matches('/'),
-            self.path(variable)
-        );
-        let request = http::Request::get(&url)
-            .header("x-vault-token", self.token.as_str())
-            .body(Full::new(Bytes::new()).map_err(|never| match never {}))
-            .with_context(|| format!("`url` does not make a valid request URL: {url}"))?;
-        let exchange = async move {
-            let (response, connection) =
-                wasmtime_wasi_http::default_send_request(request, None).await?;
-            let driving = tokio::spawn(connection);
-            let (parts, body) = response.into_parts();
-            let body = http_body_util::Limited::new(body, MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
-                .to_bytes();
-            driving.abort();
-            Ok::<_, anyhow::Error>((parts.status, body))
-        };
-        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+/// `GET /v1/<mount>/data/<path>`: `Some(value)`, `None` for a secret that is not there.
+async fn read(vault: &Vault, variable: &str) -> Result<Option<String>> {
+    let url = format!(
+        "{}/v1/{}/data/{}",
+        vault.url.trim_end_matches('/'),
+        vault.mount.trim_matches('/'),
+        vault.path(variable)
+    );
+    let request = http::Request::get(&url)
+        .header("x-vault-token", vault.token.as_str())
+        .body(Full::new(Bytes::new()).map_err(|never| match never {}))
+        .with_context(|| format!("`url` does not make a valid request URL: {url}"))?;
+    let exchange = async move {
+        let (response, connection) =
+            wasmtime_wasi_http::default_send_request(request, None).await?;
+        let driving = tokio::spawn(connection);
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, MAX_ANSWER)
+            .collect()
             .await
-            .map_err(|_| anyhow::anyhow!("no answer within {} s", TIMEOUT.as_secs()))?
-            .map_err(|e| anyhow::anyhow!("cannot reach it: {e:#}"))?;
-        match status.as_u16() {
-            200 => {}
-            404 => return Ok(None),
-            403 => bail!("it refused the token (403): check `token` and its policy for `{url}`"),
-            other => bail!("it answered {other} for `{url}`"),
-        }
-        let answer: serde_json::Value = serde_json::from_slice(&body)
-            .with_context(|| format!("its answer for `{url}` is not JSON"))?;
-        match answer.pointer("/data/data/value") {
-            Some(serde_json::Value::String(value)) => Ok(Some(value.clone())),
-            _ => bail!(
-                "the secret at `{url}` has no string field `value` (store it with `vault kv put {}/{} value=...`)",
-                self.mount.trim_matches('/'),
-                self.path(variable)
-            ),
-        }
+            .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+            .to_bytes();
+        driving.abort();
+        Ok::<_, anyhow::Error>((parts.status, body))
+    };
+    let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} s", TIMEOUT.as_secs()))?
+        .map_err(|e| anyhow::anyhow!("cannot reach it: {e:#}"))?;
+    match status.as_u16() {
+        200 => {}
+        404 => return Ok(None),
+        403 => bail!("it refused the token (403): check `token` and its policy for `{url}`"),
+        other => bail!("it answered {other} for `{url}`"),
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_the_token() {
-        let v = Vault {
-            url: "https://vault.internal:8200".into(),
-            token: Zeroizing::new("s.very-secret".into()),
-            mount: "secret".into(),
-            prefix: Some("keyward/".into()),
-            values: BTreeMap::from([("master_key".into(), "k".into())]),
-        };
-        let shown = format!("{v:?} {}", v.name());
-        assert!(!shown.contains("very-secret") && !shown.contains("master_key"));
-        assert_eq!(v.path("master_key"), "keyward/master_key");
+    let answer: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("its answer for `{url}` is not JSON"))?;
+    match answer.pointer("/data/data/value") {
+        Some(serde_json::Value::String(value)) => Ok(Some(value.clone())),
+        _ => bail!(
+            "the secret at `{url}` has no string field `value` (store it with `vault kv put {}/{} value=...`)",
+            vault.mount.trim_matches('/'),
+            vault.path(variable)
+        ),
     }
 }

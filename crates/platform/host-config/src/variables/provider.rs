@@ -6,8 +6,69 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
-use super::resolver::Provider;
+/// A source of application variable values configured in `runtime-config.toml`.
+#[derive(Debug, Clone)]
+pub enum Provider {
+    /// `type = "env"`: `<PREFIX>_<NAME>` from the process environment (and an optional dotenv file,
+    /// read once at start).
+    Env {
+        prefix: String,
+        dotenv: BTreeMap<String, String>,
+    },
+    /// `type = "static"`: literal `values = { name = "value" }`.
+    Static { values: BTreeMap<String, String> },
+    /// `type = "vault"`: HashiCorp Vault / OpenBao KV v2, read by the host at start.
+    Vault(Box<Vault>),
+}
+
+/// A Vault provider's settings and, once the host fetched them, the values it holds.
+pub struct Vault {
+    pub url: String,
+    pub token: Zeroizing<String>,
+    pub mount: String,
+    pub prefix: Option<String>,
+    pub values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token, never a value.
+        write!(f, "Vault({} mount {})", self.url, self.mount)
+    }
+}
+
+impl Clone for Vault {
+    fn clone(&self) -> Self {
+        Vault {
+            url: self.url.clone(),
+            token: self.token.clone(),
+            mount: self.mount.clone(),
+            prefix: self.prefix.clone(),
+            values: self.values.clone(),
+        }
+    }
+}
+
+impl Vault {
+    /// How the provider is named in errors: where it is, never its token.
+    pub fn name(&self) -> String {
+        format!(
+            "variables provider `vault` at {} (mount `{}`)",
+            self.url.trim_end_matches('/'),
+            self.mount
+        )
+    }
+
+    /// Where variable `variable` is kept under the mount: `<prefix>/<variable>` or `<variable>`.
+    pub fn path(&self, variable: &str) -> String {
+        match self.prefix.as_deref().map(|p| p.trim_matches('/')) {
+            Some(prefix) if !prefix.is_empty() => format!("{prefix}/{variable}"),
+            _ => variable.to_owned(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -63,9 +124,9 @@ impl RawProvider {
                         "variables provider `vault`: `url` must be an http(s) URL, like https://vault.internal:8200"
                     );
                 }
-                Provider::Vault(Box::new(super::vault::Vault {
+                Provider::Vault(Box::new(Vault {
                     url,
-                    token: zeroize::Zeroizing::new(token),
+                    token: Zeroizing::new(token),
                     mount,
                     prefix,
                     values: BTreeMap::new(),
@@ -97,4 +158,23 @@ fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let v = Vault {
+            url: "https://vault.internal:8200".into(),
+            token: Zeroizing::new("s.very-secret".into()),
+            mount: "secret".into(),
+            prefix: Some("keyward/".into()),
+            values: BTreeMap::from([("master_key".into(), "k".into())]),
+        };
+        let shown = format!("{v:?} {}", v.name());
+        assert!(!shown.contains("very-secret") && !shown.contains("master_key"));
+        assert_eq!(v.path("master_key"), "keyward/master_key");
+    }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::capabilities::variables::{Template, VariableDecl, validate_variable_name};
 use crate::toml_file::first_set;
+use crate::variables::{Template, VariableDecl, validate_variable_name};
 
 /// The application as keyward will run it: every path is resolved, every route parsed.
 #[derive(Debug, Clone)]
@@ -176,7 +176,7 @@ pub fn parse(text: &str, base: &Path) -> Result<App> {
             }
             let route = match t.route {
                 RawRoute::Path(p) => {
-                    crate::http::router::validate_route(&p)
+                    crate::route::validate_route(&p)
                         .with_context(|| format!("route `{p}` of component `{component}`"))?;
                     Some(p)
                 }

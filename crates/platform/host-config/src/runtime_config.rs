@@ -1,8 +1,7 @@
-//! `runtime-config.toml` in Spin's format. Each section belongs to a capability, which parses
-//! its own part: `[key_value_store.<label>]` (`capabilities::key_value::config`),
-//! `[sqlite_database.<label>]` (`capabilities::sqlite::config`) and `[[variables_provider]]`
-//! (`capabilities::variables::config`). Unknown sections, types and keys are refused by name;
-//! Spin sections keyward does not implement are refused with that said.
+//! `runtime-config.toml` in Spin's format. Each section belongs to a capability, whose module
+//! parses its own part: `[key_value_store.<label>]` (`key_value`), `[sqlite_database.<label>]`
+//! (`sqlite`) and `[[variables_provider]]` (`variables::provider`). Unknown sections, types and
+//! keys are refused by name; Spin sections keyward does not implement are refused with that said.
 //!
 //! Relative paths resolve against the directory of the runtime-config file, as in Spin.
 
@@ -12,11 +11,10 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use crate::capabilities::key_value::KvBackend;
-use crate::capabilities::sqlite::SqlBackend;
-use crate::capabilities::variables::Provider;
-use crate::capabilities::variables::config::RawProvider;
+use crate::key_value::KvBackend;
+use crate::sqlite::SqlBackend;
 use crate::toml_file::first_set;
+use crate::variables::{Provider, RawProvider};
 
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
