@@ -7,7 +7,8 @@
 //!   `target/fuzz/artifacts/<target>/`.
 //! - `cargo xtask fuzz --seeds`: rewrites the seed corpora (`fuzz/corpus/<target>/seed-*`) from
 //!   the specification's test vectors (`../shared/specs/vectors`), the policy profiles of
-//!   docs/guardian.md and tokens minted with jwt-verify's test signer.
+//!   docs/guardian.md, tokens minted with jwt-verify's test signer, the repository's `spin.toml`
+//!   and runtime configs, and the SQL statements the services send.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -360,6 +361,64 @@ fn write_seeds() -> Result<()> {
         seeds.push(("jwk_pem", signer.jwk().to_string().into_bytes()));
     }
 
+    // The application as the repository ships it, and the routes and templates inside it.
+    let manifest = std::fs::read_to_string("spin.toml").context("spin.toml")?;
+    seeds.push(("manifest", manifest.clone().into_bytes()));
+    let mut fragments = std::collections::BTreeSet::new();
+    for line in manifest.lines() {
+        if (line.starts_with("route = ") || line.contains("{{"))
+            && let Some((_, value)) = line.split_once('"')
+            && let Some((value, _)) = value.rsplit_once('"')
+            && fragments.insert(value)
+        {
+            seeds.push(("manifest", value.as_bytes().to_vec()));
+        }
+    }
+
+    // Runtime configs: the repository's, the examples of docs/OPERATIONS.md, and one of each
+    // backend and provider keyward adds or reads.
+    let runtime_config =
+        std::fs::read_to_string("runtime-config.spin.toml").context("runtime-config.spin.toml")?;
+    seeds.push(("runtime_config", runtime_config.into_bytes()));
+    let operations = std::fs::read_to_string("docs/OPERATIONS.md")?;
+    for block in operations.split("```toml").skip(1) {
+        if let Some((toml, _)) = block.split_once("```")
+            && [
+                "[key_value_store.",
+                "[sqlite_database.",
+                "[[variables_provider]]",
+            ]
+            .iter()
+            .any(|section| toml.contains(section))
+        {
+            seeds.push(("runtime_config", toml.trim_start().as_bytes().to_vec()));
+        }
+    }
+    for config in [
+        "[key_value_store.shield]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"kw:\"\n",
+        "[sqlite_database.guardian]\ntype = \"postgres\"\nurl = \"postgres://keyward@db/keyward\"\npool_size = 8\n",
+        "[[variables_provider]]\ntype = \"env\"\nprefix = \"KW\"\n\n[[variables_provider]]\ntype = \"static\"\nvalues = { admin_token = \"t\" }\n",
+        "[[config_provider]]\ntype = \"vault\"\nurl = \"http://127.0.0.1:8200\"\ntoken = \"root\"\nmount = \"secret\"\n",
+    ] {
+        seeds.push(("runtime_config", config.as_bytes().to_vec()));
+    }
+
+    // The SQL the services send, as their sources write it.
+    let mut sources = Vec::new();
+    for dir in ["crates/services", "crates/platform/guest-kit/src"] {
+        rust_sources(Path::new(dir), &mut sources)?;
+    }
+    sources.sort();
+    let mut statements = std::collections::BTreeSet::new();
+    for path in &sources {
+        let code = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        for literal in string_literals(&code) {
+            if is_sql(&literal) && statements.insert(literal.clone()) {
+                seeds.push(("pg_sql", literal.into_bytes()));
+            }
+        }
+    }
+
     let corpus = Path::new("fuzz/corpus");
     for target in targets()? {
         let dir = corpus.join(&target);
@@ -382,4 +441,109 @@ fn write_seeds() -> Result<()> {
         eprintln!("{target}: {n} seeds");
     }
     Ok(())
+}
+
+/// The Rust sources under `dir` (the service crates' `src/`, not their tests).
+fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n != "tests" && n != "target")
+            {
+                rust_sources(&path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a string literal is an SQL statement: it starts with a statement's first keyword.
+fn is_sql(literal: &str) -> bool {
+    const KEYWORDS: [&str; 14] = [
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "PRAGMA",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "WITH",
+    ];
+    let first = literal.split_ascii_whitespace().next().unwrap_or_default();
+    KEYWORDS.contains(&first)
+}
+
+/// The `"…"` string literals of Rust source `code`, unescaped as the compiler reads them (a `\`
+/// at a line's end joins it to the next line's text). Comments, character literals and raw
+/// strings are skipped.
+fn string_literals(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = code.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        let after_word = prev.is_alphanumeric() || prev == '_';
+        prev = c;
+        match c {
+            '/' if chars.peek() == Some(&'/') => while chars.next().is_some_and(|d| d != '\n') {},
+            'r' if !after_word && matches!(chars.peek(), Some('#' | '"')) => {
+                let mut hashes = 0;
+                while chars.next_if_eq(&'#').is_some() {
+                    hashes += 1;
+                }
+                if chars.next_if_eq(&'"').is_none() {
+                    continue;
+                }
+                // Up to a `"` followed by as many `#`.
+                while let Some(d) = chars.next() {
+                    if d == '"' && (0..hashes).all(|_| chars.next_if_eq(&'#').is_some()) {
+                        break;
+                    }
+                }
+            }
+            '\'' => {
+                // A character literal (`'"'`, `'\''`); a lifetime's quote is left alone.
+                let mut ahead = chars.clone();
+                let length = match ahead.next() {
+                    Some('\\') => 3,
+                    Some(_) => 2,
+                    None => 0,
+                };
+                if length > 0 && ahead.nth(length - 2) == Some('\'') {
+                    for _ in 0..length {
+                        chars.next();
+                    }
+                }
+            }
+            '"' => {
+                let mut literal = String::new();
+                while let Some(d) = chars.next() {
+                    match d {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some('\n') => while chars.next_if(|w| w.is_whitespace()).is_some() {},
+                            Some('n') => literal.push('\n'),
+                            Some('t') => literal.push('\t'),
+                            Some(other) => literal.push(other),
+                            None => {}
+                        },
+                        _ => literal.push(d),
+                    }
+                }
+                out.push(literal);
+                prev = '"';
+            }
+            _ => {}
+        }
+    }
+    out
 }
