@@ -1,7 +1,7 @@
 //! Portable SQL as a guest sends it to a PostgreSQL-backed database: the placeholder
-//! translation keeps every character but the placeholders, leaves no `?` placeholder behind (so
-//! translating twice changes nothing), and the schema statements and transaction boundaries are
-//! read from any text without panicking.
+//! translation turns exactly the `?` placeholders into `$n` (judged by a lexer of its own here),
+//! keeps every other character, and translating twice changes nothing; the schema statements and
+//! transaction boundaries are read from any text without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +15,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let translated = translate_placeholders(sql);
     assert_eq!(
+        bare_question_marks(&translated),
+        0,
+        "a `?` placeholder was left: {sql:?} -> {translated:?}"
+    );
+    assert_eq!(
+        translated.matches('$').count() - sql.matches('$').count(),
+        bare_question_marks(sql),
+        "every placeholder and nothing else becomes `$n`: {sql:?} -> {translated:?}"
+    );
+    assert_eq!(
         without_placeholders(&translated),
         without_placeholders(sql),
         "only placeholders may change: {sql:?} -> {translated:?}"
@@ -22,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(
         translate_placeholders(&translated),
         translated,
-        "a `?` placeholder was left: {sql:?}"
+        "translating twice changed {sql:?}"
     );
     let target = idempotent_ddl_target(sql);
     if let Some(name) = target {
@@ -53,4 +63,50 @@ fn without_placeholders(sql: &str) -> String {
         }
     }
     out
+}
+
+/// How many `?` of `sql` are placeholders: outside string literals (`'…'`), quoted identifiers
+/// (`"…"`; both escape their quote by doubling it), `--` comments and `/* */` comments, as SQLite
+/// reads portable SQL. Written again here, as a state machine, to judge the translation by.
+fn bare_question_marks(sql: &str) -> usize {
+    enum State {
+        Code,
+        Quoted(u8),
+        LineComment,
+        BlockComment { after_star: bool },
+    }
+    let bytes = sql.as_bytes();
+    let mut state = State::Code;
+    let mut count = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let next = bytes.get(i + 1).copied();
+        state = match state {
+            State::Code => match b {
+                b'\'' | b'"' => State::Quoted(b),
+                b'-' if next == Some(b'-') => {
+                    i += 1;
+                    State::LineComment
+                }
+                b'/' if next == Some(b'*') => {
+                    i += 1;
+                    State::BlockComment { after_star: false }
+                }
+                b'?' => {
+                    count += 1;
+                    State::Code
+                }
+                _ => State::Code,
+            },
+            State::Quoted(quote) if b == quote => State::Code,
+            State::LineComment if b == b'\n' => State::Code,
+            State::BlockComment { after_star: true } if b == b'/' => State::Code,
+            State::BlockComment { .. } => State::BlockComment {
+                after_star: b == b'*',
+            },
+            other => other,
+        };
+        i += 1;
+    }
+    count
 }
