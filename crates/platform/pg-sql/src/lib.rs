@@ -34,6 +34,8 @@ pub fn translate_placeholders(sql: &str) -> String {
             }
             '/' if chars.peek() == Some(&'*') => {
                 out.push(c);
+                // The opening `*` cannot also close the comment: `/*/` leaves it open.
+                out.extend(chars.next());
                 let mut prev = '\0';
                 for d in chars.by_ref() {
                     out.push(d);
@@ -168,6 +170,17 @@ mod tests {
         );
         assert_eq!(t("/* ? */ SELECT ?"), "/* ? */ SELECT $1");
         assert_eq!(t("SELECT ?2, ?1"), "SELECT $2, $1");
+    }
+
+    /// Found by the `pg_sql` fuzz target (`/*/?`): the opening `*` of a comment also closed it,
+    /// so a `?` inside `/*/ … */` became a `$n` that PostgreSQL never saw, and the next
+    /// placeholder a number with no parameter before it.
+    #[test]
+    fn a_comment_opened_by_slash_star_slash_stays_open() {
+        assert_eq!(t("/*/?"), "/*/?");
+        assert_eq!(t("SELECT /*/ ? */ ?"), "SELECT /*/ ? */ $1");
+        assert_eq!(t("/**/ ?"), "/**/ $1");
+        assert_eq!(t("/***/ ?"), "/***/ $1");
     }
 
     #[test]
