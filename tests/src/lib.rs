@@ -256,6 +256,29 @@ fn create_database_once(pg_url: &str, name: &str) -> Result<(), String> {
 
 pub use keyward_test_kit::race;
 
+/// Records one row of a reliability campaign's figures
+/// (docs/RELIABILITY.md, "How the figures are written"): `cargo xtask test` gathers the rows of its run into that page. `row` is one
+/// Markdown table row; `name` orders the rows and makes a rerun replace its own.
+pub fn record_figures(campaign: &str, name: &str, row: &str) {
+    let dir = target_dir().join("reliability").join(campaign);
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{name}.md")), format!("{row}\n")));
+    if let Err(e) = written {
+        eprintln!("cannot record the {campaign} figures: {e}");
+    }
+}
+
+/// Resident memory of a process in MiB (`VmRSS`, or `VmHWM` for the peak).
+pub fn memory_mib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .expect("memory field")
+}
+
 /// The whole product: keyservice (with its operator token), shield (with the Openfort stand-in)
 /// and guardian (Okta login against the stub on port `okta`, exports allowed) on one host.
 pub fn product_host(okta: u16) -> HostBuilder {

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use keyward_e2e::{Host, HostBuilder, guest_manifest, json};
+use keyward_e2e::{Host, HostBuilder, guest_manifest, json, memory_mib};
 
 /// A minimal application: the conformance guest on every path.
 fn manifest() -> String {
@@ -373,17 +373,6 @@ fn the_host_wide_memory_budget_is_enforced() {
     // The instance's own cap is still a 500 (the guest's request is too big, not the host busy).
     let h = host(|b| b.arg("--memory-limit").arg("32"));
     assert_eq!(h.get("/alloc?mib=48").status, 500);
-}
-
-/// Resident memory of a process in MiB (`VmRSS`, or `VmHWM` for the peak).
-fn memory_mib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb / 1024)
-        .expect("memory field")
 }
 
 /// The bound docs/OPERATIONS.md states for this burst: peak RSS grows by less than this.

@@ -12,6 +12,7 @@
 //!   time; `fuzz --seeds` rewrites their seed corpora (docs/RELIABILITY.md).
 
 mod fuzz;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,6 +119,7 @@ fn bench() -> Result<()> {
 }
 
 fn test(extra: &[String]) -> Result<()> {
+    results::clear_recorded()?;
     build_wasm()?;
     // The end-to-end tests start the host binary, so build it first (same profile as the tests).
     run(Command::new("cargo").args(["build", "--package", "keyward-host"]))?;
@@ -129,6 +131,8 @@ fn test(extra: &[String]) -> Result<()> {
     cmd.args(extra);
     run(&mut cmd)?;
     scale_out_pass(extra)?;
+    // The API fuzzing's and the fault tests' figures (docs/RELIABILITY.md).
+    results::publish_recorded()?;
     fuzz_pass()
 }
 
