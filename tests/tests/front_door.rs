@@ -295,6 +295,56 @@ fn bodies_over_the_limit_are_refused_before_instantiation() {
     assert_eq!(body_of(&text)["body_len"], 1000);
 }
 
+/// Oversized request heads are answered by the host with a JSON error before routing: the
+/// guest (which would sleep for 3 s) never runs, and the host keeps serving.
+#[test]
+fn oversized_uris_and_headers_are_refused_before_the_guest_runs() {
+    let h = host(|b| b);
+    let to = addr(&h);
+    let slow = "/sleep?ms=3000";
+    let refused = |raw: String, status: u16, code: &str| {
+        let start = Instant::now();
+        let (got, text) = exchange(to, None, raw.as_bytes(), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("no answer: {e}"));
+        assert_eq!(got, status, "{}", text.get(..300).unwrap_or(&text));
+        assert_eq!(body_of(&text)["code"], code, "{text}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "answered only after the guest ran"
+        );
+    };
+    let request = |target: &str, headers: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
+    };
+    // The target: 8 KiB is served, one byte more is 414.
+    let padded = |len: usize| format!("{slow}&pad={}", "p".repeat(len - slow.len() - 5));
+    let (status, _) = exchange(
+        to,
+        None,
+        request(&padded(8192).replace("3000", "0001"), "").as_bytes(),
+        Duration::from_secs(10),
+    )
+    .expect("answer");
+    assert_eq!(status, 200);
+    refused(request(&padded(8193), ""), 414, "URI_TOO_LONG");
+    // More than 100 header fields, or more than 32 KiB of them: 431.
+    let many: String = (0..101).map(|i| format!("X-F{i}: v\r\n")).collect();
+    refused(request(slow, &many), 431, "REQUEST_HEADERS_TOO_LARGE");
+    let big = format!("X-Big: {}\r\n", "b".repeat(40 * 1024));
+    refused(request(slow, &big), 431, "REQUEST_HEADERS_TOO_LARGE");
+    // Far beyond: hyper's own buffer limit answers (a bare status line), still before any guest.
+    let huge = format!("X-Huge: {}\r\n", "h".repeat(512 * 1024));
+    let (status, _) = exchange(
+        to,
+        None,
+        request(slow, &huge).as_bytes(),
+        Duration::from_secs(10),
+    )
+    .expect("answer");
+    assert_eq!(status, 431);
+    assert_eq!(h.get("/echo").status, 200);
+}
+
 #[test]
 fn the_host_header_cannot_change_the_path_a_guest_sees() {
     let h = host(|b| b);

@@ -17,7 +17,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::front_door::admission::BodyRejection;
 use super::front_door::connections::{QuotaGuard, Refusal};
-use super::front_door::{PeerKey, admission, authority};
+use super::front_door::{PeerKey, admission, authority, head};
 use super::router::RouteMatch;
 use super::{json_error, retry_shortly};
 use crate::app::Runtime;
@@ -41,6 +41,15 @@ pub async fn handle(
     // The path alone is logged: a query string may carry tokens.
     let path = req.uri().path().to_string();
     let request_id = request_id::of(req.headers());
+    // An oversized head is refused before anything reads it further.
+    if let Err(too_large) = head::check(req.uri(), req.headers()) {
+        if let Some(m) = metrics::get() {
+            m.refused(metrics::Refusal::HeadTooLarge);
+        }
+        let response = json_error(too_large.status(), too_large.code(), &too_large.message());
+        log_access(&method, &path, None, &request_id, &response, start, 0);
+        return response;
+    }
     // The host's own endpoints come before routing (docs/OPERATIONS.md, "Health").
     if let Some(response) = health::answer(runtime, &method, &path).await {
         log_access(&method, &path, None, &request_id, &response, start, 0);

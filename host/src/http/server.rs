@@ -12,15 +12,11 @@ use tokio_util::task::TaskTracker;
 use wasmtime_wasi_http::io::TokioIo;
 
 use super::error_body;
-use super::front_door::PeerKey;
 use super::front_door::connections::{ConnClock, QuotaGuard, Refusal, ThrottledLog, Watched};
+use super::front_door::{PeerKey, head};
 use super::invoke::handle;
 use crate::app::Runtime;
 use crate::observability::metrics::Refusal as Refused;
-
-/// Largest request head (request line and headers) a connection may send: beyond it hyper
-/// answers 431. Sized like common reverse proxies' header buffers, far above any real client's.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Accept failures (out of file descriptors) and refused connections repeat at line rate under
 /// attack; each is logged at most once a second.
@@ -154,7 +150,8 @@ async fn connection(
     });
     let serving = http1::Builder::new()
         .keep_alive(true)
-        .max_buf_size(MAX_HEAD_BYTES)
+        .max_buf_size(head::BACKSTOP_HEAD_BYTES)
+        .max_headers(head::BACKSTOP_HEADER_FIELDS)
         .serve_connection(io, service);
     tokio::pin!(serving);
     let mut told_to_drain = false;

@@ -92,10 +92,11 @@ pub enum Refusal {
     BodyTimeout,
     BodyMalformed,
     BadRequest,
+    HeadTooLarge,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 8] = [
+    const ALL: [Refusal; 9] = [
         Refusal::ConnectionCap,
         Refusal::ConnectionCapPerPeer,
         Refusal::InstanceCap,
@@ -104,6 +105,7 @@ impl Refusal {
         Refusal::BodyTimeout,
         Refusal::BodyMalformed,
         Refusal::BadRequest,
+        Refusal::HeadTooLarge,
     ];
 
     fn label(self) -> &'static str {
@@ -116,6 +118,7 @@ impl Refusal {
             Refusal::BodyTimeout => "body_timeout",
             Refusal::BodyMalformed => "body_malformed",
             Refusal::BadRequest => "bad_request",
+            Refusal::HeadTooLarge => "head_too_large",
         }
     }
 }

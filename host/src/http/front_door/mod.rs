@@ -5,6 +5,7 @@
 //!
 //! - [`connections`]: a global and a per-peer cap on open connections, and a watchdog that closes
 //!   a connection whose request head does not arrive in time or that sits idle between requests.
+//! - [`head`]: bounds on the request target and the header section, answered with JSON.
 //! - [`admission`]: the request body is read by the host, bounded in size and time, before an
 //!   instance slot is taken; slots are shared fairly between peers.
 //! - [`authority`]: the absolute URI a guest sees is built from a validated `Host` and the
@@ -13,6 +14,7 @@
 pub mod admission;
 pub mod authority;
 pub mod connections;
+pub mod head;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
