@@ -16,6 +16,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+use crate::results;
 use serde_json::{Value, json};
 
 /// What cargo-fuzz passes to rustc (without a sanitizer, which needs a nightly toolchain):
@@ -26,9 +28,6 @@ const COVERAGE_FLAGS: &str = "-Cpasses=sancov-module \
     -Cllvm-args=-sanitizer-coverage-pc-table \
     -Cllvm-args=-sanitizer-coverage-trace-compares \
     --cfg fuzzing -Cdebug-assertions -Coverflow-checks";
-
-const RESULTS_BEGIN: &str = "<!-- fuzz-results:begin (written by `cargo xtask fuzz`) -->";
-const RESULTS_END: &str = "<!-- fuzz-results:end -->";
 
 pub fn fuzz(args: &[String]) -> Result<()> {
     let mut seconds = 30u64;
@@ -170,14 +169,9 @@ fn run_target(target: &str, triple: &str, seconds: u64) -> Result<Outcome> {
 
 /// Replaces the results table in docs/RELIABILITY.md with this run's.
 fn record(rows: &[Outcome], seconds: u64) -> Result<()> {
-    let path = Path::new("docs/RELIABILITY.md");
-    let doc = std::fs::read_to_string(path).context("docs/RELIABILITY.md")?;
-    let (Some(begin), Some(end)) = (doc.find(RESULTS_BEGIN), doc.find(RESULTS_END)) else {
-        bail!("docs/RELIABILITY.md has no fuzz results markers");
-    };
     let mut table = format!(
-        "{RESULTS_BEGIN}\nLatest run: {}, {seconds} s per target.\n\n| target | inputs tried | corpus after | crashes |\n|---|---:|---:|---:|\n",
-        today()
+        "Latest run: {}, {seconds} s per target.\n\n| target | inputs tried | corpus after | crashes |\n|---|---:|---:|---:|\n",
+        results::today()
     );
     for r in rows {
         let _ = writeln!(
@@ -195,31 +189,7 @@ fn record(rows: &[Outcome], seconds: u64) -> Result<()> {
         "| all | {total} | | {} |",
         rows.iter().filter(|r| !r.clean).count()
     );
-    let updated = format!(
-        "{}{}{}",
-        doc.get(..begin).unwrap_or_default(),
-        table,
-        doc.get(end..).unwrap_or_default()
-    );
-    std::fs::write(path, updated)?;
-    Ok(())
-}
-
-/// Today's UTC date, `YYYY-MM-DD` (civil-from-days, proleptic Gregorian).
-fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0) + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    results::splice("fuzz", &table)
 }
 
 /// Writes every target's seed corpus anew.
