@@ -582,6 +582,36 @@ fn memory_cap_is_answered_with_500_and_the_host_keeps_serving() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// A guest that floods stdout and stderr (64 MiB each) is answered normally, its output reaches
+/// the host's log only up to the per-request budget (docs/OPERATIONS.md, "Guest output"), and
+/// the next request gets a budget of its own.
+#[test]
+fn a_guest_flooding_its_output_is_cut_off_and_the_host_stays_healthy() {
+    let h = host();
+    let log_bytes = |h: &Host| h.log_lines().iter().map(|l| l.len() + 1).sum::<usize>();
+    let before = log_bytes(&h);
+    let r = h.get("/a/flood?mib=64");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["written"], 128 * 1024 * 1024);
+    assert!(
+        h.log_line(|l| l.contains("cut after")).is_some(),
+        "no line says the output was cut"
+    );
+    let first = log_bytes(&h) - before;
+    assert!(
+        (64 * 1024..256 * 1024).contains(&first),
+        "the host logged {first} bytes of a 128 MiB flood"
+    );
+    // A later request prints again, within its own budget.
+    assert_eq!(h.get("/a/flood?mib=1").status, 200);
+    let second = log_bytes(&h) - before - first;
+    assert!(
+        second >= 64 * 1024,
+        "the second request printed {second} bytes"
+    );
+    assert_eq!(h.get("/a/var/plain").status, 200);
+}
+
 #[test]
 fn a_trap_is_a_500_json_and_not_fatal() {
     let h = host();

@@ -26,6 +26,7 @@ use crate::observability::metrics::{self, GuestFailure, RouteMetrics};
 use crate::observability::trace::{self, RequestTrace};
 use crate::observability::{health, request_id};
 use crate::wasm::engine::EPOCH_TICK;
+use crate::wasm::guest_output::GuestOutput;
 use crate::wasm::instance::{HostState, LoadedComponent};
 use crate::wasm::memory_budget::InstanceMemory;
 use opentelemetry::trace::SpanKind;
@@ -329,6 +330,7 @@ fn new_store(
         HostState::new(
             component.grants.clone(),
             InstanceMemory::new(limits.memory_limit_bytes, runtime.memory_budget.clone()),
+            GuestOutput::new(&component.id),
             trace,
         ),
     );

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::guest_output::GuestOutput;
 use super::memory_budget::InstanceMemory;
 use crate::capabilities::key_value::{self, KeyValueGrants, KeyValueState};
 use crate::capabilities::outbound_http::address::AddressPolicy;
@@ -57,10 +58,12 @@ impl HostState {
     pub fn new(
         grants: Arc<Grants>,
         memory: InstanceMemory,
+        output: GuestOutput,
         trace: Option<Arc<RequestTrace>>,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stderr()
+        wasi.stdout(output.clone())
+            .stderr(output)
             .envs(&grants.environment)
             // No sockets: the only way out of the sandbox is outbound wasi:http, which is
             // checked against allowed_outbound_hosts.

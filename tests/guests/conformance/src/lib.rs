@@ -59,6 +59,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         (Method::Get, ["alloc"]) => alloc(&req),
         (Method::Get, ["trap"]) => trap(),
         (Method::Get, ["sleep"]) => sleep(&req),
+        (Method::Get, ["flood"]) => flood(&req),
         (Method::Get, ["kv-hold", label]) => hold_stores(label, &req),
         _ => reply(404, json!({"error": "no such test route"})),
     })
@@ -289,6 +290,23 @@ fn alloc(req: &Request) -> Response {
         200,
         json!({"allocated_mib": mib, "checksum": v.iter().step_by(4096).map(|b| *b as u64).sum::<u64>()}),
     )
+}
+
+/// Prints `mib` MiB to stdout and as much to stderr, in 64 KiB lines; answers once done.
+fn flood(req: &Request) -> Response {
+    use std::io::Write as _;
+    let mib: usize = query_number(req, "mib=", 1);
+    let mut line = vec![b'f'; 64 * 1024 - 1];
+    line.push(b'\n');
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut written = 0usize;
+    for _ in 0..mib * 16 {
+        if out.write_all(&line).is_err() || err.write_all(&line).is_err() {
+            break;
+        }
+        written += 2 * line.len();
+    }
+    reply(200, json!({"written": written}))
 }
 
 fn sleep(req: &Request) -> Response {
