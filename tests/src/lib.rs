@@ -182,6 +182,19 @@ impl Backend {
     }
 }
 
+/// A runtime config that keeps every label of `manifest` on the embedded backends, on either
+/// pass: for tests about the embedded store itself (its files, its disk).
+pub fn embedded_runtime_config(manifest: &str) -> String {
+    let mut out = String::new();
+    for label in labels(manifest, "sqlite_databases") {
+        out.push_str(&format!("[sqlite_database.{label}]\ntype = \"spin\"\n"));
+    }
+    for label in labels(manifest, "key_value_stores") {
+        out.push_str(&format!("[key_value_store.{label}]\ntype = \"spin\"\n"));
+    }
+    out
+}
+
 /// What names a state directory's databases and Redis keys on the scale-out pass.
 pub(crate) fn scope(state_dir: &Path) -> String {
     use std::hash::{Hash, Hasher};

@@ -58,8 +58,8 @@ pub(crate) struct BatchState {
     /// Writers that kept their work in the open batch: each comes back for its commit. While
     /// none has, the batch holds nothing worth a sync, and a rollback ends it.
     kept: usize,
-    /// Recent batches that failed, and why.
-    failed: VecDeque<(u64, String)>,
+    /// Recent batches that failed, and why (whether for want of disk space, and the message).
+    failed: VecDeque<(u64, bool, String)>,
 }
 
 impl Default for BatchState {
@@ -82,16 +82,21 @@ impl BatchState {
         if generation > self.settled {
             return None;
         }
-        Some(match self.failed.iter().find(|(g, _)| *g == generation) {
-            Some((_, why)) => Err(anyhow!("the commit failed: {why}")),
-            None => Ok(()),
-        })
+        Some(
+            match self.failed.iter().find(|(g, _, _)| *g == generation) {
+                Some((_, true, why)) => Err(anyhow::Error::new(crate::DiskFull)
+                    .context(format!("the commit failed: {why}"))),
+                Some((_, false, why)) => Err(anyhow!("the commit failed: {why}")),
+                None => Ok(()),
+            },
+        )
     }
 
     /// Ends the open batch: `result` is its outcome; the next writer opens a new one.
     fn settle(&mut self, result: &Result<()>) {
         if let Err(e) = result {
-            self.failed.push_back((self.generation, format!("{e:#}")));
+            self.failed
+                .push_back((self.generation, crate::is_full(e), format!("{e:#}")));
             if self.failed.len() > FAILED_KEPT {
                 self.failed.pop_front();
             }

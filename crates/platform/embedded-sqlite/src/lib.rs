@@ -22,6 +22,30 @@ use rusqlite::Connection;
 pub use group_commit::{Pending, Writing};
 pub use pool::{DEFAULT_MAX_CONNECTIONS, EmbeddedFiles, SqlitePool};
 
+/// The disk under a database is full (SQLite's `SQLITE_FULL`): a write or a commit failed for
+/// want of space, and was rolled back. It travels inside the `anyhow` errors of this crate, so
+/// that callers can answer it as what it is ([`is_full`]), not as a generic I/O failure.
+#[derive(Debug)]
+pub struct DiskFull;
+
+impl std::fmt::Display for DiskFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database or disk is full")
+    }
+}
+
+impl std::error::Error for DiskFull {}
+
+/// Whether `e` (or anything it wraps) is a full disk.
+pub fn is_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.is::<DiskFull>()
+            || cause
+                .downcast_ref::<rusqlite::Error>()
+                .is_some_and(|r| r.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    })
+}
+
 /// How long a connection waits for another process's writer before "database is locked".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

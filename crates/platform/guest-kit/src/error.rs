@@ -60,6 +60,18 @@ impl ApiError {
         Self::new(503, "NOT_CONFIGURED", message)
     }
 
+    /// 503 `STORAGE_FULL` with `Retry-After`: the deployment's storage has no room left
+    /// (docs/OPERATIONS.md, "Storage full"). The request's transaction was rolled back, so
+    /// nothing of it was stored; requests resume once there is room.
+    pub fn storage_full() -> Self {
+        Self::new(
+            503,
+            "STORAGE_FULL",
+            "the service's storage is full, so nothing was stored; retry later",
+        )
+        .with_header("retry-after", "60")
+    }
+
     /// The JSON body: `{"message","code"}` and any extra fields.
     pub fn body(&self) -> serde_json::Value {
         let mut body = serde_json::Map::new();

@@ -59,6 +59,9 @@ impl Keyservice for ApiError {}
 
 /// Storage failures: the storage error text is not logged (some backends quote row values in
 /// their messages).
-pub(crate) fn storage(_: guest_kit::DbError) -> ApiError {
-    ApiError::internal("storage")
+pub(crate) fn storage(e: guest_kit::DbError) -> ApiError {
+    match e {
+        guest_kit::DbError::DatabaseFull => ApiError::storage_full(),
+        _ => ApiError::internal("storage"),
+    }
 }

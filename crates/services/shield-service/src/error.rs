@@ -56,6 +56,9 @@ pub(crate) trait Shield {
 impl Shield for ApiError {}
 
 /// Storage failures: the storage error text is not logged (some backends quote row values).
-pub(crate) fn storage(_: guest_kit::DbError) -> ApiError {
-    ApiError::internal("storage")
+pub(crate) fn storage(e: guest_kit::DbError) -> ApiError {
+    match e {
+        guest_kit::DbError::DatabaseFull => ApiError::storage_full(),
+        _ => ApiError::internal("storage"),
+    }
 }

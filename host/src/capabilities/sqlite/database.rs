@@ -297,6 +297,9 @@ impl Drop for SqliteConn {
 }
 
 fn io_error(e: anyhow::Error) -> Error {
+    if embedded_sqlite::is_full(&e) {
+        return Error::DatabaseFull;
+    }
     Error::Io(format!("{e:#}"))
 }
 
