@@ -269,9 +269,34 @@ fn create_database_once(pg_url: &str, name: &str) -> Result<(), String> {
 
 pub use keyward_test_kit::race;
 
+/// The backend set of this pass, as the reliability figures name it.
+pub fn backend_name() -> &'static str {
+    match Backend::from_env() {
+        Backend::Embedded => "embedded",
+        Backend::ScaleOut { .. } => "PostgreSQL + Redis",
+    }
+}
+
+/// Records one fault-injection row (docs/RELIABILITY.md, "Fault injection") for this pass:
+/// `fault`, how many were injected, what the requests during it got, and the outcome.
+pub fn record_fault(name: &str, fault: &str, injected: usize, during: &str, outcome: &str) {
+    let backend = backend_name();
+    let pass = if backend == "embedded" {
+        "embedded"
+    } else {
+        "scale-out"
+    };
+    record_figures(
+        "faults",
+        &format!("{name}-{pass}"),
+        &format!("| {fault} | {backend} | {injected} | {during} | — | — | {outcome} |"),
+    );
+}
+
 /// Records one row of a reliability campaign's figures
-/// (docs/RELIABILITY.md, "How the figures are written"): `cargo xtask test` gathers the rows of its run into that page. `row` is one
-/// Markdown table row; `name` orders the rows and makes a rerun replace its own.
+/// (docs/RELIABILITY.md, "How the figures are written"): `cargo xtask test` gathers the rows
+/// of its run into that page. `row` is one Markdown table row; `name` orders the rows and
+/// makes a rerun replace its own.
 pub fn record_figures(campaign: &str, name: &str, row: &str) {
     let dir = target_dir().join("reliability").join(campaign);
     let written = std::fs::create_dir_all(&dir)

@@ -235,3 +235,352 @@ fn a_full_disk_refuses_writes_clearly_keeps_what_was_stored_and_recovers() {
         ),
     );
 }
+
+// ---- PostgreSQL and Redis under load -------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `command` as the `postgres` account when root (PostgreSQL refuses to run as root).
+fn as_postgres(command: &str) -> bool {
+    let mut cmd = if nix_is_root() {
+        let mut c = Command::new("su");
+        c.args(["postgres", "-s", "/bin/sh", "-c", command]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", command]);
+        c
+    };
+    cmd.status().is_ok_and(|s| s.success())
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A PostgreSQL server of this test's own, so that restarting it disturbs no other test.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn start() -> PrivatePostgres {
+        let bin = PathBuf::from(
+            std::env::var("KEYWARD_TEST_PG_BIN")
+                .expect("KEYWARD_TEST_PG_BIN (scripts/test-backends.sh prints it)"),
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        if nix_is_root() {
+            let _ = Command::new("chown")
+                .arg("postgres")
+                .arg(dir.path())
+                .status();
+        }
+        let initdb = bin.join("initdb");
+        assert!(
+            as_postgres(&format!(
+                "'{}' -D '{}/data' -U keyward --auth=trust >/dev/null",
+                initdb.display(),
+                dir.path().display()
+            )),
+            "initdb failed"
+        );
+        let pg = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        pg.up();
+        pg
+    }
+
+    fn pg_ctl(&self, args: &str) -> bool {
+        as_postgres(&format!(
+            "'{}' -D '{}/data' {args}",
+            self.bin.join("pg_ctl").display(),
+            self.dir.path().display()
+        ))
+    }
+
+    fn up(&self) {
+        let ok = self.pg_ctl(&format!(
+            "-w -l '{}/server.log' -o \"-h 127.0.0.1 -p {} -k '{}' -c fsync=on\" start >/dev/null",
+            self.dir.path().display(),
+            self.port,
+            self.dir.path().display()
+        ));
+        assert!(ok, "PostgreSQL did not start");
+    }
+
+    /// Stops the server as a crash would (no shutdown checkpoint): what it acknowledged must
+    /// come back from its WAL.
+    fn crash(&self) {
+        assert!(
+            self.pg_ctl("-w -m immediate stop >/dev/null"),
+            "cannot stop PostgreSQL"
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://keyward@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.pg_ctl("-m immediate stop >/dev/null 2>&1");
+    }
+}
+
+/// A Redis server of this test's own, stopped and started by the test.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let mut r = PrivateRedis {
+            port: free_port(),
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test-backends.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the writers saw while a backend went away and came back.
+#[derive(Default)]
+struct Load {
+    /// Acknowledged key writes: (n, session).
+    acknowledged: Vec<(usize, Session)>,
+    /// Refusals by (status, code).
+    refusals: std::collections::BTreeMap<(u16, String), usize>,
+    /// Acknowledged writes after the backend came back.
+    after_recovery: usize,
+}
+
+/// Four writers run the keyservice flow until `stop`; `fault` runs meanwhile, and returns when
+/// the backend is back.
+fn under_write_load(h: &Host, namespace: &str, secret: &str, fault: impl FnOnce()) -> Load {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let load = Arc::new(Mutex::new(Load::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let recovered = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (load, stop, recovered, next) =
+                (load.clone(), stop.clone(), recovered.clone(), next.clone());
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let result = write_key(h, namespace, secret, n, &key_body(n, 1024));
+                    let mut l = load.lock().expect("load");
+                    match result {
+                        Ok(s) => {
+                            l.acknowledged.push((n, s));
+                            if recovered.load(Ordering::SeqCst) {
+                                l.after_recovery += 1;
+                            }
+                        }
+                        Err(refusal) => *l.refusals.entry(refusal).or_default() += 1,
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        fault();
+        recovered.store(true, Ordering::SeqCst);
+        // Until writes have resumed for a while (or give up after 30 s).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while load.lock().expect("load").after_recovery < 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    Arc::try_unwrap(load)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .unwrap_or_default()
+}
+
+/// The acknowledged writes that read back byte for byte.
+fn found(h: &Host, load: &Load) -> usize {
+    load.acknowledged
+        .iter()
+        .filter(|(n, s)| {
+            let r = keyservice::key(&h.base, s, "GET", b"");
+            r.status == 200 && r.body == key_body(*n, 1024)
+        })
+        .count()
+}
+
+fn refusals_text(load: &Load) -> String {
+    load.refusals
+        .iter()
+        .map(|((status, code), n)| format!("{n}× `{status} {code}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
+fn postgres_crashing_under_write_load_loses_no_acknowledged_write() {
+    let pg = PrivatePostgres::start();
+    let redis_url = std::env::var("KEYWARD_TEST_REDIS_URL").expect("KEYWARD_TEST_REDIS_URL");
+    let state = tempfile::tempdir().expect("tempdir");
+    let manifest = product_manifest();
+    let backends = keyward_e2e::Backend::ScaleOut {
+        pg_url: pg.url(),
+        redis_url,
+    };
+    let rc = backends
+        .runtime_config(&manifest, "", state.path())
+        .expect("runtime config");
+    let h = keyservice::host()
+        .vars(keyward_test_kit::scenarios::keyservice::SETTINGS)
+        .runtime_config(&rc)
+        .state_dir(state.path())
+        .start();
+    let namespace = "pg-crash";
+    let secret = keyservice::create_namespace(&h.base, namespace);
+    let load = under_write_load(&h, namespace, &secret, || {
+        pg.crash();
+        std::thread::sleep(Duration::from_secs(2));
+        pg.up();
+    });
+    // Every refusal was the documented 503, never a 500 or a hang.
+    for (status, code) in load.refusals.keys() {
+        assert_eq!(
+            *status,
+            503,
+            "during the outage: {status} {code}; all refusals: {}",
+            refusals_text(&load)
+        );
+    }
+    assert!(!load.refusals.is_empty(), "the outage was never seen");
+    assert!(
+        load.after_recovery >= 20,
+        "writes did not resume without a restart ({} after recovery)",
+        load.after_recovery
+    );
+    let found = found(&h, &load);
+    assert_eq!(
+        found,
+        load.acknowledged.len(),
+        "acknowledged writes were lost"
+    );
+    record_figures(
+        "faults",
+        "postgres-crash",
+        &format!(
+            "| PostgreSQL stopped as a crash (`pg_ctl -m immediate`) for 2 s under 4 writers, then started | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
+            refusals_text(&load),
+            load.acknowledged.len()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
+fn redis_stopping_and_starting_under_load_is_a_503_then_recovers() {
+    let mut redis = PrivateRedis::start();
+    let pg_url = std::env::var("KEYWARD_TEST_PG_URL").expect("KEYWARD_TEST_PG_URL");
+    let state = tempfile::tempdir().expect("tempdir");
+    let manifest = product_manifest();
+    let backends = keyward_e2e::Backend::ScaleOut {
+        pg_url,
+        redis_url: redis.url(),
+    };
+    let rc = backends
+        .runtime_config(&manifest, "", state.path())
+        .expect("runtime config");
+    // /init's rate limiter is what keeps its counters in Redis: on, and far above this load.
+    let h = keyservice::host()
+        .vars(keyward_test_kit::scenarios::keyservice::SETTINGS)
+        .env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "1000000")
+        .runtime_config(&rc)
+        .state_dir(state.path())
+        .start();
+    let namespace = "redis-stop";
+    let secret = keyservice::create_namespace(&h.base, namespace);
+    let load = under_write_load(&h, namespace, &secret, || {
+        redis.stop();
+        std::thread::sleep(Duration::from_secs(2));
+        redis.up();
+    });
+    for (status, code) in load.refusals.keys() {
+        assert_eq!(
+            (*status, code.as_str()),
+            (503, "UNAVAILABLE"),
+            "all refusals: {}",
+            refusals_text(&load)
+        );
+    }
+    assert!(!load.refusals.is_empty(), "the outage was never seen");
+    assert!(
+        load.after_recovery >= 20,
+        "requests did not resume without a restart ({} after recovery)",
+        load.after_recovery
+    );
+    let found = found(&h, &load);
+    assert_eq!(
+        found,
+        load.acknowledged.len(),
+        "acknowledged writes were lost"
+    );
+    record_figures(
+        "faults",
+        "redis-stop",
+        &format!(
+            "| Redis stopped for 2 s under 4 writers, then started empty | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
+            refusals_text(&load),
+            load.acknowledged.len()
+        ),
+    );
+}

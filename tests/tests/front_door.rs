@@ -155,14 +155,16 @@ fn idle_connections_cannot_exhaust_the_hosts_file_descriptors() {
     let to = addr(&h);
     // 1,100 connections that never send a byte, from one address.
     let idle: Vec<TcpStream> = (0..1100).filter_map(|_| connect(to, None).ok()).collect();
-    assert!(idle.len() > 1024, "only {} connections opened", idle.len());
+    let idle_count = idle.len();
+    assert!(idle_count > 1024, "only {idle_count} connections opened");
     std::thread::sleep(Duration::from_millis(500));
 
     // Another client is still served, promptly.
     let started = Instant::now();
     let (status, text) = echo(to, Some(OTHER_PEER));
     assert_eq!(status, 200, "{text}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let served_in = started.elapsed();
+    assert!(served_in < Duration::from_secs(2));
 
     // The flood's surplus was answered and closed, not left to exhaust descriptors.
     let log = h.log_lines().join("\n");
@@ -175,6 +177,16 @@ fn idle_connections_cannot_exhaust_the_hosts_file_descriptors() {
         "no refusal logged:\n{log}"
     );
     drop(idle);
+    keyward_e2e::record_fault(
+        "idle-connections",
+        "idle connections from one address, past a 1,024 open-files limit",
+        idle_count,
+        "surplus refused and closed at the connection cap",
+        &format!(
+            "another client served in {:.2} s; no descriptor exhaustion",
+            served_in.as_secs_f64()
+        ),
+    );
 }
 
 #[test]
@@ -228,6 +240,16 @@ fn slowloris_connections_are_closed_within_the_header_timeout() {
     assert!(started.elapsed() < Duration::from_secs(30));
     // And the host still serves.
     assert_eq!(h.get("/echo").status, 200);
+    keyward_e2e::record_fault(
+        "slowloris",
+        "slowloris: connections sending a header line every 0.5 s, never ending the head",
+        300,
+        "none served",
+        &format!(
+            "all closed, the slowest after {:.1} s (header timeout 2 s); host served",
+            slowest.as_secs_f64()
+        ),
+    );
 }
 
 #[test]
@@ -343,6 +365,13 @@ fn oversized_uris_and_headers_are_refused_before_the_guest_runs() {
     .expect("answer");
     assert_eq!(status, 431);
     assert_eq!(h.get("/echo").status, 200);
+    keyward_e2e::record_fault(
+        "oversized-heads",
+        "oversized heads: an 8 KiB + 1 target, 101 header fields, 40 KiB and 512 KiB of headers",
+        4,
+        "`414 URI_TOO_LONG`, 2× `431 REQUEST_HEADERS_TOO_LARGE` (JSON), one bare `431`",
+        "refused before routing, the guest never ran; host served",
+    );
 }
 
 #[test]

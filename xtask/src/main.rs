@@ -10,6 +10,8 @@
 //!   (docs/PERFORMANCE.md).
 //! - `fuzz`: build the fuzz targets with coverage instrumentation and run each for a bounded
 //!   time; `fuzz --seeds` rewrites their seed corpora (docs/RELIABILITY.md).
+//! - `figures`: writes the reliability figures that end-to-end tests recorded (API fuzzing,
+//!   fault injection) into docs/RELIABILITY.md, as `test` does after its passes.
 
 mod fuzz;
 mod results;
@@ -35,8 +37,9 @@ fn main() -> Result<()> {
         Some("build-wasm") => build_wasm(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("figures") => results::publish_recorded(),
         _ => {
-            eprintln!("usage: cargo xtask <up|test|build-wasm|bench|fuzz> [args]");
+            eprintln!("usage: cargo xtask <up|test|build-wasm|bench|fuzz|figures> [args]");
             std::process::exit(2);
         }
     }
@@ -171,6 +174,8 @@ fn scale_out_pass(extra: &[String]) -> Result<()> {
             "conformance",
             "--test",
             "erasure",
+            "--test",
+            "faults",
             "--test",
             "front_door",
             "--test",

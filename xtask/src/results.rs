@@ -18,7 +18,7 @@ const RECORDED: [(&str, &str); 2] = [
     ),
     (
         "faults",
-        "| fault | backend | injected | requests during the fault | writes acknowledged | acknowledged writes found | outcome |\n|---|---|---:|---:|---:|---:|---|",
+        "| fault | backend | injected | requests during the fault | writes acknowledged | acknowledged writes found | outcome |\n|---|---|---:|---|---:|---:|---|",
     ),
 ];
 
