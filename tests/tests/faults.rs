@@ -247,7 +247,7 @@ fn free_port() -> u16 {
 
 /// Runs `command` as the `postgres` account when root (PostgreSQL refuses to run as root).
 fn as_postgres(command: &str) -> bool {
-    let mut cmd = if nix_is_root() {
+    let mut cmd = if is_root() {
         let mut c = Command::new("su");
         c.args(["postgres", "-s", "/bin/sh", "-c", command]);
         c
@@ -259,7 +259,7 @@ fn as_postgres(command: &str) -> bool {
     cmd.status().is_ok_and(|s| s.success())
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -281,7 +281,7 @@ impl PrivatePostgres {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
-        if nix_is_root() {
+        if is_root() {
             let _ = Command::new("chown")
                 .arg("postgres")
                 .arg(dir.path())
@@ -468,92 +468,31 @@ fn refusals_text(load: &Load) -> String {
         .join(", ")
 }
 
-#[test]
-#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
-fn postgres_crashing_under_write_load_loses_no_acknowledged_write() {
-    let pg = PrivatePostgres::start();
-    let redis_url = std::env::var("KEYWARD_TEST_REDIS_URL").expect("KEYWARD_TEST_REDIS_URL");
+/// A keyservice host on `pg_url` and `redis_url` under four writers while `fault` takes a
+/// backend away and brings it back: every refusal must be the documented `503 UNAVAILABLE`
+/// (never a 500 or a hang), writes must resume without a restart, and every acknowledged write
+/// must read back. Records the figures as `name`.
+fn outage_under_write_load(
+    name: &str,
+    fault_text: &str,
+    pg_url: String,
+    redis_url: String,
+    fault: impl FnOnce(),
+) {
     let state = tempfile::tempdir().expect("tempdir");
-    let manifest = product_manifest();
-    let backends = keyward_e2e::Backend::ScaleOut {
-        pg_url: pg.url(),
-        redis_url,
-    };
-    let rc = backends
-        .runtime_config(&manifest, "", state.path())
+    let rc = keyward_e2e::Backend::ScaleOut { pg_url, redis_url }
+        .runtime_config(&product_manifest(), "", state.path())
         .expect("runtime config");
-    let h = keyservice::host()
-        .vars(keyward_test_kit::scenarios::keyservice::SETTINGS)
-        .runtime_config(&rc)
-        .state_dir(state.path())
-        .start();
-    let namespace = "pg-crash";
-    let secret = keyservice::create_namespace(&h.base, namespace);
-    let load = under_write_load(&h, namespace, &secret, || {
-        pg.crash();
-        std::thread::sleep(Duration::from_secs(2));
-        pg.up();
-    });
-    // Every refusal was the documented 503, never a 500 or a hang.
-    for (status, code) in load.refusals.keys() {
-        assert_eq!(
-            *status,
-            503,
-            "during the outage: {status} {code}; all refusals: {}",
-            refusals_text(&load)
-        );
-    }
-    assert!(!load.refusals.is_empty(), "the outage was never seen");
-    assert!(
-        load.after_recovery >= 20,
-        "writes did not resume without a restart ({} after recovery)",
-        load.after_recovery
-    );
-    let found = found(&h, &load);
-    assert_eq!(
-        found,
-        load.acknowledged.len(),
-        "acknowledged writes were lost"
-    );
-    record_figures(
-        "faults",
-        "postgres-crash",
-        &format!(
-            "| PostgreSQL stopped as a crash (`pg_ctl -m immediate`) for 2 s under 4 writers, then started | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
-            refusals_text(&load),
-            load.acknowledged.len()
-        ),
-    );
-}
-
-#[test]
-#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
-fn redis_stopping_and_starting_under_load_is_a_503_then_recovers() {
-    let mut redis = PrivateRedis::start();
-    let pg_url = std::env::var("KEYWARD_TEST_PG_URL").expect("KEYWARD_TEST_PG_URL");
-    let state = tempfile::tempdir().expect("tempdir");
-    let manifest = product_manifest();
-    let backends = keyward_e2e::Backend::ScaleOut {
-        pg_url,
-        redis_url: redis.url(),
-    };
-    let rc = backends
-        .runtime_config(&manifest, "", state.path())
-        .expect("runtime config");
-    // /init's rate limiter is what keeps its counters in Redis: on, and far above this load.
+    // /init's rate limiter keeps its counters in Redis: on, and far above this load.
     let h = keyservice::host()
         .vars(keyward_test_kit::scenarios::keyservice::SETTINGS)
         .env("SPIN_VARIABLE_INIT_RATE_LIMIT_PER_MINUTE", "1000000")
         .runtime_config(&rc)
         .state_dir(state.path())
         .start();
-    let namespace = "redis-stop";
+    let namespace = "outage";
     let secret = keyservice::create_namespace(&h.base, namespace);
-    let load = under_write_load(&h, namespace, &secret, || {
-        redis.stop();
-        std::thread::sleep(Duration::from_secs(2));
-        redis.up();
-    });
+    let load = under_write_load(&h, namespace, &secret, fault);
     for (status, code) in load.refusals.keys() {
         assert_eq!(
             (*status, code.as_str()),
@@ -576,11 +515,48 @@ fn redis_stopping_and_starting_under_load_is_a_503_then_recovers() {
     );
     record_figures(
         "faults",
-        "redis-stop",
+        name,
         &format!(
-            "| Redis stopped for 2 s under 4 writers, then started empty | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
+            "| {fault_text} | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
             refusals_text(&load),
             load.acknowledged.len()
         ),
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
+fn postgres_crashing_under_write_load_loses_no_acknowledged_write() {
+    let pg = PrivatePostgres::start();
+    let redis_url = std::env::var("KEYWARD_TEST_REDIS_URL").expect("KEYWARD_TEST_REDIS_URL");
+    outage_under_write_load(
+        "postgres-crash",
+        "PostgreSQL stopped as a crash (`pg_ctl -m immediate`) for 2 s under 4 writers, then started",
+        pg.url(),
+        redis_url,
+        || {
+            pg.crash();
+            std::thread::sleep(Duration::from_secs(2));
+            pg.up();
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Redis: runs in the scale-out pass of `cargo xtask test`"]
+fn redis_stopping_and_starting_under_load_is_a_503_then_recovers() {
+    let mut redis = PrivateRedis::start();
+    let pg_url = std::env::var("KEYWARD_TEST_PG_URL").expect("KEYWARD_TEST_PG_URL");
+    let redis_url = redis.url();
+    outage_under_write_load(
+        "redis-stop",
+        "Redis stopped for 2 s under 4 writers, then started empty",
+        pg_url,
+        redis_url,
+        || {
+            redis.stop();
+            std::thread::sleep(Duration::from_secs(2));
+            redis.up();
+        },
     );
 }
