@@ -1,0 +1,147 @@
+//! The TypeScript SDK (`clients/js`) against a running product host: its Node tests run the
+//! keyservice flow (browser and Real Service halves), guardian logins with token chaining, and
+//! the ethers signer and viem account against a JSON-RPC stand-in, with the Okta stand-in the
+//! other guardian tests use.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use keyward_e2e::{guardian, keyservice, node_tool, product_host, repo_root};
+
+fn package() -> PathBuf {
+    repo_root().join("clients/js")
+}
+
+/// `npm ci` when the dependencies are missing, then the package's build.
+fn build_package() {
+    let dir = package();
+    if !dir.join("node_modules/typescript").exists() {
+        let out = node_tool("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("npm ci");
+        assert!(
+            out.status.success(),
+            "npm ci failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = node_tool("npm")
+        .args(["run", "build"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm run build");
+    assert!(
+        out.status.success(),
+        "the SDK does not build:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_sdk_tests_pass_against_the_host() {
+    build_package();
+    let okta = guardian::okta_stub();
+    let h = product_host(okta.port)
+        .env("SPIN_VARIABLE_LOGIN_RATE_LIMIT_PER_MINUTE", "10000")
+        .start();
+    let out = Command::new("node")
+        .args(["--test", "--test-reporter=tap", "test/"])
+        .current_dir(package())
+        .env("KEYWARD_BASE", &h.base)
+        .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
+        .env("KEYWARD_GUARDIAN_USER", "sdk-user")
+        .output()
+        .expect("node --test");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{report}");
+    assert!(out.status.success(), "the SDK's tests failed:\n{report}");
+    assert!(
+        report.contains("# skipped 0") && report.contains("# fail 0"),
+        "tests were skipped or not reported:\n{report}"
+    );
+}
+
+/// The README's first example, taken from the README of the package `npm pack` makes, runs as
+/// written against a host started like `cargo xtask up` (admin token, embedded storage); the
+/// packed package also loads through `require` (its ethers and viem entries need those
+/// optional peers installed, which this app does not).
+#[test]
+fn the_packed_readme_example_runs_as_written() {
+    build_package();
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = node_tool("npm")
+        .args(["pack", "--silent", "--pack-destination"])
+        .arg(work.path())
+        .current_dir(package())
+        .output()
+        .expect("npm pack");
+    assert!(
+        out.status.success(),
+        "npm pack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tarball = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).expect("app dir");
+    std::fs::write(
+        app.join("package.json"),
+        r#"{ "type": "module", "private": true }"#,
+    )
+    .expect("package.json");
+    let out = node_tool("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent"])
+        .arg(work.path().join(&tarball))
+        .current_dir(&app)
+        .output()
+        .expect("npm install");
+    assert!(
+        out.status.success(),
+        "npm install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The README as packed, its first JavaScript block.
+    let readme = std::fs::read_to_string(app.join("node_modules/@keyward/client/README.md"))
+        .expect("the packed README");
+    let example = readme
+        .split("```js\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```js block in the README");
+    std::fs::write(app.join("example.mjs"), example).expect("example.mjs");
+
+    let h = keyservice::host().start();
+    let out = Command::new("node")
+        .arg("example.mjs")
+        .current_dir(&app)
+        .env("KEYWARD_URL", &h.base)
+        .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
+        .output()
+        .expect("node example.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok: the Real Service only ever saw ciphertext"),
+        "the README example failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("node")
+        .args([
+            "-e",
+            "const k = require('@keyward/client'); \
+             if (typeof k.GuardianClient !== 'function' || typeof k.KeyserviceClient !== 'function') process.exit(1)",
+        ])
+        .current_dir(&app)
+        .output()
+        .expect("node -e");
+    assert!(
+        out.status.success(),
+        "the CommonJS build does not load: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
