@@ -749,6 +749,46 @@ pub fn node_tool(name: &str) -> Command {
     Command::new(name)
 }
 
+/// The TypeScript SDK's package directory (`clients/js`).
+pub fn js_client_dir() -> PathBuf {
+    repo_root().join("clients/js")
+}
+
+/// Installs the SDK's locked dependencies when missing (`npm ci`) and builds it, once per test
+/// process.
+pub fn build_js_client() {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if *built {
+        return;
+    }
+    let dir = js_client_dir();
+    if !dir.join("node_modules/typescript").exists() {
+        let out = node_tool("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("npm ci");
+        assert!(
+            out.status.success(),
+            "npm ci failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = node_tool("npm")
+        .args(["run", "build"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm run build");
+    assert!(
+        out.status.success(),
+        "the SDK does not build:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    *built = true;
+}
+
 /// Runs the upstream-client script `tests/npm/<script>` with `env` under `node`; it must exit 0
 /// and end with a JSON summary of `steps` steps, all passed.
 pub fn run_npm_client(script: &str, env: &[(&str, &str)], steps: usize) {

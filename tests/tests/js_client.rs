@@ -3,53 +3,20 @@
 //! the ethers signer and viem account against a JSON-RPC stand-in, with the Okta stand-in the
 //! other guardian tests use.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use keyward_e2e::{guardian, keyservice, node_tool, product_host, repo_root};
-
-fn package() -> PathBuf {
-    repo_root().join("clients/js")
-}
-
-/// `npm ci` when the dependencies are missing, then the package's build.
-fn build_package() {
-    let dir = package();
-    if !dir.join("node_modules/typescript").exists() {
-        let out = node_tool("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("npm ci");
-        assert!(
-            out.status.success(),
-            "npm ci failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let out = node_tool("npm")
-        .args(["run", "build"])
-        .current_dir(&dir)
-        .output()
-        .expect("npm run build");
-    assert!(
-        out.status.success(),
-        "the SDK does not build:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use keyward_e2e::{build_js_client, guardian, js_client_dir, keyservice, node_tool, product_host};
 
 #[test]
 fn the_sdk_tests_pass_against_the_host() {
-    build_package();
+    build_js_client();
     let okta = guardian::okta_stub();
     let h = product_host(okta.port)
         .env("SPIN_VARIABLE_LOGIN_RATE_LIMIT_PER_MINUTE", "10000")
         .start();
     let out = Command::new("node")
         .args(["--test", "--test-reporter=tap", "test/"])
-        .current_dir(package())
+        .current_dir(js_client_dir())
         .env("KEYWARD_BASE", &h.base)
         .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
         .env("KEYWARD_GUARDIAN_USER", "sdk-user")
@@ -74,12 +41,12 @@ fn the_sdk_tests_pass_against_the_host() {
 /// optional peers installed, which this app does not).
 #[test]
 fn the_packed_readme_example_runs_as_written() {
-    build_package();
+    build_js_client();
     let work = tempfile::tempdir().expect("tempdir");
     let out = node_tool("npm")
         .args(["pack", "--silent", "--pack-destination"])
         .arg(work.path())
-        .current_dir(package())
+        .current_dir(js_client_dir())
         .output()
         .expect("npm pack");
     assert!(
