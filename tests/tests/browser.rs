@@ -68,3 +68,29 @@ fn the_sdk_runs_the_keyservice_flow_and_guardian_signing_in_chromium() {
         ],
     );
 }
+
+#[test]
+fn the_setup_page_signs_in_with_oidc_and_okta_and_exports_after_a_fresh_login() {
+    let okta = guardian::okta_stub();
+    let idp_port = free_port();
+    let idp = format!("http://127.0.0.1:{idp_port}");
+    let h = product_host(okta.port)
+        .env("SPIN_VARIABLE_OIDC_ISSUER", &idp)
+        .env("SPIN_VARIABLE_OIDC_AUDIENCE", "setup-client")
+        .env("SPIN_VARIABLE_OIDC_JWKS_URL", &format!("{idp}/jwks"))
+        .env("SPIN_VARIABLE_OIDC_REQUIRE_NONCE", "true")
+        .env(
+            "SPIN_VARIABLE_GUARDIAN_IDP_HOSTS",
+            &format!("http://127.0.0.1:{},{idp}", okta.port),
+        )
+        .start();
+    run_browser_script(
+        "setup.mjs",
+        &[
+            ("KEYWARD_BASE", h.base.clone()),
+            ("KEYWARD_IDP_PORT", idp_port.to_string()),
+            ("KEYWARD_OIDC_CLIENT_ID", "setup-client".to_owned()),
+            ("KEYWARD_OKTA_USER", "setup-okta".to_owned()),
+        ],
+    );
+}

@@ -23,6 +23,7 @@ mod oidc;
 mod okta;
 pub mod policy;
 mod ratelimit;
+mod setup;
 mod sign;
 pub mod store;
 mod tokens;
@@ -50,8 +51,8 @@ pub fn body_read_limit(env: &Env<'_>) -> usize {
     config::max_body_bytes(env).unwrap_or(config::MAX_BODY_BYTES.default as usize)
 }
 
-/// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, and the 404 for any
-/// other `/guardian/...` path.
+/// `POST /guardian`, `POST /guardian/login`, `GET /guardian/openapi.json`, the setup page
+/// (`GET /guardian/setup` and its files), and the 404 for any other `/guardian/...` path.
 pub fn handle_login(env: &Env<'_>, req: Request) -> Response {
     // Login begins its transaction itself, once the identity provider has answered.
     handle(
@@ -170,6 +171,25 @@ const LOGIN_ROUTES: &[Route<Handler>] = &[
         &["GET"],
         Handler {
             run: |_, _| Ok(Response::json_text(200, OPENAPI_JSON)),
+        },
+    ),
+    // docs/guardian.md, "Design: setup page".
+    Route::new("/guardian/setup", &["GET"], Handler { run: setup::page }),
+    Route::new(
+        "/guardian/setup/app.js",
+        &["GET"],
+        Handler { run: setup::script },
+    ),
+    Route::new(
+        "/guardian/setup/style.css",
+        &["GET"],
+        Handler { run: setup::style },
+    ),
+    Route::new(
+        "/guardian/setup/config",
+        &["GET"],
+        Handler {
+            run: setup::settings,
         },
     ),
 ];
