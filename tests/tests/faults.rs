@@ -154,26 +154,42 @@ fn a_full_disk_refuses_writes_clearly_keeps_what_was_stored_and_recovers() {
     let secret = keyservice::create_namespace(&h.base, namespace);
     const KEY_BYTES: usize = 48 * 1024;
 
-    // Write until the disk is full.
-    let mut acknowledged: Vec<(usize, Session)> = Vec::new();
-    let mut n = 0;
-    let refused = loop {
-        n += 1;
-        assert!(n < 2_000, "8 MiB never filled up");
-        match write_key(&h, namespace, &secret, n, &key_body(n, KEY_BYTES)) {
-            Ok(s) => acknowledged.push((n, s)),
-            Err(refusal) => break refusal,
+    // Four writers at once until the disk is full, so that writes share group-commit batches
+    // and a full disk can abandon a whole batch of them.
+    let acknowledged = std::sync::Mutex::new(Vec::<(usize, Session)>::new());
+    let refusals = std::sync::Mutex::new(Vec::<(u16, String)>::new());
+    let next = std::sync::atomic::AtomicUsize::new(1);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n > 2_000 || !refusals.lock().map_or(true, |r| r.is_empty()) {
+                        break;
+                    }
+                    match write_key(&h, namespace, &secret, n, &key_body(n, KEY_BYTES)) {
+                        Ok(s) => acknowledged.lock().expect("acks").push((n, s)),
+                        Err(refusal) => refusals.lock().expect("refusals").push(refusal),
+                    }
+                }
+            });
         }
-    };
-    assert_eq!(
-        refused,
-        (503, "STORAGE_FULL".to_owned()),
-        "a write to a full disk must be refused as STORAGE_FULL; the host's log:\n{}",
-        h.log_lines().join("\n")
-    );
+    });
+    let mut acknowledged = acknowledged.into_inner().expect("acks");
+    let refusals = refusals.into_inner().expect("refusals");
+    assert!(!refusals.is_empty(), "8 MiB never filled up");
+    for refused in &refusals {
+        assert_eq!(
+            refused,
+            &(503, "STORAGE_FULL".to_owned()),
+            "a write to a full disk must be refused as STORAGE_FULL; the host's log:\n{}",
+            h.log_lines().join("\n")
+        );
+    }
+    let mut n = next.load(std::sync::atomic::Ordering::SeqCst);
     // While it is full: every write is refused the same way (or fits, if SQLite found room),
     // and what was stored reads back.
-    let mut during = 1;
+    let mut during = refusals.len();
     for _ in 0..20 {
         n += 1;
         during += 1;

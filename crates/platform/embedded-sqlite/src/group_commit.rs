@@ -21,8 +21,7 @@
 //! A commit that fails (a full disk, an I/O error), or a statement that makes SQLite abandon the
 //! whole transaction, fails every writer of that batch: none of them was told it was durable.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, anyhow};
 use rusqlite::Connection;
@@ -41,8 +40,21 @@ fn run_fixed(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-/// How many failed batches are remembered for writers that have not yet asked about theirs.
-const FAILED_KEPT: usize = 64;
+/// How one batch ended, set once when it settles: `None` committed, `Some((full, why))` failed
+/// (`full`: for want of disk space). Every writer of the batch holds it, so each learns its own
+/// batch's end however many batches settle meanwhile.
+type Outcome = Arc<OnceLock<Option<(bool, String)>>>;
+
+/// The end of the batch behind `outcome`, once it has settled.
+fn ended(outcome: &Outcome) -> Option<Result<()>> {
+    outcome.get().map(|end| match end {
+        None => Ok(()),
+        Some((true, why)) => {
+            Err(anyhow::Error::new(crate::DiskFull).context(format!("the commit failed: {why}")))
+        }
+        Some((false, why)) => Err(anyhow!("the commit failed: {why}")),
+    })
+}
 
 /// The batch connection and what is known about its batches.
 #[derive(Debug)]
@@ -58,8 +70,8 @@ pub(crate) struct BatchState {
     /// Writers that kept their work in the open batch: each comes back for its commit. While
     /// none has, the batch holds nothing worth a sync, and a rollback ends it.
     kept: usize,
-    /// Recent batches that failed, and why (whether for want of disk space, and the message).
-    failed: VecDeque<(u64, bool, String)>,
+    /// How the batch that writers join now will end.
+    outcome: Outcome,
 }
 
 impl Default for BatchState {
@@ -71,36 +83,20 @@ impl Default for BatchState {
             generation: 1,
             settled: 0,
             kept: 0,
-            failed: VecDeque::new(),
+            outcome: Outcome::default(),
         }
     }
 }
 
 impl BatchState {
-    /// The end of `generation` once it has settled.
-    fn outcome(&self, generation: u64) -> Option<Result<()>> {
-        if generation > self.settled {
-            return None;
-        }
-        Some(
-            match self.failed.iter().find(|(g, _, _)| *g == generation) {
-                Some((_, true, why)) => Err(anyhow::Error::new(crate::DiskFull)
-                    .context(format!("the commit failed: {why}"))),
-                Some((_, false, why)) => Err(anyhow!("the commit failed: {why}")),
-                None => Ok(()),
-            },
-        )
-    }
-
     /// Ends the open batch: `result` is its outcome; the next writer opens a new one.
     fn settle(&mut self, result: &Result<()>) {
-        if let Err(e) = result {
-            self.failed
-                .push_back((self.generation, crate::is_full(e), format!("{e:#}")));
-            if self.failed.len() > FAILED_KEPT {
-                self.failed.pop_front();
-            }
-        }
+        let end = result
+            .as_ref()
+            .err()
+            .map(|e| (crate::is_full(e), format!("{e:#}")));
+        let _ = self.outcome.set(end);
+        self.outcome = Outcome::default();
         self.settled = self.generation;
         self.generation += 1;
         self.open = false;
@@ -116,7 +112,10 @@ pub struct Writing {
     pool: Arc<SqlitePool>,
     conn: Option<Connection>,
     generation: u64,
+    outcome: Outcome,
     guard: Option<WriterGuard>,
+    /// One of this writer's statements failed for want of disk space.
+    saw_full: bool,
 }
 
 /// A finished writer's claim on its batch: [`SqlitePool::durable`] waits for it.
@@ -124,6 +123,7 @@ pub struct Writing {
 #[must_use = "a write is acknowledged only once its batch is durable"]
 pub struct Pending {
     generation: u64,
+    outcome: Outcome,
     /// Without group commit, the write lock stays held until this writer's own commit.
     guard: Option<WriterGuard>,
 }
@@ -134,11 +134,19 @@ impl Writing {
         self.conn.as_ref().context("the batch connection is gone")
     }
 
+    /// Notes that one of this writer's statements failed for want of disk space: if SQLite then
+    /// abandons the whole batch, the batch failed for that reason (docs/OPERATIONS.md,
+    /// "Storage full"), and all of its writers are told so.
+    pub fn mark_full(&mut self) {
+        self.saw_full = true;
+    }
+
     /// Ends this writer's savepoint: kept (`keep`) or rolled back. A kept write is acknowledged
     /// only after [`SqlitePool::durable`] of the returned claim.
     pub fn finish(mut self, keep: bool) -> Result<Pending> {
         let ended = self.end(keep);
         let generation = self.generation;
+        let outcome = self.outcome.clone();
         let group_commit = self.pool.group_commit();
         // Without group commit nobody may join this batch: the lock goes with the claim.
         let guard = if group_commit {
@@ -147,7 +155,11 @@ impl Writing {
         } else {
             self.guard.take()
         };
-        ended.map(|()| Pending { generation, guard })
+        ended.map(|()| Pending {
+            generation,
+            outcome,
+            guard,
+        })
     }
 
     fn end(&mut self, keep: bool) -> Result<()> {
@@ -157,7 +169,12 @@ impl Writing {
         let result = if conn.is_autocommit() {
             // SQLite abandoned the whole batch (a full disk, an I/O error): nobody in it may
             // be told it is durable.
-            Err(anyhow!("the transaction was rolled back by the database"))
+            let rolled_back = anyhow!("the transaction was rolled back by the database");
+            Err(if self.saw_full {
+                rolled_back.context(crate::DiskFull)
+            } else {
+                rolled_back
+            })
         } else {
             if keep {
                 run_fixed(&conn, MEMBER_KEEP)
@@ -203,7 +220,7 @@ impl SqlitePool {
     /// this writer's savepoint.
     pub async fn begin_write(self: &Arc<Self>) -> Result<Writing> {
         let guard = self.writer().await;
-        let (conn, open, generation) = {
+        let (conn, open, generation, outcome) = {
             let mut state = self.batch_state();
             let conn = state.conn.take();
             if conn.is_none() && state.open {
@@ -211,7 +228,7 @@ impl SqlitePool {
                 // that batch is gone.
                 state.settle(&Err(anyhow!("the batch connection was lost")));
             }
-            (conn, state.open, state.generation)
+            (conn, state.open, state.generation, state.outcome.clone())
         };
         let conn = match conn {
             Some(c) => c,
@@ -221,7 +238,9 @@ impl SqlitePool {
             pool: self.clone(),
             conn: None,
             generation,
+            outcome,
             guard: Some(guard),
+            saw_full: false,
         };
         let conn = if open {
             conn
@@ -239,9 +258,13 @@ impl SqlitePool {
     /// Waits until the batch of `pending` is durable (committing it, when this writer is the
     /// first to come back for it).
     pub async fn durable(self: &Arc<Self>, pending: Pending) -> Result<()> {
-        let Pending { generation, guard } = pending;
-        if let Some(outcome) = self.batch_state().outcome(generation) {
-            return outcome;
+        let Pending {
+            generation,
+            outcome,
+            guard,
+        } = pending;
+        if let Some(end) = ended(&outcome) {
+            return end;
         }
         let pool = self.clone();
         // On a task of its own: a caller that gives up waiting (its request timed out) must not
@@ -251,11 +274,11 @@ impl SqlitePool {
                 Some(g) => g,
                 None => pool.writer().await,
             };
-            if let Some(outcome) = pool.batch_state().outcome(generation) {
-                return outcome;
+            if let Some(end) = ended(&outcome) {
+                return end;
             }
             // The commit syncs: on the blocking pool.
-            tokio::task::spawn_blocking(move || pool.commit_batch(guard, generation))
+            tokio::task::spawn_blocking(move || pool.commit_batch(guard, generation, &outcome))
                 .await
                 .context("storage task failed")?
         })
@@ -267,35 +290,43 @@ impl SqlitePool {
     /// returns the file's write lock with no batch open.
     pub async fn exclusive(self: &Arc<Self>) -> Result<WriterGuard> {
         let guard = self.writer().await;
-        let (open, generation) = {
+        let (open, generation, outcome) = {
             let state = self.batch_state();
-            (state.open, state.generation)
+            (state.open, state.generation, state.outcome.clone())
         };
         if !open {
             return Ok(guard);
         }
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
-            pool.commit_batch_keeping(&guard, generation)
+            pool.commit_batch_keeping(&guard, generation, &outcome)
                 .map(|()| guard)
         })
         .await
         .context("storage task failed")?
     }
 
-    fn commit_batch(&self, guard: WriterGuard, generation: u64) -> Result<()> {
-        let result = self.commit_batch_keeping(&guard, generation);
+    fn commit_batch(&self, guard: WriterGuard, generation: u64, outcome: &Outcome) -> Result<()> {
+        let result = self.commit_batch_keeping(&guard, generation, outcome);
         drop(guard);
         result
     }
 
-    /// Commits batch `generation` if it is still the open one; its outcome either way.
-    fn commit_batch_keeping(&self, _lock: &WriterGuard, generation: u64) -> Result<()> {
+    /// Commits batch `generation` (whose end `outcome` tells) if it has not ended yet; its
+    /// outcome either way.
+    fn commit_batch_keeping(
+        &self,
+        _lock: &WriterGuard,
+        generation: u64,
+        outcome: &Outcome,
+    ) -> Result<()> {
         let conn = {
             let mut state = self.batch_state();
-            if let Some(outcome) = state.outcome(generation) {
-                return outcome;
+            if let Some(end) = ended(outcome) {
+                return end;
             }
+            // Not ended: it is the current batch (only `settle` moves to the next).
+            let _ = generation;
             if !state.open {
                 // Opened and ended with nothing kept: nothing to sync.
                 state.settle(&Ok(()));

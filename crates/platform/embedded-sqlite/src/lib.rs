@@ -36,6 +36,23 @@ impl std::fmt::Display for DiskFull {
 
 impl std::error::Error for DiskFull {}
 
+/// An error a write may fail with, which can tell whether it was for want of disk space.
+pub trait StorageFailure {
+    fn is_disk_full(&self) -> bool;
+}
+
+impl StorageFailure for anyhow::Error {
+    fn is_disk_full(&self) -> bool {
+        is_full(self)
+    }
+}
+
+impl StorageFailure for rusqlite::Error {
+    fn is_disk_full(&self) -> bool {
+        self.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Whether `e` (or anything it wraps) is a full disk.
 pub fn is_full(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {

@@ -169,9 +169,13 @@ impl SqlitePool {
     pub async fn write_once<T, E, F>(self: &Arc<Self>, f: F) -> Result<std::result::Result<T, E>>
     where
         F: FnOnce(&Connection) -> std::result::Result<T, E>,
+        E: crate::StorageFailure,
     {
-        let writing = self.begin_write().await?;
+        let mut writing = self.begin_write().await?;
         let out = f(writing.conn()?);
+        if out.as_ref().is_err_and(crate::StorageFailure::is_disk_full) {
+            writing.mark_full();
+        }
         let pending = writing.finish(out.is_ok())?;
         self.durable(pending).await?;
         Ok(out)

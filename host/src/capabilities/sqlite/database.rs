@@ -226,6 +226,10 @@ impl SqliteConn {
                         .conn()
                         .map_err(io_error)
                         .and_then(|c| run_sqlite(c, sql, params));
+                    let mut writing = writing;
+                    if result.as_ref().is_err_and(|e| *e == Error::DatabaseFull) {
+                        writing.mark_full();
+                    }
                     self.writing = Some(writing);
                     result
                 }
@@ -293,6 +297,12 @@ impl Drop for SqliteConn {
         if let Some(c) = self.reader.take() {
             self.pool.checkin(c);
         }
+    }
+}
+
+impl embedded_sqlite::StorageFailure for Error {
+    fn is_disk_full(&self) -> bool {
+        *self == Error::DatabaseFull
     }
 }
 
