@@ -122,7 +122,6 @@ pub struct Writing {
 #[derive(Debug)]
 #[must_use = "a write is acknowledged only once its batch is durable"]
 pub struct Pending {
-    generation: u64,
     outcome: Outcome,
     /// Without group commit, the write lock stays held until this writer's own commit.
     guard: Option<WriterGuard>,
@@ -145,7 +144,6 @@ impl Writing {
     /// only after [`SqlitePool::durable`] of the returned claim.
     pub fn finish(mut self, keep: bool) -> Result<Pending> {
         let ended = self.end(keep);
-        let generation = self.generation;
         let outcome = self.outcome.clone();
         let group_commit = self.pool.group_commit();
         // Without group commit nobody may join this batch: the lock goes with the claim.
@@ -155,11 +153,7 @@ impl Writing {
         } else {
             self.guard.take()
         };
-        ended.map(|()| Pending {
-            generation,
-            outcome,
-            guard,
-        })
+        ended.map(|()| Pending { outcome, guard })
     }
 
     fn end(&mut self, keep: bool) -> Result<()> {
@@ -258,11 +252,7 @@ impl SqlitePool {
     /// Waits until the batch of `pending` is durable (committing it, when this writer is the
     /// first to come back for it).
     pub async fn durable(self: &Arc<Self>, pending: Pending) -> Result<()> {
-        let Pending {
-            generation,
-            outcome,
-            guard,
-        } = pending;
+        let Pending { outcome, guard } = pending;
         if let Some(end) = ended(&outcome) {
             return end;
         }
@@ -278,7 +268,7 @@ impl SqlitePool {
                 return end;
             }
             // The commit syncs: on the blocking pool.
-            tokio::task::spawn_blocking(move || pool.commit_batch(guard, generation, &outcome))
+            tokio::task::spawn_blocking(move || pool.commit_batch(guard, &outcome))
                 .await
                 .context("storage task failed")?
         })
@@ -290,43 +280,36 @@ impl SqlitePool {
     /// returns the file's write lock with no batch open.
     pub async fn exclusive(self: &Arc<Self>) -> Result<WriterGuard> {
         let guard = self.writer().await;
-        let (open, generation, outcome) = {
+        let (open, outcome) = {
             let state = self.batch_state();
-            (state.open, state.generation, state.outcome.clone())
+            (state.open, state.outcome.clone())
         };
         if !open {
             return Ok(guard);
         }
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
-            pool.commit_batch_keeping(&guard, generation, &outcome)
-                .map(|()| guard)
+            pool.commit_batch_keeping(&guard, &outcome).map(|()| guard)
         })
         .await
         .context("storage task failed")?
     }
 
-    fn commit_batch(&self, guard: WriterGuard, generation: u64, outcome: &Outcome) -> Result<()> {
-        let result = self.commit_batch_keeping(&guard, generation, outcome);
+    fn commit_batch(&self, guard: WriterGuard, outcome: &Outcome) -> Result<()> {
+        let result = self.commit_batch_keeping(&guard, outcome);
         drop(guard);
         result
     }
 
-    /// Commits batch `generation` (whose end `outcome` tells) if it has not ended yet; its
-    /// outcome either way.
-    fn commit_batch_keeping(
-        &self,
-        _lock: &WriterGuard,
-        generation: u64,
-        outcome: &Outcome,
-    ) -> Result<()> {
+    /// Commits the batch whose end `outcome` tells, if it has not ended yet; its outcome either
+    /// way.
+    fn commit_batch_keeping(&self, _lock: &WriterGuard, outcome: &Outcome) -> Result<()> {
         let conn = {
             let mut state = self.batch_state();
             if let Some(end) = ended(outcome) {
                 return end;
             }
-            // Not ended: it is the current batch (only `settle` moves to the next).
-            let _ = generation;
+            // Not ended, so it is the current batch: only `settle` moves to the next.
             if !state.open {
                 // Opened and ended with nothing kept: nothing to sync.
                 state.settle(&Ok(()));
