@@ -449,6 +449,15 @@ fn under_write_load(h: &Host, namespace: &str, secret: &str, fault: impl FnOnce(
                 }
             });
         }
+        // However this ends (a fault that panics included), the writers stop, or the scope
+        // would wait for them for ever.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_secs(2));
         fault();
         recovered.store(true, Ordering::SeqCst);

@@ -201,8 +201,9 @@ export class GuardianClient {
       const fresh = parsed?.fresh_client_token;
       if (typeof fresh === "string") {
         this.token = fresh;
-      } else if (answer.status === 401 || (answer.status < 500 && path === "/guardian/export")) {
-        // Spent with no successor (export never chains), or refused: log in again.
+      } else if (answer.status === 401 || (answer.status === 200 && path === "/guardian/export")) {
+        // Refused (log in again), or spent by an export, which never chains. An export refused
+        // for other reasons (403) leaves the token unspent.
         this.token = null;
       }
       if (answer.status !== 200 || parsed === undefined) throw errorOf(answer, what);
@@ -304,10 +305,8 @@ export class GuardianClient {
 
   /** Ends this token chain (or, with `all`, every chain of the user). */
   async logout(options: { all?: boolean } = {}): Promise<void> {
-    try {
-      await this.call("POST", "/guardian/logout", { all: options.all ?? false }, "logout");
-    } finally {
-      this.token = null;
-    }
+    await this.call("POST", "/guardian/logout", { all: options.all ?? false }, "logout");
+    // The chain has ended: the answer's fresh token (if any) belongs to nothing.
+    this.token = null;
   }
 }

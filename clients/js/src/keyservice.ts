@@ -19,9 +19,6 @@ import { KeywardError } from "./errors.js";
 import { type Answer, type ClientOptions, Transport, errorOf, json, skewError } from "./http.js";
 import { httpDate, initTokenHash, ss1Headers } from "./ss1.js";
 
-/** The window the server accepts signed dates in (`sessionist_max_skew_seconds`, default). */
-const DATE_WINDOW_SECONDS = 300;
-
 const encoder = new TextEncoder();
 
 async function signed(
@@ -48,7 +45,7 @@ async function signed(
   };
   const answer = await attempt();
   if (answer.status !== 401) return answer;
-  const skew = skewError(answer, transport.clock, DATE_WINDOW_SECONDS);
+  const skew = skewError(answer, transport.clock);
   if (skew === undefined) throw errorOf(answer, what);
   if (!transport.adjustClock) throw skew;
   // Refused for its date, so not acted on: sign again (a fresh nonce) on the server's clock,

@@ -42,7 +42,14 @@ async function signedIn(login) {
 
 /** Exports with a login made just now for it (its token is the only one that may). */
 async function exportWith(login) {
-  const answer = await call("POST", "/guardian/export", undefined, login.client_token);
+  let answer;
+  try {
+    answer = await call("POST", "/guardian/export", undefined, login.client_token);
+  } catch (e) {
+    // A refused export leaves its token unspent: end that chain too.
+    await call("POST", "/guardian/logout", {}, login.client_token).catch(() => {});
+    throw e;
+  }
   $("phrase").textContent = answer.mnemonic;
   $("hd-path").textContent = answer.hd_path;
   $("address").textContent = answer.address;
@@ -54,7 +61,12 @@ async function exportWith(login) {
   status("");
 }
 
-async function finish(login, purpose) {
+// How the user signed in: export asks the same provider again, since another provider is
+// another identity (and another key).
+const METHOD = "keyward-setup-method";
+
+async function finish(login, purpose, method) {
+  sessionStorage.setItem(METHOD, method);
   if (purpose === "export") await exportWith(login);
   else await signedIn(login);
 }
@@ -118,7 +130,7 @@ async function oidcFinish(params) {
     nonce: pending.nonce,
     get_address: true,
   });
-  await finish(login, pending.purpose);
+  await finish(login, pending.purpose, "oidc");
 }
 
 // ---- Okta ------------------------------------------------------------------------------------
@@ -135,7 +147,7 @@ async function oktaLogin(event) {
     get_address: true,
   });
   $("okta-password").value = "";
-  await finish(login, oktaPurpose);
+  await finish(login, oktaPurpose, "okta");
 }
 
 // ---- wiring ----------------------------------------------------------------------------------
@@ -154,7 +166,8 @@ $("oidc-login").addEventListener("click", () => oidcStart("login").catch(fail));
 $("okta").addEventListener("submit", (e) => oktaLogin(e).catch(fail));
 $("export-understood").addEventListener("change", (e) => ($("export-start").disabled = !e.target.checked));
 $("export-start").addEventListener("click", () => {
-  if (config.oidc) {
+  const method = sessionStorage.getItem(METHOD) ?? (config.oidc ? "oidc" : "okta");
+  if (method === "oidc" && config.oidc) {
     oidcStart("export").catch(fail);
   } else {
     oktaPurpose = "export";

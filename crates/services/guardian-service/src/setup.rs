@@ -12,13 +12,23 @@ const INDEX_HTML: &str = include_str!("../setup/index.html");
 const APP_JS: &str = include_str!("../setup/app.js");
 const STYLE_CSS: &str = include_str!("../setup/style.css");
 
-/// The origin (`scheme://host[:port]`) of an `http(s)` URL, if it has one.
+/// The origin (`scheme://host[:port]`) of an `http(s)` URL, if it has a plain one: it goes into
+/// a header, so nothing but host characters may pass (no blank or `;` that would start another
+/// policy directive).
 fn origin(url: &str) -> Option<&str> {
     let (scheme, rest) = url.split_once("://")?;
     if scheme != "https" && scheme != "http" {
         return None;
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..end)?;
+    let plain = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if !plain {
+        return None;
+    }
     url.get(..scheme.len() + 3 + end)
 }
 
@@ -109,6 +119,8 @@ mod tests {
             Some("http://127.0.0.1:8080")
         );
         assert_eq!(origin("javascript:alert(1)"), None);
+        assert_eq!(origin("https://idp.example; report-uri https://x"), None);
+        assert_eq!(origin("https://user@idp.example"), None);
         assert!(
             policy("https://idp.example/x")
                 .contains("connect-src 'self' https: https://idp.example;")

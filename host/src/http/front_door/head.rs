@@ -59,7 +59,11 @@ impl HeadRejection {
 
 /// Checks the request target and the header section against the limits above.
 pub fn check(uri: &Uri, headers: &HeaderMap) -> Result<(), HeadRejection> {
-    let target = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    // The whole target as sent: an absolute-form one (`GET http://host/path`) counts its
+    // scheme and authority too.
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
         return Err(HeadRejection::UriTooLong);
     }
