@@ -68,8 +68,8 @@ pub fn splice(campaign: &str, text: &str) -> Result<()> {
     let page = std::fs::read_to_string(path).context(PAGE)?;
     let begin_marker = format!("<!-- {campaign}-results:begin");
     let end_marker = format!("<!-- {campaign}-results:end -->");
-    let (Some(begin), Some(end)) = (page.find(&begin_marker), page.find(&end_marker)) else {
-        bail!("{PAGE} has no {campaign} results markers");
+    let Some(begin) = page.find(&begin_marker) else {
+        bail!("{PAGE} has no {campaign} results begin marker");
     };
     // Keep the begin marker's whole line (it names the command that writes the table).
     let Some(after_begin) = page
@@ -79,9 +79,13 @@ pub fn splice(campaign: &str, text: &str) -> Result<()> {
     else {
         bail!("{PAGE}: the {campaign} begin marker is the last line");
     };
-    if after_begin > end {
-        bail!("{PAGE}: the {campaign} markers are out of order");
-    }
+    let Some(end) = page
+        .get(after_begin..)
+        .and_then(|rest| rest.find(&end_marker))
+        .map(|n| after_begin + n)
+    else {
+        bail!("{PAGE} has no {campaign} results end marker after its begin marker");
+    };
     let updated = format!(
         "{}{}{}",
         page.get(..after_begin).unwrap_or_default(),

@@ -15,8 +15,10 @@ pub fn repo_root() -> PathBuf {
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` under the repository root.
 pub fn target_dir() -> PathBuf {
+    // A relative CARGO_TARGET_DIR is relative to where cargo ran: the workspace root, as
+    // `cargo xtask` runs it (tests themselves run in their package's directory).
     std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+        .map(|d| repo_root().join(d))
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
