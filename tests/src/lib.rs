@@ -749,6 +749,30 @@ pub fn node_tool(name: &str) -> Command {
     Command::new(name)
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a server a test starts later (a page
+/// server, an identity-provider stand-in) whose address must be configured first.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `cmd` to its end and returns its standard output; fails the test with both outputs
+/// when it does not succeed. `what` names it in that failure.
+pub fn run_checked(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The TypeScript SDK's package directory (`clients/js`).
 pub fn js_client_dir() -> PathBuf {
     repo_root().join("clients/js")
@@ -764,27 +788,16 @@ pub fn build_js_client() {
     }
     let dir = js_client_dir();
     if !dir.join("node_modules/typescript").exists() {
-        let out = node_tool("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("npm ci");
-        assert!(
-            out.status.success(),
-            "npm ci failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_checked(
+            node_tool("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm ci",
         );
     }
-    let out = node_tool("npm")
-        .args(["run", "build"])
-        .current_dir(&dir)
-        .output()
-        .expect("npm run build");
-    assert!(
-        out.status.success(),
-        "the SDK does not build:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_checked(
+        node_tool("npm").args(["run", "build"]).current_dir(&dir),
+        "the SDK's build",
     );
     *built = true;
 }

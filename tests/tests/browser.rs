@@ -6,7 +6,10 @@
 
 use std::process::Command;
 
-use keyward_e2e::{build_js_client, guardian, js_client_dir, keyservice, product_host, target_dir};
+use keyward_e2e::{
+    build_js_client, free_port, guardian, js_client_dir, keyservice, product_host, run_checked,
+    target_dir,
+};
 
 fn chromium() -> String {
     let path = std::env::var("KEYWARD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -18,13 +21,6 @@ fn chromium() -> String {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Runs one of `clients/js/browser/*.mjs`; fails with its output.
 fn run_browser_script(script: &str, env: &[(&str, String)]) {
     let browser = chromium();
@@ -32,21 +28,16 @@ fn run_browser_script(script: &str, env: &[(&str, String)]) {
     let package = js_client_dir();
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let out = Command::new("node")
-        .arg(format!("browser/{script}"))
-        .current_dir(&package)
-        .env("KEYWARD_CHROMIUM", browser)
-        .env("KEYWARD_SCREENSHOT_DIR", &shots)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("node");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let report = run_checked(
+        Command::new("node")
+            .arg(format!("browser/{script}"))
+            .current_dir(&package)
+            .env("KEYWARD_CHROMIUM", browser)
+            .env("KEYWARD_SCREENSHOT_DIR", &shots)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str()))),
+        script,
     );
     eprintln!("{report}");
-    assert!(out.status.success(), "{script} failed:\n{report}");
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use keyward_e2e::keyservice::{self, Session};
-use keyward_e2e::{Host, embedded_runtime_config, product_manifest, record_figures, request};
+use keyward_e2e::{
+    Host, embedded_runtime_config, free_port, product_manifest, record_figures, request,
+};
 
 /// A tmpfs of a fixed size, unmounted when dropped: a disk that really fills up.
 struct SmallDisk {
@@ -253,13 +255,6 @@ fn a_full_disk_refuses_writes_clearly_keeps_what_was_stored_and_recovers() {
 }
 
 // ---- PostgreSQL and Redis under load -------------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Runs `command` as the `postgres` account when root (PostgreSQL refuses to run as root).
 fn as_postgres(command: &str) -> bool {

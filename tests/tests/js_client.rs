@@ -5,7 +5,9 @@
 
 use std::process::Command;
 
-use keyward_e2e::{build_js_client, guardian, js_client_dir, keyservice, node_tool, product_host};
+use keyward_e2e::{
+    build_js_client, guardian, js_client_dir, keyservice, node_tool, product_host, run_checked,
+};
 
 #[test]
 fn the_sdk_tests_pass_against_the_host() {
@@ -14,21 +16,16 @@ fn the_sdk_tests_pass_against_the_host() {
     let h = product_host(okta.port)
         .env("SPIN_VARIABLE_LOGIN_RATE_LIMIT_PER_MINUTE", "10000")
         .start();
-    let out = Command::new("node")
-        .args(["--test", "--test-reporter=tap", "test/"])
-        .current_dir(js_client_dir())
-        .env("KEYWARD_BASE", &h.base)
-        .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
-        .env("KEYWARD_GUARDIAN_USER", "sdk-user")
-        .output()
-        .expect("node --test");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let report = run_checked(
+        Command::new("node")
+            .args(["--test", "--test-reporter=tap", "test/"])
+            .current_dir(js_client_dir())
+            .env("KEYWARD_BASE", &h.base)
+            .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
+            .env("KEYWARD_GUARDIAN_USER", "sdk-user"),
+        "the SDK's tests",
     );
     eprintln!("{report}");
-    assert!(out.status.success(), "the SDK's tests failed:\n{report}");
     assert!(
         report.contains("# skipped 0") && report.contains("# fail 0"),
         "tests were skipped or not reported:\n{report}"
@@ -43,18 +40,15 @@ fn the_sdk_tests_pass_against_the_host() {
 fn the_packed_readme_example_runs_as_written() {
     build_js_client();
     let work = tempfile::tempdir().expect("tempdir");
-    let out = node_tool("npm")
-        .args(["pack", "--silent", "--pack-destination"])
-        .arg(work.path())
-        .current_dir(js_client_dir())
-        .output()
-        .expect("npm pack");
-    assert!(
-        out.status.success(),
-        "npm pack: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tarball = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let tarball = run_checked(
+        node_tool("npm")
+            .args(["pack", "--silent", "--pack-destination"])
+            .arg(work.path())
+            .current_dir(js_client_dir()),
+        "npm pack",
+    )
+    .trim()
+    .to_owned();
     let app = work.path().join("app");
     std::fs::create_dir_all(&app).expect("app dir");
     std::fs::write(
@@ -62,16 +56,12 @@ fn the_packed_readme_example_runs_as_written() {
         r#"{ "type": "module", "private": true }"#,
     )
     .expect("package.json");
-    let out = node_tool("npm")
-        .args(["install", "--no-audit", "--no-fund", "--silent"])
-        .arg(work.path().join(&tarball))
-        .current_dir(&app)
-        .output()
-        .expect("npm install");
-    assert!(
-        out.status.success(),
-        "npm install: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_checked(
+        node_tool("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .arg(work.path().join(&tarball))
+            .current_dir(&app),
+        "npm install of the packed package",
     );
     // The README as packed, its first JavaScript block.
     let readme = std::fs::read_to_string(app.join("node_modules/@keyward/client/README.md"))
@@ -84,31 +74,26 @@ fn the_packed_readme_example_runs_as_written() {
     std::fs::write(app.join("example.mjs"), example).expect("example.mjs");
 
     let h = keyservice::host().start();
-    let out = Command::new("node")
-        .arg("example.mjs")
-        .current_dir(&app)
-        .env("KEYWARD_URL", &h.base)
-        .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN)
-        .output()
-        .expect("node example.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("ok: the Real Service only ever saw ciphertext"),
-        "the README example failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = run_checked(
+        Command::new("node")
+            .arg("example.mjs")
+            .current_dir(&app)
+            .env("KEYWARD_URL", &h.base)
+            .env("KEYWARD_ADMIN_TOKEN", keyservice::ADMIN_TOKEN),
+        "the README example",
     );
-    let out = Command::new("node")
-        .args([
-            "-e",
-            "const k = require('@keyward/client'); \
-             if (typeof k.GuardianClient !== 'function' || typeof k.KeyserviceClient !== 'function') process.exit(1)",
-        ])
-        .current_dir(&app)
-        .output()
-        .expect("node -e");
     assert!(
-        out.status.success(),
-        "the CommonJS build does not load: {}",
-        String::from_utf8_lossy(&out.stderr)
+        said.contains("ok: the Real Service only ever saw ciphertext"),
+        "the README example said: {said}"
+    );
+    run_checked(
+        Command::new("node")
+            .args([
+                "-e",
+                "const k = require('@keyward/client'); \
+                 if (typeof k.GuardianClient !== 'function' || typeof k.KeyserviceClient !== 'function') process.exit(1)",
+            ])
+            .current_dir(&app),
+        "loading the CommonJS build",
     );
 }

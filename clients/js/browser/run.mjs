@@ -10,17 +10,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { Transaction, verifyMessage, verifyTypedData } from "ethers";
-import { chromium } from "playwright-core";
+
+import { env, launchChromium } from "./harness.mjs";
 
 import { connect } from "../dist/esm/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.resolve(here, "..");
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run through \`cargo test --test browser\`)`);
-  return v;
-};
 const keywardBase = env("KEYWARD_BASE");
 const port = Number(env("KEYWARD_PAGE_PORT"));
 const screenshots = env("KEYWARD_SCREENSHOT_DIR");
@@ -95,10 +91,7 @@ const server = createServer(async (req, res) => {
 });
 await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
 
-const browser = await chromium.launch({
-  executablePath: process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const page = await browser.newPage();

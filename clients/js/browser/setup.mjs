@@ -8,13 +8,9 @@ import { createServer } from "node:http";
 import path from "node:path";
 
 import { HDNodeWallet } from "ethers";
-import { chromium } from "playwright-core";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run through \`cargo test --test browser\`)`);
-  return v;
-};
+import { env, launchChromium } from "./harness.mjs";
+
 const keyward = env("KEYWARD_BASE");
 const idpPort = Number(env("KEYWARD_IDP_PORT"));
 const clientId = env("KEYWARD_OIDC_CLIENT_ID");
@@ -98,10 +94,7 @@ const idp = createServer((req, res) => {
 await new Promise((resolve) => idp.listen(idpPort, "127.0.0.1", resolve));
 
 // ---- the browser ------------------------------------------------------------------------------
-const browser = await chromium.launch({
-  executablePath: process.env.KEYWARD_CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const context = await browser.newContext();
