@@ -469,6 +469,7 @@ fn no_label_holds_what_a_request_carried() {
                 "body_timeout",
                 "body_malformed",
                 "bad_request",
+                "head_too_large",
             ][..],
         ),
         (
