@@ -59,7 +59,7 @@ pub fn is_full(e: &anyhow::Error) -> bool {
         cause.is::<DiskFull>()
             || cause
                 .downcast_ref::<rusqlite::Error>()
-                .is_some_and(|r| r.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+                .is_some_and(StorageFailure::is_disk_full)
     })
 }
 

@@ -10,7 +10,7 @@ use super::known_tables::{self, KnownTables};
 use super::postgres::{PgConn, PgDatabase};
 use super::values::{Error, QueryResult, ResultBudget, RowResult, Value};
 use crate::capabilities::BackendUnavailable;
-use embedded_sqlite::{SqlitePool, Writing};
+use embedded_sqlite::{SqlitePool, StorageFailure, Writing};
 
 /// A database label bound to its backend, with the marker tables it is known to have
 /// (docs/platform.md, "Design: schema probes").
@@ -198,7 +198,7 @@ const EMPTY: QueryResult = QueryResult {
 impl SqliteConn {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
         let kind = Statement::of(sql);
-        if let Some(writing) = self.writing.take() {
+        if let Some(mut writing) = self.writing.take() {
             return match kind {
                 Statement::Begin => {
                     self.writing = Some(writing);
@@ -226,8 +226,7 @@ impl SqliteConn {
                         .conn()
                         .map_err(io_error)
                         .and_then(|c| run_sqlite(c, sql, params));
-                    let mut writing = writing;
-                    if result.as_ref().is_err_and(|e| *e == Error::DatabaseFull) {
+                    if result.as_ref().is_err_and(StorageFailure::is_disk_full) {
                         writing.mark_full();
                     }
                     self.writing = Some(writing);
@@ -300,14 +299,14 @@ impl Drop for SqliteConn {
     }
 }
 
-impl embedded_sqlite::StorageFailure for Error {
+impl StorageFailure for Error {
     fn is_disk_full(&self) -> bool {
         *self == Error::DatabaseFull
     }
 }
 
 fn io_error(e: anyhow::Error) -> Error {
-    if embedded_sqlite::is_full(&e) {
+    if e.is_disk_full() {
         return Error::DatabaseFull;
     }
     Error::Io(format!("{e:#}"))
