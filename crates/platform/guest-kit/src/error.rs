@@ -60,16 +60,20 @@ impl ApiError {
         Self::new(503, "NOT_CONFIGURED", message)
     }
 
-    /// 503 `STORAGE_FULL` with `Retry-After`: the deployment's storage has no room left
-    /// (docs/OPERATIONS.md, "Storage full"). The request's transaction was rolled back, so
-    /// nothing of it was stored; requests resume once there is room.
-    pub fn storage_full() -> Self {
-        Self::new(
-            503,
-            "STORAGE_FULL",
-            "the service's storage is full, so nothing was stored; retry later",
-        )
-        .with_header("retry-after", "60")
+    /// A storage failure as every service answers it. A full disk is 503 `STORAGE_FULL` with
+    /// `Retry-After` (docs/OPERATIONS.md, "Storage full"): the request's transaction was rolled
+    /// back, so nothing of it was stored, and requests resume once there is room. Anything else
+    /// is the service's own `internal` error, made only then.
+    pub fn from_storage(e: &crate::DbError, internal: impl FnOnce() -> Self) -> Self {
+        match e {
+            crate::DbError::DatabaseFull => Self::new(
+                503,
+                "STORAGE_FULL",
+                "the service's storage is full, so nothing was stored; retry later",
+            )
+            .with_header("retry-after", "60"),
+            _ => internal(),
+        }
     }
 
     /// The JSON body: `{"message","code"}` and any extra fields.

@@ -57,10 +57,9 @@ impl Guardian for ApiError {
 
 /// Storage failures: the message never carries parameters (they may be secret).
 pub fn db_err(e: &guest_kit::DbError) -> ApiError {
-    match e {
-        guest_kit::DbError::DatabaseFull => ApiError::storage_full(),
-        _ => ApiError::internal(format!("storage failure: {}", short(e))),
-    }
+    ApiError::from_storage(e, || {
+        ApiError::internal(format!("storage failure: {}", short(e)))
+    })
 }
 
 fn short(e: &guest_kit::DbError) -> &'static str {

@@ -60,8 +60,5 @@ impl Keyservice for ApiError {}
 /// Storage failures: the storage error text is not logged (some backends quote row values in
 /// their messages).
 pub(crate) fn storage(e: guest_kit::DbError) -> ApiError {
-    match e {
-        guest_kit::DbError::DatabaseFull => ApiError::storage_full(),
-        _ => ApiError::internal("storage"),
-    }
+    ApiError::from_storage(&e, || ApiError::internal("storage"))
 }

@@ -57,8 +57,5 @@ impl Shield for ApiError {}
 
 /// Storage failures: the storage error text is not logged (some backends quote row values).
 pub(crate) fn storage(e: guest_kit::DbError) -> ApiError {
-    match e {
-        guest_kit::DbError::DatabaseFull => ApiError::storage_full(),
-        _ => ApiError::internal("storage"),
-    }
+    ApiError::from_storage(&e, || ApiError::internal("storage"))
 }
