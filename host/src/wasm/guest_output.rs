@@ -1,8 +1,9 @@
 //! A guest's stdout and stderr (docs/OPERATIONS.md, "Guest output"): forwarded to the host's
 //! stderr, as `spin up` shows them, but at most [`BYTES_PER_REQUEST`] per request, both streams
 //! together. Beyond that the guest's writes still succeed and are dropped, with one line saying
-//! so: a guest that floods its output cannot fill the host's disk or drown its log, and is never
-//! blocked or failed for printing.
+//! so: a guest that floods its output adds at most that much to the host's log per request, and
+//! is never failed for printing. The bytes are written as the guest writes them, so a log pipe
+//! that stops reading holds up the printing request, as it would the host's own lines.
 
 use std::io::Write as _;
 use std::pin::Pin;
