@@ -277,8 +277,36 @@ pub fn backend_name() -> &'static str {
     }
 }
 
-/// Records one fault-injection row (docs/RELIABILITY.md, "Fault injection") for this pass:
-/// `fault`, how many were injected, what the requests during it got, and the outcome.
+/// One row of the fault-injection table (docs/RELIABILITY.md, "Fault injection"), in its
+/// columns; `writes` is (acknowledged, found afterwards) for faults under a write load.
+pub struct FaultRow<'a> {
+    pub fault: &'a str,
+    pub backend: &'a str,
+    pub injected: usize,
+    pub during: &'a str,
+    pub writes: Option<(usize, usize)>,
+    pub outcome: &'a str,
+}
+
+/// Records `row` as `name` in the fault-injection table.
+pub fn record_fault_row(name: &str, row: &FaultRow<'_>) {
+    let (acknowledged, found) = row
+        .writes
+        .map_or(("—".to_owned(), "—".to_owned()), |(a, f)| {
+            (a.to_string(), f.to_string())
+        });
+    record_figures(
+        "faults",
+        name,
+        &format!(
+            "| {} | {} | {} | {} | {acknowledged} | {found} | {} |",
+            row.fault, row.backend, row.injected, row.during, row.outcome
+        ),
+    );
+}
+
+/// Records a fault without writes for this pass's backend set: `fault`, how many were
+/// injected, what the requests during it got, and the outcome.
 pub fn record_fault(name: &str, fault: &str, injected: usize, during: &str, outcome: &str) {
     let backend = backend_name();
     let pass = if backend == "embedded" {
@@ -286,10 +314,16 @@ pub fn record_fault(name: &str, fault: &str, injected: usize, during: &str, outc
     } else {
         "scale-out"
     };
-    record_figures(
-        "faults",
+    record_fault_row(
         &format!("{name}-{pass}"),
-        &format!("| {fault} | {backend} | {injected} | {during} | — | — | {outcome} |"),
+        &FaultRow {
+            fault,
+            backend,
+            injected,
+            during,
+            writes: None,
+            outcome,
+        },
     );
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use keyward_e2e::keyservice::{self, Session};
 use keyward_e2e::{
-    Host, embedded_runtime_config, free_port, product_manifest, record_figures, request,
+    FaultRow, Host, embedded_runtime_config, free_port, product_manifest, record_fault_row, request,
 };
 
 /// A tmpfs of a fixed size, unmounted when dropped: a disk that really fills up.
@@ -244,13 +244,16 @@ fn a_full_disk_refuses_writes_clearly_keeps_what_was_stored_and_recovers() {
         );
         found += 1;
     }
-    record_figures(
-        "faults",
+    record_fault_row(
         "disk-full-embedded",
-        &format!(
-            "| embedded SQLite's disk full (8 MiB tmpfs, then grown) | embedded | 1 | {during}, all `503 STORAGE_FULL` or stored | {} | {found} | refused clearly, resumed without a restart, files intact |",
-            acknowledged.len()
-        ),
+        &FaultRow {
+            fault: "embedded SQLite's disk full (8 MiB tmpfs, then grown)",
+            backend: "embedded",
+            injected: 1,
+            during: &format!("{during}, all `503 STORAGE_FULL` or stored"),
+            writes: Some((acknowledged.len(), found)),
+            outcome: "refused clearly, resumed without a restart, files intact",
+        },
     );
 }
 
@@ -533,14 +536,16 @@ fn outage_under_write_load(
         load.acknowledged.len(),
         "acknowledged writes were lost"
     );
-    record_figures(
-        "faults",
+    record_fault_row(
         name,
-        &format!(
-            "| {fault_text} | PostgreSQL + Redis | 1 | {} | {} | {found} | recovered without a host restart |",
-            refusals_text(&load),
-            load.acknowledged.len()
-        ),
+        &FaultRow {
+            fault: fault_text,
+            backend: "PostgreSQL + Redis",
+            injected: 1,
+            during: &refusals_text(&load),
+            writes: Some((load.acknowledged.len(), found)),
+            outcome: "recovered without a host restart",
+        },
     );
 }
 
