@@ -78,13 +78,12 @@ export class KeywardSigner extends AbstractSigner {
     if (from !== null && from.toLowerCase() !== own.toLowerCase()) {
       throw new KeywardError(`transaction from ${from} is not this signer's address ${own}`, "BAD_REQUEST", 0);
     }
-    const hasFees = tx.maxFeePerGas != null || tx.maxPriorityFeePerGas != null;
-    const type = tx.type ?? (tx.authorizationList ? 4 : hasFees ? 2 : tx.accessList ? 1 : 0);
-    if (![0, 1, 2, 4].includes(type)) {
+    const type = tx.type ?? undefined;
+    if (type !== undefined && ![0, 1, 2, 4].includes(type)) {
       throw new KeywardError(`transaction type ${type} is not signed by guardian (0, 1, 2 or 4)`, "BAD_REQUEST", 0);
     }
     const request: GuardianTransaction = {
-      type: type as 0 | 1 | 2 | 4,
+      type: type as 0 | 1 | 2 | 4 | undefined,
       chainId: getBigInt(required(tx.chainId, "chainId")),
       nonce: getBigInt(required(tx.nonce, "nonce")),
       gasLimit: getBigInt(required(tx.gasLimit, "gasLimit")),
@@ -93,12 +92,9 @@ export class KeywardSigner extends AbstractSigner {
     };
     if (tx.value != null) request.value = getBigInt(tx.value);
     if (tx.data != null) request.data = hexlify(tx.data);
-    if (type === 0 || type === 1) {
-      request.gasPrice = getBigInt(required(tx.gasPrice, "gasPrice"));
-    } else {
-      request.maxFeePerGas = getBigInt(required(tx.maxFeePerGas, "maxFeePerGas"));
-      request.maxPriorityFeePerGas = getBigInt(required(tx.maxPriorityFeePerGas, "maxPriorityFeePerGas"));
-    }
+    if (tx.gasPrice != null) request.gasPrice = getBigInt(tx.gasPrice);
+    if (tx.maxFeePerGas != null) request.maxFeePerGas = getBigInt(tx.maxFeePerGas);
+    if (tx.maxPriorityFeePerGas != null) request.maxPriorityFeePerGas = getBigInt(tx.maxPriorityFeePerGas);
     if (tx.accessList != null) {
       const list = Array.isArray(tx.accessList)
         ? tx.accessList.map((e) =>

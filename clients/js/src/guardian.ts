@@ -258,7 +258,23 @@ export class GuardianClient {
       gas_limit: quantity(tx.gasLimit),
       address_index: tx.addressIndex ?? 0,
     };
-    if (tx.type !== undefined) request.tx_type = tx.type;
+    // The type as the server would choose it, made explicit so that a missing fee field is
+    // named here, for every caller (the ethers signer and the viem account included).
+    const hasFees = tx.maxFeePerGas !== undefined || tx.maxPriorityFeePerGas !== undefined;
+    const type = tx.type ?? (tx.authorizationList ? 4 : hasFees ? 2 : tx.accessList ? 1 : 0);
+    const missing =
+      type < 2
+        ? tx.gasPrice === undefined && "gasPrice"
+        : (tx.maxFeePerGas === undefined || tx.maxPriorityFeePerGas === undefined) &&
+          "maxFeePerGas and maxPriorityFeePerGas";
+    if (missing) {
+      throw new KeywardError(
+        `a type-${type} transaction needs ${missing} (sendTransaction and wallet clients fill them in)`,
+        "BAD_REQUEST",
+        0,
+      );
+    }
+    request.tx_type = type;
     if (tx.to !== undefined && tx.to !== null) request.to = tx.to;
     if (tx.value !== undefined) request.amount = quantity(tx.value);
     if (tx.data !== undefined && tx.data !== "0x" && tx.data !== "") request.data = tx.data;

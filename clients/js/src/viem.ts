@@ -25,11 +25,9 @@ function need<T>(value: T | undefined, field: string): T {
 
 /** The guardian request for a viem transaction. */
 function request(tx: TransactionSerializable, addressIndex: number): GuardianTransaction {
-  const hasFees = tx.maxFeePerGas !== undefined || tx.maxPriorityFeePerGas !== undefined;
-  const named = tx.type ?? (tx.authorizationList ? "eip7702" : hasFees ? "eip1559" : tx.accessList ? "eip2930" : "legacy");
-  const type = TYPES[named];
-  if (type === undefined) {
-    throw new KeywardError(`transaction type ${named} is not signed by guardian`, "BAD_REQUEST", 0);
+  const type = tx.type === undefined ? undefined : TYPES[tx.type];
+  if (tx.type !== undefined && type === undefined) {
+    throw new KeywardError(`transaction type ${tx.type} is not signed by guardian`, "BAD_REQUEST", 0);
   }
   const out: GuardianTransaction = {
     type,
@@ -41,12 +39,9 @@ function request(tx: TransactionSerializable, addressIndex: number): GuardianTra
   };
   if (tx.value !== undefined) out.value = tx.value;
   if (tx.data !== undefined) out.data = tx.data;
-  if (type < 2) {
-    out.gasPrice = need(tx.gasPrice, "gasPrice");
-  } else {
-    out.maxFeePerGas = need(tx.maxFeePerGas, "maxFeePerGas");
-    out.maxPriorityFeePerGas = need(tx.maxPriorityFeePerGas, "maxPriorityFeePerGas");
-  }
+  if (tx.gasPrice !== undefined) out.gasPrice = tx.gasPrice;
+  if (tx.maxFeePerGas !== undefined) out.maxFeePerGas = tx.maxFeePerGas;
+  if (tx.maxPriorityFeePerGas !== undefined) out.maxPriorityFeePerGas = tx.maxPriorityFeePerGas;
   if (tx.accessList) {
     out.accessList = tx.accessList.map((e) => ({ address: e.address, storageKeys: [...e.storageKeys] }));
   }

@@ -119,6 +119,15 @@ test("guardian: concurrent calls chain the token, and every signature recovers t
 test("guardian: a server refusal carries its code and keeps the chain", { skip }, async () => {
   const guardian = await GuardianClient.loginOkta(options, okta);
   await assert.rejects(guardian.signDigest("0x1234"), (e) => e instanceof KeywardError && e.status === 400);
+  // A fee field left out is named before anything is sent (the token is not spent).
+  await assert.rejects(
+    guardian.signTransaction({ chainId: 1, nonce: 0, gasLimit: 21000, to: "0x000000000000000000000000000000000000dEaD" }),
+    (e) => e.code === "BAD_REQUEST" && e.status === 0 && /gasPrice/.test(e.message),
+  );
+  await assert.rejects(
+    guardian.signTransaction({ type: 2, chainId: 1, nonce: 0, gasLimit: 21000, maxFeePerGas: 2n }),
+    (e) => e.code === "BAD_REQUEST" && /maxPriorityFeePerGas/.test(e.message),
+  );
   assert.match(await guardian.address(), /^0x[0-9a-fA-F]{40}$/);
 });
 
